@@ -1,0 +1,94 @@
+# vecseg - vector collections as Unix tools.  See README.md.
+#
+#   make            build the tools and libvecseg.a into build/
+#   make check      install what the tests need (apt-get), build, run every test
+#   make demo       install what the demo needs, build, run fashion-mnist end to end
+#   make bench      benchmarks beside FAISS and hnswlib
+#   make install    PREFIX=/usr/local DESTDIR=
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CC        ?= cc
+PKGS      := hdf5 openblas zlib
+CFLAGS    ?= -O2 -g
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -Wall -Wextra -D_GNU_SOURCE -DVS_VERSION_STRING='"$(VERSION)"' \
+             -Iformat -Ilib $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS    := $(PKG_LIBS) -lm -lpthread
+B         := build
+
+FORMAT_SRC := $(wildcard format/*.c)
+LIB_SRC    := $(wildcard lib/*.c)
+OBJ        := $(patsubst %.c,$(B)/%.o,$(FORMAT_SRC) $(LIB_SRC))
+TOOLS      := vec-ingest vec-seal vec-query vec-inspect
+BINS       := $(addprefix $(B)/bin/,$(TOOLS))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+HEADERS    := $(wildcard format/*.h lib/*.h)
+
+.PHONY: all check check-deps demo demo-deps bench install uninstall clean unit bats deps-build
+all: $(B)/libvecseg.a $(BINS)
+
+$(B)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libvecseg.a: $(OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/%: cli/%.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icli -o $@ $< $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
+
+$(B)/cli/common.o: cli/common.c cli/common.h $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icli -c -o $@ $<
+
+$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libvecseg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libvecseg.a $(LDLIBS)
+
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
+
+bats: all
+	bats --print-output-on-failure tests/*.bats
+
+check: check-deps
+	$(MAKE) all $(UNITS)
+	@scripts/run-tests $(UNITS)
+
+check-deps:
+	@scripts/deps check
+
+demo: demo-deps
+	$(MAKE) all
+	@scripts/demo
+
+demo-deps:
+	@scripts/deps demo
+
+bench:
+	@scripts/deps bench
+	$(MAKE) all
+	@bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vecseg \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(B)/libvecseg.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 lib/vecseg.h format/vecseg_format.h format/vf_error.h $(DESTDIR)$(PREFIX)/include/vecseg/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS)) $(DESTDIR)$(PREFIX)/lib/libvecseg.a
+	rm -rf $(DESTDIR)$(PREFIX)/include/vecseg
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/vec-*.1 $(DESTDIR)$(PREFIX)/share/man/man5/vecseg.5
+
+clean:
+	rm -rf $(B)

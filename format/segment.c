@@ -1,0 +1,396 @@
+/*
+ * segment.c - sealed segment files (SPEC.md section 5): writer and reader.
+ *
+ * Layout: 64-byte header | sections, each starting 64-byte aligned and
+ * zero-padded | section table (32 bytes an entry) | 32-byte footer.
+ *
+ * Invariants: the writer produces a file under NAME.tmp and renames it only
+ * after fsync ([R-ATOMIC]); the same calls give the same bytes
+ * ([R-SEG-DETERMINISTIC]: no timestamps, no uninitialised padding).  The
+ * reader trusts no offset or length before checking it against the file size
+ * ([R-SEG-BOUNDS]) and reads only the header, table and footer at open.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "format_internal.h"
+
+static const unsigned char seg_magic[8] = {0x89, 'V', 'S', 'E', 'G', '\r', '\n', 0x1a};
+static const unsigned char end_magic[8] = {'V', 'S', 'E', 'G', 'E', 'N', 'D', '\n'};
+#define WBUF (1u << 20)
+
+struct vf_seg_writer {
+    int dirfd, fd;
+    char name[VF_NAME_MAX], tmp[VF_NAME_MAX + 8];
+    vf_seg_info info;
+    uint64_t off;          /* bytes written so far (file position) */
+    vf_section sec[VF_SEG_MAX_SECTIONS];
+    size_t nsec;
+    int open_section;      /* 1 between begin and end */
+    unsigned char *buf;
+    size_t nbuf;
+};
+
+static int wflush(vf_seg_writer *w, vf_error *err)
+{
+    int rc = vf_write_all(w->fd, w->buf, w->nbuf, w->tmp, err);
+    w->nbuf = 0;
+    return rc;
+}
+
+/* Buffered write of raw bytes at the current position. */
+static int wput(vf_seg_writer *w, const void *data, size_t len, vf_error *err)
+{
+    const unsigned char *p = data;
+    while (len > 0) {
+        size_t n = WBUF - w->nbuf < len ? WBUF - w->nbuf : len;
+        memcpy(w->buf + w->nbuf, p, n);
+        w->nbuf += n;
+        p += n;
+        len -= n;
+        w->off += n;
+        if (w->nbuf == WBUF) {
+            int rc = wflush(w, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int wpad(vf_seg_writer *w, vf_error *err)
+{
+    static const unsigned char zeros[VF_SEG_ALIGN];
+    uint64_t pad = VF_ALIGN_UP(w->off, VF_SEG_ALIGN) - w->off;
+    return pad ? wput(w, zeros, (size_t)pad, err) : 0;
+}
+
+int vf_seg_writer_open(vf_seg_writer **out, int dirfd, const char *name, const vf_seg_info *info, vf_error *err)
+{
+    if (info->dim == 0 || info->elem != VF_ELEM_F32 || info->metric < 1 || info->metric > 3)
+        return vf_fail(err, VF_EARG, "'%s': bad segment parameters", name);
+    vf_seg_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->buf = malloc(WBUF))) {
+        free(w);
+        return vf_fail(err, VF_ENOMEM, "'%s': out of memory", name);
+    }
+    w->dirfd = dirfd;
+    w->info = *info;
+    snprintf(w->name, sizeof w->name, "%s", name);
+    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", name);
+    w->fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        int e = errno;
+        free(w->buf);
+        free(w);
+        return vf_fail(err, VF_EIO, "'%s': cannot create: %s", name, strerror(e));
+    }
+    /* the header is written last, once the table's place is known */
+    static const unsigned char zeros[VF_SEG_HEADER_SIZE];
+    int rc = wput(w, zeros, sizeof zeros, err);
+    if (rc) {
+        vf_seg_writer_abort(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int vf_seg_writer_begin(vf_seg_writer *w, uint32_t type, uint32_t flags, vf_error *err)
+{
+    if (w->open_section || w->nsec == VF_SEG_MAX_SECTIONS)
+        return vf_fail(err, VF_EARG, "'%s': too many sections or section already open", w->name);
+    for (size_t i = 0; i < w->nsec; i++)
+        if (w->sec[i].type == type)
+            return vf_fail(err, VF_EARG, "'%s': section type %u written twice", w->name, type);
+    vf_section *s = &w->sec[w->nsec];
+    memset(s, 0, sizeof *s);
+    s->type = type;
+    s->flags = flags;
+    s->offset = w->off; /* always aligned: the previous section ended padded */
+    w->open_section = 1;
+    return 0;
+}
+
+int vf_seg_writer_write(vf_seg_writer *w, const void *data, size_t len, vf_error *err)
+{
+    vf_section *s = &w->sec[w->nsec];
+    s->crc = vf_crc32(s->crc, data, len);
+    s->length += len;
+    return wput(w, data, len, err);
+}
+
+int vf_seg_writer_end(vf_seg_writer *w, vf_error *err)
+{
+    w->open_section = 0;
+    w->nsec++;
+    return wpad(w, err);
+}
+
+int vf_seg_writer_section(vf_seg_writer *w, uint32_t type, uint32_t flags, const void *data, size_t len,
+                          vf_error *err)
+{
+    int rc = vf_seg_writer_begin(w, type, flags, err);
+    if (rc == 0)
+        rc = vf_seg_writer_write(w, data, len, err);
+    if (rc == 0)
+        rc = vf_seg_writer_end(w, err);
+    return rc;
+}
+
+static void encode_header(unsigned char h[VF_SEG_HEADER_SIZE], const vf_seg_info *info, uint64_t table_off,
+                          uint32_t nsec)
+{
+    memset(h, 0, VF_SEG_HEADER_SIZE);
+    memcpy(h, seg_magic, 8);
+    vf_put16(h + 8, VF_FORMAT_VERSION);  /* version needed to read */
+    vf_put16(h + 10, VF_FORMAT_VERSION); /* version that wrote it */
+    vf_put32(h + 12, VF_SEG_HEADER_SIZE);
+    vf_put32(h + 16, info->dim);
+    vf_put16(h + 20, (uint16_t)info->elem);
+    vf_put16(h + 22, (uint16_t)info->metric);
+    vf_put64(h + 24, info->rows);
+    vf_put32(h + 32, info->shard);
+    vf_put32(h + 36, info->flags);
+    vf_put64(h + 40, table_off);
+    vf_put32(h + 48, nsec);
+    vf_put32(h + 60, vf_crc32(0, h, 60));
+}
+
+int vf_seg_writer_finish(vf_seg_writer *w, uint64_t *bytes, vf_error *err)
+{
+    int rc = 0;
+    if (w->open_section)
+        rc = vf_fail(err, VF_EARG, "'%s': section left open", w->name);
+    uint64_t table_off = w->off;
+    unsigned char ent[VF_SEG_ENTRY_SIZE], hdr[VF_SEG_HEADER_SIZE], foot[VF_SEG_FOOTER_SIZE];
+    encode_header(hdr, &w->info, table_off, (uint32_t)w->nsec);
+    uint32_t crc = vf_crc32(0, hdr, sizeof hdr);
+    for (size_t i = 0; rc == 0 && i < w->nsec; i++) {
+        const vf_section *s = &w->sec[i];
+        memset(ent, 0, sizeof ent);
+        vf_put32(ent, s->type);
+        vf_put32(ent + 4, s->flags);
+        vf_put64(ent + 8, s->offset);
+        vf_put64(ent + 16, s->length);
+        vf_put32(ent + 24, s->crc);
+        vf_put32(ent + 28, s->param);
+        crc = vf_crc32(crc, ent, sizeof ent);
+        rc = wput(w, ent, sizeof ent, err);
+    }
+    uint64_t size = w->off + VF_SEG_FOOTER_SIZE;
+    memset(foot, 0, sizeof foot);
+    vf_put64(foot, table_off);
+    vf_put64(foot + 8, size);
+    vf_put32(foot + 16, crc);
+    memcpy(foot + 24, end_magic, 8);
+    if (rc == 0)
+        rc = wput(w, foot, sizeof foot, err);
+    if (rc == 0)
+        rc = wflush(w, err);
+    if (rc == 0 && pwrite(w->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+        rc = vf_fail(err, VF_EIO, "'%s': write failed: %s", w->tmp, strerror(errno));
+    if (rc == 0 && fsync(w->fd) != 0)
+        rc = vf_fail(err, VF_EIO, "'%s': fsync failed: %s", w->tmp, strerror(errno));
+    if (rc == 0 && renameat(w->dirfd, w->tmp, w->dirfd, w->name) != 0)
+        rc = vf_fail(err, VF_EIO, "'%s': rename failed: %s", w->name, strerror(errno));
+    if (rc == 0)
+        rc = vf_fsync_dir(w->dirfd, err);
+    if (rc) {
+        vf_seg_writer_abort(w);
+        return rc;
+    }
+    if (bytes)
+        *bytes = size;
+    close(w->fd);
+    free(w->buf);
+    free(w);
+    return 0;
+}
+
+void vf_seg_writer_abort(vf_seg_writer *w)
+{
+    if (!w)
+        return;
+    close(w->fd);
+    unlinkat(w->dirfd, w->tmp, 0);
+    free(w->buf);
+    free(w);
+}
+
+/* ---- reader ------------------------------------------------------------ */
+
+struct vf_seg {
+    const unsigned char *map;
+    uint64_t size;
+    vf_seg_info info;
+    vf_section *sec;
+    size_t nsec;
+};
+
+static int known_type(uint32_t t)
+{
+    return t >= VF_SEC_VECTORS && t <= VF_SEC_ID_ORDER;
+}
+
+/* FLAT layout rules: which sections must exist and how long each is. */
+static int check_flat(vf_seg *s, const char *name, vf_error *err)
+{
+    struct { uint32_t type; uint64_t per_row; int needed; } rule[] = {
+        {VF_SEC_VECTORS, (uint64_t)s->info.dim * 4, 1},
+        {VF_SEC_IDS, 8, 1},
+        {VF_SEC_LSNS, 8, 1},
+        {VF_SEC_NORMS, 4, 0},
+        {VF_SEC_KEYS, 8, (s->info.flags & VF_SEG_FLAG_KEYS) != 0},
+        {VF_SEC_ID_ORDER, 4, 0},
+    };
+    for (size_t i = 0; i < sizeof rule / sizeof rule[0]; i++) {
+        uint64_t len;
+        const void *p = vf_seg_section(s, rule[i].type, &len);
+        if (!p && rule[i].needed)
+            return vf_fail(err, VF_ECORRUPT, "'%s': section %u is missing", name, rule[i].type);
+        if (p && (s->info.rows > UINT64_MAX / rule[i].per_row || len != s->info.rows * rule[i].per_row))
+            return vf_fail(err, VF_ECORRUPT, "'%s': section %u has length %llu, expected %llu", name, rule[i].type,
+                           (unsigned long long)len, (unsigned long long)(s->info.rows * rule[i].per_row));
+    }
+    if (!(s->info.flags & VF_SEG_FLAG_KEYS) && vf_seg_section(s, VF_SEC_KEYS, NULL))
+        return vf_fail(err, VF_ECORRUPT, "'%s': keys section without the keys flag", name);
+    return 0;
+}
+
+static int seg_validate(vf_seg *s, const char *name, vf_error *err)
+{
+    const unsigned char *h = s->map;
+    if (s->size < VF_SEG_HEADER_SIZE + VF_SEG_FOOTER_SIZE || memcmp(h, seg_magic, 8) != 0)
+        return vf_fail(err, VF_ECORRUPT, "'%s': not a vecseg segment (bad magic)", name);
+    if (vf_get32(h + 60) != vf_crc32(0, h, 60))
+        return vf_fail(err, VF_ECORRUPT, "'%s': header checksum mismatch", name);
+    if (vf_get16(h + 8) > VF_FORMAT_VERSION)
+        return vf_fail(err, VF_EVERSION, "'%s': needs reader version %u (this reads %d)", name, vf_get16(h + 8),
+                       VF_FORMAT_VERSION);
+    const unsigned char *f = s->map + s->size - VF_SEG_FOOTER_SIZE;
+    if (memcmp(f + 24, end_magic, 8) != 0 || vf_get64(f + 8) != s->size)
+        return vf_fail(err, VF_ECORRUPT, "'%s': truncated (footer missing or size mismatch)", name);
+    s->info.dim = vf_get32(h + 16);
+    s->info.elem = vf_get16(h + 20);
+    s->info.metric = vf_get16(h + 22);
+    s->info.rows = vf_get64(h + 24);
+    s->info.shard = vf_get32(h + 32);
+    s->info.flags = vf_get32(h + 36);
+    uint64_t table = vf_get64(h + 40);
+    uint32_t nsec = vf_get32(h + 48);
+    if (vf_get32(h + 12) != VF_SEG_HEADER_SIZE || s->info.dim == 0 || s->info.elem != VF_ELEM_F32 ||
+        s->info.metric < 1 || s->info.metric > 3 || (s->info.flags & ~VF_SEG_FLAG_KEYS) || vf_get32(h + 52) ||
+        vf_get32(h + 56))
+        return vf_fail(err, VF_ECORRUPT, "'%s': bad header fields", name);
+    if (nsec > VF_SEG_MAX_SECTIONS || table != vf_get64(f) || table % VF_SEG_ALIGN ||
+        table + (uint64_t)nsec * VF_SEG_ENTRY_SIZE + VF_SEG_FOOTER_SIZE != s->size)
+        return vf_fail(err, VF_ECORRUPT, "'%s': section table out of bounds", name);
+    uint32_t crc = vf_crc32(0, h, VF_SEG_HEADER_SIZE);
+    crc = vf_crc32(crc, s->map + table, (size_t)nsec * VF_SEG_ENTRY_SIZE);
+    if (crc != vf_get32(f + 16))
+        return vf_fail(err, VF_ECORRUPT, "'%s': header/table checksum mismatch", name);
+    s->sec = calloc(nsec ? nsec : 1, sizeof *s->sec);
+    if (!s->sec)
+        return vf_fail(err, VF_ENOMEM, "out of memory");
+    uint64_t prev_end = VF_SEG_HEADER_SIZE;
+    for (uint32_t i = 0; i < nsec; i++) {
+        const unsigned char *e = s->map + table + (size_t)i * VF_SEG_ENTRY_SIZE;
+        vf_section *x = &s->sec[i];
+        x->type = vf_get32(e);
+        x->flags = vf_get32(e + 4);
+        x->offset = vf_get64(e + 8);
+        x->length = vf_get64(e + 16);
+        x->crc = vf_get32(e + 24);
+        x->param = vf_get32(e + 28);
+        /* sections are in ascending, non-overlapping order inside [64, table) */
+        if (x->offset % VF_SEG_ALIGN || x->offset < prev_end || x->length > table - x->offset)
+            return vf_fail(err, VF_ECORRUPT, "'%s': section %u out of bounds", name, x->type);
+        prev_end = x->offset + x->length;
+        for (uint32_t j = 0; j < i; j++)
+            if (s->sec[j].type == x->type)
+                return vf_fail(err, VF_ECORRUPT, "'%s': section %u appears twice", name, x->type);
+        if (!known_type(x->type) && (x->flags & VF_SECTION_REQUIRED))
+            return vf_fail(err, VF_EVERSION, "'%s': required section %u is unknown to this reader", name, x->type);
+        s->nsec++;
+    }
+    return check_flat(s, name, err);
+}
+
+int vf_seg_open(vf_seg **out, int dirfd, const char *name, vf_error *err)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vf_fail(err, errno == ENOENT ? VF_ENOENT : VF_EIO, "'%s': cannot open segment: %s", name,
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return vf_fail(err, VF_EIO, "'%s': cannot stat: %s", name, strerror(errno));
+    }
+    if ((uint64_t)st.st_size < VF_SEG_HEADER_SIZE + VF_SEG_FOOTER_SIZE) {
+        close(fd);
+        return vf_fail(err, VF_ECORRUPT, "'%s': truncated (%lld bytes)", name, (long long)st.st_size);
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return vf_fail(err, VF_EIO, "'%s': mmap failed: %s", name, strerror(errno));
+    vf_seg *s = calloc(1, sizeof *s);
+    if (!s) {
+        munmap(map, (size_t)st.st_size);
+        return vf_fail(err, VF_ENOMEM, "out of memory");
+    }
+    s->map = map;
+    s->size = (uint64_t)st.st_size;
+    int rc = seg_validate(s, name, err);
+    if (rc) {
+        vf_seg_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int vf_seg_open_path(vf_seg **s, const char *path, vf_error *err)
+{
+    return vf_seg_open(s, AT_FDCWD, path, err);
+}
+
+void vf_seg_close(vf_seg *s)
+{
+    if (!s)
+        return;
+    munmap((void *)s->map, (size_t)s->size);
+    free(s->sec);
+    free(s);
+}
+
+const vf_seg_info *vf_seg_get_info(const vf_seg *s) { return &s->info; }
+size_t vf_seg_nsections(const vf_seg *s) { return s->nsec; }
+const vf_section *vf_seg_section_at(const vf_seg *s, size_t i) { return i < s->nsec ? &s->sec[i] : NULL; }
+uint64_t vf_seg_file_size(const vf_seg *s) { return s->size; }
+
+const void *vf_seg_section(const vf_seg *s, uint32_t type, uint64_t *len)
+{
+    for (size_t i = 0; i < s->nsec; i++)
+        if (s->sec[i].type == type) {
+            if (len)
+                *len = s->sec[i].length;
+            return s->map + s->sec[i].offset;
+        }
+    return NULL;
+}
+
+int vf_seg_verify(const vf_seg *s, vf_error *err)
+{
+    for (size_t i = 0; i < s->nsec; i++)
+        if (vf_crc32(0, s->map + s->sec[i].offset, (size_t)s->sec[i].length) != s->sec[i].crc)
+            return vf_fail(err, VF_ECORRUPT, "section %u fails its checksum", s->sec[i].type);
+    return 0;
+}

@@ -1,0 +1,268 @@
+/*
+ * vecseg_format.h - the bytes of a vecseg collection (format/ layer).
+ *
+ * A collection is a directory (SPEC.md section 2).  Its state is a versioned,
+ * line-oriented manifest plus a pointer file, CURRENT, naming the live one.
+ * Rows arrive in growing segments (append-only logs of checksummed records),
+ * are turned into sealed segments (one immutable, mmap-able, self-describing
+ * file each) and are deleted through tombstone files.  A query's share of
+ * work produces a partial result file.  This header covers all of them; it
+ * knows nothing of distances or indexes (that is lib/, vecseg.h).
+ *
+ * Everything on disk is little-endian.  Every call returns 0 or a negative
+ * VF_E* code and fills the caller's vf_error (see vf_error.h).
+ */
+#ifndef VECSEG_FORMAT_H
+#define VECSEG_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vf_error.h"
+
+/* ---- versions ---------------------------------------------------------- */
+#define VF_FORMAT_VERSION 1          /* segment, log, tombstone, partial */
+#define VF_MANIFEST_MAJOR 1
+#define VF_MANIFEST_MINOR 0
+const char *vf_version_string(void); /* "1" plus the manifest version */
+
+/* ---- enumerations pinned by SPEC.md ------------------------------------ */
+enum vf_metric { VF_METRIC_L2 = 1, VF_METRIC_IP = 2, VF_METRIC_COSINE = 3 };
+enum vf_elem { VF_ELEM_F32 = 1 };
+
+/* Metric names "l2", "ip", "cosine"; parse returns 0 when unknown. */
+const char *vf_metric_name(int metric);
+int vf_metric_parse(const char *name);
+
+/* ---- the manifest (SPEC.md section 3) ---------------------------------- */
+#define VF_NAME_MAX 40               /* file names inside a collection */
+
+typedef struct vf_shard_ent {        /* rows whose hash's low `depth` bits equal value */
+    uint32_t id, depth;
+    uint64_t value;
+} vf_shard_ent;
+
+typedef struct vf_growing_ent {      /* a growing segment: log bytes [start, length) are live rows */
+    char file[VF_NAME_MAX];
+    uint32_t shard;
+    uint64_t start, length, rows;
+} vf_growing_ent;
+
+typedef struct vf_sealed_ent {
+    char file[VF_NAME_MAX];
+    uint32_t shard;
+    uint64_t rows, bytes;
+} vf_sealed_ent;
+
+typedef struct vf_tomb_ent {
+    char file[VF_NAME_MAX];
+    uint64_t count;
+} vf_tomb_ent;
+
+typedef struct vf_setting {
+    char key[32];
+    char value[64];
+} vf_setting;
+
+typedef struct vf_manifest {
+    uint64_t generation;
+    uint32_t minor;                  /* minor version the manifest was written with */
+    uint32_t dim;
+    int metric;
+    int keys;                        /* 1: every row carries a partition key */
+    uint64_t next_id, next_lsn, next_ingest_file, next_maint_file;
+    size_t nshards, ngrowing, nsealed, ntombs, nsettings;
+    vf_shard_ent *shards;
+    vf_growing_ent *growing;
+    vf_sealed_ent *sealed;
+    vf_tomb_ent *tombs;
+    vf_setting *settings;
+} vf_manifest;
+
+void vf_manifest_release(vf_manifest *m);   /* frees the arrays, keeps the struct */
+/* Deep copy; dst must be released. */
+int vf_manifest_copy(vf_manifest *dst, const vf_manifest *src, vf_error *err);
+/* Serialises to text (malloc'd, NUL-terminated, crc32 line included). */
+int vf_manifest_format(const vf_manifest *m, char **text, size_t *len, vf_error *err);
+/* Parses text; name is used in messages. */
+int vf_manifest_parse(vf_manifest *m, const char *text, size_t len, const char *name, vf_error *err);
+
+/* Appenders that grow the arrays. */
+int vf_manifest_add_growing(vf_manifest *m, const vf_growing_ent *g, vf_error *err);
+int vf_manifest_add_sealed(vf_manifest *m, const vf_sealed_ent *s, vf_error *err);
+int vf_manifest_add_tomb(vf_manifest *m, const vf_tomb_ent *t, vf_error *err);
+int vf_manifest_add_shard(vf_manifest *m, const vf_shard_ent *s, vf_error *err);
+/* Settings: get returns the value or NULL; set adds or replaces. */
+const char *vf_manifest_get(const vf_manifest *m, const char *key);
+int vf_manifest_set(vf_manifest *m, const char *key, const char *value, vf_error *err);
+vf_growing_ent *vf_manifest_find_growing(vf_manifest *m, const char *file);
+
+/* ---- the collection directory ------------------------------------------ */
+typedef struct vf_coll vf_coll;
+
+/* Opens an existing collection (a directory with CURRENT). */
+int vf_coll_open(vf_coll **c, const char *path, vf_error *err);
+/* Creates a collection at path with the given first manifest (generation is
+   set to 1).  The directory may exist only if empty.  *created_dir tells
+   whether the directory itself was made (for vf_coll_destroy on failure). */
+int vf_coll_create(vf_coll **c, const char *path, vf_manifest *first, int *created_dir, vf_error *err);
+/* Removes every file a failed vf_coll_create made, and the directory if made. */
+void vf_coll_destroy(vf_coll *c, int created_dir);
+void vf_coll_close(vf_coll *c);                 /* accepts NULL */
+int vf_coll_dirfd(const vf_coll *c);
+const char *vf_coll_path(const vf_coll *c);
+
+/* Reads the snapshot CURRENT names (one consistent manifest). */
+int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err);
+
+/* The three locks (SPEC.md 2.3).  Returns a fd to pass to vf_unlock. */
+enum vf_lock_kind { VF_LOCK_COMMIT, VF_LOCK_INGEST, VF_LOCK_MAINT };
+int vf_lock(vf_coll *c, int kind, int wait, int *fd, vf_error *err);
+void vf_unlock(int fd);
+
+/* Commits the next manifest: takes the commit lock, reads the current
+   manifest, lets apply() change a copy of it, then writes generation+1 and
+   switches CURRENT (write, fsync, rename, fsync dir each).  apply returning
+   non-zero aborts with nothing written.  On success *out (if not NULL)
+   receives the committed manifest (caller releases). */
+typedef int (*vf_apply_fn)(vf_manifest *next, void *arg, vf_error *err);
+int vf_coll_commit(vf_coll *c, vf_apply_fn apply, void *arg, vf_manifest *out, vf_error *err);
+
+/* Removes files no live manifest needs (SPEC.md 2.4): manifests superseded
+   more than grace seconds ago, segment and tombstone files referenced by no
+   remaining manifest and older than grace, stale temporary files.  Returns
+   the number of files removed, or a negative code. */
+long vf_coll_gc(vf_coll *c, long grace, vf_error *err);
+
+/* Names of files: "g-00000001.log", "s-00000001.vseg", "t-00000001.tomb". */
+void vf_file_name(char out[VF_NAME_MAX], char kind, uint64_t n);
+
+/* Durable file helpers: write a whole file under a temporary name, fsync,
+   rename into place, fsync the directory. */
+int vf_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, vf_error *err);
+int vf_fsync_dir(int dirfd, vf_error *err);
+
+uint32_t vf_crc32(uint32_t crc, const void *data, size_t len);
+
+/* ---- growing segments: logs (SPEC.md section 4) ------------------------- */
+#define VF_LOG_HEADER_SIZE 32
+#define VF_LOG_REC_ROWS 1
+#define VF_LOG_FLAG_KEYS 1u
+
+/* Creates name (must not exist) with its header, fsynced. Returns an fd open
+   for appending in *fd, positioned at the end. */
+int vf_log_create(int dirfd, const char *name, uint32_t dim, uint32_t shard, uint32_t flags,
+                  int *fd, vf_error *err);
+/* Opens an existing log for appending after its first `length` bytes,
+   discarding anything past them (an uncommitted tail). */
+int vf_log_open_append(int dirfd, const char *name, uint64_t length, int *fd, vf_error *err);
+/* Appends one rows record (n rows, lsn, ids, optional keys, vectors);
+   *length advances by the record's size.  Not synced: the caller fsyncs. */
+int vf_log_append(int fd, uint64_t *length, uint32_t dim, uint64_t lsn, uint32_t n,
+                  const uint64_t *ids, const uint64_t *keys, const float *vecs, vf_error *err);
+/* Cuts a log back to length (undo of an uncommitted append). */
+int vf_log_truncate(int fd, uint64_t length, vf_error *err);
+
+typedef struct vf_log_view {         /* a mapped log, read-only */
+    const uint8_t *map;
+    size_t maplen;
+    uint32_t dim, shard, flags;
+} vf_log_view;
+
+typedef struct vf_rows {             /* one record's rows, pointing into the mapping */
+    uint64_t lsn;
+    uint32_t n;
+    const uint64_t *ids;
+    const uint64_t *keys;            /* NULL unless VF_LOG_FLAG_KEYS */
+    const float *vecs;
+} vf_rows;
+
+/* Maps the first `length` bytes of a log and checks its header. */
+int vf_log_map(int dirfd, const char *name, uint64_t length, vf_log_view *v, vf_error *err);
+void vf_log_unmap(vf_log_view *v);
+/* Reads the record at *off (< end), checks bounds and CRC, advances *off.
+   Returns 1 with a record, 0 at end, negative on damage. */
+int vf_log_next(const vf_log_view *v, uint64_t *off, uint64_t end, vf_rows *rows, vf_error *err);
+
+/* ---- sealed segments (SPEC.md section 5) ------------------------------- */
+#define VF_SEG_HEADER_SIZE 64
+#define VF_SEG_ENTRY_SIZE 32
+#define VF_SEG_FOOTER_SIZE 32
+#define VF_SEG_ALIGN 64
+#define VF_SEG_MAX_SECTIONS 256
+#define VF_SEG_FLAG_KEYS 1u
+#define VF_SECTION_REQUIRED 1u
+
+enum vf_section_type {               /* SPEC.md 5.4; 16..127 reserved for indexes */
+    VF_SEC_VECTORS = 1, VF_SEC_IDS = 2, VF_SEC_LSNS = 3, VF_SEC_NORMS = 4,
+    VF_SEC_KEYS = 5, VF_SEC_ID_ORDER = 6
+};
+
+typedef struct vf_seg_info {
+    uint32_t dim, elem, metric, shard, flags;
+    uint64_t rows;
+} vf_seg_info;
+
+typedef struct vf_section {
+    uint32_t type, flags, crc, param;
+    uint64_t offset, length;
+} vf_section;
+
+typedef struct vf_seg_writer vf_seg_writer;
+/* Starts a segment that will be renamed to name by finish. */
+int vf_seg_writer_open(vf_seg_writer **w, int dirfd, const char *name, const vf_seg_info *info,
+                       vf_error *err);
+/* Sections are written in call order, each starting 64-byte aligned.  A
+   section may be streamed with begin, any number of write, end. */
+int vf_seg_writer_begin(vf_seg_writer *w, uint32_t type, uint32_t flags, vf_error *err);
+int vf_seg_writer_write(vf_seg_writer *w, const void *data, size_t len, vf_error *err);
+int vf_seg_writer_end(vf_seg_writer *w, vf_error *err);
+int vf_seg_writer_section(vf_seg_writer *w, uint32_t type, uint32_t flags, const void *data,
+                          size_t len, vf_error *err);
+/* Writes the table, header and footer, fsyncs, renames into place, fsyncs
+   the directory, and frees w.  *bytes receives the file size. */
+int vf_seg_writer_finish(vf_seg_writer *w, uint64_t *bytes, vf_error *err);
+void vf_seg_writer_abort(vf_seg_writer *w);     /* removes the temporary file; accepts NULL */
+
+typedef struct vf_seg vf_seg;
+/* Maps a segment and validates header, section table and footer against the
+   file size: O(1) in the row count.  Section contents are not read. */
+int vf_seg_open(vf_seg **s, int dirfd, const char *name, vf_error *err);
+int vf_seg_open_path(vf_seg **s, const char *path, vf_error *err);
+void vf_seg_close(vf_seg *s);                   /* accepts NULL */
+const vf_seg_info *vf_seg_get_info(const vf_seg *s);
+/* The section of a type, or NULL; valid while s is open. */
+const void *vf_seg_section(const vf_seg *s, uint32_t type, uint64_t *len);
+size_t vf_seg_nsections(const vf_seg *s);
+const vf_section *vf_seg_section_at(const vf_seg *s, size_t i);
+uint64_t vf_seg_file_size(const vf_seg *s);
+/* Checks every section's CRC (reads the whole file). */
+int vf_seg_verify(const vf_seg *s, vf_error *err);
+/* Checks a FLAT segment's sections against the header: required ones present,
+   lengths matching rows and dim.  Called by vf_seg_open. */
+
+/* ---- tombstones (SPEC.md section 6) ------------------------------------- */
+typedef struct vf_tomb {             /* rows with this id and an LSN below lsn are deleted */
+    uint64_t id, lsn;
+} vf_tomb;
+
+/* Writes a tombstone file (entries sorted here by id, then lsn), durably. */
+int vf_tomb_write(int dirfd, const char *name, vf_tomb *ents, size_t n, vf_error *err);
+/* Reads a whole tombstone file; *ents is malloc'd. */
+int vf_tomb_read(int dirfd, const char *name, vf_tomb **ents, size_t *n, vf_error *err);
+
+/* ---- partial results (SPEC.md section 7) ------------------------------- */
+#define VF_PARTIAL_HEADER_SIZE 32
+typedef struct vf_partial_hdr {
+    uint32_t metric, nq, k;
+    uint64_t generation;
+} vf_partial_hdr;
+/* Entries: nq*k of (float dist, uint64 id), per query ascending, missing
+   hits id UINT64_MAX and dist +inf.  dist and id are parallel arrays here. */
+int vf_partial_write_fd(int fd, const vf_partial_hdr *h, const float *dist, const uint64_t *ids,
+                        const char *name, vf_error *err);
+/* Reads a partial; *dist and *ids are malloc'd (nq*k each). */
+int vf_partial_read_fd(int fd, vf_partial_hdr *h, float **dist, uint64_t **ids, const char *name,
+                       vf_error *err);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * unit.h - a minimal assertion harness for the C unit tests.
+ * Each test binary calls CHECK()/CHECK_EQ_*() and ends with UNIT_DONE(),
+ * which prints "N passed, N failed" and returns non-zero on any failure.
+ */
+#ifndef UNIT_H
+#define UNIT_H
+#include <stdio.h>
+#include <string.h>
+
+static int unit_pass, unit_fail;
+
+#define CHECK(cond) do { if (cond) unit_pass++; else { unit_fail++; \
+    fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+#define CHECK_MSG(cond, ...) do { if (cond) unit_pass++; else { unit_fail++; \
+    fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#define UNIT_DONE() do { printf("%s: %d passed, %d failed\n", __FILE__, unit_pass, unit_fail); \
+    return unit_fail ? 1 : 0; } while (0)
+#endif
