@@ -219,6 +219,8 @@ int vf_seg_writer_write(vf_seg_writer *w, const void *data, size_t len, vf_error
 int vf_seg_writer_end(vf_seg_writer *w, vf_error *err);
 int vf_seg_writer_section(vf_seg_writer *w, uint32_t type, uint32_t flags, const void *data,
                           size_t len, vf_error *err);
+/* Sets the header's row count when it is known only after the sections. */
+void vf_seg_writer_set_rows(vf_seg_writer *w, uint64_t rows);
 /* Writes the table, header and footer, fsyncs, renames into place, fsyncs
    the directory, and frees w.  *bytes receives the file size. */
 int vf_seg_writer_finish(vf_seg_writer *w, uint64_t *bytes, vf_error *err);

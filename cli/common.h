@@ -1,0 +1,39 @@
+/*
+ * common.h - what every vecseg tool shares: messages prefixed with the tool
+ * name, exit statuses from sysexits.h, --version, number parsing, progress
+ * lines (only when stderr is a terminal) and a clock.
+ */
+#ifndef CLI_COMMON_H
+#define CLI_COMMON_H
+
+#include <stdint.h>
+#include <sysexits.h>
+
+#include "vecseg.h"
+
+extern const char *cli_tool;   /* set by cli_init */
+extern int cli_quiet;
+
+/* Sets the tool name; may re-execute the tool once to tune OpenBLAS. */
+void cli_init(const char *tool, char **argv);
+/* Prints "tool: message" on stderr. */
+void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "tool: message" and exits with status. */
+_Noreturn void cli_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints err's message and exits with the status its code maps to. */
+_Noreturn void cli_die_err(const vf_error *err);
+/* The sysexits.h status for a VF_E* code. */
+int cli_status(int code);
+/* A usage error: message plus a pointer to --help, exit EX_USAGE. */
+_Noreturn void cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints tool, library and format versions; exits 0. */
+_Noreturn void cli_version(void);
+/* Parses an option value as an unsigned integer in [min, max] or dies. */
+uint64_t cli_u64(const char *opt, const char *s, uint64_t min, uint64_t max);
+/* A progress line, overwritten in place, only when stderr is a terminal. */
+void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_progress_done(void);
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * io_hdf5.c - HDF5 datasets as vector sources, and the ann-benchmarks results writer.
+ *
+ * The only file in vecseg that includes hdf5.h.  A source is one 1-D (dim 1) or 2-D dataset of
+ * float or integer type, read in row hyperslabs of the caller's batch size, so a dataset is
+ * never loaded whole; HDF5 converts stored values to the native element type chosen at open
+ * (float32/float64 kept apart so float64 range errors are ours to report, integers widened to
+ * uint8/int32/uint32/int64/uint64).  HDF5's own error printing is switched off: failures become
+ * vf_error messages naming the file and dataset.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io_internal.h"
+
+#define H5_CHUNK_CACHE ((size_t)32 << 20) /* per dataset: a chunked dataset decompresses once */
+
+struct h5_src {
+    hid_t file, dset, fspace, memtype;
+    int rank;
+};
+
+static void quiet(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* Names of the datasets at the root of a file, for a message ("a, b, c"). */
+typedef struct name_list { char buf[256]; int n; char first[128]; } name_list;
+
+static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)info;
+    name_list *l = data;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET)
+        return 0;
+    if (l->n++ == 0)
+        snprintf(l->first, sizeof l->first, "%s", name);
+    size_t used = strlen(l->buf);
+    if (used < sizeof l->buf - 1)
+        snprintf(l->buf + used, sizeof l->buf - used, "%s%s", used ? ", " : "", name);
+    return 0;
+}
+
+void h5_close(vs_reader *r)
+{
+    struct h5_src *h = r->h5;
+    if (!h)
+        return;
+    if (h->fspace >= 0)
+        H5Sclose(h->fspace);
+    if (h->dset >= 0)
+        H5Dclose(h->dset);
+    if (h->file >= 0)
+        H5Fclose(h->file);
+    free(h);
+    r->h5 = NULL;
+}
+
+int h5_open(vs_reader *r, const char *file, const char *dset, const vs_reader_opts *o,
+            vf_error *err)
+{
+    quiet();
+    struct stat st;
+    if (stat(file, &st) < 0)
+        return vf_fail(err, errno == ENOENT ? VF_ENOENT : VF_EIO, "'%s': %s", file,
+                       errno == ENOENT ? "no such file" : strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return vf_fail(err, VF_EINPUT, "'%s': is a directory", file);
+    if (H5Fis_hdf5(file) <= 0)
+        return vf_fail(err, VF_EINPUT, "'%s': not an HDF5 file", file);
+
+    struct h5_src *h = calloc(1, sizeof *h);
+    if (!h)
+        return vf_fail(err, VF_ENOMEM, "'%s': out of memory", file);
+    h->file = h->dset = h->fspace = -1;
+    r->h5 = h;
+    h->file = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (h->file < 0)
+        return vf_fail(err, VF_EIO, "'%s': cannot open as HDF5", file);
+
+    char path[1024];
+    if (!dset || !*dset) {
+        name_list l = {"", 0, ""};
+        H5Literate(h->file, H5_INDEX_NAME, H5_ITER_INC, NULL, collect, &l);
+        if (l.n == 0)
+            return vf_fail(err, VF_ENOENT, "'%s': holds no dataset at its root", file);
+        if (l.n > 1)
+            return vf_fail(err, VF_EARG, "'%s': holds %d datasets (%s): name one, as '%s:/%s'",
+                           file, l.n, l.buf, file, l.first);
+        snprintf(path, sizeof path, "/%s", l.first);
+    } else {
+        snprintf(path, sizeof path, "%s%s", dset[0] == '/' ? "" : "/", dset);
+    }
+
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (dapl >= 0)
+        H5Pset_chunk_cache(dapl, 12421, H5_CHUNK_CACHE, 1.0);
+    /* H5Lexists first: H5Dopen2 on a missing path would fail just as on a damaged file */
+    htri_t exists = H5Lexists(h->file, path, H5P_DEFAULT);
+    h->dset = exists > 0 ? H5Dopen2(h->file, path, dapl >= 0 ? dapl : H5P_DEFAULT) : -1;
+    if (dapl >= 0)
+        H5Pclose(dapl);
+    if (h->dset < 0)
+        return vf_fail(err, exists > 0 ? VF_EINPUT : VF_ENOENT,
+                       exists > 0 ? "'%s': '%s' is not a readable dataset"
+                                  : "'%s': no dataset '%s'", file, path);
+
+    hid_t type = H5Dget_type(h->dset);
+    H5T_class_t cls = H5Tget_class(type);
+    size_t size = H5Tget_size(type);
+    H5T_sign_t sign = cls == H5T_INTEGER ? H5Tget_sign(type) : H5T_SGN_ERROR;
+    H5Tclose(type);
+    if (cls == H5T_FLOAT && size <= 4) {
+        r->et = ET_F32;
+        h->memtype = H5T_NATIVE_FLOAT;
+    } else if (cls == H5T_FLOAT && size == 8) {
+        r->et = ET_F64;
+        h->memtype = H5T_NATIVE_DOUBLE;
+    } else if (cls == H5T_INTEGER && size <= 8) {
+        if (sign == H5T_SGN_NONE) {
+            r->et = size == 1 ? ET_U8 : size <= 4 ? ET_U32 : ET_U64;
+            h->memtype = size == 1 ? H5T_NATIVE_UINT8 : size <= 4 ? H5T_NATIVE_UINT32
+                                                                 : H5T_NATIVE_UINT64;
+        } else {
+            r->et = size <= 4 ? ET_I32 : ET_I64;
+            h->memtype = size <= 4 ? H5T_NATIVE_INT32 : H5T_NATIVE_INT64;
+        }
+    } else {
+        static const char *const cname[] = {"integer", "float",    "time",  "string", "bitfield",
+                                            "opaque",  "compound", "reference", "enum",
+                                            "variable-length", "array"};
+        const char *cn = cls >= 0 && (size_t)cls < sizeof cname / sizeof cname[0] ? cname[cls]
+                                                                                 : "unknown";
+        return vf_fail(err, VF_EUNSUPPORTED,
+                       "'%s': dataset '%s' holds %zu-byte %s values, not numbers read here",
+                       file, path, size, cn);
+    }
+
+    h->fspace = H5Dget_space(h->dset);
+    hsize_t dims[H5S_MAX_RANK];
+    int rank = h->fspace >= 0 ? H5Sget_simple_extent_ndims(h->fspace) : -1;
+    if (rank < 1 || rank > 2)
+        return vf_fail(err, VF_EUNSUPPORTED,
+                       "'%s': dataset '%s' has %d dimensions, expected 1 or 2", file, path, rank);
+    H5Sget_simple_extent_dims(h->fspace, dims, NULL);
+    h->rank = rank;
+    uint64_t d = rank == 2 ? dims[1] : 1;
+    if (d == 0 || d > VS_READER_DIM_MAX)
+        return vf_fail(err, VF_EINPUT, "'%s': dataset '%s' has rows of %llu values", file, path,
+                       (unsigned long long)d);
+    if (o->dim && d != o->dim)
+        return vf_fail(err, VF_EDIM, "'%s': dataset '%s' has dim %llu, expected %u", file, path,
+                       (unsigned long long)d, o->dim);
+    r->dim = (uint32_t)d;
+    r->rows = (int64_t)dims[0];
+    return 0;
+}
+
+int h5_read(vs_reader *r, uint64_t row0, size_t n, void *buf, vf_error *err)
+{
+    struct h5_src *h = r->h5;
+    hsize_t start[2] = {row0, 0}, count[2] = {n, r->dim};
+    hid_t mspace = H5Screate_simple(h->rank, count, NULL);
+    herr_t rc = mspace < 0 ? -1
+                           : H5Sselect_hyperslab(h->fspace, H5S_SELECT_SET, start, NULL, count,
+                                                 NULL);
+    if (rc >= 0)
+        rc = H5Dread(h->dset, h->memtype, mspace, h->fspace, H5P_DEFAULT, buf);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (rc < 0)
+        return reader_fail(r, err, VF_EIO, "%s: row %llu: HDF5 read failed", r->label,
+                           (unsigned long long)(row0 + 1));
+    return 0;
+}
+
+/* ---- results writer ------------------------------------------------------------------------ */
+
+static int write_dataset(hid_t file, const char *name, hid_t ftype, hid_t mtype, size_t nq,
+                         size_t k, const void *data)
+{
+    hsize_t dims[2] = {nq, k};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    if (space < 0)
+        return -1;
+    hid_t ds = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = ds < 0 ? -1 : 0;
+    if (rc == 0 && nq * k > 0)
+        rc = H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    if (ds >= 0 && H5Dclose(ds) < 0)
+        rc = -1;
+    H5Sclose(space);
+    return rc < 0 ? -1 : 0;
+}
+
+static int sync_path(const char *path, int dir)
+{
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int vs_h5_write_results(const char *path, size_t nq, size_t k, const int64_t *ids,
+                        const float *dist, vf_error *err)
+{
+    if (!path || !*path)
+        return vf_fail(err, VF_EARG, "no results file named");
+    if (k && nq > SIZE_MAX / 8 / k)
+        return vf_fail(err, VF_EARG, "'%s': %zu x %zu results is too many", path, nq, k);
+    if (nq * k > 0 && (!ids || !dist))
+        return vf_fail(err, VF_EARG, "'%s': no results to write", path);
+    quiet();
+
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    char *dcopy = malloc(plen + 1);
+    if (!tmp || !dcopy) {
+        free(tmp);
+        free(dcopy);
+        return vf_fail(err, VF_ENOMEM, "'%s': out of memory", path);
+    }
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    memcpy(dcopy, path, plen + 1);
+
+    int rc = 0;
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        rc = vf_fail(err, VF_EIO, "'%s': cannot create '%s'", path, tmp);
+        goto out;
+    }
+    if (write_dataset(f, "neighbors", H5T_STD_I64LE, H5T_NATIVE_INT64, nq, k, ids) < 0 ||
+        write_dataset(f, "distances", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, nq, k, dist) < 0)
+        rc = vf_fail(err, VF_EIO, "'%s': writing the results failed", tmp);
+    if (H5Fclose(f) < 0 && rc == 0)
+        rc = vf_fail(err, VF_EIO, "'%s': closing failed", tmp);
+    if (rc == 0 && sync_path(tmp, 0) < 0)
+        rc = vf_fail(err, VF_EIO, "'%s': fsync failed: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = vf_fail(err, VF_EIO, "'%s': rename from '%s' failed: %s", path, tmp, strerror(errno));
+    if (rc == 0)
+        sync_path(dirname(dcopy), 1); /* best effort: the file itself is complete */
+out:
+    if (rc < 0)
+        unlink(tmp);
+    free(tmp);
+    free(dcopy);
+    return rc;
+}

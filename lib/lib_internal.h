@@ -1,0 +1,51 @@
+/* lib_internal.h - structures shared inside lib/ only (cli/ never includes this). */
+#ifndef VS_LIB_INTERNAL_H
+#define VS_LIB_INTERNAL_H
+
+#include "idmap.h"
+#include "vecseg.h"
+
+/* A contiguous block of rows of one segment: a sealed segment, or one record
+   of a growing log.  Pointers go into mapped files and stay valid while the
+   snapshot is open. */
+typedef struct vs_part {
+    const float *vecs;
+    const uint64_t *ids;
+    const uint64_t *lsns;  /* per row, or NULL when every row has lsn */
+    const uint64_t *keys;  /* NULL without partition keys */
+    const float *norms;    /* squared L2 norm per row */
+    uint64_t lsn;
+    size_t n;
+    uint32_t shard;
+    size_t segment;        /* index of the segment in the snapshot's list */
+    uint8_t *deleted;      /* bitmap of tombstoned rows, or NULL if none */
+    float *own_norms;      /* norms computed at open (growing rows) */
+} vs_part;
+
+struct vs_snapshot {
+    vf_coll *coll;
+    vf_manifest m;
+    vf_seg **sealed;       /* m.nsealed */
+    vf_log_view *logs;     /* m.ngrowing */
+    vs_part *parts;
+    size_t nparts;
+    vs_idmap tomb;         /* id -> highest tombstone lsn */
+    uint64_t rows;
+};
+
+static inline uint64_t vs_part_lsn(const vs_part *p, size_t i)
+{
+    return p->lsns ? p->lsns[i] : p->lsn;
+}
+
+static inline int vs_part_deleted(const vs_part *p, size_t i)
+{
+    return p->deleted && (p->deleted[i >> 3] >> (i & 7) & 1);
+}
+
+/* Opens a snapshot of an already opened collection at manifest m (copied). */
+int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf_error *err);
+/* Loads every tombstone file of m into map (id -> highest lsn). */
+int vs_tombs_load(vf_coll *coll, const vf_manifest *m, vs_idmap *map, vf_error *err);
+
+#endif

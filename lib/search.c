@@ -1,0 +1,416 @@
+/*
+ * search.c - exact k-nearest-neighbour search over a snapshot.
+ *
+ * The rows of a snapshot are numbered 0..N-1 in manifest order (sealed
+ * segments, then growing records).  A *share* is a contiguous range of those
+ * rows; threads and worker processes each search a share and their sorted
+ * hit lists are merged (topk.c), which is associative, so any split gives the
+ * same answer.
+ *
+ * Two kernels:
+ *  - many queries: blocks of queries times blocks of rows through OpenBLAS
+ *    sgemm, which gives each distance up to a rounding error; a row whose
+ *    estimate is within a proven error bound of the current k-th best gets its
+ *    exact distance from the SIMD kernel before it is pushed.  So every pushed
+ *    distance is the exact kernel value and results do not depend on blocking.
+ *  - few queries: the SIMD kernels (distance.c) over each row directly.
+ *
+ * Internal distances: squared L2 (l2), -dot (ip), 1 - cosine (cosine).
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "lib_internal.h"
+
+#define QBLOCK 512       /* queries per sgemm block */
+#define RBLOCK 2048      /* rows per sgemm block */
+#define BATCH_MIN 8      /* fewer queries than this use the SIMD kernels */
+
+float vs_distance_report(int metric, float internal)
+{
+    if (metric == VF_METRIC_L2)
+        return sqrtf(internal > 0 ? internal : 0);
+    return internal;
+}
+
+/* The exact internal distance of query q (norm qn) to row i of part p. */
+static float exact_dist(int metric, const float *q, float qn, const vs_part *p, size_t i, uint32_t d)
+{
+    const float *x = p->vecs + i * d;
+    if (metric == VF_METRIC_L2)
+        return vs_l2sq(q, x, d);
+    float dot = vs_dot(q, x, d);
+    if (metric == VF_METRIC_IP)
+        return -dot;
+    float den = sqrtf(qn) * sqrtf(p->norms[i]);
+    return den > 0 ? 1.0f - dot / den : 1.0f;
+}
+
+/* A piece is rows [lo, hi) of one part; a share is a list of pieces. */
+typedef struct piece {
+    const vs_part *part;
+    size_t lo, hi;
+} piece;
+
+typedef struct task {
+    const vs_snapshot *s;
+    const float *q, *qn;   /* queries and their squared norms */
+    size_t q0, q1;         /* query range */
+    uint64_t r0, r1;       /* row share */
+    size_t k;
+    vs_hit *out;           /* (q1-q0)*k hits, each list sorted and padded */
+    piece *pieces;         /* the rows r0..r1 */
+    size_t npieces;
+    int rc;
+} task;
+
+/* The pieces of global rows [r0, r1); *np receives their count (malloc'd). */
+static piece *share_pieces(const vs_snapshot *s, uint64_t r0, uint64_t r1, size_t *np)
+{
+    piece *v = malloc((s->nparts ? s->nparts : 1) * sizeof *v);
+    size_t n = 0;
+    uint64_t base = 0;
+    for (size_t i = 0; v && i < s->nparts; i++) {
+        const vs_part *p = &s->parts[i];
+        uint64_t end = base + p->n;
+        if (end > r0 && base < r1)
+            v[n++] = (piece){p, (size_t)(r0 > base ? r0 - base : 0), (size_t)(r1 < end ? r1 - base : p->n)};
+        base = end;
+    }
+    *np = n;
+    return v;
+}
+
+static void search_simd(task *t, vs_topk *tk, float *buf)
+{
+    const vs_snapshot *s = t->s;
+    uint32_t d = s->m.dim;
+    int metric = s->m.metric;
+    for (size_t qi = t->q0; qi < t->q1; qi++) {
+        const float *q = t->q + qi * d;
+        vs_topk *h = &tk[qi - t->q0];
+        for (size_t pi = 0; pi < t->npieces; pi++) {
+            const vs_part *part = t->pieces[pi].part;
+            size_t lo = t->pieces[pi].lo, hi = t->pieces[pi].hi;
+            for (size_t b = lo; b < hi; b += RBLOCK) {
+                size_t n = hi - b < RBLOCK ? hi - b : RBLOCK;
+                if (metric == VF_METRIC_L2)
+                    vs_l2sq_many(q, part->vecs + b * d, n, d, buf);
+                else {
+                    vs_dot_many(q, part->vecs + b * d, n, d, buf);
+                    float qs = sqrtf(t->qn[qi]);
+                    for (size_t j = 0; j < n; j++) {
+                        if (metric == VF_METRIC_IP)
+                            buf[j] = -buf[j];
+                        else {
+                            float den = qs * sqrtf(part->norms[b + j]);
+                            buf[j] = den > 0 ? 1.0f - buf[j] / den : 1.0f;
+                        }
+                    }
+                }
+                for (size_t j = 0; j < n; j++)
+                    if (buf[j] <= vs_topk_bound(h) && !vs_part_deleted(part, b + j))
+                        vs_topk_push(h, buf[j], part->ids[b + j]);
+            }
+        }
+    }
+}
+
+static void search_blas(task *t, vs_topk *tk, float *c)
+{
+    const vs_snapshot *s = t->s;
+    uint32_t d = s->m.dim;
+    int metric = s->m.metric;
+    /* sgemm's error on a dot product is at most d*u*|q||x| (u = 2^-24);
+       twice that, plus slack, bounds the error of every estimate below */
+    const float rel = (float)d * 1.2e-7f + 1e-6f;
+    for (size_t qb = t->q0; qb < t->q1; qb += QBLOCK) {
+        size_t nq = t->q1 - qb < QBLOCK ? t->q1 - qb : QBLOCK;
+        const float *q = t->q + qb * d;
+        for (size_t pi = 0; pi < t->npieces; pi++) {
+            const vs_part *part = t->pieces[pi].part;
+            size_t lo = t->pieces[pi].lo, hi = t->pieces[pi].hi;
+            for (size_t b = lo; b < hi; b += RBLOCK) {
+                size_t n = hi - b < RBLOCK ? hi - b : RBLOCK;
+                const float *x = part->vecs + b * d;
+                const float *xn = part->norms + b;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)n, (int)d, 1.0f, q, (int)d, x,
+                            (int)d, 0.0f, c, (int)n);
+                for (size_t i = 0; i < nq; i++) {
+                    size_t qi = qb + i;
+                    vs_topk *h = &tk[qi - t->q0];
+                    const float *ci = c + i * n;
+                    float qn = t->qn[qi], qs = sqrtf(qn);
+                    for (size_t j = 0; j < n; j++) {
+                        float est, tol;
+                        if (metric == VF_METRIC_L2) {
+                            est = xn[j] + qn - 2.0f * ci[j];
+                            tol = rel * (xn[j] + qn);
+                        } else if (metric == VF_METRIC_IP) {
+                            est = -ci[j];
+                            tol = rel * qs * sqrtf(xn[j]);
+                        } else {
+                            float den = qs * sqrtf(xn[j]);
+                            est = den > 0 ? 1.0f - ci[j] / den : 1.0f;
+                            tol = rel;
+                        }
+                        if (est - tol > vs_topk_bound(h) || vs_part_deleted(part, b + j))
+                            continue;
+                        vs_topk_push(h, exact_dist(metric, t->q + qi * d, qn, part, b + j, d), part->ids[b + j]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void *run_task(void *arg)
+{
+    task *t = arg;
+    size_t nq = t->q1 - t->q0;
+    vs_topk *tk = malloc((nq ? nq : 1) * sizeof *tk);
+    float *buf = malloc((size_t)QBLOCK * RBLOCK * sizeof(float));
+    if (!tk || !buf) {
+        free(tk);
+        free(buf);
+        t->rc = VF_ENOMEM;
+        return NULL;
+    }
+    t->pieces = share_pieces(t->s, t->r0, t->r1, &t->npieces);
+    if (!t->pieces) {
+        free(tk);
+        free(buf);
+        t->rc = VF_ENOMEM;
+        return NULL;
+    }
+    for (size_t i = 0; i < nq; i++)
+        vs_topk_init(&tk[i], t->out + i * t->k, t->k);
+    if (nq >= BATCH_MIN)
+        search_blas(t, tk, buf);
+    else
+        search_simd(t, tk, buf);
+    for (size_t i = 0; i < nq; i++) {
+        vs_topk_sort(&tk[i]);
+        for (size_t j = tk[i].n; j < t->k; j++)
+            t->out[i * t->k + j] = (vs_hit){INFINITY, 0, VS_NO_ID};
+    }
+    free(tk);
+    free(buf);
+    free(t->pieces);
+    t->rc = 0;
+    return NULL;
+}
+
+static int ncores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, size_t k, int share, int nshares, int threads,
+                    vs_hit *out, vf_error *err)
+{
+    if (k == 0 || nshares < 1 || share < 0 || share >= nshares)
+        return vf_fail(err, VF_EARG, "search: bad k or share");
+    uint32_t d = s->m.dim;
+    uint64_t r0 = s->rows * (uint64_t)share / (uint64_t)nshares;
+    uint64_t r1 = s->rows * (uint64_t)(share + 1) / (uint64_t)nshares;
+    if (threads < 1)
+        threads = ncores();
+    float *qn = malloc((nq ? nq : 1) * sizeof *qn);
+    task *ts = calloc((size_t)threads, sizeof *ts);
+    vs_hit *tmp = NULL;
+    if (!qn || !ts) {
+        free(qn);
+        free(ts);
+        return vf_fail(err, VF_ENOMEM, "search: out of memory");
+    }
+    for (size_t i = 0; i < nq; i++)
+        qn[i] = vs_dot(queries + i * d, queries + i * d, d);
+    /* many queries: split them over threads; few: split the rows instead */
+    int by_rows = nq < (size_t)threads * BATCH_MIN;
+    if (threads > 1 && by_rows) {
+        tmp = malloc((size_t)threads * (nq ? nq : 1) * k * sizeof *tmp);
+        if (!tmp) {
+            free(qn);
+            free(ts);
+            return vf_fail(err, VF_ENOMEM, "search: out of memory");
+        }
+    }
+    /* each thread calls sgemm itself: keep OpenBLAS from spawning more */
+    openblas_set_num_threads(1);
+    pthread_t *tid = calloc((size_t)threads, sizeof *tid);
+    int rc = 0;
+    for (int i = 0; i < threads; i++) {
+        task *t = &ts[i];
+        t->s = s;
+        t->q = queries;
+        t->qn = qn;
+        t->k = k;
+        if (by_rows) {
+            t->q0 = 0;
+            t->q1 = nq;
+            t->r0 = r0 + (r1 - r0) * (uint64_t)i / (uint64_t)threads;
+            t->r1 = r0 + (r1 - r0) * (uint64_t)(i + 1) / (uint64_t)threads;
+            t->out = threads > 1 ? tmp + (size_t)i * nq * k : out;
+        } else {
+            t->q0 = nq * (size_t)i / (size_t)threads;
+            t->q1 = nq * (size_t)(i + 1) / (size_t)threads;
+            t->r0 = r0;
+            t->r1 = r1;
+            t->out = out + t->q0 * k;
+        }
+    }
+    int started = 0;
+    for (int i = 1; tid && i < threads; i++)
+        if (pthread_create(&tid[i], NULL, run_task, &ts[i]) == 0)
+            started = i;
+        else {
+            ts[i].rc = VF_EIO;
+            break;
+        }
+    run_task(&ts[0]);
+    for (int i = 1; i <= started; i++)
+        pthread_join(tid[i], NULL);
+    for (int i = 0; i < threads; i++)
+        if (ts[i].rc)
+            rc = vf_fail(err, ts[i].rc, "search: a worker thread failed (%s)", vf_code_str(ts[i].rc));
+    if (rc == 0 && threads > 1 && by_rows) {
+        vs_hit *acc = malloc(k * sizeof *acc), *m = malloc(k * sizeof *m);
+        if (!acc || !m)
+            rc = vf_fail(err, VF_ENOMEM, "search: out of memory");
+        for (size_t qi = 0; rc == 0 && qi < nq; qi++) {
+            memcpy(acc, tmp + qi * k, k * sizeof *acc);
+            for (int i = 1; i < threads; i++) {
+                size_t na = 0;
+                while (na < k && acc[na].id != VS_NO_ID)
+                    na++;
+                vs_hits_merge(acc, na, tmp + ((size_t)i * nq + qi) * k, k, m, k);
+                memcpy(acc, m, k * sizeof *acc);
+            }
+            memcpy(out + qi * k, acc, k * sizeof *acc);
+        }
+        free(acc);
+        free(m);
+    }
+    free(tid);
+    free(tmp);
+    free(qn);
+    free(ts);
+    return rc;
+}
+
+/* Forks jobs workers, each writing its share as a partial result to a pipe. */
+static int search_forked(vs_snapshot *s, const float *queries, size_t nq, size_t k, int jobs, int threads,
+                         vs_hit *out, vf_error *err)
+{
+    pid_t *pid = calloc((size_t)jobs, sizeof *pid);
+    int *fd = calloc((size_t)jobs, sizeof *fd);
+    if (!pid || !fd) {
+        free(pid);
+        free(fd);
+        return vf_fail(err, VF_ENOMEM, "search: out of memory");
+    }
+    int rc = 0;
+    for (int w = 0; w < jobs; w++) {
+        int p[2];
+        if (pipe(p) != 0) {
+            rc = vf_fail(err, VF_EIO, "search: pipe failed");
+            jobs = w;
+            break;
+        }
+        fflush(NULL);
+        pid[w] = fork();
+        if (pid[w] == 0) {
+            close(p[0]);
+            vs_hit *h = malloc((nq ? nq : 1) * k * sizeof *h);
+            float *dist = malloc((nq ? nq : 1) * k * sizeof *dist);
+            uint64_t *ids = malloc((nq ? nq : 1) * k * sizeof *ids);
+            int crc = !h || !dist || !ids ? VF_ENOMEM : vs_search_share(s, queries, nq, k, w, jobs, threads, h, NULL);
+            for (size_t i = 0; crc == 0 && i < nq * k; i++) {
+                dist[i] = h[i].dist;
+                ids[i] = h[i].id;
+            }
+            vf_partial_hdr hd = {(uint32_t)s->m.metric, (uint32_t)nq, (uint32_t)k, s->m.generation};
+            if (crc == 0)
+                crc = vf_partial_write_fd(p[1], &hd, dist, ids, "worker pipe", NULL);
+            _exit(crc ? 1 : 0);
+        }
+        close(p[1]);
+        if (pid[w] < 0) {
+            close(p[0]);
+            rc = vf_fail(err, VF_EIO, "search: fork failed");
+            jobs = w;
+            break;
+        }
+        fd[w] = p[0];
+    }
+    vs_hit *acc = malloc(k * sizeof *acc), *m = malloc(k * sizeof *m);
+    if (!acc || !m)
+        rc = rc ? rc : vf_fail(err, VF_ENOMEM, "search: out of memory");
+    for (size_t i = 0; rc == 0 && i < nq * k; i++)
+        out[i] = (vs_hit){INFINITY, 0, VS_NO_ID};
+    for (int w = 0; w < jobs; w++) {
+        vf_partial_hdr h;
+        float *dist = NULL;
+        uint64_t *ids = NULL;
+        int prc = rc ? rc : vf_partial_read_fd(fd[w], &h, &dist, &ids, "worker pipe", err);
+        close(fd[w]);
+        int status = 0;
+        waitpid(pid[w], &status, 0);
+        if (rc)
+            continue;
+        if (prc || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || h.nq != nq || h.k != k) {
+            rc = prc ? prc : vf_fail(err, VF_EIO, "search: worker %d failed", w);
+        } else {
+            for (size_t qi = 0; qi < nq; qi++) {
+                size_t na = 0, nb = 0;
+                while (na < k && out[qi * k + na].id != VS_NO_ID)
+                    na++;
+                for (size_t j = 0; j < k; j++) {
+                    acc[j] = (vs_hit){dist[qi * k + j], 0, ids[qi * k + j]};
+                    if (ids[qi * k + j] != VS_NO_ID)
+                        nb = j + 1;
+                }
+                vs_hits_merge(out + qi * k, na, acc, nb, m, k);
+                memcpy(out + qi * k, m, k * sizeof *m);
+            }
+        }
+        free(dist);
+        free(ids);
+    }
+    free(acc);
+    free(m);
+    free(pid);
+    free(fd);
+    return rc;
+}
+
+int vs_search(vs_snapshot *s, const float *queries, size_t nq, const vs_search_opts *o, uint64_t *ids, float *dist,
+              vf_error *err)
+{
+    vs_search_opts def = {0};
+    if (!o)
+        o = &def;
+    size_t k = o->k ? o->k : 10;
+    int jobs = o->jobs > 1 ? o->jobs : 1;
+    int threads = o->threads > 0 ? o->threads : (ncores() / jobs > 1 ? ncores() / jobs : 1);
+    vs_hit *h = malloc((nq ? nq : 1) * k * sizeof *h);
+    if (!h)
+        return vf_fail(err, VF_ENOMEM, "search: out of memory");
+    int rc = jobs > 1 ? search_forked(s, queries, nq, k, jobs, threads, h, err)
+                      : vs_search_share(s, queries, nq, k, 0, 1, threads, h, err);
+    for (size_t i = 0; rc == 0 && i < nq * k; i++) {
+        ids[i] = h[i].id;
+        dist[i] = h[i].id == VS_NO_ID ? INFINITY : vs_distance_report(s->m.metric, h[i].dist);
+    }
+    free(h);
+    return rc;
+}

@@ -1,0 +1,250 @@
+/*
+ * snapshot.c - one consistent view of a collection for reading: the manifest
+ * CURRENT named when it was opened, every sealed segment mapped in place,
+ * every growing log mapped up to its committed length, and the tombstones.
+ *
+ * Invariant: a row is deleted iff some tombstone for its id has an LSN above
+ * the row's ([R-TOMB-LSN] in SPEC.md); the per-part bitmaps say exactly that.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib_internal.h"
+
+int vs_tombs_load(vf_coll *coll, const vf_manifest *m, vs_idmap *map, vf_error *err)
+{
+    for (size_t i = 0; i < m->ntombs; i++) {
+        vf_tomb *t;
+        size_t n;
+        int rc = vf_tomb_read(vf_coll_dirfd(coll), m->tombs[i].file, &t, &n, err);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < n && rc == 0; j++) {
+            uint64_t *cur = vs_idmap_get(map, t[j].id);
+            if (cur && *cur >= t[j].lsn)
+                continue;
+            if (vs_idmap_put(map, t[j].id, t[j].lsn))
+                rc = vf_fail(err, VF_ENOMEM, "tombstones: out of memory");
+        }
+        free(t);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int add_part(vs_snapshot *s, const vs_part *p, vf_error *err)
+{
+    if ((s->nparts & (s->nparts - 1)) == 0) {
+        size_t cap = s->nparts ? s->nparts * 2 : 8;
+        vs_part *np = realloc(s->parts, cap * sizeof *np);
+        if (!np)
+            return vf_fail(err, VF_ENOMEM, "snapshot: out of memory");
+        s->parts = np;
+    }
+    s->parts[s->nparts++] = *p;
+    s->rows += p->n;
+    return 0;
+}
+
+static void mark(vs_part *p, size_t i)
+{
+    p->deleted[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
+/* Sets p->deleted for the rows some tombstone covers; leaves it NULL when none. */
+static int mark_deleted(vs_snapshot *s, vs_part *p, const uint32_t *order, vf_error *err)
+{
+    if (s->tomb.n == 0)
+        return 0;
+    p->deleted = calloc((p->n + 7) / 8, 1);
+    if (!p->deleted)
+        return vf_fail(err, VF_ENOMEM, "snapshot: out of memory");
+    int any = 0;
+    if (order && s->tomb.n * 32 < p->n) {
+        /* few tombstones: binary-search each in the id order, O(T log n) */
+        for (size_t t = 0; t < s->tomb.cap; t++) {
+            uint64_t id = s->tomb.keys[t];
+            if (id == VS_NO_ID)
+                continue;
+            size_t lo = 0, hi = p->n;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                uint32_t r = order[mid];
+                if (r >= p->n)
+                    return vf_fail(err, VF_ECORRUPT, "segment: id order section out of range");
+                if (p->ids[r] < id)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (; lo < p->n && order[lo] < p->n && p->ids[order[lo]] == id; lo++)
+                if (vs_part_lsn(p, order[lo]) < s->tomb.vals[t]) {
+                    mark(p, order[lo]);
+                    any = 1;
+                }
+        }
+    } else {
+        for (size_t i = 0; i < p->n; i++) {
+            uint64_t *t = vs_idmap_get(&s->tomb, p->ids[i]);
+            if (t && vs_part_lsn(p, i) < *t) {
+                mark(p, i);
+                any = 1;
+            }
+        }
+    }
+    if (!any) {
+        free(p->deleted);
+        p->deleted = NULL;
+    }
+    return 0;
+}
+
+int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf_error *err)
+{
+    vs_snapshot *s = calloc(1, sizeof *s);
+    if (!s)
+        return vf_fail(err, VF_ENOMEM, "snapshot: out of memory");
+    vs_idmap_init(&s->tomb);
+    s->coll = coll;
+    int rc = vf_manifest_copy(&s->m, m, err);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->sealed = calloc(m->nsealed + 1, sizeof *s->sealed);
+    s->logs = calloc(m->ngrowing + 1, sizeof *s->logs);
+    if (!s->sealed || !s->logs)
+        rc = vf_fail(err, VF_ENOMEM, "snapshot: out of memory");
+    if (rc == 0)
+        rc = vs_tombs_load(coll, m, &s->tomb, err);
+    int dirfd = vf_coll_dirfd(coll);
+    for (size_t i = 0; rc == 0 && i < m->nsealed; i++) {
+        rc = vf_seg_open(&s->sealed[i], dirfd, m->sealed[i].file, err);
+        if (rc)
+            break;
+        const vf_seg_info *in = vf_seg_get_info(s->sealed[i]);
+        if (in->dim != m->dim || in->metric != (uint32_t)m->metric || in->rows != m->sealed[i].rows) {
+            rc = vf_fail(err, VF_ECORRUPT, "'%s': segment does not match the manifest", m->sealed[i].file);
+            break;
+        }
+        vs_part p;
+        memset(&p, 0, sizeof p);
+        p.vecs = vf_seg_section(s->sealed[i], VF_SEC_VECTORS, NULL);
+        p.ids = vf_seg_section(s->sealed[i], VF_SEC_IDS, NULL);
+        p.lsns = vf_seg_section(s->sealed[i], VF_SEC_LSNS, NULL);
+        p.keys = vf_seg_section(s->sealed[i], VF_SEC_KEYS, NULL);
+        p.norms = vf_seg_section(s->sealed[i], VF_SEC_NORMS, NULL);
+        p.n = (size_t)in->rows;
+        p.shard = m->sealed[i].shard;
+        p.segment = i;
+        if (p.n == 0)
+            continue;
+        if (!p.norms) {
+            p.own_norms = malloc(p.n * sizeof(float));
+            if (!p.own_norms) {
+                rc = vf_fail(err, VF_ENOMEM, "snapshot: out of memory");
+                break;
+            }
+            for (size_t r = 0; r < p.n; r++)
+                p.own_norms[r] = vs_dot(p.vecs + r * m->dim, p.vecs + r * m->dim, m->dim);
+            p.norms = p.own_norms;
+        }
+        rc = mark_deleted(s, &p, vf_seg_section(s->sealed[i], VF_SEC_ID_ORDER, NULL), err);
+        if (rc == 0)
+            rc = add_part(s, &p, err);
+    }
+    for (size_t i = 0; rc == 0 && i < m->ngrowing; i++) {
+        const vf_growing_ent *g = &m->growing[i];
+        rc = vf_log_map(dirfd, g->file, g->length, &s->logs[i], err);
+        if (rc)
+            break;
+        if (s->logs[i].dim != m->dim) {
+            rc = vf_fail(err, VF_ECORRUPT, "'%s': log dimension does not match the manifest", g->file);
+            break;
+        }
+        uint64_t off = g->start;
+        vf_rows r;
+        int more;
+        while ((more = vf_log_next(&s->logs[i], &off, g->length, &r, err)) == 1) {
+            vs_part p;
+            memset(&p, 0, sizeof p);
+            p.vecs = r.vecs;
+            p.ids = r.ids;
+            p.keys = r.keys;
+            p.lsn = r.lsn;
+            p.n = r.n;
+            p.shard = g->shard;
+            p.segment = m->nsealed + i;
+            p.own_norms = malloc(p.n * sizeof(float));
+            if (!p.own_norms) {
+                rc = vf_fail(err, VF_ENOMEM, "snapshot: out of memory");
+                break;
+            }
+            for (size_t j = 0; j < p.n; j++)
+                p.own_norms[j] = vs_dot(p.vecs + j * m->dim, p.vecs + j * m->dim, m->dim);
+            p.norms = p.own_norms;
+            rc = mark_deleted(s, &p, NULL, err);
+            if (rc == 0)
+                rc = add_part(s, &p, err);
+            if (rc)
+                break;
+        }
+        if (more < 0) {
+            /* name the file: the record reader only knows offsets */
+            char msg[VF_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+            rc = vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, msg);
+        }
+    }
+    if (rc) {
+        vs_snapshot_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int vs_snapshot_open(vs_snapshot **out, const char *path, vf_error *err)
+{
+    vf_coll *c;
+    int rc = vf_coll_open(&c, path, err);
+    if (rc)
+        return rc;
+    vf_manifest m;
+    rc = vf_coll_snapshot(c, &m, err);
+    if (rc) {
+        vf_coll_close(c);
+        return rc;
+    }
+    rc = vs_snapshot_build(out, c, &m, err);
+    vf_manifest_release(&m);
+    if (rc)
+        vf_coll_close(c);
+    return rc;
+}
+
+void vs_snapshot_close(vs_snapshot *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nparts; i++) {
+        free(s->parts[i].deleted);
+        free(s->parts[i].own_norms);
+    }
+    free(s->parts);
+    for (size_t i = 0; s->sealed && i < s->m.nsealed; i++)
+        vf_seg_close(s->sealed[i]);
+    for (size_t i = 0; s->logs && i < s->m.ngrowing; i++)
+        vf_log_unmap(&s->logs[i]);
+    free(s->sealed);
+    free(s->logs);
+    vs_idmap_release(&s->tomb);
+    vf_manifest_release(&s->m);
+    vf_coll_close(s->coll);
+    free(s);
+}
+
+const vf_manifest *vs_snapshot_manifest(const vs_snapshot *s) { return &s->m; }
+uint64_t vs_snapshot_rows(const vs_snapshot *s) { return s->rows; }

@@ -1,0 +1,144 @@
+/*
+ * vecseg.h - the vector layer of vecseg (lib/): the public API.
+ *
+ * A collection (see vecseg_format.h and SPEC.md) holds rows: a uint64 id, a
+ * float32 vector and, optionally, a uint64 partition key.  This layer knows
+ * what the bytes mean: it routes rows to shards, ingests them into growing
+ * segments in one atomic transaction, seals growing segments into FLAT
+ * segment files, and answers exact k-nearest-neighbour searches over one
+ * snapshot, fanning out over threads and worker processes.  It also reads the
+ * foreign formats rows and queries arrive in (io.h), and holds the distance
+ * kernels (distance.h) and top-k merging (topk.h).
+ *
+ * Simple calls come first, advanced ones last.  Every call returns 0 or a
+ * negative VF_E* code and fills a caller-owned vf_error, which may be NULL.
+ * Nothing here prints or exits.
+ */
+#ifndef VECSEG_H
+#define VECSEG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vecseg_format.h"
+#include "distance.h"
+#include "io.h"
+#include "topk.h"
+
+/* ---- version ----------------------------------------------------------- */
+#define VS_VERSION_MAJOR 0
+#define VS_VERSION_MINOR 1
+#define VS_VERSION_PATCH 0
+const char *vs_version(void);     /* "0.1.0" */
+
+/* ---- distances as reported -------------------------------------------- */
+/* Searches rank by an internal distance: squared L2 for l2, -dot for ip,
+   1 - cosine similarity for cosine.  Reported distances are Euclidean (the
+   square root) for l2 and the internal value otherwise. */
+float vs_distance_report(int metric, float internal);
+
+/* ---- routing (SPEC.md section 8) -------------------------------------- */
+/* The 64-bit routing hash of a key (the id, or the partition key). */
+uint64_t vs_route_hash(uint64_t key);
+/* Index into m->shards of the shard owning key, or -1 if none does. */
+long vs_route_shard(const vf_manifest *m, uint64_t key);
+/* Fills m->shards for a new collection of n >= 1 shards. */
+int vs_shards_init(vf_manifest *m, uint32_t n, vf_error *err);
+
+/* ---- collection settings ---------------------------------------------- */
+#define VS_SEAL_ROWS_DEFAULT 1000000   /* seal a growing segment at this many rows */
+#define VS_SEAL_IDLE_DEFAULT 3600      /* ... or when its last append is this old (s) */
+#define VS_LOG_BYTES_DEFAULT (1ull << 30) /* start a new log past this size */
+#define VS_GRACE_DEFAULT 600           /* seconds a superseded file is kept */
+#define VS_SHARDS_MAX 65536
+/* A setting as a number: the manifest's value, else def. */
+uint64_t vs_setting_u64(const vf_manifest *m, const char *key, uint64_t def);
+
+/* ---- ingest: one atomic transaction ------------------------------------ */
+typedef struct vs_ingest_opts {   /* zeroed = defaults */
+    uint32_t dim;       /* for a new collection: required; else ignored (see vs_ingest_dim) */
+    int metric;         /* for a new collection: VF_METRIC_*, 0 = l2 */
+    uint32_t shards;    /* for a new collection: 0 = 1 */
+    int keys;           /* rows carry partition keys (a new collection takes it) */
+    int upsert;         /* given ids replace existing rows */
+    int create;         /* may create the collection when it does not exist */
+} vs_ingest_opts;
+
+typedef struct vs_ingest_stats {
+    uint64_t rows, deleted, deleted_live, generation;
+    int created;
+} vs_ingest_stats;
+
+typedef struct vs_ingest vs_ingest;
+/* Opens (or, with o->create, creates) the collection at path and starts a
+   transaction.  Holds the collection's ingest lock until commit or abort. */
+int vs_ingest_open(vs_ingest **h, const char *path, const vs_ingest_opts *o, vf_error *err);
+/* The dimension / metric / keys flag of the collection being written. */
+uint32_t vs_ingest_dim(const vs_ingest *h);
+int vs_ingest_has_keys(const vs_ingest *h);
+/* Adds n rows.  ids NULL means automatic ids; keys must be given exactly
+   when the collection has partition keys.  src and first_row (1-based) name
+   the rows in error messages.  Vectors must be finite (the readers check). */
+int vs_ingest_add(vs_ingest *h, size_t n, const float *vecs, const uint64_t *ids, const uint64_t *keys,
+                  const char *src, uint64_t first_row, vf_error *err);
+/* Records tombstones for n ids. */
+int vs_ingest_delete(vs_ingest *h, size_t n, const uint64_t *ids, vf_error *err);
+/* Makes everything added durable and visible, atomically, and frees h. */
+int vs_ingest_commit(vs_ingest *h, vs_ingest_stats *st, vf_error *err);
+/* Undoes everything: the collection is left exactly as it was.  Frees h;
+   accepts NULL. */
+void vs_ingest_abort(vs_ingest *h);
+
+/* ---- seal -------------------------------------------------------------- */
+typedef struct vs_seal_opts {     /* zeroed = defaults */
+    int all;            /* seal every growing segment with rows, whatever the thresholds */
+    int dry_run;        /* plan only */
+    long grace;         /* seconds before unreferenced files go; <0 = setting/default */
+    int wait;           /* wait for another vec-seal instead of returning VF_EBUSY */
+} vs_seal_opts;
+
+typedef struct vs_seal_plan {     /* one growing range turned into one sealed segment */
+    char growing[VF_NAME_MAX], sealed[VF_NAME_MAX];
+    uint32_t shard;
+    uint64_t rows, kept, bytes;   /* rows read, rows kept (deleted ones purged), file size */
+} vs_seal_plan;
+
+typedef struct vs_seal_report {
+    vs_seal_plan *plans;          /* malloc'd; release with vs_seal_report_release */
+    size_t nplans;
+    long removed;                 /* files removed by garbage collection */
+    uint64_t generation;          /* committed manifest, 0 when nothing was committed */
+} vs_seal_report;
+
+int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_error *err);
+void vs_seal_report_release(vs_seal_report *rep);
+
+/* ---- search ------------------------------------------------------------ */
+typedef struct vs_snapshot vs_snapshot;
+/* Opens one consistent snapshot of a collection for searching: maps every
+   segment (O(1) each for sealed ones) and loads the tombstones. */
+int vs_snapshot_open(vs_snapshot **s, const char *path, vf_error *err);
+void vs_snapshot_close(vs_snapshot *s);   /* accepts NULL */
+const vf_manifest *vs_snapshot_manifest(const vs_snapshot *s);
+uint64_t vs_snapshot_rows(const vs_snapshot *s);    /* stored rows, deleted included */
+
+typedef struct vs_search_opts {   /* zeroed = defaults */
+    size_t k;           /* neighbours per query; 0 = 10 */
+    int jobs;           /* worker processes; 0 or 1 = search in this process */
+    int threads;        /* threads per process; 0 = cores / jobs */
+} vs_search_opts;
+
+/* Exact k-nearest-neighbour search of nq queries (nq*dim floats).  Fills
+   ids[nq*k] and dist[nq*k] (reported distances, see vs_distance_report),
+   each query's hits ascending by (distance, id); missing hits (fewer than k
+   live rows) are id VS_NO_ID and distance +inf.  Never returns a deleted row. */
+int vs_search(vs_snapshot *s, const float *queries, size_t nq, const vs_search_opts *o, uint64_t *ids,
+              float *dist, vf_error *err);
+
+/* One share of a search: rows [share*N/nshares, (share+1)*N/nshares) of the
+   snapshot's rows in manifest order.  Writes internal distances; hits
+   ascending.  Used by the fan-out; partial results merge associatively. */
+int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, size_t k, int share, int nshares,
+                    int threads, vs_hit *out, vf_error *err);
+
+#endif
