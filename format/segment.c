@@ -279,7 +279,7 @@ static int seg_validate(vf_seg *s, const char *name, vf_error *err)
         return vf_fail(err, VF_EVERSION, "'%s': needs reader version %u (this reads %d)", name, vf_get16(h + 8),
                        VF_FORMAT_VERSION);
     const unsigned char *f = s->map + s->size - VF_SEG_FOOTER_SIZE;
-    if (memcmp(f + 24, end_magic, 8) != 0 || vf_get64(f + 8) != s->size)
+    if (memcmp(f + 24, end_magic, 8) != 0 || vf_get64(f + 8) != s->size || vf_get32(f + 20) != 0)
         return vf_fail(err, VF_ECORRUPT, "'%s': truncated (footer missing or size mismatch)", name);
     s->info.dim = vf_get32(h + 16);
     s->info.elem = vf_get16(h + 20);

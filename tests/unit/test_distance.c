@@ -1,0 +1,263 @@
+/*
+ * test_distance.c - every kernel set this CPU runs, against a double-precision reference.
+ *
+ * Covers dims 1..67 and a few large ones, unaligned starts, the _many calls (bit-identical to
+ * the single-pair calls within a set), tails that end right before an unreadable page, the
+ * refusal of unknown or unsupported sets, and VECSEG_SIMD (in a child process, since the set
+ * is chosen once per process).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "distance.h"
+#include "unit.h"
+#include "vf_error.h"
+
+static uint64_t rng = 0x243F6A8885A308D3u;
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* Reference values in double, and the sum of |terms| that bounds float rounding error. */
+static double ref_l2(const float *a, const float *b, size_t d)
+{
+    double s = 0;
+    for (size_t i = 0; i < d; i++)
+        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return s;
+}
+
+static double ref_dot(const float *a, const float *b, size_t d, double *abs_sum)
+{
+    double s = 0, m = 0;
+    for (size_t i = 0; i < d; i++) {
+        s += (double)a[i] * b[i];
+        m += fabs((double)a[i] * b[i]);
+    }
+    *abs_sum = m;
+    return s;
+}
+
+/* float summation of d terms in 4..16 interleaved chains: a few ulps of the sum of |terms|. */
+static int close_to(double got, double ref, double abs_sum)
+{
+    return fabs(got - ref) <= 1e-5 * abs_sum + 1e-30;
+}
+
+static const char *const sets[] = {"scalar", "avx2", "avx512"};
+
+static int cpu_runs(const char *name)
+{
+    __builtin_cpu_init();
+    if (!strcmp(name, "avx2"))
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!strcmp(name, "avx512"))
+        return __builtin_cpu_supports("avx512f");
+    return 1;
+}
+
+static void test_pairs(const char *set)
+{
+    static const size_t big[] = {128, 784, 1000, 1536};
+    size_t dims[67 + 4];
+    size_t nd = 0;
+    for (size_t d = 1; d <= 67; d++)
+        dims[nd++] = d;
+    for (size_t i = 0; i < 4; i++)
+        dims[nd++] = big[i];
+
+    float *pa = malloc((1536 + 16) * sizeof *pa), *pb = malloc((1536 + 16) * sizeof *pb);
+    int bad = 0;
+    for (size_t di = 0; di < nd; di++) {
+        size_t d = dims[di];
+        for (int oa = 0; oa < 4; oa++) {
+            int ob = (oa * 3 + 1) % 8; /* a and b misaligned differently */
+            float *a = pa + oa, *b = pb + ob;
+            for (size_t i = 0; i < d; i++) {
+                a[i] = frand();
+                b[i] = frand() * 2;
+            }
+            double abs_sum, rl = ref_l2(a, b, d), rd = ref_dot(a, b, d, &abs_sum);
+            float gl = vs_l2sq(a, b, d), gd = vs_dot(a, b, d);
+            if (!close_to(gl, rl, rl) || !close_to(gd, rd, abs_sum)) {
+                bad++;
+                CHECK_MSG(0, "%s: d %zu offsets %d/%d: l2sq %.9g (want %.9g), dot %.9g (want %.9g)",
+                          set, d, oa, ob, gl, rl, gd, rd);
+            }
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %d mismatches", set, bad);
+
+    /* Identical vectors: exactly 0; d == 0: 0 for both. */
+    for (size_t d = 1; d < 40; d += 3)
+        CHECK(vs_l2sq(pa + 1, pa + 1, d) == 0.0f);
+    CHECK(vs_l2sq(pa, pb, 0) == 0.0f && vs_dot(pa, pb, 0) == 0.0f);
+
+    /* Large magnitudes stay accurate (no overflow at 1e15 squared terms). */
+    for (size_t i = 0; i < 100; i++) {
+        pa[i] = 1e15f;
+        pb[i] = -1e15f;
+    }
+    CHECK(fabs(vs_l2sq(pa, pb, 100) - 4e32) <= 1e-5 * 4e32);
+    free(pa);
+    free(pb);
+}
+
+static void test_many(const char *set)
+{
+    static const size_t dims[] = {1, 3, 7, 8, 15, 16, 17, 31, 33, 47, 63, 64, 65, 100, 784};
+    static const size_t ns[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 61};
+    size_t maxn = 61, maxd = 784;
+    float *px = malloc((maxn * maxd + 8) * sizeof *px), *pq = malloc((maxd + 8) * sizeof *pq);
+    float *l2 = malloc((maxn + 1) * sizeof *l2), *dot = malloc((maxn + 1) * sizeof *dot);
+    int bad = 0, diff = 0;
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
+            size_t d = dims[di], n = ns[ni];
+            float *x = px + 1 + ni % 3, *q = pq + 3;
+            for (size_t i = 0; i < n * d; i++)
+                x[i] = frand();
+            for (size_t i = 0; i < d; i++)
+                q[i] = frand();
+            l2[n] = dot[n] = 12345.0f; /* sentinel: written past n? */
+            vs_l2sq_many(q, x, n, d, l2);
+            vs_dot_many(q, x, n, d, dot);
+            if (l2[n] != 12345.0f || dot[n] != 12345.0f)
+                bad++;
+            for (size_t i = 0; i < n; i++) {
+                const float *row = x + i * d;
+                double abs_sum, rl = ref_l2(q, row, d), rd = ref_dot(q, row, d, &abs_sum);
+                if (!close_to(l2[i], rl, rl) || !close_to(dot[i], rd, abs_sum))
+                    bad++;
+                if (l2[i] != vs_l2sq(q, row, d) || dot[i] != vs_dot(q, row, d))
+                    diff++;
+            }
+        }
+    CHECK_MSG(bad == 0, "%s: %d wrong _many results", set, bad);
+    CHECK_MSG(diff == 0, "%s: %d _many results differ from the single-pair call", set, diff);
+    free(px);
+    free(pq);
+    free(l2);
+    free(dot);
+}
+
+/* Vectors ending exactly at a PROT_NONE page: a kernel reading past the end would fault. */
+static void test_guard_page(const char *set)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, 3 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    CHECK(m != MAP_FAILED);
+    if (m == MAP_FAILED)
+        return;
+    CHECK(mprotect(m + 2 * page, (size_t)page, PROT_NONE) == 0);
+    float *end = (float *)(m + 2 * page);
+    float *other = (float *)m;
+    int ok = 1;
+    for (size_t d = 1; d <= 130; d++) {
+        float *a = end - d;
+        for (size_t i = 0; i < d; i++)
+            a[i] = other[i] = (float)i;
+        ok &= vs_l2sq(a, other, d) == 0.0f;
+        ok &= vs_l2sq(other, a, d) == 0.0f;
+        ok &= vs_dot(other, a, d) > 0 || d == 1;
+        /* rows x ending at the guard page, n = 1..5 */
+        for (size_t n = 1; n <= 5 && n * d <= 400; n++) {
+            float out[5];
+            float *x = end - n * d;
+            for (size_t i = 0; i < n * d; i++)
+                x[i] = (float)(i % d);
+            vs_l2sq_many(other, x, n, d, out);
+            for (size_t i = 0; i < n; i++)
+                ok &= out[i] == 0.0f;
+            vs_dot_many(other, x, n, d, out);
+        }
+    }
+    CHECK_MSG(ok, "%s: wrong result next to a guard page", set);
+    munmap(m, 3 * (size_t)page);
+}
+
+/* Runs this binary with VECSEG_SIMD=value and returns what it reports as the set, or "". */
+static void child_set(const char *value, char *buf, size_t size)
+{
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    buf[0] = 0;
+    if (len <= 0)
+        return;
+    self[len] = 0;
+    int fd[2];
+    if (pipe(fd))
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        setenv("VECSEG_SIMD", value, 1);
+        execl(self, self, "--print-simd", (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], buf, size - 1);
+    buf[got > 0 ? got : 0] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--print-simd")) {
+        puts(vs_simd_name());
+        return 0;
+    }
+
+    const char *best = cpu_runs("avx512") ? "avx512" : cpu_runs("avx2") ? "avx2" : "scalar";
+    if (!getenv("VECSEG_SIMD"))
+        CHECK_MSG(!strcmp(vs_simd_name(), best), "default set %s, want %s", vs_simd_name(), best);
+
+    int tested = 0;
+    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++) {
+        int rc = vs_simd_select(sets[s]);
+        CHECK_MSG(rc == (cpu_runs(sets[s]) ? 0 : VF_EUNSUPPORTED), "select %s: %d", sets[s], rc);
+        if (rc)
+            continue;
+        CHECK(!strcmp(vs_simd_name(), sets[s]));
+        test_pairs(sets[s]);
+        test_many(sets[s]);
+        test_guard_page(sets[s]);
+        tested++;
+    }
+    printf("kernel sets tested: %d (best here: %s)\n", tested, best);
+
+    /* Unknown names are refused and leave the set unchanged. */
+    CHECK(vs_simd_select("scalar") == 0);
+    CHECK(vs_simd_select("sse2") == VF_EUNSUPPORTED);
+    CHECK(vs_simd_select("AVX2") == VF_EUNSUPPORTED);
+    CHECK(vs_simd_select("") == VF_EUNSUPPORTED);
+    CHECK(vs_simd_select(NULL) == VF_EUNSUPPORTED);
+    CHECK(!strcmp(vs_simd_name(), "scalar"));
+    CHECK(vs_simd_select("auto") == 0 && !strcmp(vs_simd_name(), best));
+
+    /* VECSEG_SIMD forces a supported set; unknown values fall back to the best. */
+    char got[64];
+    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++) {
+        child_set(sets[s], got, sizeof got);
+        const char *want = cpu_runs(sets[s]) ? sets[s] : best;
+        CHECK_MSG(!strcmp(got, want), "VECSEG_SIMD=%s: got '%s', want '%s'", sets[s], got, want);
+    }
+    child_set("bogus", got, sizeof got);
+    CHECK_MSG(!strcmp(got, best), "VECSEG_SIMD=bogus: got '%s', want '%s'", got, best);
+
+    UNIT_DONE();
+}
