@@ -31,6 +31,7 @@ typedef struct seal_ctx {
     job *jobs;
     size_t njobs;
     uint64_t next_file;
+    int ingest_idle;        /* we hold ingest.lock: no ingest is appending */
 } seal_ctx;
 
 static int cmp_order(const void *a, const void *b, void *arg)
@@ -147,15 +148,15 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
         if (rc)
             return rc;
     }
-    /* drop logs wholly sealed that ingest no longer appends to (a newer log
-       of the same shard exists) */
+    /* drop logs wholly sealed that no ingest can append to: a newer log of
+       the same shard exists, or no ingest runs (the next one starts a new log) */
     size_t w = 0;
     for (size_t i = 0; i < next->ngrowing; i++) {
         const vf_growing_ent *g = &next->growing[i];
         int newer = 0;
         for (size_t j = i + 1; j < next->ngrowing; j++)
             newer |= next->growing[j].shard == g->shard;
-        if (!(g->start == g->length && newer))
+        if (!(g->start == g->length && (newer || ctx->ingest_idle)))
             next->growing[w++] = *g;
     }
     next->ngrowing = w;
@@ -211,7 +212,10 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
         rc = seal_one(c, &m, &tomb, &m.growing[ctx.jobs[i].g], &ctx.jobs[i], err);
     if (rc == 0 && !o->dry_run && ctx.njobs) {
         vf_manifest done;
+        int ilock = -1;
+        ctx.ingest_idle = vf_lock(c, VF_LOCK_INGEST, 0, &ilock, NULL) == 0;
         rc = vf_coll_commit(c, apply_seal, &ctx, &done, err);
+        vf_unlock(ilock);
         if (rc == 0) {
             rep->generation = done.generation;
             vf_manifest_release(&done);

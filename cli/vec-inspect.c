@@ -1,0 +1,256 @@
+/*
+ * vec-inspect - dump and verify vecseg files: a collection directory, a
+ * sealed segment, a growing log, a tombstone file or a partial result.
+ * Read-only: it never changes what it looks at.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static const char usage[] =
+    "Usage: vec-inspect [OPTIONS] PATH\n"
+    "Describe PATH: a collection directory (its snapshot: shards, segments,\n"
+    "tombstone files), a sealed segment (.vseg: header and section table), a\n"
+    "growing log (.log: header and records), a tombstone file (.tomb) or a\n"
+    "partial result.\n"
+    "\n"
+    "  --verify             check every checksum (of every file the collection's\n"
+    "                       manifest names); exit 65 at the first damaged file\n"
+    "  --rows N             also print the first N rows (id, lsn, vector)\n"
+    "  -q, --quiet          print nothing; with --verify, only the exit status\n"
+    "  -h, --help           this help\n"
+    "  -V, --version        versions of the tool, library and format\n"
+    "\n"
+    "Examples:\n"
+    "  vec-inspect coll\n"
+    "  vec-inspect --verify coll && echo intact\n"
+    "  vec-inspect --rows 3 coll/s-00000001.vseg\n";
+
+static int verify, quiet;
+static uint64_t nrows;
+
+#define OUT(...) do { if (!quiet) printf(__VA_ARGS__); } while (0)
+
+static void print_row(uint64_t id, uint64_t lsn, const float *v, uint32_t dim)
+{
+    OUT("row id=%" PRIu64 " lsn=%" PRIu64 " [", id, lsn);
+    for (uint32_t j = 0; j < dim; j++)
+        OUT("%s%.9g", j ? ", " : "", v[j]);
+    OUT("]\n");
+}
+
+static const char *section_name(uint32_t t)
+{
+    static const char *n[] = {"?", "VECTORS", "IDS", "LSNS", "NORMS", "KEYS", "ID_ORDER"};
+    return t < sizeof n / sizeof n[0] ? n[t] : "unknown";
+}
+
+static void inspect_seg(int dirfd, const char *name, const char *shown)
+{
+    vf_seg *s;
+    vf_error err;
+    if (vf_seg_open(&s, dirfd, name, &err))
+        cli_die_err(&err);
+    if (verify && vf_seg_verify(s, &err))
+        cli_die(EX_DATAERR, "'%s': %s", shown, err.msg);
+    const vf_seg_info *in = vf_seg_get_info(s);
+    OUT("segment %s\nbytes %" PRIu64 "\ndim %u\nelem f32\nmetric %s\nrows %" PRIu64 "\nshard %u\nflags %u\n", shown,
+        vf_seg_file_size(s), in->dim, vf_metric_name((int)in->metric), in->rows, in->shard, in->flags);
+    for (size_t i = 0; i < vf_seg_nsections(s); i++) {
+        const vf_section *x = vf_seg_section_at(s, i);
+        OUT("section type=%u name=%s flags=%u offset=%" PRIu64 " length=%" PRIu64 " crc32=%08x\n", x->type,
+            section_name(x->type), x->flags, x->offset, x->length, x->crc);
+    }
+    const float *v = vf_seg_section(s, VF_SEC_VECTORS, NULL);
+    const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsn = vf_seg_section(s, VF_SEC_LSNS, NULL);
+    for (uint64_t r = 0; r < nrows && r < in->rows; r++)
+        print_row(ids[r], lsn[r], v + r * in->dim, in->dim);
+    if (verify)
+        OUT("verified %s\n", shown);
+    vf_seg_close(s);
+}
+
+/* Reads the records of a log in [start, end); returns the row count. */
+static uint64_t inspect_log(int dirfd, const char *name, const char *shown, uint64_t start, uint64_t end, int print)
+{
+    vf_log_view v;
+    vf_error err;
+    if (vf_log_map(dirfd, name, end, &v, &err))
+        cli_die_err(&err);
+    if (print)
+        OUT("log %s\nbytes %" PRIu64 "\ndim %u\nshard %u\nflags %u\n", shown, end, v.dim, v.shard, v.flags);
+    uint64_t off = start, rows = 0, shown_rows = 0;
+    vf_rows r;
+    int rc;
+    while ((rc = vf_log_next(&v, &off, end, &r, &err)) == 1) {
+        if (print)
+            OUT("record offset=%" PRIu64 " rows=%u lsn=%" PRIu64 "\n", off, r.n, r.lsn);
+        for (uint32_t i = 0; print && i < r.n && shown_rows < nrows; i++, shown_rows++)
+            print_row(r.ids[i], r.lsn, r.vecs + (size_t)i * v.dim, v.dim);
+        rows += r.n;
+    }
+    if (rc < 0)
+        cli_die(EX_DATAERR, "'%s': %s", shown, err.msg);
+    if (print)
+        OUT("rows %" PRIu64 "\n", rows);
+    vf_log_unmap(&v);
+    return rows;
+}
+
+static void inspect_tomb(int dirfd, const char *name, const char *shown)
+{
+    vf_tomb *t;
+    size_t n;
+    vf_error err;
+    if (vf_tomb_read(dirfd, name, &t, &n, &err))
+        cli_die(cli_status(err.code), "'%s': %s", shown, err.msg);
+    OUT("tombstones %s\ncount %zu\n", shown, n);
+    for (size_t i = 0; i < n && i < nrows; i++)
+        OUT("tombstone id=%" PRIu64 " lsn=%" PRIu64 "\n", t[i].id, t[i].lsn);
+    free(t);
+}
+
+static void inspect_partial(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    vf_partial_hdr h;
+    float *d;
+    uint64_t *ids;
+    vf_error err;
+    if (fd < 0 || vf_partial_read_fd(fd, &h, &d, &ids, path, &err))
+        cli_die(EX_DATAERR, "%s", fd < 0 ? "cannot open" : err.msg);
+    close(fd);
+    OUT("partial %s\nmetric %s\nqueries %u\nk %u\ngeneration %" PRIu64 "\n", path, vf_metric_name((int)h.metric), h.nq,
+        h.k, h.generation);
+    for (uint64_t i = 0; i < nrows && i < h.nq; i++)
+        for (uint32_t j = 0; j < h.k; j++)
+            if (ids[i * h.k + j] != VS_NO_ID)
+                OUT("hit query=%" PRIu64 " rank=%u id=%" PRIu64 " distance=%.9g\n", i, j + 1, ids[i * h.k + j],
+                    d[i * h.k + j]);
+    free(d);
+    free(ids);
+}
+
+static void inspect_coll(const char *path)
+{
+    vf_coll *c;
+    vf_manifest m;
+    vf_error err;
+    if (vf_coll_open(&c, path, &err) || vf_coll_snapshot(c, &m, &err))
+        cli_die_err(&err);
+    int dirfd = vf_coll_dirfd(c);
+    uint64_t sealed = 0, growing = 0, tombs = 0;
+    for (size_t i = 0; i < m.nsealed; i++)
+        sealed += m.sealed[i].rows;
+    for (size_t i = 0; i < m.ngrowing; i++)
+        growing += m.growing[i].rows;
+    for (size_t i = 0; i < m.ntombs; i++)
+        tombs += m.tombs[i].count;
+    OUT("collection %s\ngeneration %" PRIu64 "\ndim %u\nmetric %s\nkeys %s\nrows %" PRIu64 " (sealed %" PRIu64
+        ", growing %" PRIu64 ")\ntombstones %" PRIu64 "\nnext-id %" PRIu64 "\n",
+        path, m.generation, m.dim, vf_metric_name(m.metric), m.keys ? "yes" : "no", sealed + growing, sealed, growing,
+        tombs, m.next_id);
+    for (size_t i = 0; i < m.nsettings; i++)
+        OUT("setting %s %s\n", m.settings[i].key, m.settings[i].value);
+    for (size_t i = 0; i < m.nshards; i++) {
+        uint64_t rows = 0, ns = 0, ng = 0;
+        for (size_t j = 0; j < m.nsealed; j++)
+            if (m.sealed[j].shard == m.shards[i].id) {
+                rows += m.sealed[j].rows;
+                ns++;
+            }
+        for (size_t j = 0; j < m.ngrowing; j++)
+            if (m.growing[j].shard == m.shards[i].id) {
+                rows += m.growing[j].rows;
+                ng++;
+            }
+        OUT("shard %u depth=%u value=%" PRIu64 " rows=%" PRIu64 " sealed=%" PRIu64 " growing=%" PRIu64 "\n",
+            m.shards[i].id, m.shards[i].depth, m.shards[i].value, rows, ns, ng);
+    }
+    for (size_t i = 0; i < m.nsealed; i++) {
+        OUT("sealed %s shard=%u rows=%" PRIu64 " bytes=%" PRIu64 "\n", m.sealed[i].file, m.sealed[i].shard,
+            m.sealed[i].rows, m.sealed[i].bytes);
+        if (verify) {
+            int q = quiet;
+            quiet = 1;
+            inspect_seg(dirfd, m.sealed[i].file, m.sealed[i].file);
+            quiet = q;
+        }
+    }
+    for (size_t i = 0; i < m.ngrowing; i++) {
+        const vf_growing_ent *g = &m.growing[i];
+        OUT("growing %s shard=%u rows=%" PRIu64 " start=%" PRIu64 " length=%" PRIu64 "\n", g->file, g->shard, g->rows,
+            g->start, g->length);
+        if (verify && inspect_log(dirfd, g->file, g->file, g->start, g->length, 0) != g->rows)
+            cli_die(EX_DATAERR, "'%s': row count differs from the manifest", g->file);
+    }
+    for (size_t i = 0; i < m.ntombs; i++) {
+        OUT("tombstones %s count=%" PRIu64 "\n", m.tombs[i].file, m.tombs[i].count);
+        if (verify) {
+            vf_tomb *t;
+            size_t n;
+            if (vf_tomb_read(dirfd, m.tombs[i].file, &t, &n, &err))
+                cli_die(EX_DATAERR, "%s", err.msg);
+            free(t);
+            if (n != m.tombs[i].count)
+                cli_die(EX_DATAERR, "'%s': entry count differs from the manifest", m.tombs[i].file);
+        }
+    }
+    if (verify)
+        OUT("verified %zu sealed, %zu growing, %zu tombstone file(s)\n", m.nsealed, m.ngrowing, m.ntombs);
+    vf_manifest_release(&m);
+    vf_coll_close(c);
+}
+
+int main(int argc, char **argv)
+{
+    cli_init("vec-inspect", argv);
+    enum { O_VERIFY = 256, O_ROWS };
+    static const struct option lo[] = {{"verify", no_argument, 0, O_VERIFY}, {"rows", required_argument, 0, O_ROWS},
+                                       {"quiet", no_argument, 0, 'q'},      {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},    {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "qhV", lo, NULL)) != -1) {
+        switch (c) {
+        case O_VERIFY: verify = 1; break;
+        case O_ROWS: nrows = cli_u64("--rows", optarg, 0, UINT64_MAX); break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': cli_version();
+        default: cli_usage("bad option");
+        }
+    }
+    if (optind != argc - 1)
+        cli_usage(optind >= argc ? "missing PATH" : "too many arguments");
+    const char *path = argv[optind];
+    struct stat st;
+    if (stat(path, &st) != 0)
+        cli_die(EX_NOINPUT, "'%s': no such file or directory", path);
+    if (S_ISDIR(st.st_mode)) {
+        inspect_coll(path);
+        return 0;
+    }
+    unsigned char magic[8] = {0};
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || read(fd, magic, 8) != 8)
+        cli_die(EX_DATAERR, "'%s': too short to be a vecseg file", path);
+    close(fd);
+    if (!memcmp(magic + 1, "VSEG", 4))
+        inspect_seg(AT_FDCWD, path, path);
+    else if (!memcmp(magic + 1, "VLOG", 4))
+        inspect_log(AT_FDCWD, path, path, VF_LOG_HEADER_SIZE, (uint64_t)st.st_size, 1);
+    else if (!memcmp(magic + 1, "VTMB", 4))
+        inspect_tomb(AT_FDCWD, path, path);
+    else if (!memcmp(magic + 1, "VPRT", 4))
+        inspect_partial(path);
+    else
+        cli_die(EX_DATAERR, "'%s': not a vecseg file (unknown magic)", path);
+    return 0;
+}

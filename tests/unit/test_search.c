@@ -1,0 +1,199 @@
+/*
+ * test_search.c - ingest, seal and exact search through the library, checked
+ * against an independent brute force in double precision, for every metric,
+ * with deletes, upserts, several shards, and every split of the work
+ * (threads, worker processes).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "vecseg.h"
+
+#define N 3000
+#define D 24
+#define NQ 40
+#define K 10
+
+static float vecs[N * D], qs[NQ * D];
+static uint64_t ids[N];
+static int deleted[N];
+
+static double rnd(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return ((*s >> 8) & 0xffff) / 65536.0;
+}
+
+/* Reference distance in double, as SPEC.md section 9 defines it. */
+static double ref_dist(int metric, const float *q, const float *x)
+{
+    double dot = 0, qq = 0, xx = 0, l2 = 0;
+    for (int j = 0; j < D; j++) {
+        dot += (double)q[j] * x[j];
+        qq += (double)q[j] * q[j];
+        xx += (double)x[j] * x[j];
+        l2 += ((double)q[j] - x[j]) * ((double)q[j] - x[j]);
+    }
+    if (metric == VF_METRIC_L2)
+        return sqrt(l2);
+    if (metric == VF_METRIC_IP)
+        return -dot;
+    return qq > 0 && xx > 0 ? 1 - dot / sqrt(qq * xx) : 1;
+}
+
+/* Checks results against brute force: the k-th distance matches, every hit
+   is live, its distance is right, and no live row nearer than the k-th is
+   missing (ties may pick either row). */
+static int check(int metric, const uint64_t *rid, const float *rd)
+{
+    int bad = 0;
+    static double all[N];
+    for (int q = 0; q < NQ; q++) {
+        int live = 0;
+        for (int i = 0; i < N; i++) {
+            all[i] = deleted[i] ? INFINITY : ref_dist(metric, qs + q * D, vecs + i * D);
+            live += !deleted[i];
+        }
+        double sorted[N];
+        memcpy(sorted, all, sizeof sorted);
+        for (int a = 0; a < K; a++) /* partial selection sort: the K smallest */
+            for (int b = a + 1; b < N; b++)
+                if (sorted[b] < sorted[a]) {
+                    double t = sorted[a];
+                    sorted[a] = sorted[b];
+                    sorted[b] = t;
+                }
+        int want = live < K ? live : K;
+        for (int j = 0; j < K; j++) {
+            uint64_t id = rid[q * K + j];
+            if (j >= want) {
+                bad += id != VS_NO_ID;
+                continue;
+            }
+            if (id == VS_NO_ID || id >= N || deleted[id]) {
+                bad++;
+                continue;
+            }
+            double tol = 1e-4 * (fabs(sorted[j]) + 1);
+            bad += fabs(rd[q * K + j] - all[id]) > tol;
+            bad += fabs(rd[q * K + j] - sorted[j]) > tol;
+            if (j > 0)
+                bad += rd[q * K + j] < rd[q * K + j - 1];
+        }
+    }
+    return bad;
+}
+
+static void run_metric(int metric, const char *root)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/coll-%s", root, vf_metric_name(metric));
+    vf_error e;
+    vs_ingest *h;
+    vs_ingest_opts o = {D, metric, 3, 0, 0, 1};
+    memset(deleted, 0, sizeof deleted);
+    /* two transactions: rows 0..N/2 with automatic ids, the rest given */
+    CHECK(vs_ingest_open(&h, path, &o, &e) == 0);
+    CHECK(vs_ingest_add(h, N / 2, vecs, NULL, NULL, "a", 1, &e) == 0);
+    CHECK(vs_ingest_commit(h, NULL, &e) == 0);
+    CHECK(vs_ingest_open(&h, path, &o, &e) == 0);
+    CHECK(vs_ingest_add(h, N - N / 2, vecs + (N / 2) * D, ids + N / 2, NULL, "b", 1, &e) == 0);
+    CHECK(vs_ingest_commit(h, NULL, &e) == 0);
+    /* a duplicate given id is refused and changes nothing */
+    CHECK(vs_ingest_open(&h, path, &o, &e) == 0);
+    CHECK(vs_ingest_add(h, 1, vecs, ids + 5, NULL, "c", 1, &e) == VF_EDUP);
+    vs_ingest_abort(h);
+    /* delete every seventh row */
+    uint64_t del[N];
+    size_t nd = 0;
+    for (int i = 0; i < N; i += 7) {
+        del[nd++] = (uint64_t)i;
+        deleted[i] = 1;
+    }
+    CHECK(vs_ingest_open(&h, path, &o, &e) == 0);
+    CHECK(vs_ingest_delete(h, nd, del, &e) == 0);
+    CHECK(vs_ingest_commit(h, NULL, &e) == 0);
+
+    uint64_t rid[NQ * K], rid2[NQ * K];
+    float rd[NQ * K], rd2[NQ * K];
+    for (int phase = 0; phase < 2; phase++) {
+        vs_snapshot *s;
+        CHECK(vs_snapshot_open(&s, path, &e) == 0);
+        if (!s)
+            return;
+        vs_search_opts so = {K, 1, 1};
+        CHECK(vs_search(s, qs, NQ, &so, rid, rd, &e) == 0);
+        CHECK_MSG(check(metric, rid, rd) == 0, "%s phase %d: results differ from brute force", vf_metric_name(metric),
+                  phase);
+        /* any split of the work gives the same bytes: threads, workers, one query */
+        const vs_search_opts splits[] = {{K, 1, 2}, {K, 3, 1}, {K, 2, 2}, {K, 4, 3}};
+        for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+            CHECK(vs_search(s, qs, NQ, &splits[i], rid2, rd2, &e) == 0);
+            CHECK_MSG(!memcmp(rid, rid2, sizeof rid) && !memcmp(rd, rd2, sizeof rd), "%s: split %zu differs",
+                      vf_metric_name(metric), i);
+        }
+        for (int q = 0; q < 3; q++) {
+            CHECK(vs_search(s, qs + q * D, 1, &so, rid2, rd2, &e) == 0);
+            CHECK_MSG(!memcmp(rid + q * K, rid2, K * 8) && !memcmp(rd + q * K, rd2, K * 4),
+                      "%s: single query %d differs from batch", vf_metric_name(metric), q);
+        }
+        vs_snapshot_close(s);
+        vs_seal_opts seal = {1, 0, 0, 0};
+        vs_seal_report rep;
+        if (phase == 0) {
+            CHECK(vs_seal(path, &seal, &rep, &e) == 0);
+            CHECK(rep.nplans == 3); /* one per shard */
+            uint64_t kept = 0;
+            for (size_t i = 0; i < rep.nplans; i++)
+                kept += rep.plans[i].kept;
+            CHECK(kept == N - nd); /* deleted rows purged */
+            vs_seal_report_release(&rep);
+        }
+    }
+    /* upsert: row 1 moves onto query 0; the query's nearest is then id 1 */
+    uint64_t one = 1;
+    vs_ingest_opts up = o;
+    up.upsert = 1;
+    CHECK(vs_ingest_open(&h, path, &up, &e) == 0);
+    CHECK(vs_ingest_add(h, 1, qs, &one, NULL, "u", 1, &e) == 0);
+    CHECK(vs_ingest_commit(h, NULL, &e) == 0);
+    vs_snapshot *s;
+    CHECK(vs_snapshot_open(&s, path, &e) == 0);
+    vs_search_opts so = {K, 1, 1};
+    CHECK(vs_search(s, qs, 1, &so, rid, rd, &e) == 0);
+    CHECK(rid[0] == 1 && (metric != VF_METRIC_L2 || rd[0] == 0));
+    int ones = 0;
+    for (int j = 0; j < K; j++)
+        ones += rid[j] == 1;
+    CHECK(ones == 1); /* the old version of row 1 is gone */
+    vs_snapshot_close(s);
+}
+
+int main(void)
+{
+    unsigned seed = 12345;
+    for (int i = 0; i < N * D; i++)
+        vecs[i] = (float)(rnd(&seed) * 2 - 1);
+    for (int i = 0; i < NQ * D; i++)
+        qs[i] = (float)(rnd(&seed) * 2 - 1);
+    memcpy(vecs + 17 * D, vecs + 3 * D, D * sizeof(float)); /* exact ties */
+    for (int i = 0; i < N; i++)
+        ids[i] = (uint64_t)i;
+    char root[256];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(root, sizeof root, "%s/vecseg-search-XXXXXX", tmp ? tmp : "/tmp");
+    if (!mkdtemp(root))
+        return 2;
+    run_metric(VF_METRIC_L2, root);
+    run_metric(VF_METRIC_IP, root);
+    run_metric(VF_METRIC_COSINE, root);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        return 2;
+    UNIT_DONE();
+}
