@@ -1,0 +1,57 @@
+#!/usr/bin/env bats
+# vec-inspect, the golden files and SPEC.md's worked example.
+
+load test_helper
+
+ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+
+@test "an unknown option is a usage error" {
+    run -64 vec-inspect --bogus x
+}
+
+@test "a missing path exits 66 naming it" {
+    run -66 --separate-stderr vec-inspect nowhere
+    assert_equal "$stderr" "vec-inspect: 'nowhere': no such file or directory"
+}
+
+@test "SPEC.md's hex dump of the tiny segment is the golden file, byte for byte" {
+    command -v xxd >/dev/null || skip "xxd is not installed"
+    sed -n '/hexdump tiny.vseg begin/,/hexdump tiny.vseg end/p' "$ROOT/SPEC.md" |
+        grep -E '^[0-9a-f]{8}: ' >spec.hex
+    xxd "$ROOT/tests/golden/tiny.vseg" >golden.hex
+    run diff spec.hex golden.hex
+    assert_success
+    [ "$(wc -l <spec.hex)" -eq 36 ]
+}
+
+@test "the golden segment reads back as SPEC.md describes it" {
+    run vec-inspect --verify --rows 3 "$ROOT/tests/golden/tiny.vseg"
+    assert_success
+    assert_line "dim 4"
+    assert_line "rows 3"
+    assert_line "section type=1 name=VECTORS flags=1 offset=64 length=48 crc32=fd228ef3"
+    assert_line "row id=8 lsn=2 [-1, 0.5, 2, 8]"
+}
+
+@test "every broken golden variant is refused with exit 65 naming the file" {
+    for f in "$ROOT"/tests/golden-errors/*.vseg; do
+        run -65 --separate-stderr vec-inspect --verify "$f"
+        [[ "$stderr" == "vec-inspect: '$f': "* ]] || { echo "$f: $stderr"; return 1; }
+    done
+}
+
+@test "a collection is described and verified; a damaged file fails --verify" {
+    vectors rows.fvecs fvecs 50 8
+    vec-ingest -q coll rows.fvecs
+    run vec-inspect --verify coll
+    assert_success
+    assert_line "rows 50 (sealed 0, growing 50)"
+    vec-seal -q --all coll
+    run vec-inspect --verify coll
+    assert_success
+    assert_line "rows 50 (sealed 50, growing 0)"
+    seg=$(ls coll/s-*.vseg)
+    printf '\x7f' | dd of="$seg" bs=1 seek=100 conv=notrunc status=none
+    run -65 --separate-stderr vec-inspect --verify coll
+    [[ "$stderr" == *"$(basename "$seg")"*"checksum"* ]]
+}
