@@ -35,6 +35,7 @@ typedef struct kernels {
     float (*dot)(const float *, const float *, size_t);
     void (*l2sq_many)(const float *, const float *, size_t, size_t, float *);
     void (*dot_many)(const float *, const float *, size_t, size_t, float *);
+    size_t (*scan_le)(const float *, const float *, size_t, float, float, float, float, uint32_t *);
 } kernels;
 
 /* ---- scalar ---------------------------------------------------------------------------- */
@@ -199,6 +200,19 @@ T512 static void dot_many_avx512(const float *q, const float *x, size_t n, size_
         kern512(OP_DOT, q, x + i * d, d, 1, 1, out + i);
 }
 
+/* Row j is a candidate when a*p[j] + b*c[j] + g*c[j]*p[j] <= thr. */
+static size_t scan_le_scalar(const float *c, const float *p, size_t n, float a, float b, float g, float thr,
+                             uint32_t *idx)
+{
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++) {
+        float s = a * p[j] + b * c[j] + g * c[j] * p[j];
+        idx[m] = (uint32_t)j;
+        m += s <= thr;
+    }
+    return m;
+}
+
 /* ---- AVX2 + FMA ------------------------------------------------------------------------ */
 
 /* tail_mask + 8 - r holds r all-ones lanes then zeros: the mask for a tail of r < 8 floats. */
@@ -306,13 +320,56 @@ T256 static void dot_many_avx2(const float *q, const float *x, size_t n, size_t 
         kern256(OP_DOT, q, x + i * d, d, 1, 1, out + i);
 }
 
+T256 static size_t scan_le_avx2(const float *c, const float *p, size_t n, float a, float b, float g, float thr,
+                                uint32_t *idx)
+{
+    __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vg = _mm256_set1_ps(g), vt = _mm256_set1_ps(thr);
+    size_t m = 0, j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 cv = _mm256_loadu_ps(c + j), pv = _mm256_loadu_ps(p + j);
+        __m256 sv = _mm256_fmadd_ps(va, pv, _mm256_fmadd_ps(vb, cv, _mm256_mul_ps(vg, _mm256_mul_ps(cv, pv))));
+        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(sv, vt, _CMP_LE_OQ));
+        while (bits) {
+            idx[m++] = (uint32_t)(j + (size_t)__builtin_ctz(bits));
+            bits &= bits - 1;
+        }
+    }
+    /* the tail, with indices offset by j */
+    for (; j < n; j++) {
+        float sv = a * p[j] + b * c[j] + g * c[j] * p[j];
+        idx[m] = (uint32_t)j;
+        m += sv <= thr;
+    }
+    return m;
+}
+
+T512 static size_t scan_le_avx512(const float *c, const float *p, size_t n, float a, float b, float g, float thr,
+                                  uint32_t *idx)
+{
+    __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vg = _mm512_set1_ps(g), vt = _mm512_set1_ps(thr);
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    size_t m = 0, j = 0;
+    for (; j < n; j += 16) {
+        __mmask16 live = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 cv = _mm512_maskz_loadu_ps(live, c + j), pv = _mm512_maskz_loadu_ps(live, p + j);
+        __m512 sv = _mm512_fmadd_ps(va, pv, _mm512_fmadd_ps(vb, cv, _mm512_mul_ps(vg, _mm512_mul_ps(cv, pv))));
+        __mmask16 hit = _mm512_mask_cmp_ps_mask(live, sv, vt, _CMP_LE_OQ);
+        if (hit) {
+            __m512i jv = _mm512_add_epi32(lane, _mm512_set1_epi32((int)j));
+            _mm512_mask_compressstoreu_epi32(idx + m, hit, jv);
+            m += (size_t)__builtin_popcount(hit);
+        }
+    }
+    return m;
+}
+
 /* ---- dispatch -------------------------------------------------------------------------- */
 
 static const kernels set_scalar = {"scalar", l2sq_scalar, dot_scalar, l2sq_many_scalar,
-                                   dot_many_scalar};
-static const kernels set_avx2 = {"avx2", l2sq_avx2, dot_avx2, l2sq_many_avx2, dot_many_avx2};
+                                   dot_many_scalar, scan_le_scalar};
+static const kernels set_avx2 = {"avx2", l2sq_avx2, dot_avx2, l2sq_many_avx2, dot_many_avx2, scan_le_avx2};
 static const kernels set_avx512 = {"avx512", l2sq_avx512, dot_avx512, l2sq_many_avx512,
-                                   dot_many_avx512};
+                                   dot_many_avx512, scan_le_avx512};
 
 static _Atomic(const kernels *) active;
 static pthread_once_t active_once = PTHREAD_ONCE_INIT;
@@ -378,6 +435,11 @@ void vs_l2sq_many(const float *q, const float *x, size_t n, size_t d, float *out
 void vs_dot_many(const float *q, const float *x, size_t n, size_t d, float *out)
 {
     current()->dot_many(q, x, n, d, out);
+}
+
+size_t vs_scan_le(const float *c, const float *p, size_t n, float a, float b, float g, float thr, uint32_t *idx)
+{
+    return current()->scan_le(c, p, n, a, b, g, thr, idx);
 }
 
 const char *vs_simd_name(void)

@@ -15,6 +15,7 @@
 #define VS_DISTANCE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Squared Euclidean distance sum((a[i] - b[i])^2) of two vectors of length d (0 when d == 0). */
 float vs_l2sq(const float *a, const float *b, size_t d);
@@ -30,6 +31,14 @@ void vs_l2sq_many(const float *q, const float *x, size_t n, size_t d, float *out
 
 /* As vs_l2sq_many, with out[i] = vs_dot(q, x + i*d, d). */
 void vs_dot_many(const float *q, const float *x, size_t n, size_t d, float *out);
+
+/*
+ * The candidate scan of batched search: writes to idx (room for n) every j < n with
+ * a*p[j] + b*c[j] + g*c[j]*p[j] <= thr, ascending, and returns how many.  The affine form covers
+ * the error-bounded estimates of all three metrics (search.c).
+ */
+size_t vs_scan_le(const float *c, const float *p, size_t n, float a, float b, float g, float thr,
+                  uint32_t *idx);
 
 /*
  * The kernel set in use: "avx512", "avx2" or "scalar".  The returned string is static.

@@ -123,7 +123,7 @@ static void search_simd(task *t, vs_topk *tk, float *buf)
     }
 }
 
-static void search_blas(task *t, vs_topk *tk, float *c)
+static void search_blas(task *t, vs_topk *tk, float *c, float *pbuf, uint32_t *idx)
 {
     const vs_snapshot *s = t->s;
     uint32_t d = s->m.dim;
@@ -140,28 +140,36 @@ static void search_blas(task *t, vs_topk *tk, float *c)
             for (size_t b = lo; b < hi; b += RBLOCK) {
                 size_t n = hi - b < RBLOCK ? hi - b : RBLOCK;
                 const float *x = part->vecs + b * d;
-                const float *xn = part->norms + b;
+                const float *xn = part->norms + b, *p = xn;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)n, (int)d, 1.0f, q, (int)d, x,
                             (int)d, 0.0f, c, (int)n);
+                /* each row's estimate minus its error bound is a*p + b*c + g*c*p,
+                   with p the row's norm term (the SPEC.md section 9 distances) */
+                if (metric != VF_METRIC_L2) {
+                    for (size_t j = 0; j < n; j++) {
+                        float xs = sqrtf(xn[j]);
+                        pbuf[j] = metric == VF_METRIC_IP ? xs : xs > 0 ? 1.0f / xs : 0.0f;
+                    }
+                    p = pbuf;
+                }
                 for (size_t i = 0; i < nq; i++) {
                     size_t qi = qb + i;
                     vs_topk *h = &tk[qi - t->q0];
                     const float *ci = c + i * n;
-                    float qn = t->qn[qi], qs = sqrtf(qn);
-                    for (size_t j = 0; j < n; j++) {
-                        float est, tol;
-                        if (metric == VF_METRIC_L2) {
-                            est = xn[j] + qn - 2.0f * ci[j];
-                            tol = rel * (xn[j] + qn);
-                        } else if (metric == VF_METRIC_IP) {
-                            est = -ci[j];
-                            tol = rel * qs * sqrtf(xn[j]);
-                        } else {
-                            float den = qs * sqrtf(xn[j]);
-                            est = den > 0 ? 1.0f - ci[j] / den : 1.0f;
-                            tol = rel;
-                        }
-                        if (est - tol > vs_topk_bound(h) || vs_part_deleted(part, b + j))
+                    float qn = t->qn[qi], qs = sqrtf(qn), ca, cb, cg, shift;
+                    if (metric == VF_METRIC_L2) {
+                        ca = 1.0f - rel, cb = -2.0f, cg = 0, shift = (1.0f - rel) * qn;
+                    } else if (metric == VF_METRIC_IP) {
+                        ca = -rel * qs, cb = -1.0f, cg = 0, shift = 0;
+                    } else {
+                        ca = 0, cb = 0, cg = qs > 0 ? -1.0f / qs : 0.0f, shift = 1.0f - rel;
+                    }
+                    size_t m = vs_scan_le(ci, p, n, ca, cb, cg, vs_topk_bound(h) - shift, idx);
+                    for (size_t r = 0; r < m; r++) {
+                        size_t j = idx[r];
+                        /* the bound has tightened since the scan: look again */
+                        if (ca * p[j] + cb * ci[j] + cg * ci[j] * p[j] > vs_topk_bound(h) - shift ||
+                            vs_part_deleted(part, b + j))
                             continue;
                         vs_topk_push(h, exact_dist(metric, t->q + qi * d, qn, part, b + j, d), part->ids[b + j]);
                     }
@@ -176,10 +184,12 @@ static void *run_task(void *arg)
     task *t = arg;
     size_t nq = t->q1 - t->q0;
     vs_topk *tk = malloc((nq ? nq : 1) * sizeof *tk);
-    float *buf = malloc((size_t)QBLOCK * RBLOCK * sizeof(float));
-    if (!tk || !buf) {
+    float *buf = malloc((size_t)QBLOCK * RBLOCK * sizeof(float) + RBLOCK * sizeof(float));
+    uint32_t *idx = malloc(RBLOCK * sizeof *idx);
+    if (!tk || !buf || !idx) {
         free(tk);
         free(buf);
+        free(idx);
         t->rc = VF_ENOMEM;
         return NULL;
     }
@@ -187,13 +197,14 @@ static void *run_task(void *arg)
     if (!t->pieces) {
         free(tk);
         free(buf);
+        free(idx);
         t->rc = VF_ENOMEM;
         return NULL;
     }
     for (size_t i = 0; i < nq; i++)
         vs_topk_init(&tk[i], t->out + i * t->k, t->k);
     if (nq >= BATCH_MIN)
-        search_blas(t, tk, buf);
+        search_blas(t, tk, buf, buf + (size_t)QBLOCK * RBLOCK, idx);
     else
         search_simd(t, tk, buf);
     for (size_t i = 0; i < nq; i++) {
@@ -203,6 +214,7 @@ static void *run_task(void *arg)
     }
     free(tk);
     free(buf);
+    free(idx);
     free(t->pieces);
     t->rc = 0;
     return NULL;

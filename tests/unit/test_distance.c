@@ -215,6 +215,42 @@ static void child_set(const char *value, char *buf, size_t size)
     waitpid(pid, NULL, 0);
 }
 
+/* vs_scan_le against the plain formula: same indices, ascending, for every tail length. */
+static void test_scan(const char *set)
+{
+    float c[300], p[300];
+    uint32_t idx[300];
+    unsigned seed = 7;
+    for (int i = 0; i < 300; i++) {
+        seed = seed * 1103515245u + 12345u;
+        c[i] = (float)((seed >> 8) % 2000) / 100.0f - 10.0f;
+        seed = seed * 1103515245u + 12345u;
+        p[i] = (float)((seed >> 8) % 1000) / 100.0f;
+    }
+    const float forms[][4] = {{0.99f, -2.0f, 0.0f, 3.0f}, {-0.01f, -1.0f, 0.0f, -2.0f}, {0, 0, -0.5f, -1.0f},
+                              {1, 1, 1, -1e30f}, {1, 1, 1, 1e30f}};
+    int bad = 0;
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++)
+        for (size_t n = 0; n <= 300; n += (n < 40 ? 1 : 37)) {
+            const float *F = forms[f];
+            size_t m = vs_scan_le(c, p, n, F[0], F[1], F[2], F[3], idx), want = 0;
+            for (size_t j = 0; j < n; j++) {
+                float sv = F[0] * p[j] + F[1] * c[j] + F[2] * c[j] * p[j];
+                if (sv <= F[3] && !(fabsf(sv - F[3]) < 1e-4f)) { /* skip knife-edge rounding cases */
+                    int found = 0;
+                    for (size_t r = 0; r < m; r++)
+                        found |= idx[r] == j;
+                    bad += !found;
+                }
+                want += sv <= F[3];
+            }
+            bad += m > want + 2 || m + 2 < want;
+            for (size_t r = 1; r < m; r++)
+                bad += idx[r] <= idx[r - 1];
+        }
+    CHECK_MSG(bad == 0, "%s: vs_scan_le disagrees with the formula %d times", set, bad);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "--print-simd")) {
@@ -236,6 +272,7 @@ int main(int argc, char **argv)
         test_pairs(sets[s]);
         test_many(sets[s]);
         test_guard_page(sets[s]);
+        test_scan(sets[s]);
         tested++;
     }
     printf("kernel sets tested: %d (best here: %s)\n", tested, best);
