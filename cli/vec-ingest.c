@@ -160,10 +160,12 @@ static int ingest_file(vs_ingest *h, vs_reader *r, const opts *o, uint64_t *nrow
     return rc;
 }
 
-static int delete_file(vs_ingest *h, const char *spec, vf_error *err)
+static int delete_file(vs_ingest *h, const char *spec, const vs_reader_opts *given, vf_error *err)
 {
     vs_reader *r;
     vs_reader_opts ro = {0};
+    ro.format = given->format;
+    ro.dim = given->dim;
     int rc = vs_reader_open(&r, spec, &ro, err);
     if (rc)
         return rc;
@@ -218,7 +220,7 @@ int main(int argc, char **argv)
                 cli_usage("unknown format '%s'", optarg);
             o.ro.format = (vs_format)vs_format_parse(optarg);
             break;
-        case 'd': o.ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VS_READER_DIM_MAX); break;
+        case 'd': o.ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VS_DIM_MAX); break;
         case 'm':
             if (!(o.metric = vf_metric_parse(optarg)))
                 cli_usage("unknown metric '%s' (l2, ip or cosine)", optarg);
@@ -244,8 +246,8 @@ int main(int argc, char **argv)
     char **files = nfiles ? argv + optind : stdin_only;
     if (!nfiles)
         nfiles = 1;
-    if (o.del && (o.ids || o.keys || o.upsert || o.ro.id_col || o.ro.key_col))
-        cli_usage("--delete takes only id files");
+    if (o.del && (o.ids || o.keys || o.upsert || o.ro.id_col || o.ro.key_col || o.metric || o.shards))
+        cli_usage("--delete takes only id files (and --format)");
     if ((o.ids || o.keys) && nfiles > 1)
         cli_usage("--ids and --keys go with a single input FILE");
     if (o.ids && o.ro.id_col)
@@ -270,6 +272,16 @@ int main(int argc, char **argv)
     io.create = !o.del;
     io.keys = o.keys || o.ro.key_col;
     vs_reader *first = NULL;
+    vf_coll *existing;
+    vf_manifest em;
+    if (vf_coll_open(&existing, coll, NULL) == 0) {
+        /* raw rows for an existing collection have its dimension unless -d says */
+        if (vf_coll_snapshot(existing, &em, NULL) == 0) {
+            o.ro.raw_dim = em.dim;
+            vf_manifest_release(&em);
+        }
+        vf_coll_close(existing);
+    }
     if (!o.del) {
         /* a new collection takes its dimension from the first input */
         open_reader(&first, files[0], &o.ro);
@@ -284,13 +296,12 @@ int main(int argc, char **argv)
     int rc = 0;
     for (int i = 0; rc == 0 && i < nfiles; i++) {
         if (o.del) {
-            rc = delete_file(h, files[i], &err);
+            rc = delete_file(h, files[i], &o.ro, &err);
             continue;
         }
         if (i > 0) {
             vs_reader_opts ro = o.ro;
-            if (!ro.dim)
-                ro.dim = vs_ingest_dim(h);
+            ro.raw_dim = vs_ingest_dim(h);
             rc = vs_reader_open(&first, files[i], &ro, &err);
         }
         if (rc == 0)

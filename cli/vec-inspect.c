@@ -89,9 +89,11 @@ static uint64_t inspect_log(int dirfd, const char *name, const char *shown, uint
     uint64_t off = start, rows = 0, shown_rows = 0;
     vf_rows r;
     int rc;
+    uint64_t at = off;
     while ((rc = vf_log_next(&v, &off, end, &r, &err)) == 1) {
         if (print)
-            OUT("record offset=%" PRIu64 " rows=%u lsn=%" PRIu64 "\n", off, r.n, r.lsn);
+            OUT("record offset=%" PRIu64 " rows=%u lsn=%" PRIu64 "\n", at, r.n, r.lsn);
+        at = off;
         for (uint32_t i = 0; print && i < r.n && shown_rows < nrows; i++, shown_rows++)
             print_row(r.ids[i], r.lsn, r.vecs + (size_t)i * v.dim, v.dim);
         rows += r.n;
@@ -124,8 +126,10 @@ static void inspect_partial(const char *path)
     float *d;
     uint64_t *ids;
     vf_error err;
-    if (fd < 0 || vf_partial_read_fd(fd, &h, &d, &ids, path, &err))
-        cli_die(EX_DATAERR, "%s", fd < 0 ? "cannot open" : err.msg);
+    if (fd < 0)
+        cli_die(EX_NOINPUT, "'%s': cannot open", path);
+    if (vf_partial_read_fd(fd, &h, &d, &ids, path, &err))
+        cli_die(EX_DATAERR, "%s", err.msg);
     close(fd);
     OUT("partial %s\nmetric %s\nqueries %u\nk %u\ngeneration %" PRIu64 "\n", path, vf_metric_name((int)h.metric), h.nq,
         h.k, h.generation);

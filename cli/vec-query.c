@@ -92,7 +92,7 @@ int main(int argc, char **argv)
                 cli_usage("unknown input format '%s'", optarg);
             ro.format = (vs_format)vs_format_parse(optarg);
             break;
-        case 'd': ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VS_READER_DIM_MAX); break;
+        case 'd': ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VS_DIM_MAX); break;
         case O_FORMAT:
             if (strcmp(optarg, "tsv") && strcmp(optarg, "jsonl"))
                 cli_usage("unknown output format '%s' (tsv or jsonl)", optarg);
@@ -117,8 +117,7 @@ int main(int argc, char **argv)
     if (vs_snapshot_open(&s, coll, &err))
         cli_die_err(&err);
     const vf_manifest *m = vs_snapshot_manifest(s);
-    if (!ro.dim && (ro.format == VS_FMT_RAW))
-        ro.dim = m->dim;
+    ro.raw_dim = m->dim; /* raw queries have the collection's dimension unless -d says */
     float *q;
     size_t nq;
     uint32_t qd;

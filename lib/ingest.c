@@ -96,6 +96,10 @@ int vs_ingest_open(vs_ingest **out, const char *path, const vs_ingest_opts *o, v
     h->ilock = -1;
     vs_idmap_init(&h->live);
     vs_idmap_init(&h->txn);
+    if (o->dim > VS_DIM_MAX) {
+        free(h);
+        return vf_fail(err, VF_EDIM, "'%s': dimension %u is above the limit of %d", path, o->dim, VS_DIM_MAX);
+    }
     int rc = vf_coll_open(&h->coll, path, err);
     if (rc == VF_ENOENT && o->create) {
         if (o->dim == 0) {
@@ -114,6 +118,9 @@ int vs_ingest_open(vs_ingest **out, const char *path, const vs_ingest_opts *o, v
         rc = vf_lock(h->coll, VF_LOCK_INGEST, 1, &h->ilock, err);
     if (rc == 0)
         rc = vf_coll_snapshot(h->coll, &h->m, err);
+    if (rc == 0 && o->shards && o->shards != h->m.nshards && !h->created)
+        rc = vf_fail(err, VF_EARG, "'%s': the collection has %zu shard(s); --shards applies to a new collection",
+                     path, h->m.nshards);
     if (rc == 0 && o->metric && o->metric != h->m.metric && !h->created)
         rc = vf_fail(err, VF_EARG, "'%s': the collection's metric is %s, not %s", path, vf_metric_name(h->m.metric),
                      vf_metric_name(o->metric));
@@ -147,10 +154,8 @@ static int load_live(vs_ingest *h, vf_error *err)
     if (rc)
         return rc;
     rc = vs_snapshot_build(&s, c2, &h->m, err); /* takes c2 */
-    if (rc) {
-        vf_coll_close(c2);
+    if (rc)
         return rc;
-    }
     for (size_t p = 0; rc == 0 && p < s->nparts; p++)
         for (size_t i = 0; i < s->parts[p].n; i++)
             if (!vs_part_deleted(&s->parts[p], i) && vs_idmap_put(&h->live, s->parts[p].ids[i], 1)) {

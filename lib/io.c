@@ -413,13 +413,14 @@ static int vecs_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
 static int raw_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
 {
     r->et = ET_F32;
-    if (!o->dim)
+    uint32_t dim = o->dim ? o->dim : o->raw_dim;
+    if (!dim)
         return reader_fail(r, err, VF_EARG, "%s: raw float32 input needs the dimension (--dim)",
                            r->label);
-    if (o->dim > VS_READER_DIM_MAX)
-        return reader_fail(r, err, VF_EARG, "%s: dim %u is above the limit %u", r->label, o->dim,
+    if (dim > VS_READER_DIM_MAX)
+        return reader_fail(r, err, VF_EARG, "%s: dim %u is above the limit %u", r->label, dim,
                            VS_READER_DIM_MAX);
-    r->dim = o->dim;
+    r->dim = dim;
     int64_t left = src_remaining(&r->src);
     uint64_t rs = 4 * (uint64_t)r->dim;
     r->rows = left >= 0 && (uint64_t)left % rs == 0 ? (int64_t)((uint64_t)left / rs) : -1;

@@ -57,6 +57,7 @@ typedef struct vs_reader_opts {
     uint32_t dim;     /* RAW needs it; if nonzero for other formats, rows must have it */
     int id_col;       /* text formats: 1-based column holding the row id, 0 none */
     int key_col;      /* text formats: 1-based column holding the partition key, 0 none */
+    uint32_t raw_dim; /* RAW without dim: the dimension to assume (a collection's); others ignore it */
 } vs_reader_opts;
 
 typedef struct vs_reader vs_reader;

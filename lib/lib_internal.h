@@ -43,7 +43,8 @@ static inline int vs_part_deleted(const vs_part *p, size_t i)
     return p->deleted && (p->deleted[i >> 3] >> (i & 7) & 1);
 }
 
-/* Opens a snapshot of an already opened collection at manifest m (copied). */
+/* Opens a snapshot of an already opened collection at manifest m (copied).
+   Takes coll: it is closed with the snapshot, or at once on failure. */
 int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf_error *err);
 /* Loads every tombstone file of m into map (id -> highest lsn). */
 int vs_tombs_load(vf_coll *coll, const vf_manifest *m, vs_idmap *map, vf_error *err);

@@ -90,8 +90,12 @@ static int seal_one(vf_coll *c, const vf_manifest *m, const vs_idmap *tomb, cons
             rc = vf_seg_writer_write(w, x, (size_t)d * 4, err);
         }
     }
-    if (more < 0)
-        rc = vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, err ? err->msg : "damaged record");
+    if (more < 0) {
+        /* name the file: the record reader only knows offsets */
+        char msg[VF_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err ? err->msg : "damaged record");
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, msg);
+    }
     if (rc == 0 && read != g->rows)
         rc = vf_fail(err, VF_ECORRUPT, "'%s': %llu rows found, the manifest says %llu", g->file,
                      (unsigned long long)read, (unsigned long long)g->rows);

@@ -104,12 +104,15 @@ static int mark_deleted(vs_snapshot *s, vs_part *p, const uint32_t *order, vf_er
 int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf_error *err)
 {
     vs_snapshot *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        vf_coll_close(coll);
         return vf_fail(err, VF_ENOMEM, "snapshot: out of memory");
+    }
     vs_idmap_init(&s->tomb);
-    s->coll = coll;
+    s->coll = coll; /* owned from here on, whatever happens */
     int rc = vf_manifest_copy(&s->m, m, err);
     if (rc) {
+        vf_coll_close(coll);
         free(s);
         return rc;
     }
@@ -218,10 +221,8 @@ int vs_snapshot_open(vs_snapshot **out, const char *path, vf_error *err)
         vf_coll_close(c);
         return rc;
     }
-    rc = vs_snapshot_build(out, c, &m, err);
+    rc = vs_snapshot_build(out, c, &m, err); /* takes c */
     vf_manifest_release(&m);
-    if (rc)
-        vf_coll_close(c);
     return rc;
 }
 

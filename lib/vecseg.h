@@ -51,6 +51,7 @@ int vs_shards_init(vf_manifest *m, uint32_t n, vf_error *err);
 #define VS_LOG_BYTES_DEFAULT (1ull << 30) /* start a new log past this size */
 #define VS_GRACE_DEFAULT 600           /* seconds a superseded file is kept */
 #define VS_SHARDS_MAX 65536
+#define VS_DIM_MAX 65536             /* the manifest's limit on dim (SPEC.md 3) */
 /* A setting as a number: the manifest's value, else def. */
 uint64_t vs_setting_u64(const vf_manifest *m, const char *key, uint64_t def);
 

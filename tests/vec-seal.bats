@@ -1,0 +1,275 @@
+#!/usr/bin/env bats
+# vec-seal: sealing growing segments into segment files, dry runs, purging deleted rows, one
+# maintainer at a time, and garbage collection of files no manifest needs.
+
+load test_helper
+
+# ---- argument rejection -------------------------------------------------------------------
+
+@test "an unknown option is a usage error" {
+    run -64 --separate-stderr vec-seal --bogus coll
+    assert_stderr_matches "Try 'vec-seal --help'"
+}
+
+@test "a missing collection argument is a usage error" {
+    run -64 --separate-stderr vec-seal
+    assert_stderr_matches "missing COLL"
+}
+
+@test "two collection arguments are a usage error" {
+    run -64 --separate-stderr vec-seal a b
+    assert_stderr_matches "too many arguments"
+}
+
+@test "a grace that is not a number is a usage error" {
+    run -64 --separate-stderr vec-seal --grace soon coll
+    assert_stderr_matches "--grace"
+    run -64 --separate-stderr vec-seal --grace -5 coll
+    assert_stderr_matches "--grace"
+}
+
+@test "--help shows the usage and exits 0" {
+    run -0 vec-seal --help
+    assert_line --index 0 --partial "Usage: vec-seal"
+    assert_output --partial "--dry-run"
+}
+
+@test "--version exits 0" {
+    run -0 vec-seal --version
+    assert_line --index 0 --regexp '^vec-seal \(vecseg\) '
+}
+
+@test "a missing collection exits 66 naming it" {
+    run -66 --separate-stderr vec-seal nothere
+    assert_one_stderr_line
+    assert_stderr_matches "^vec-seal: 'nothere'"
+}
+
+@test "a directory that is not a collection exits 66" {
+    mkdir empty
+    run -66 --separate-stderr vec-seal --all empty
+    assert_one_stderr_line
+    assert_stderr_matches "^vec-seal: 'empty'"
+    assert_equal "$(ls -A empty)" ""
+}
+
+# ---- sealing ------------------------------------------------------------------------------
+
+make_coll() {   # make_coll N [vec-ingest OPTIONS]
+    local n=$1
+    shift
+    vectors base.npy npy-f4 "$n" 12 1
+    vectors q.npy npy-f4 15 12 2
+    vec-ingest -q "$@" coll base.npy
+}
+
+@test "with nothing to do it exits 0 and changes nothing" {
+    make_coll 50
+    local before
+    before=$(coll_digest coll)
+    run -0 --separate-stderr vec-seal coll
+    assert_output ""
+    assert_stderr_matches "^vec-seal: nothing to seal in 'coll'"
+    assert_equal "$(coll_digest coll)" "$before"
+}
+
+@test "sealing rows that were all deleted purges them all" {
+    make_coll 20
+    seq 0 19 | vec-ingest -q --delete coll
+    run -0 --separate-stderr vec-seal --all coll
+    assert_stderr_matches "sealed 1 segment\(s\), 0 rows \(20 deleted rows purged\)"
+    run -0 vec-query -q coll q.npy
+    assert_output ""
+    run -0 --separate-stderr vec-seal --all coll
+    assert_stderr_matches "nothing to seal"
+}
+
+@test "--dry-run prints the plan as TSV and changes nothing" {
+    make_coll 90 --shards 3
+    local before
+    before=$(coll_digest coll)
+    run -0 --separate-stderr vec-seal --dry-run --all coll
+    assert_equal "${#lines[@]}" 3
+    for l in "${lines[@]}"; do
+        [[ $l =~ ^g-[^$'\t']+$'\t's-[^$'\t']+\.vseg$'\t'[0-2]$'\t'[0-9]+$ ]] || fail "bad plan line: $l"
+    done
+    assert_equal "$(awk -F'\t' '{n += $4} END {print n}' <<<"$output")" 90
+    assert_stderr_matches "^vec-seal: would seal 3 growing segment\(s\), 90 rows \(dry run\)$"
+    assert_equal "$(coll_digest coll)" "$before"
+    # the plan names the files a real run writes
+    local plan=$output
+    vec-seal -q --all coll
+    for f in $(cut -f2 <<<"$plan"); do
+        [ -f "coll/$f" ] || fail "planned segment '$f' was not written"
+    done
+}
+
+@test "--dry-run without --all plans nothing below the thresholds" {
+    make_coll 30
+    run -0 --separate-stderr vec-seal -n coll
+    assert_output ""
+    assert_stderr_matches "would seal 0 growing"
+}
+
+@test "--all seals the growing rows into a segment file and results stay identical" {
+    make_coll 200
+    vec-query -q -k 10 coll q.npy >before.tsv
+    run -0 --separate-stderr vec-seal --all coll
+    assert_stderr_matches "^vec-seal: sealed 1 segment\(s\), 200 rows \(0 deleted rows purged\), .* generation [0-9]+; removed [0-9]+ unused file\(s\)$"
+    [ -n "$(find coll -name '*.vseg')" ] || fail "no segment file was written"
+    vec-query -q -k 10 coll q.npy >after.tsv
+    cmp before.tsv after.tsv
+    check_results after.tsv -k 10 --base base.npy --queries q.npy
+    run -0 --separate-stderr vec-seal --all coll
+    assert_stderr_matches "nothing to seal"
+}
+
+@test "sealing a collection of several shards keeps the results identical" {
+    make_coll 300 --shards 4 --metric cosine
+    vec-query -q -k 8 coll q.npy >before.tsv
+    vec-seal -q --all coll
+    assert_equal "$(find coll -name '*.vseg' | wc -l)" 4
+    vec-query -q -k 8 coll q.npy >after.tsv
+    cmp before.tsv after.tsv
+    check_results after.tsv -k 8 --metric cosine --base base.npy --queries q.npy
+}
+
+@test "rows added after sealing are found together with the sealed ones" {
+    make_coll 100
+    vec-seal -q --all coll
+    vectors more.npy npy-f4 50 12 3
+    vec-ingest -q coll more.npy
+    assert_equal "$(top_ids coll more.npy)" "$(seq_ids 100 149)"
+    vec-query -q -k 10 coll q.npy >r.tsv
+    check_results r.tsv -k 10 --base base.npy --base more.npy --queries q.npy
+    run -0 --separate-stderr vec-seal --all coll
+    assert_stderr_matches "sealed 1 segment\(s\), 50 rows"
+    vec-query -q -k 10 coll q.npy >r2.tsv
+    cmp r.tsv r2.tsv
+}
+
+@test "rows deleted before sealing are purged and never returned" {
+    make_coll 100
+    seq 10 19 >del.txt
+    vec-ingest -q --delete coll del.txt
+    run -0 --separate-stderr vec-seal --all coll
+    assert_stderr_matches "sealed 1 segment\(s\), 90 rows \(10 deleted rows purged\)"
+    vec-query -q -k 100 coll base.npy >r.tsv
+    assert_equal "$(comm -12 <(result_ids r.tsv) del.txt)" ""
+    assert_equal "$(wc -l <r.tsv)" $((100 * 90))
+    vec-query -q -k 10 coll q.npy >r10.tsv
+    assert_equal "$(wc -l <r10.tsv)" 150
+    check_results r10.tsv -k 10 --base base.npy --exclude 10-19 --queries q.npy
+}
+
+@test "rows deleted after sealing are never returned" {
+    make_coll 100
+    vec-seal -q --all coll
+    seq 40 59 | vec-ingest -q --delete coll
+    vec-query -q -k 10 coll q.npy >r.tsv
+    assert_equal "$(wc -l <r.tsv)" 150
+    check_results r.tsv -k 10 --base base.npy --exclude 40-59 --queries q.npy
+    run -0 --separate-stderr vec-seal --all coll
+    vec-query -q -k 10 coll q.npy >r2.tsv
+    cmp r.tsv r2.tsv
+}
+
+@test "upserted rows keep their new vectors through sealing" {
+    make_coll 40
+    vectors new.npy npy-f4 3 12 7
+    ids up.txt 5,6,7
+    vec-ingest -q --upsert --ids up.txt coll new.npy
+    vec-seal -q --all coll
+    assert_equal "$(top_ids coll new.npy)" "5 6 7"
+    vec-query -q -k 10 coll q.npy >r.tsv
+    check_results r.tsv -k 10 --base base.npy --base new.npy --ids 0-39,5-7 --skip-rows 5-7 --queries q.npy
+}
+
+@test "a damaged growing segment is refused naming the file and changes nothing" {
+    make_coll 50
+    fixtures flip coll/g-00000001.log 100
+    refuses coll 65 "^vec-seal: 'g-00000001\.log': .*record at offset [0-9]+ fails its checksum$" \
+        vec-seal --all coll
+    [ -z "$(find coll -name '*.vseg*')" ]
+}
+
+# ---- one maintainer at a time ---------------------------------------------------------------
+
+@test "a second seal while one runs exits 75 and changes nothing" {
+    make_coll 60
+    hold_lock coll/maint.lock 30
+    refuses coll 75 "^vec-seal: 'coll/maint\.lock': held by another process$" vec-seal --all coll
+    [ -z "$(find coll -name '*.vseg')" ]
+}
+
+@test "--wait waits for the running seal instead of exiting 75" {
+    make_coll 60
+    hold_lock coll/maint.lock 2
+    local t0 t1
+    t0=$(date +%s%N)
+    run -0 --separate-stderr vec-seal --wait --all coll
+    t1=$(date +%s%N)
+    [ $(((t1 - t0) / 1000000)) -ge 1000 ] || fail "vec-seal --wait did not wait for the lock"
+    assert_stderr_matches "sealed 1 segment\(s\), 60 rows"
+    [ -n "$(find coll -name '*.vseg')" ]
+}
+
+@test "a dry run while a seal runs exits 75 too" {
+    make_coll 60
+    hold_lock coll/maint.lock 30
+    refuses coll 75 "maint\.lock" vec-seal --dry-run --all coll
+}
+
+# ---- garbage collection ---------------------------------------------------------------------
+
+# referenced COLL - the files the current manifest names, one a line, sorted.
+referenced() {
+    awk '$1 == "growing" || $1 == "sealed" || $1 == "tombstones" {print $2}' "$1/$(cat "$1/CURRENT")" | sort
+}
+
+@test "with the default grace unreferenced files stay" {
+    make_coll 60
+    seq 0 4 | vec-ingest -q --delete coll
+    vec-seal -q --all coll
+    touch coll/s-00000999.vseg coll/g-00000999.log
+    local manifests
+    manifests=$(ls coll | grep -c '^manifest-')
+    [ "$manifests" -gt 1 ]
+    run -0 --separate-stderr vec-seal coll
+    assert_stderr_matches "removed 0 unused file\(s\)"
+    assert_equal "$(ls coll | grep -c '^manifest-')" "$manifests"
+    [ -f coll/s-00000999.vseg ] && [ -f coll/g-00000999.log ]
+}
+
+@test "--grace 0 removes files no manifest references and keeps the rest" {
+    make_coll 60
+    seq 0 4 | vec-ingest -q --delete coll
+    vec-seal -q --all coll
+    vec-query -q -k 10 coll q.npy >before.tsv
+    touch coll/s-00000999.vseg coll/g-00000999.log coll/t-00000999.tomb
+    local current
+    current=$(cat coll/CURRENT)
+    run -0 --separate-stderr vec-seal --grace 0 coll
+    assert_stderr_matches "removed [1-9][0-9]* unused file\(s\)"
+    # only the current manifest is left, with every file it names
+    assert_equal "$(ls coll | grep '^manifest-')" "$current"
+    [ ! -e coll/s-00000999.vseg ] && [ ! -e coll/g-00000999.log ] && [ ! -e coll/t-00000999.tomb ]
+    for f in $(referenced coll); do
+        [ -f "coll/$f" ] || fail "referenced file '$f' was removed"
+    done
+    vec-query -q -k 10 coll q.npy >after.tsv
+    cmp before.tsv after.tsv
+    # nothing is left to remove
+    run -0 --separate-stderr vec-seal --grace 0 coll
+    assert_stderr_matches "removed 0 unused file\(s\)"
+}
+
+@test "--grace keeps files younger than the grace period" {
+    make_coll 60
+    vec-seal -q --all coll
+    touch coll/s-00000998.vseg
+    touch -d '2 hours ago' coll/s-00000999.vseg
+    run -0 --separate-stderr vec-seal --grace 3600 coll
+    [ -f coll/s-00000998.vseg ]
+    [ ! -e coll/s-00000999.vseg ]
+}
