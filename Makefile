@@ -81,7 +81,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(B)/libvecseg.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 lib/vecseg.h lib/io.h lib/distance.h lib/topk.h format/vecseg_format.h format/vf_error.h $(DESTDIR)$(PREFIX)/include/vecseg/
+	install -m 644 lib/vecseg.h lib/io.h lib/distance.h lib/index.h lib/topk.h format/vecseg_format.h format/vf_error.h $(DESTDIR)$(PREFIX)/include/vecseg/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 

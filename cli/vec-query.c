@@ -17,10 +17,15 @@ static const char usage[] =
     "(any vec-ingest input format; '-' is stdin).  Output, one line per hit:\n"
     "query<TAB>rank<TAB>id<TAB>distance, query counted from 0, rank from 1,\n"
     "distance Euclidean for l2 (not squared), -dot for ip, 1-cosine for cosine.\n"
+    "Sealed segments are searched with their index (approximate unless flat),\n"
+    "growing ones exactly.\n"
     "\n"
     "  -k N                 neighbours per query (default 10)\n"
     "  -j, --jobs N         search in N worker processes (default 1)\n"
     "  -t, --threads N      threads per process (default: cores / jobs)\n"
+    "      --ef N           HNSW segments: candidate list size (default: the index's)\n"
+    "      --nprobe N       IVF segments: lists to visit (default: the index's)\n"
+    "      --refine R       IVF_PQ, IVF_SQ8: re-rank R*k candidates exactly\n"
     "  -F, --input-format FMT  query format (default: from the file name)\n"
     "  -d, --dim N          query dimension (needed for raw input)\n"
     "      --format FMT     output: tsv (default) or jsonl\n"
@@ -69,12 +74,14 @@ static double recall(size_t nq, size_t k, const uint64_t *ids, const float *dist
 int main(int argc, char **argv)
 {
     cli_init("vec-query", argv);
-    enum { O_FORMAT = 256, O_TRUTH };
+    enum { O_FORMAT = 256, O_TRUTH, O_EF, O_NPROBE, O_REFINE };
     static const struct option lo[] = {
         {"jobs", required_argument, 0, 'j'},   {"threads", required_argument, 0, 't'},
         {"input-format", required_argument, 0, 'F'}, {"dim", required_argument, 0, 'd'},
         {"format", required_argument, 0, O_FORMAT}, {"output", required_argument, 0, 'o'},
         {"truth", required_argument, 0, O_TRUTH}, {"quiet", no_argument, 0, 'q'},
+        {"ef", required_argument, 0, O_EF},    {"nprobe", required_argument, 0, O_NPROBE},
+        {"refine", required_argument, 0, O_REFINE},
         {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     vs_search_opts so = {0};
@@ -100,6 +107,9 @@ int main(int argc, char **argv)
             break;
         case 'o': out = optarg; break;
         case O_TRUTH: truth = optarg; break;
+        case O_EF: so.ef = (uint32_t)cli_u64("--ef", optarg, 1, 1000000); break;
+        case O_NPROBE: so.nprobe = (uint32_t)cli_u64("--nprobe", optarg, 1, 1000000); break;
+        case O_REFINE: so.refine = (uint32_t)cli_u64("--refine", optarg, 1, 10000); break;
         case 'q': cli_quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();

@@ -6,18 +6,32 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 
 static const char usage[] =
     "Usage: vec-seal [OPTIONS] COLL\n"
+    "       vec-seal --set KEY=VALUE [--set KEY=VALUE...] COLL\n"
     "Seal the growing segments of collection COLL that pass the seal thresholds\n"
-    "(collection settings seal-rows and seal-idle) into immutable FLAT segment\n"
-    "files, commit them atomically, and remove files no reader can still need.\n"
+    "(settings seal-rows, seal-idle) into immutable segment files carrying an\n"
+    "index, compact sealed segments that are small or have too many deleted rows\n"
+    "(settings segment-rows, compact-deleted), commit atomically, and remove\n"
+    "files no reader can still need.  With --set, change collection settings.\n"
     "\n"
     "  -a, --all            seal every growing segment that has rows\n"
-    "  -n, --dry-run        print the plan (TSV: growing, sealed, shard, rows), change nothing\n"
+    "  -n, --dry-run        print the plan (TSV: source, sealed, shard, rows, index,\n"
+    "                       action), change nothing\n"
+    "      --index TYPE     flat, hnsw, ivf_flat, ivf_pq, ivf_sq8 or auto\n"
+    "                       (default: setting index)\n"
+    "      --M N            HNSW links per node (default: setting hnsw-m, 16)\n"
+    "      --ef-construction N  HNSW build candidate list (default 200)\n"
+    "      --nlist N        IVF lists (default: about 4*sqrt(rows))\n"
+    "      --pq-m N         IVF_PQ sub-quantizers, a divisor of the dimension\n"
+    "      --seed N         seed of the index build (default: setting index-seed)\n"
+    "  -j, --jobs N         build N segments at once (default 1)\n"
+    "      --set KEY=VALUE  change a collection setting (repeatable), nothing else\n"
     "      --grace SECONDS  keep unreferenced files this long (default: setting grace)\n"
     "      --wait           wait for a running vec-seal instead of exiting 75\n"
     "  -q, --quiet          no summary line\n"
@@ -26,24 +40,44 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  vec-seal --all coll\n"
+    "  vec-seal --all --index hnsw --M 16 --ef-construction 200 coll\n"
+    "  vec-seal --set index=ivf_pq --set pq-m=16 coll\n"
     "  vec-seal --dry-run coll\n"
     "  */10 * * * *  vec-seal -q /data/coll     (crontab)\n";
 
 int main(int argc, char **argv)
 {
     cli_init("vec-seal", argv);
-    enum { O_GRACE = 256, O_WAIT };
+    enum { O_GRACE = 256, O_WAIT, O_INDEX, O_M, O_EFC, O_NLIST, O_PQM, O_SEED, O_SET };
     static const struct option lo[] = {
         {"all", no_argument, 0, 'a'},   {"dry-run", no_argument, 0, 'n'}, {"grace", required_argument, 0, O_GRACE},
-        {"wait", no_argument, 0, O_WAIT}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+        {"wait", no_argument, 0, O_WAIT}, {"index", required_argument, 0, O_INDEX}, {"M", required_argument, 0, O_M},
+        {"ef-construction", required_argument, 0, O_EFC}, {"nlist", required_argument, 0, O_NLIST},
+        {"pq-m", required_argument, 0, O_PQM}, {"seed", required_argument, 0, O_SEED},
+        {"jobs", required_argument, 0, 'j'}, {"set", required_argument, 0, O_SET},
+        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     vs_seal_opts o = {0};
     o.grace = -1;
+    const char **sets = calloc((size_t)argc, sizeof *sets);
+    size_t nsets = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "anqhV", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "anj:qhV", lo, NULL)) != -1) {
         switch (c) {
         case 'a': o.all = 1; break;
         case 'n': o.dry_run = 1; break;
+        case O_INDEX:
+            if (vs_index_type_parse(optarg) < 0)
+                cli_usage("unknown index type '%s' (flat, hnsw, ivf_flat, ivf_pq, ivf_sq8, auto)", optarg);
+            o.index = optarg;
+            break;
+        case O_M: o.M = (uint32_t)cli_u64("--M", optarg, VS_HNSW_M_MIN, VS_HNSW_M_MAX); break;
+        case O_EFC: o.ef_construction = (uint32_t)cli_u64("--ef-construction", optarg, VS_HNSW_EFC_MIN, VS_HNSW_EFC_MAX); break;
+        case O_NLIST: o.nlist = (uint32_t)cli_u64("--nlist", optarg, VS_IVF_NLIST_MIN, VS_IVF_NLIST_MAX); break;
+        case O_PQM: o.pq_m = (uint32_t)cli_u64("--pq-m", optarg, VS_PQ_M_MIN, VS_PQ_M_MAX); break;
+        case O_SEED: o.seed = cli_u64("--seed", optarg, 1, UINT64_MAX); break;
+        case 'j': o.jobs = (int)cli_u64("--jobs", optarg, 1, 256); break;
+        case O_SET: sets[nsets++] = optarg; break;
         case O_GRACE: o.grace = (long)cli_u64("--grace", optarg, 0, 100000000); break;
         case O_WAIT: o.wait = 1; break;
         case 'q': cli_quiet = 1; break;
@@ -55,6 +89,20 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         cli_usage(optind >= argc ? "missing COLL" : "too many arguments");
     const char *coll = argv[optind];
+    if (nsets) {
+        if (o.all || o.dry_run || o.index || o.M || o.ef_construction || o.nlist || o.pq_m || o.seed || o.jobs)
+            cli_usage("--set changes settings only; run vec-seal again to seal");
+        uint64_t gen;
+        vf_error serr;
+        if (vs_settings_set(coll, sets, nsets, &gen, &serr))
+            cli_die_err(&serr);
+        if (!cli_quiet)
+            fprintf(stderr, "%s: %zu setting(s) changed in '%s', generation %llu\n", cli_tool, nsets, coll,
+                    (unsigned long long)gen);
+        free(sets);
+        return 0;
+    }
+    free(sets);
     double t0 = cli_now();
     if (!o.dry_run)
         cli_progress("sealing '%s'", coll);
@@ -67,7 +115,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < rep.nplans; i++) {
         const vs_seal_plan *p = &rep.plans[i];
         if (o.dry_run)
-            printf("%s\t%s\t%u\t%llu\n", p->growing, p->sealed, p->shard, (unsigned long long)p->rows);
+            printf("%s\t%s\t%u\t%llu\t%s\t%s\n", p->growing, p->sealed, p->shard, (unsigned long long)p->rows,
+                   p->index, p->action);
         rows += p->rows;
         kept += p->kept;
         bytes += p->bytes;
@@ -75,16 +124,21 @@ int main(int argc, char **argv)
     if (!cli_quiet) {
         double dt = cli_now() - t0;
         if (o.dry_run)
-            fprintf(stderr, "%s: would seal %zu growing segment(s), %llu rows (dry run)\n", cli_tool, rep.nplans,
-                    (unsigned long long)rows);
+        {
+            size_t compact = 0;
+            for (size_t i = 0; i < rep.nplans; i++)
+                compact += rep.plans[i].action[0] == 'c';
+            fprintf(stderr, "%s: would seal %zu growing segment(s) and compact %zu, %llu rows (dry run)\n",
+                    cli_tool, rep.nplans - compact, compact, (unsigned long long)rows);
+        }
         else if (rep.nplans == 0)
             fprintf(stderr, "%s: nothing to seal in '%s'; removed %ld unused file(s)\n", cli_tool, coll, rep.removed);
         else
             fprintf(stderr,
-                    "%s: sealed %zu segment(s), %llu rows (%llu deleted rows purged), %.1f MB in %.2f s, "
+                    "%s: sealed %zu segment(s), %llu rows (%llu deleted rows purged), index %s, %.1f MB in %.2f s, "
                     "generation %llu; removed %ld unused file(s)\n",
                     cli_tool, rep.nplans, (unsigned long long)kept, (unsigned long long)(rows - kept),
-                    (double)bytes / 1e6, dt, (unsigned long long)rep.generation, rep.removed);
+                    rep.plans[0].index, (double)bytes / 1e6, dt, (unsigned long long)rep.generation, rep.removed);
     }
     vs_seal_report_release(&rep);
     return 0;

@@ -238,9 +238,11 @@ struct vf_seg {
     size_t nsec;
 };
 
+/* The types this version defines: the FLAT sections and the index ranges
+   (16..63), whose contents lib/ checks when it opens the index. */
 static int known_type(uint32_t t)
 {
-    return t >= VF_SEC_VECTORS && t <= VF_SEC_ID_ORDER;
+    return (t >= VF_SEC_VECTORS && t <= VF_SEC_ID_ORDER) || (t >= 16 && t <= 63);
 }
 
 /* FLAT layout rules: which sections must exist and how long each is. */

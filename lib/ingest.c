@@ -77,11 +77,20 @@ static int new_manifest(vf_manifest *m, const vs_ingest_opts *o, vf_error *err)
         {"seal-idle", VS_SEAL_IDLE_DEFAULT},
         {"log-bytes", VS_LOG_BYTES_DEFAULT},
         {"grace", VS_GRACE_DEFAULT},
+        {"segment-rows", VS_SEGMENT_ROWS_DEFAULT},
+        {"compact-deleted", VS_COMPACT_DELETED_DEFAULT},
+        {"hnsw-m", 16},
+        {"hnsw-ef-construction", 200},
+        {"ivf-nlist", 0},
+        {"pq-m", 0},
+        {"index-seed", 1},
     };
     for (size_t i = 0; rc == 0 && i < sizeof defs / sizeof defs[0]; i++) {
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)defs[i].v);
         rc = vf_manifest_set(m, defs[i].k, buf, err);
     }
+    if (rc == 0)
+        rc = vf_manifest_set(m, "index", "auto", err);
     if (rc)
         vf_manifest_release(m);
     return rc;

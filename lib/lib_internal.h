@@ -3,6 +3,7 @@
 #define VS_LIB_INTERNAL_H
 
 #include "idmap.h"
+#include "index.h"
 #include "vecseg.h"
 
 /* A contiguous block of rows of one segment: a sealed segment, or one record
@@ -20,6 +21,8 @@ typedef struct vs_part {
     size_t segment;        /* index of the segment in the snapshot's list */
     uint8_t *deleted;      /* bitmap of tombstoned rows, or NULL if none */
     float *own_norms;      /* norms computed at open (growing rows) */
+    vs_index *index;       /* the sealed segment's index, NULL for an exact scan */
+    vs_rows_view rows;     /* what the index searches */
 } vs_part;
 
 struct vs_snapshot {

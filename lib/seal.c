@@ -1,17 +1,23 @@
 /*
- * seal.c - turning growing segments into sealed FLAT segment files.
+ * seal.c - maintenance of a collection's segments: sealing and compaction.
  *
- * For each growing segment past a threshold, the committed rows after its
- * start are written to a new sealed segment (rows some tombstone already
- * deletes are left out), and one commit then adds the sealed segments and
- * moves each log's start past the rows now sealed.  A log that is wholly
- * sealed and no longer the newest of its shard leaves the manifest; its file
- * goes with garbage collection.
+ * Sealing turns the committed rows of a growing segment (past the seal
+ * thresholds, or all with --all) into sealed segment files of at most
+ * segment-rows rows, each with the collection's index.  Compaction rewrites
+ * sealed segments: it merges a shard's small segments into target-size ones
+ * and rewrites a segment whose deleted share passed compact-deleted percent,
+ * so deleted rows stop costing time.  Rows some tombstone deletes are left
+ * out of every segment written.  One commit then swaps the new segments in:
+ * it adds them, moves each sealed log's start past the rows now sealed, and
+ * removes the compacted segments; garbage collection deletes the old files
+ * once no snapshot can need them.
  *
  * Invariants: maint.lock is held for the whole run (one maintainer at a
  * time); the commit lock only for the commit; segment files are complete on
- * disk before any manifest names them; the same rows give the same bytes.
+ * disk before any manifest names them; every live row is in exactly one
+ * segment before and after; the same rows and settings give the same bytes.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +25,98 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "index.h"
 #include "lib_internal.h"
 
+enum { JOB_SEAL, JOB_COMPACT };
+
 typedef struct job {
-    size_t g;               /* index into the snapshot's growing list */
+    int kind;
+    size_t g;               /* JOB_SEAL: index into the snapshot's growing list */
+    uint64_t from, to;      /* JOB_SEAL: log byte range [from, to) sealed by this job */
+    uint64_t rows_in;       /* rows the sources hold (deleted included) */
+    size_t *src;            /* JOB_COMPACT: indexes into the snapshot's sealed list */
+    size_t nsrc;
     vs_seal_plan plan;
-    uint64_t end;           /* the log length sealed up to */
+    int rc;
+    vf_error err;
 } job;
 
 typedef struct seal_ctx {
+    vf_coll *coll;
+    const vf_manifest *m;
+    const vs_idmap *tomb;
+    vs_build_params bp;
     job *jobs;
-    size_t njobs;
+    size_t njobs, next;     /* next: the job a worker thread takes next */
+    pthread_mutex_t lock;
     uint64_t next_file;
     int ingest_idle;        /* we hold ingest.lock: no ingest is appending */
 } seal_ctx;
+
+/* ---- collecting rows ---------------------------------------------------- */
+
+typedef struct rowbuf {
+    uint32_t dim;
+    int keys;
+    size_t n, cap;
+    float *vecs, *norms;
+    uint64_t *ids, *lsns, *key;
+} rowbuf;
+
+static void rowbuf_release(rowbuf *b)
+{
+    free(b->vecs);
+    free(b->norms);
+    free(b->ids);
+    free(b->lsns);
+    free(b->key);
+    memset(b, 0, sizeof *b);
+}
+
+static int rowbuf_reserve(rowbuf *b, size_t cap, vf_error *err)
+{
+    if (cap <= b->cap)
+        return 0;
+    float *v = realloc(b->vecs, cap * b->dim * sizeof *v), *nm = v ? realloc(b->norms, cap * sizeof *nm) : NULL;
+    if (v)
+        b->vecs = v;
+    if (nm)
+        b->norms = nm;
+    uint64_t *i = nm ? realloc(b->ids, cap * 8) : NULL;
+    if (i)
+        b->ids = i;
+    uint64_t *l = i ? realloc(b->lsns, cap * 8) : NULL;
+    if (l)
+        b->lsns = l;
+    uint64_t *k = l && b->keys ? realloc(b->key, cap * 8) : NULL;
+    if (k)
+        b->key = k;
+    if (!l || (b->keys && !k))
+        return vf_fail(err, VF_ENOMEM, "seal: out of memory for %zu rows", cap);
+    b->cap = cap;
+    return 0;
+}
+
+/* Adds rows that no tombstone deletes. */
+static void rowbuf_add(rowbuf *b, const vs_idmap *tomb, size_t n, const float *vecs, const uint64_t *ids,
+                       const uint64_t *lsns, uint64_t lsn, const uint64_t *keys)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t row_lsn = lsns ? lsns[i] : lsn;
+        const uint64_t *t = vs_idmap_get(tomb, ids[i]);
+        if (t && row_lsn < *t)
+            continue; /* deleted for good: purge */
+        const float *x = vecs + i * b->dim;
+        memcpy(b->vecs + b->n * b->dim, x, b->dim * sizeof(float));
+        b->norms[b->n] = vs_dot(x, x, b->dim);
+        b->ids[b->n] = ids[i];
+        b->lsns[b->n] = row_lsn;
+        if (b->keys)
+            b->key[b->n] = keys[i];
+        b->n++;
+    }
+}
 
 static int cmp_order(const void *a, const void *b, void *arg)
 {
@@ -43,105 +127,305 @@ static int cmp_order(const void *a, const void *b, void *arg)
     return x < y ? -1 : x > y;
 }
 
-/* Writes rows [start, end) of one log, minus deleted rows, as a FLAT segment. */
-static int seal_one(vf_coll *c, const vf_manifest *m, const vs_idmap *tomb, const vf_growing_ent *g, job *jb,
-                    vf_error *err)
+/* Writes the rows of b as one sealed segment with its index (SPEC.md 5). */
+static int write_segment(seal_ctx *ctx, const rowbuf *b, uint32_t shard, job *jb, vf_error *err)
 {
-    int dirfd = vf_coll_dirfd(c);
-    vf_log_view v;
-    int rc = vf_log_map(dirfd, g->file, g->length, &v, err);
-    if (rc)
-        return rc;
-    uint32_t d = m->dim;
-    size_t cap = (size_t)g->rows;
-    uint64_t *ids = malloc((cap ? cap : 1) * 8), *lsns = malloc((cap ? cap : 1) * 8);
-    uint64_t *keys = m->keys ? malloc((cap ? cap : 1) * 8) : NULL;
-    float *norms = malloc((cap ? cap : 1) * 4);
-    uint32_t *order = malloc((cap ? cap : 1) * 4);
-    vf_seg_writer *w = NULL;
-    vf_seg_info info = {d, VF_ELEM_F32, (uint32_t)m->metric, g->shard, m->keys ? VF_SEG_FLAG_KEYS : 0, 0};
-    if (!ids || !lsns || !norms || !order || (m->keys && !keys))
-        rc = vf_fail(err, VF_ENOMEM, "seal: out of memory");
-    if (rc == 0)
-        rc = vf_seg_writer_open(&w, dirfd, jb->plan.sealed, &info, err);
-    if (rc == 0)
-        rc = vf_seg_writer_begin(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, err);
-    uint64_t off = g->start, n = 0, read = 0;
-    vf_rows r;
-    int more = 0;
-    while (rc == 0 && (more = vf_log_next(&v, &off, g->length, &r, err)) == 1) {
-        for (uint32_t i = 0; rc == 0 && i < r.n; i++) {
-            read++;
-            const uint64_t *t = vs_idmap_get(tomb, r.ids[i]);
-            if (t && r.lsn < *t)
-                continue; /* deleted for good: purge */
-            if (n == cap) {
-                rc = vf_fail(err, VF_ECORRUPT, "'%s': more rows than the manifest says", g->file);
-                break;
-            }
-            const float *x = r.vecs + (size_t)i * d;
-            ids[n] = r.ids[i];
-            lsns[n] = r.lsn;
-            if (keys)
-                keys[n] = r.keys[i];
-            norms[n] = vs_dot(x, x, d);
-            order[n] = (uint32_t)n;
-            n++;
-            rc = vf_seg_writer_write(w, x, (size_t)d * 4, err);
-        }
-    }
-    if (more < 0) {
-        /* name the file: the record reader only knows offsets */
-        char msg[VF_ERROR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s", err ? err->msg : "damaged record");
-        rc = vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, msg);
-    }
-    if (rc == 0 && read != g->rows)
-        rc = vf_fail(err, VF_ECORRUPT, "'%s': %llu rows found, the manifest says %llu", g->file,
-                     (unsigned long long)read, (unsigned long long)g->rows);
-    if (rc == 0)
-        rc = vf_seg_writer_end(w, err);
+    const vf_manifest *m = ctx->m;
+    vf_seg_info info = {m->dim, VF_ELEM_F32, (uint32_t)m->metric, shard, m->keys ? VF_SEG_FLAG_KEYS : 0, b->n};
+    uint32_t *order = malloc((b->n ? b->n : 1) * sizeof *order);
+    if (!order)
+        return vf_fail(err, VF_ENOMEM, "seal: out of memory");
     /* the id order lets a reader find a row by id in O(log n): tombstones */
-    qsort_r(order, (size_t)n, sizeof *order, cmp_order, ids);
-    info.rows = n;
+    for (size_t i = 0; i < b->n; i++)
+        order[i] = (uint32_t)i;
+    qsort_r(order, b->n, sizeof *order, cmp_order, b->ids);
+    vs_build_params bp = ctx->bp;
+    if (bp.type == VS_INDEX_AUTO)
+        bp.type = vs_index_auto(b->n, m->dim, m->metric);
+    snprintf(jb->plan.index, sizeof jb->plan.index, "%s", vs_index_type_name(bp.type));
+    vf_seg_writer *w = NULL;
+    int rc = vf_seg_writer_open(&w, vf_coll_dirfd(ctx->coll), jb->plan.sealed, &info, err);
+    size_t n = b->n;
     if (rc == 0)
-        rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, ids, (size_t)n * 8, err);
+        rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, b->vecs, n * m->dim * 4, err);
     if (rc == 0)
-        rc = vf_seg_writer_section(w, VF_SEC_LSNS, VF_SECTION_REQUIRED, lsns, (size_t)n * 8, err);
-    if (rc == 0 && keys)
-        rc = vf_seg_writer_section(w, VF_SEC_KEYS, VF_SECTION_REQUIRED, keys, (size_t)n * 8, err);
+        rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, b->ids, n * 8, err);
     if (rc == 0)
-        rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, norms, (size_t)n * 4, err);
+        rc = vf_seg_writer_section(w, VF_SEC_LSNS, VF_SECTION_REQUIRED, b->lsns, n * 8, err);
+    if (rc == 0 && b->keys)
+        rc = vf_seg_writer_section(w, VF_SEC_KEYS, VF_SECTION_REQUIRED, b->key, n * 8, err);
     if (rc == 0)
-        rc = vf_seg_writer_section(w, VF_SEC_ID_ORDER, 0, order, (size_t)n * 4, err);
+        rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, b->norms, n * 4, err);
+    if (rc == 0)
+        rc = vf_seg_writer_section(w, VF_SEC_ID_ORDER, 0, order, n * 4, err);
+    if (rc == 0 && bp.type != VS_INDEX_FLAT && n > 0) {
+        vs_rows_view rows = {b->vecs, b->norms, n, m->dim, m->metric};
+        rc = vs_index_build(&bp, &rows, w, err);
+    }
     if (rc == 0) {
-        vf_seg_writer_set_rows(w, n);
         rc = vf_seg_writer_finish(w, &jb->plan.bytes, err);
         w = NULL;
     }
     vf_seg_writer_abort(w);
-    jb->plan.rows = read;
-    jb->plan.kept = n;
-    jb->end = g->length;
-    free(ids);
-    free(lsns);
-    free(keys);
-    free(norms);
     free(order);
-    vf_log_unmap(&v);
     return rc;
 }
+
+/* Collects a job's rows from its sources and writes its segment. */
+static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
+{
+    const vf_manifest *m = ctx->m;
+    int dirfd = vf_coll_dirfd(ctx->coll);
+    rowbuf b = {m->dim, m->keys, 0, 0, NULL, NULL, NULL, NULL, NULL};
+    int rc = rowbuf_reserve(&b, jb->rows_in ? (size_t)jb->rows_in : 1, err);
+    uint32_t shard = 0;
+    uint64_t seen = 0;
+    if (rc == 0 && jb->kind == JOB_SEAL) {
+        const vf_growing_ent *g = &m->growing[jb->g];
+        shard = g->shard;
+        vf_log_view v = {0};
+        rc = vf_log_map(dirfd, g->file, jb->to, &v, err);
+        uint64_t off = jb->from;
+        vf_rows r;
+        int more = 0;
+        while (rc == 0 && (more = vf_log_next(&v, &off, jb->to, &r, err)) == 1) {
+            if (seen + r.n > jb->rows_in) {
+                rc = vf_fail(err, VF_ECORRUPT, "'%s': more rows than the manifest says", g->file);
+                break;
+            }
+            rowbuf_add(&b, ctx->tomb, r.n, r.vecs, r.ids, NULL, r.lsn, r.keys);
+            seen += r.n;
+        }
+        if (more < 0) {
+            /* name the file: the record reader only knows offsets */
+            char msg[VF_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err ? err->msg : "damaged record");
+            rc = vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, msg);
+        }
+        vf_log_unmap(&v);
+    } else if (rc == 0) {
+        for (size_t i = 0; rc == 0 && i < jb->nsrc; i++) {
+            const vf_sealed_ent *se = &m->sealed[jb->src[i]];
+            shard = se->shard;
+            vf_seg *s;
+            rc = vf_seg_open(&s, dirfd, se->file, err);
+            if (rc)
+                break;
+            const vf_seg_info *in = vf_seg_get_info(s);
+            if (in->dim != m->dim || in->rows != se->rows || seen + in->rows > jb->rows_in)
+                rc = vf_fail(err, VF_ECORRUPT, "'%s': segment does not match the manifest", se->file);
+            else
+                rowbuf_add(&b, ctx->tomb, (size_t)in->rows, vf_seg_section(s, VF_SEC_VECTORS, NULL),
+                           vf_seg_section(s, VF_SEC_IDS, NULL), vf_seg_section(s, VF_SEC_LSNS, NULL), 0,
+                           vf_seg_section(s, VF_SEC_KEYS, NULL));
+            seen += in->rows;
+            vf_seg_close(s);
+        }
+    }
+    if (rc == 0 && seen != jb->rows_in)
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': %llu rows found, the manifest says %llu", jb->plan.growing,
+                     (unsigned long long)seen, (unsigned long long)jb->rows_in);
+    if (rc == 0)
+        rc = write_segment(ctx, &b, shard, jb, err);
+    jb->plan.rows = seen;
+    jb->plan.kept = b.n;
+    jb->plan.shard = shard;
+    rowbuf_release(&b);
+    return rc;
+}
+
+static void *worker(void *arg)
+{
+    seal_ctx *ctx = arg;
+    for (;;) {
+        pthread_mutex_lock(&ctx->lock);
+        size_t i = ctx->next++;
+        pthread_mutex_unlock(&ctx->lock);
+        if (i >= ctx->njobs)
+            return NULL;
+        job *jb = &ctx->jobs[i];
+        jb->rc = run_job(ctx, jb, &jb->err);
+    }
+}
+
+/* ---- planning ------------------------------------------------------------ */
+
+static job *new_job(seal_ctx *ctx, size_t *cap, vf_error *err)
+{
+    if (ctx->njobs == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        job *nj = realloc(ctx->jobs, nc * sizeof *nj);
+        if (!nj) {
+            vf_fail(err, VF_ENOMEM, "seal: out of memory");
+            return NULL;
+        }
+        ctx->jobs = nj;
+        *cap = nc;
+    }
+    job *jb = &ctx->jobs[ctx->njobs++];
+    memset(jb, 0, sizeof *jb);
+    vf_file_name(jb->plan.sealed, 's', ctx->next_file++);
+    return jb;
+}
+
+/* Rows of sealed segment i that tombstones delete (a count via its id order). */
+static uint64_t deleted_rows(vf_coll *c, const vf_manifest *m, const vs_idmap *tomb, size_t i)
+{
+    if (tomb->n == 0)
+        return 0;
+    vf_seg *s;
+    if (vf_seg_open(&s, vf_coll_dirfd(c), m->sealed[i].file, NULL))
+        return 0; /* the job reading it will report the damage */
+    const vf_seg_info *in = vf_seg_get_info(s);
+    const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL);
+    uint64_t n = 0;
+    for (uint64_t r = 0; r < in->rows; r++) {
+        const uint64_t *t = vs_idmap_get(tomb, ids[r]);
+        n += t && lsns[r] < *t;
+    }
+    vf_seg_close(s);
+    return n;
+}
+
+static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
+{
+    const vf_manifest *m = ctx->m;
+    size_t cap = 0;
+    uint64_t seal_rows = vs_setting_u64(m, "seal-rows", VS_SEAL_ROWS_DEFAULT);
+    uint64_t idle = vs_setting_u64(m, "seal-idle", VS_SEAL_IDLE_DEFAULT);
+    uint64_t target = vs_setting_u64(m, "segment-rows", VS_SEGMENT_ROWS_DEFAULT);
+    uint64_t pct = vs_setting_u64(m, "compact-deleted", VS_COMPACT_DELETED_DEFAULT);
+    if (target == 0)
+        target = VS_SEGMENT_ROWS_DEFAULT;
+    time_t now = time(NULL);
+    int dirfd = vf_coll_dirfd(ctx->coll);
+    /* growing segments past a threshold: one job per segment-rows rows */
+    for (size_t i = 0; i < m->ngrowing; i++) {
+        const vf_growing_ent *g = &m->growing[i];
+        if (g->rows == 0)
+            continue;
+        struct stat st;
+        int stale = fstatat(dirfd, g->file, &st, 0) == 0 && now - st.st_mtime >= (time_t)idle;
+        if (!o->all && g->rows < seal_rows && !stale)
+            continue;
+        /* split at record boundaries into jobs of about target rows */
+        vf_log_view v;
+        int rc = vf_log_map(dirfd, g->file, g->length, &v, err);
+        if (rc)
+            return rc;
+        uint64_t off = g->start, from = g->start, rows = 0;
+        vf_rows r;
+        int more;
+        while ((more = vf_log_next(&v, &off, g->length, &r, err)) == 1) {
+            rows += r.n;
+            if (rows >= target || off == g->length) {
+                job *jb = new_job(ctx, &cap, err);
+                if (!jb) {
+                    vf_log_unmap(&v);
+                    return VF_ENOMEM;
+                }
+                jb->kind = JOB_SEAL;
+                jb->g = i;
+                jb->from = from;
+                jb->to = off;
+                jb->rows_in = rows;
+                snprintf(jb->plan.growing, sizeof jb->plan.growing, "%s", g->file);
+                jb->plan.shard = g->shard;
+                jb->plan.rows = rows;
+                snprintf(jb->plan.action, sizeof jb->plan.action, "seal");
+                from = off;
+                rows = 0;
+            }
+        }
+        vf_log_unmap(&v);
+        if (more < 0) {
+            char msg[VF_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err ? err->msg : "damaged record");
+            return vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, msg);
+        }
+    }
+    /* compaction, shard by shard: rewrite segments with too many deleted rows,
+       merge small ones (under a quarter of the target) up to the target */
+    uint8_t *taken = calloc(m->nsealed + 1, 1);
+    if (!taken)
+        return vf_fail(err, VF_ENOMEM, "seal: out of memory");
+    for (size_t i = 0; i < m->nsealed; i++) {
+        if (taken[i])
+            continue;
+        uint64_t dead = deleted_rows(ctx->coll, m, ctx->tomb, i);
+        int rewrite = m->sealed[i].rows > 0 && dead * 100 >= pct * m->sealed[i].rows && dead > 0;
+        int small = m->sealed[i].rows < target / 4;
+        if (!rewrite && !small)
+            continue;
+        size_t *src = malloc((m->nsealed + 1) * sizeof *src), ns = 0;
+        if (!src) {
+            free(taken);
+            return vf_fail(err, VF_ENOMEM, "seal: out of memory");
+        }
+        uint64_t rows = 0;
+        src[ns++] = i;
+        taken[i] = 1;
+        rows += m->sealed[i].rows;
+        for (size_t j = i + 1; j < m->nsealed && rows < target; j++)
+            if (!taken[j] && m->sealed[j].shard == m->sealed[i].shard && m->sealed[j].rows < target / 4 &&
+                rows + m->sealed[j].rows <= target) {
+                src[ns++] = j;
+                taken[j] = 1;
+                rows += m->sealed[j].rows;
+            }
+        if (ns == 1 && !rewrite) {
+            free(src); /* a lone small segment: nothing to merge it with */
+            continue;
+        }
+        job *jb = new_job(ctx, &cap, err);
+        if (!jb) {
+            free(src);
+            free(taken);
+            return VF_ENOMEM;
+        }
+        jb->kind = JOB_COMPACT;
+        jb->src = src;
+        jb->nsrc = ns;
+        jb->rows_in = rows;
+        jb->plan.shard = m->sealed[i].shard;
+        jb->plan.rows = rows;
+        snprintf(jb->plan.action, sizeof jb->plan.action, "compact");
+        /* the source column lists the segments merged, comma-separated */
+        size_t w = 0;
+        for (size_t k = 0; k < ns && w + 2 < sizeof jb->plan.growing; k++)
+            w += (size_t)snprintf(jb->plan.growing + w, sizeof jb->plan.growing - w, "%s%s", k ? "," : "",
+                                  m->sealed[src[k]].file);
+    }
+    free(taken);
+    return 0;
+}
+
+/* ---- commit -------------------------------------------------------------- */
 
 static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
 {
     seal_ctx *ctx = arg;
+    const vf_manifest *m = ctx->m;
     for (size_t i = 0; i < ctx->njobs; i++) {
         const job *jb = &ctx->jobs[i];
-        vf_growing_ent *g = vf_manifest_find_growing(next, jb->plan.growing);
-        if (!g || g->length < jb->end || g->rows < jb->plan.rows)
-            return vf_fail(err, VF_ECORRUPT, "'%s': growing segment changed while sealing", jb->plan.growing);
-        g->start = jb->end;
-        g->rows -= jb->plan.rows;
+        if (jb->kind == JOB_SEAL) {
+            vf_growing_ent *g = vf_manifest_find_growing(next, m->growing[jb->g].file);
+            if (!g || g->start != jb->from || g->length < jb->to || g->rows < jb->plan.rows)
+                return vf_fail(err, VF_ECORRUPT, "'%s': growing segment changed while sealing",
+                               m->growing[jb->g].file);
+            g->start = jb->to;
+            g->rows -= jb->plan.rows;
+        } else {
+            for (size_t k = 0; k < jb->nsrc; k++) {
+                const char *file = m->sealed[jb->src[k]].file;
+                size_t j = 0;
+                while (j < next->nsealed && strcmp(next->sealed[j].file, file) != 0)
+                    j++;
+                if (j == next->nsealed)
+                    return vf_fail(err, VF_ECORRUPT, "'%s': sealed segment vanished while compacting", file);
+                next->sealed[j] = next->sealed[--next->nsealed];
+            }
+        }
         vf_sealed_ent s;
         memset(&s, 0, sizeof s);
         snprintf(s.file, sizeof s.file, "%s", jb->plan.sealed);
@@ -169,6 +453,25 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
     return 0;
 }
 
+/* The build parameters: the collection's settings, overridden by o. */
+static int build_params(const vf_manifest *m, const vs_seal_opts *o, vs_build_params *bp, vf_error *err)
+{
+    memset(bp, 0, sizeof *bp);
+    const char *type = o->index ? o->index : vf_manifest_get(m, "index");
+    bp->type = vs_index_type_parse(type ? type : "flat");
+    if (bp->type < 0)
+        return vf_fail(err, VF_EARG, "unknown index type '%s'", type);
+    bp->M = o->M ? o->M : (uint32_t)vs_setting_u64(m, "hnsw-m", VS_HNSW_M_DEFAULT);
+    bp->ef_construction =
+        o->ef_construction ? o->ef_construction : (uint32_t)vs_setting_u64(m, "hnsw-ef-construction", VS_HNSW_EFC_DEFAULT);
+    bp->nlist = o->nlist ? o->nlist : (uint32_t)vs_setting_u64(m, "ivf-nlist", 0);
+    bp->pq_m = o->pq_m ? o->pq_m : (uint32_t)vs_setting_u64(m, "pq-m", 0);
+    bp->seed = o->seed ? o->seed : vs_setting_u64(m, "index-seed", 1);
+    if (bp->pq_m && m->dim % bp->pq_m)
+        return vf_fail(err, VF_EARG, "--pq-m %u does not divide the dimension %u", bp->pq_m, m->dim);
+    return 0;
+}
+
 int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_error *err)
 {
     memset(rep, 0, sizeof *rep);
@@ -185,35 +488,43 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     vf_manifest m;
     vs_idmap tomb;
     vs_idmap_init(&tomb);
-    seal_ctx ctx = {0};
+    seal_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    pthread_mutex_init(&ctx.lock, NULL);
+    ctx.coll = c;
+    ctx.tomb = &tomb;
     rc = vf_coll_snapshot(c, &m, err);
+    ctx.m = &m;
+    ctx.next_file = m.next_maint_file;
+    if (rc == 0)
+        rc = build_params(&m, o, &ctx.bp, err);
     if (rc == 0)
         rc = vs_tombs_load(c, &m, &tomb, err);
-    if (rc == 0 && !(ctx.jobs = calloc(m.ngrowing + 1, sizeof *ctx.jobs)))
-        rc = vf_fail(err, VF_ENOMEM, "seal: out of memory");
-    if (rc == 0) {
-        uint64_t seal_rows = vs_setting_u64(&m, "seal-rows", VS_SEAL_ROWS_DEFAULT);
-        uint64_t idle = vs_setting_u64(&m, "seal-idle", VS_SEAL_IDLE_DEFAULT);
-        time_t now = time(NULL);
-        ctx.next_file = m.next_maint_file;
-        for (size_t i = 0; i < m.ngrowing; i++) {
-            const vf_growing_ent *g = &m.growing[i];
-            if (g->rows == 0)
-                continue;
-            struct stat st;
-            int stale = fstatat(vf_coll_dirfd(c), g->file, &st, 0) == 0 && now - st.st_mtime >= (time_t)idle;
-            if (!o->all && g->rows < seal_rows && !stale)
-                continue;
-            job *jb = &ctx.jobs[ctx.njobs++];
-            jb->g = i;
-            snprintf(jb->plan.growing, sizeof jb->plan.growing, "%s", g->file);
-            vf_file_name(jb->plan.sealed, 's', ctx.next_file++);
-            jb->plan.shard = g->shard;
-            jb->plan.rows = g->rows;
-        }
+    if (rc == 0)
+        rc = plan(&ctx, o, err);
+    if (rc == 0 && !o->dry_run && ctx.njobs) {
+        /* -j builds several segments at once; the cores are shared among them */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int jobs = o->jobs > 1 ? o->jobs : 1;
+        if ((size_t)jobs > ctx.njobs)
+            jobs = (int)ctx.njobs;
+        ctx.bp.threads = o->threads > 0 ? o->threads : (cores / jobs > 1 ? (int)(cores / jobs) : 1);
+        pthread_t *t = calloc((size_t)jobs, sizeof *t);
+        int started = 0;
+        for (int i = 1; t && i < jobs; i++)
+            if (pthread_create(&t[i], NULL, worker, &ctx) == 0)
+                started = i;
+        worker(&ctx);
+        for (int i = 1; i <= started; i++)
+            pthread_join(t[i], NULL);
+        free(t);
+        for (size_t i = 0; rc == 0 && i < ctx.njobs; i++)
+            if (ctx.jobs[i].rc) {
+                rc = ctx.jobs[i].rc;
+                if (err)
+                    *err = ctx.jobs[i].err;
+            }
     }
-    for (size_t i = 0; rc == 0 && !o->dry_run && i < ctx.njobs; i++)
-        rc = seal_one(c, &m, &tomb, &m.growing[ctx.jobs[i].g], &ctx.jobs[i], err);
     if (rc == 0 && !o->dry_run && ctx.njobs) {
         vf_manifest done;
         int ilock = -1;
@@ -225,7 +536,7 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
             vf_manifest_release(&done);
         }
     }
-    if (rc) {
+    if (rc && !o->dry_run) {
         /* nothing names the files written so far: remove them */
         for (size_t i = 0; i < ctx.njobs; i++)
             unlinkat(vf_coll_dirfd(c), ctx.jobs[i].plan.sealed, 0);
@@ -241,12 +552,23 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     if (rc == 0) {
         rep->nplans = ctx.njobs;
         rep->plans = malloc((ctx.njobs ? ctx.njobs : 1) * sizeof *rep->plans);
-        for (size_t i = 0; rep->plans && i < ctx.njobs; i++)
+        for (size_t i = 0; rep->plans && i < ctx.njobs; i++) {
             rep->plans[i] = ctx.jobs[i].plan;
+            if (o->dry_run) {
+                /* what the build would choose */
+                int type = ctx.bp.type == VS_INDEX_AUTO
+                               ? vs_index_auto((size_t)ctx.jobs[i].rows_in, m.dim, m.metric)
+                               : ctx.bp.type;
+                snprintf(rep->plans[i].index, sizeof rep->plans[i].index, "%s", vs_index_type_name(type));
+            }
+        }
         if (!rep->plans)
             rep->nplans = 0;
     }
+    for (size_t i = 0; i < ctx.njobs; i++)
+        free(ctx.jobs[i].src);
     free(ctx.jobs);
+    pthread_mutex_destroy(&ctx.lock);
     vs_idmap_release(&tomb);
     vf_manifest_release(&m);
     vf_unlock(mlock);
@@ -259,4 +581,65 @@ void vs_seal_report_release(vs_seal_report *rep)
     free(rep->plans);
     rep->plans = NULL;
     rep->nplans = 0;
+}
+
+/* ---- settings ------------------------------------------------------------ */
+
+typedef struct set_arg {
+    const char *const *kv;
+    size_t n;
+} set_arg;
+
+static int apply_set(vf_manifest *next, void *arg, vf_error *err)
+{
+    const set_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        const char *eq = strchr(a->kv[i], '=');
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - a->kv[i]), a->kv[i]);
+        int rc = vf_manifest_set(next, key, eq + 1, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t *generation, vf_error *err)
+{
+    static const char *known[] = {"seal-rows", "seal-idle", "log-bytes", "grace", "index", "hnsw-m",
+                                  "hnsw-ef-construction", "ivf-nlist", "pq-m", "index-seed", "segment-rows",
+                                  "compact-deleted"};
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(kv[i], '=');
+        if (!eq || eq == kv[i] || !eq[1])
+            return vf_fail(err, VF_EARG, "setting '%s': expected KEY=VALUE", kv[i]);
+        size_t kl = (size_t)(eq - kv[i]), ok = 0;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            ok |= strlen(known[k]) == kl && !strncmp(known[k], kv[i], kl);
+        if (!ok)
+            return vf_fail(err, VF_EARG, "setting '%.*s' is unknown", (int)kl, kv[i]);
+        if (!strncmp(kv[i], "index=", 6)) {
+            if (vs_index_type_parse(eq + 1) < 0)
+                return vf_fail(err, VF_EARG, "setting 'index': unknown index type '%s'", eq + 1);
+        } else {
+            char *end;
+            strtoull(eq + 1, &end, 10);
+            if (*end || eq[1] == '-')
+                return vf_fail(err, VF_EARG, "setting '%.*s': '%s' is not a number", (int)kl, kv[i], eq + 1);
+        }
+    }
+    vf_coll *c;
+    int rc = vf_coll_open(&c, path, err);
+    if (rc)
+        return rc;
+    set_arg a = {kv, n};
+    vf_manifest done;
+    rc = vf_coll_commit(c, apply_set, &a, &done, err);
+    if (rc == 0) {
+        if (generation)
+            *generation = done.generation;
+        vf_manifest_release(&done);
+    }
+    vf_coll_close(c);
+    return rc;
 }

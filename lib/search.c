@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +66,8 @@ typedef struct task {
     size_t q0, q1;         /* query range */
     uint64_t r0, r1;       /* row share */
     size_t k;
+    const vs_query_params *qp;
+    vf_error err;          /* details when rc is set */
     vs_hit *out;           /* (q1-q0)*k hits, each list sorted and padded */
     piece *pieces;         /* the rows r0..r1 */
     size_t npieces;
@@ -80,7 +83,11 @@ static piece *share_pieces(const vs_snapshot *s, uint64_t r0, uint64_t r1, size_
     for (size_t i = 0; v && i < s->nparts; i++) {
         const vs_part *p = &s->parts[i];
         uint64_t end = base + p->n;
-        if (end > r0 && base < r1)
+        if (p->index) {
+            /* an index is searched whole, by the share holding its first row */
+            if (base >= r0 && base < r1)
+                v[n++] = (piece){p, 0, p->n};
+        } else if (end > r0 && base < r1)
             v[n++] = (piece){p, (size_t)(r0 > base ? r0 - base : 0), (size_t)(r1 < end ? r1 - base : p->n)};
         base = end;
     }
@@ -99,6 +106,8 @@ static void search_simd(task *t, vs_topk *tk, float *buf)
         for (size_t pi = 0; pi < t->npieces; pi++) {
             const vs_part *part = t->pieces[pi].part;
             size_t lo = t->pieces[pi].lo, hi = t->pieces[pi].hi;
+            if (part->index)
+                continue;
             for (size_t b = lo; b < hi; b += RBLOCK) {
                 size_t n = hi - b < RBLOCK ? hi - b : RBLOCK;
                 if (metric == VF_METRIC_L2)
@@ -137,6 +146,8 @@ static void search_blas(task *t, vs_topk *tk, float *c, float *pbuf, uint32_t *i
         for (size_t pi = 0; pi < t->npieces; pi++) {
             const vs_part *part = t->pieces[pi].part;
             size_t lo = t->pieces[pi].lo, hi = t->pieces[pi].hi;
+            if (part->index)
+                continue;
             for (size_t b = lo; b < hi; b += RBLOCK) {
                 size_t n = hi - b < RBLOCK ? hi - b : RBLOCK;
                 const float *x = part->vecs + b * d;
@@ -179,6 +190,44 @@ static void search_blas(task *t, vs_topk *tk, float *c, float *pbuf, uint32_t *i
     }
 }
 
+/* Searches the indexed pieces one query at a time: the index pushes row
+   numbers, which become ids here. */
+static int search_indexes(task *t, vs_topk *tk)
+{
+    uint32_t d = t->s->m.dim;
+    vs_hit *rows = malloc(t->k * sizeof *rows);
+    if (!rows)
+        return VF_ENOMEM;
+    int rc = 0;
+    for (size_t pi = 0; rc == 0 && pi < t->npieces; pi++) {
+        const vs_part *part = t->pieces[pi].part;
+        if (!part->index)
+            continue;
+        void *scratch = vs_index_scratch_new(part->index);
+        if (!scratch) {
+            rc = VF_ENOMEM;
+            break;
+        }
+        for (size_t qi = t->q0; rc == 0 && qi < t->q1; qi++) {
+            vs_topk local;
+            vs_topk_init(&local, rows, t->k);
+            rc = vs_index_search(part->index, t->q + qi * d, t->qn[qi], t->qp, part->deleted, &local, scratch,
+                                 &t->err);
+            for (size_t j = 0; rc == 0 && j < local.n; j++) {
+                if (local.h[j].id >= part->n) {
+                    rc = vf_fail(&t->err, VF_ECORRUPT, "index returned row %llu of %zu",
+                                 (unsigned long long)local.h[j].id, part->n);
+                    break;
+                }
+                vs_topk_push(&tk[qi - t->q0], local.h[j].dist, part->ids[local.h[j].id]);
+            }
+        }
+        vs_index_scratch_free(part->index, scratch);
+    }
+    free(rows);
+    return rc;
+}
+
 static void *run_task(void *arg)
 {
     task *t = arg;
@@ -207,6 +256,7 @@ static void *run_task(void *arg)
         search_blas(t, tk, buf, buf + (size_t)QBLOCK * RBLOCK, idx);
     else
         search_simd(t, tk, buf);
+    int rc = search_indexes(t, tk);
     for (size_t i = 0; i < nq; i++) {
         vs_topk_sort(&tk[i]);
         for (size_t j = tk[i].n; j < t->k; j++)
@@ -216,7 +266,7 @@ static void *run_task(void *arg)
     free(buf);
     free(idx);
     free(t->pieces);
-    t->rc = 0;
+    t->rc = rc;
     return NULL;
 }
 
@@ -226,8 +276,8 @@ static int ncores(void)
     return n > 0 ? (int)n : 1;
 }
 
-int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, size_t k, int share, int nshares, int threads,
-                    vs_hit *out, vf_error *err)
+static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t k, const vs_query_params *qp,
+                        int share, int nshares, int threads, vs_hit *out, vf_error *err)
 {
     if (k == 0 || nshares < 1 || share < 0 || share >= nshares)
         return vf_fail(err, VF_EARG, "search: bad k or share");
@@ -266,6 +316,7 @@ int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, size_t k, i
         t->q = queries;
         t->qn = qn;
         t->k = k;
+        t->qp = qp;
         if (by_rows) {
             t->q0 = 0;
             t->q1 = nq;
@@ -291,9 +342,14 @@ int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, size_t k, i
     run_task(&ts[0]);
     for (int i = 1; i <= started; i++)
         pthread_join(tid[i], NULL);
-    for (int i = 0; i < threads; i++)
-        if (ts[i].rc)
-            rc = vf_fail(err, ts[i].rc, "search: a worker thread failed (%s)", vf_code_str(ts[i].rc));
+    for (int i = 0; i < threads && rc == 0; i++)
+        if (ts[i].rc) {
+            rc = ts[i].rc;
+            if (ts[i].err.code == rc)
+                vf_fail(err, rc, "%s", ts[i].err.msg);
+            else
+                vf_fail(err, rc, "search: %s", vf_code_str(rc));
+        }
     if (rc == 0 && threads > 1 && by_rows) {
         vs_hit *acc = malloc(k * sizeof *acc), *m = malloc(k * sizeof *m);
         if (!acc || !m)
@@ -320,16 +376,22 @@ int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, size_t k, i
 }
 
 /* Forks jobs workers, each writing its share as a partial result to a pipe. */
-static int search_forked(vs_snapshot *s, const float *queries, size_t nq, size_t k, int jobs, int threads,
-                         vs_hit *out, vf_error *err)
+static int search_forked(vs_snapshot *s, const float *queries, size_t nq, size_t k, const vs_query_params *qp,
+                         int jobs, int threads, vs_hit *out, vf_error *err)
 {
     pid_t *pid = calloc((size_t)jobs, sizeof *pid);
     int *fd = calloc((size_t)jobs, sizeof *fd);
-    if (!pid || !fd) {
+    /* each worker's error record, in memory it shares with this process */
+    vf_error *werrs = mmap(NULL, (size_t)jobs * sizeof *werrs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (!pid || !fd || werrs == MAP_FAILED) {
         free(pid);
         free(fd);
+        if (werrs != MAP_FAILED)
+            munmap(werrs, (size_t)jobs * sizeof *werrs);
         return vf_fail(err, VF_ENOMEM, "search: out of memory");
     }
+    memset(werrs, 0, (size_t)jobs * sizeof *werrs);
+    int njobs = jobs;
     int rc = 0;
     for (int w = 0; w < jobs; w++) {
         int p[2];
@@ -345,14 +407,18 @@ static int search_forked(vs_snapshot *s, const float *queries, size_t nq, size_t
             vs_hit *h = malloc((nq ? nq : 1) * k * sizeof *h);
             float *dist = malloc((nq ? nq : 1) * k * sizeof *dist);
             uint64_t *ids = malloc((nq ? nq : 1) * k * sizeof *ids);
-            int crc = !h || !dist || !ids ? VF_ENOMEM : vs_search_share(s, queries, nq, k, w, jobs, threads, h, NULL);
+            vf_error werr = {0, ""};
+            int crc = !h || !dist || !ids ? VF_ENOMEM
+                                          : share_search(s, queries, nq, k, qp, w, jobs, threads, h, &werr);
             for (size_t i = 0; crc == 0 && i < nq * k; i++) {
                 dist[i] = h[i].dist;
                 ids[i] = h[i].id;
             }
             vf_partial_hdr hd = {(uint32_t)s->m.metric, (uint32_t)nq, (uint32_t)k, s->m.generation};
             if (crc == 0)
-                crc = vf_partial_write_fd(p[1], &hd, dist, ids, "worker pipe", NULL);
+                crc = vf_partial_write_fd(p[1], &hd, dist, ids, "worker pipe", &werr);
+            if (crc)
+                werrs[w] = werr; /* shared memory: the parent reports it */
             _exit(crc ? 1 : 0);
         }
         close(p[1]);
@@ -379,7 +445,9 @@ static int search_forked(vs_snapshot *s, const float *queries, size_t nq, size_t
         waitpid(pid[w], &status, 0);
         if (rc)
             continue;
-        if (prc || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || h.nq != nq || h.k != k) {
+        if (werrs[w].code) {
+            rc = vf_fail(err, werrs[w].code, "%s", werrs[w].msg);
+        } else if (prc || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || h.nq != nq || h.k != k) {
             rc = prc ? prc : vf_fail(err, VF_EIO, "search: worker %d failed", w);
         } else {
             for (size_t qi = 0; qi < nq; qi++) {
@@ -402,7 +470,16 @@ static int search_forked(vs_snapshot *s, const float *queries, size_t nq, size_t
     free(m);
     free(pid);
     free(fd);
+    munmap(werrs, (size_t)njobs * sizeof *werrs);
     return rc;
+}
+
+int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, const vs_search_opts *o, int share,
+                    int nshares, vs_hit *out, vf_error *err)
+{
+    vs_query_params qp = {o->ef, o->nprobe, o->refine};
+    return share_search(s, queries, nq, o->k ? o->k : 10, &qp, share, nshares, o->threads > 0 ? o->threads : 0, out,
+                        err);
 }
 
 int vs_search(vs_snapshot *s, const float *queries, size_t nq, const vs_search_opts *o, uint64_t *ids, float *dist,
@@ -417,8 +494,9 @@ int vs_search(vs_snapshot *s, const float *queries, size_t nq, const vs_search_o
     vs_hit *h = malloc((nq ? nq : 1) * k * sizeof *h);
     if (!h)
         return vf_fail(err, VF_ENOMEM, "search: out of memory");
-    int rc = jobs > 1 ? search_forked(s, queries, nq, k, jobs, threads, h, err)
-                      : vs_search_share(s, queries, nq, k, 0, 1, threads, h, err);
+    vs_query_params qp = {o->ef, o->nprobe, o->refine};
+    int rc = jobs > 1 ? search_forked(s, queries, nq, k, &qp, jobs, threads, h, err)
+                      : share_search(s, queries, nq, k, &qp, 0, 1, threads, h, err);
     for (size_t i = 0; rc == 0 && i < nq * k; i++) {
         ids[i] = h[i].id;
         dist[i] = h[i].id == VS_NO_ID ? INFINITY : vs_distance_report(s->m.metric, h[i].dist);

@@ -155,6 +155,7 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
             p.norms = p.own_norms;
         }
         rc = mark_deleted(s, &p, vf_seg_section(s->sealed[i], VF_SEC_ID_ORDER, NULL), err);
+        p.rows = (vs_rows_view){p.vecs, p.norms, p.n, m->dim, m->metric};
         if (rc == 0)
             rc = add_part(s, &p, err);
     }
@@ -201,6 +202,15 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
             rc = vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, msg);
         }
     }
+    /* indexes keep a pointer to their part's row view: open them once the
+       parts array has stopped moving */
+    for (size_t i = 0; rc == 0 && i < s->nparts; i++)
+        if (s->parts[i].segment < m->nsealed)
+            if ((rc = vs_index_open(&s->parts[i].index, s->sealed[s->parts[i].segment], &s->parts[i].rows, err))) {
+                char msg[VF_ERROR_MSG_MAX];
+                snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+                rc = vf_fail(err, rc, "'%s': %s", m->sealed[s->parts[i].segment].file, msg);
+            }
     if (rc) {
         vs_snapshot_close(s);
         return rc;
@@ -231,6 +241,7 @@ void vs_snapshot_close(vs_snapshot *s)
     if (!s)
         return;
     for (size_t i = 0; i < s->nparts; i++) {
+        vs_index_close(s->parts[i].index);
         free(s->parts[i].deleted);
         free(s->parts[i].own_norms);
     }

@@ -22,6 +22,7 @@
 
 #include "vecseg_format.h"
 #include "distance.h"
+#include "index.h"
 #include "io.h"
 #include "topk.h"
 
@@ -90,16 +91,27 @@ int vs_ingest_commit(vs_ingest *h, vs_ingest_stats *st, vf_error *err);
    accepts NULL. */
 void vs_ingest_abort(vs_ingest *h);
 
-/* ---- seal -------------------------------------------------------------- */
-typedef struct vs_seal_opts {     /* zeroed = defaults */
+/* ---- seal and compaction --------------------------------------------- */
+#define VS_SEGMENT_ROWS_DEFAULT 1000000 /* target rows of a sealed segment */
+#define VS_COMPACT_DELETED_DEFAULT 20   /* rewrite a segment once this percent of it is deleted */
+
+typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's settings) */
     int all;            /* seal every growing segment with rows, whatever the thresholds */
     int dry_run;        /* plan only */
     long grace;         /* seconds before unreferenced files go; <0 = setting/default */
     int wait;           /* wait for another vec-seal instead of returning VF_EBUSY */
+    const char *index;  /* index type name for this run, NULL = setting "index" */
+    uint32_t M, ef_construction, nlist, pq_m;   /* index parameters, 0 = settings */
+    uint64_t seed;      /* 0 = setting "index-seed" */
+    int jobs;           /* segments built at once; 0 = 1 */
+    int threads;        /* threads per build; 0 = cores / jobs */
 } vs_seal_opts;
 
-typedef struct vs_seal_plan {     /* one growing range turned into one sealed segment */
-    char growing[VF_NAME_MAX], sealed[VF_NAME_MAX];
+typedef struct vs_seal_plan {     /* one sealed segment written */
+    char action[8];               /* "seal" (from a growing segment) or "compact" */
+    char growing[256];            /* the source: a growing segment, or sealed segments joined by ',' */
+    char sealed[VF_NAME_MAX];     /* the new file */
+    char index[16];               /* its index type */
     uint32_t shard;
     uint64_t rows, kept, bytes;   /* rows read, rows kept (deleted ones purged), file size */
 } vs_seal_plan;
@@ -111,8 +123,17 @@ typedef struct vs_seal_report {
     uint64_t generation;          /* committed manifest, 0 when nothing was committed */
 } vs_seal_report;
 
+/* Seals growing segments past the thresholds (all with o->all), compacts
+   sealed ones (small, or with too many deleted rows), commits once, then
+   removes files no snapshot needs.  Returns VF_EBUSY if another maintainer
+   runs (unless o->wait). */
 int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_error *err);
 void vs_seal_report_release(vs_seal_report *rep);
+
+/* Commits new values for collection settings, given as "KEY=VALUE" strings
+   (SPEC.md 3.1 lists the keys); unknown keys and bad values are refused
+   before anything is written. */
+int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t *generation, vf_error *err);
 
 /* ---- search ------------------------------------------------------------ */
 typedef struct vs_snapshot vs_snapshot;
@@ -127,6 +148,9 @@ typedef struct vs_search_opts {   /* zeroed = defaults */
     size_t k;           /* neighbours per query; 0 = 10 */
     int jobs;           /* worker processes; 0 or 1 = search in this process */
     int threads;        /* threads per process; 0 = cores / jobs */
+    uint32_t ef;        /* HNSW segments: candidate list size; 0 = the index's default */
+    uint32_t nprobe;    /* IVF segments: lists visited; 0 = the index's default */
+    uint32_t refine;    /* IVF_PQ/IVF_SQ8: re-rank refine*k candidates exactly; 0 = none */
 } vs_search_opts;
 
 /* Exact k-nearest-neighbour search of nq queries (nq*dim floats).  Fills
@@ -137,9 +161,10 @@ int vs_search(vs_snapshot *s, const float *queries, size_t nq, const vs_search_o
               float *dist, vf_error *err);
 
 /* One share of a search: rows [share*N/nshares, (share+1)*N/nshares) of the
-   snapshot's rows in manifest order.  Writes internal distances; hits
+   snapshot's rows in manifest order (an indexed segment belongs whole to the
+   share holding its first row).  Writes internal distances; hits
    ascending.  Used by the fan-out; partial results merge associatively. */
-int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, size_t k, int share, int nshares,
-                    int threads, vs_hit *out, vf_error *err);
+int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, const vs_search_opts *o, int share,
+                    int nshares, vs_hit *out, vf_error *err);
 
 #endif

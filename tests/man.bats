@@ -153,11 +153,11 @@ help_usage() {
 # begins with a capital letter.
 help_specs() {
     printf '%s\n' "$help" |
-        sed -nE 's/^ {2,6}((-[A-Za-z0-9], )?(--[a-z0-9][a-z0-9-]*|-[A-Za-z0-9])( [A-Z][A-Za-z0-9.]*)?).*/\1/p'
+        sed -nE 's/^ {2,6}((-[A-Za-z0-9], )?(--[A-Za-z0-9][a-z0-9-]*|-[A-Za-z0-9])( [A-Z][A-Za-z0-9.=]*)?).*/\1/p'
 }
 
 long_options() {
-    grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u
+    grep -oE -- '--[A-Za-z0-9][a-z0-9-]*' | sort -u
 }
 
 short_options() {

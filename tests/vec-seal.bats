@@ -91,10 +91,10 @@ make_coll() {   # make_coll N [vec-ingest OPTIONS]
     run -0 --separate-stderr vec-seal --dry-run --all coll
     assert_equal "${#lines[@]}" 3
     for l in "${lines[@]}"; do
-        [[ $l =~ ^g-[^$'\t']+$'\t's-[^$'\t']+\.vseg$'\t'[0-2]$'\t'[0-9]+$ ]] || fail "bad plan line: $l"
+        [[ $l =~ ^g-[^$'\t']+$'\t's-[^$'\t']+\.vseg$'\t'[0-2]$'\t'[0-9]+$'\t'flat$'\t'seal$ ]] || fail "bad plan line: $l"
     done
     assert_equal "$(awk -F'\t' '{n += $4} END {print n}' <<<"$output")" 90
-    assert_stderr_matches "^vec-seal: would seal 3 growing segment\(s\), 90 rows \(dry run\)$"
+    assert_stderr_matches "^vec-seal: would seal 3 growing segment\(s\) and compact 0, 90 rows \(dry run\)$"
     assert_equal "$(coll_digest coll)" "$before"
     # the plan names the files a real run writes
     local plan=$output

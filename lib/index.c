@@ -1,0 +1,142 @@
+/*
+ * index.c - index types, the AUTO choice, and dispatch to the index modules
+ * (HNSW in index_hnsw_*.c, the IVF family in index_ivf*.c).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distance.h"
+#include "index_internal.h"
+
+struct vs_index {
+    const vs_index_ops *ops;
+    int type;
+    void *impl;
+};
+
+static const char *names[] = {"flat", "hnsw", "ivf_flat", "ivf_pq", "ivf_sq8"};
+
+const char *vs_index_type_name(int type)
+{
+    if (type == VS_INDEX_AUTO)
+        return "auto";
+    return type >= 0 && type < (int)(sizeof names / sizeof names[0]) ? names[type] : "?";
+}
+
+int vs_index_type_parse(const char *name)
+{
+    if (!name)
+        return -1;
+    if (!strcmp(name, "auto"))
+        return VS_INDEX_AUTO;
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+        if (!strcmp(name, names[i]))
+            return i;
+    return -1;
+}
+
+int vs_index_auto(size_t n, uint32_t dim, int metric)
+{
+    (void)dim;
+    (void)metric;
+    /* a scan of a few thousand rows beats any graph walk */
+    if (n < 20000)
+        return VS_INDEX_FLAT;
+    /* past this a graph (about 4*M links a row plus the vectors) outgrows
+       memory faster than quantized lists do */
+    if (n <= 4000000)
+        return VS_INDEX_HNSW;
+    return VS_INDEX_IVF_PQ;
+}
+
+float vs_row_distance(const vs_rows_view *rows, const float *q, float qn, size_t r)
+{
+    const float *x = rows->vecs + r * rows->dim;
+    if (rows->metric == VF_METRIC_L2)
+        return vs_l2sq(q, x, rows->dim);
+    float dot = vs_dot(q, x, rows->dim);
+    if (rows->metric == VF_METRIC_IP)
+        return -dot;
+    float den = sqrtf(qn) * sqrtf(rows->norms[r]);
+    return den > 0 ? 1.0f - dot / den : 1.0f;
+}
+
+int vs_index_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)
+{
+    switch (bp->type) {
+    case VS_INDEX_FLAT:
+        return 0;
+    case VS_INDEX_HNSW:
+        if (vs_hnsw_build)
+            return vs_hnsw_build(bp, rows, w, err);
+        break;
+    case VS_INDEX_IVF_FLAT:
+    case VS_INDEX_IVF_PQ:
+    case VS_INDEX_IVF_SQ8:
+        if (vs_ivf_build)
+            return vs_ivf_build(bp, rows, w, err);
+        break;
+    }
+    if (bp->type >= VS_INDEX_HNSW && bp->type <= VS_INDEX_IVF_SQ8)
+        return vf_fail(err, VF_EUNSUPPORTED, "index type '%s' is not in this build", vs_index_type_name(bp->type));
+    return vf_fail(err, VF_EARG, "index type %d cannot be built (resolve auto first)", bp->type);
+}
+
+int vs_index_open(vs_index **out, const vf_seg *seg, const vs_rows_view *rows, vf_error *err)
+{
+    *out = NULL;
+    const vs_index_ops *ops = NULL;
+    int type = VS_INDEX_FLAT;
+    if (vf_seg_section(seg, VS_SEC_HNSW_META, NULL) && &vs_hnsw_ops) {
+        ops = &vs_hnsw_ops;
+        type = VS_INDEX_HNSW;
+    } else if (vf_seg_section(seg, VS_SEC_IVF_META, NULL) && &vs_ivf_ops) {
+        ops = &vs_ivf_ops;
+        type = -1; /* the module knows which IVF kind */
+    }
+    if (!ops)
+        return 0;
+    vs_index *ix = calloc(1, sizeof *ix);
+    if (!ix)
+        return vf_fail(err, VF_ENOMEM, "index: out of memory");
+    ix->ops = ops;
+    ix->type = type;
+    int rc = ops->open(&ix->impl, seg, rows, err);
+    if (rc) {
+        free(ix);
+        return rc;
+    }
+    if (ix->type < 0) {
+        /* IVF meta's first u32 is its kind (SPEC.md 5.5) */
+        uint64_t len;
+        const uint32_t *meta = vf_seg_section(seg, VS_SEC_IVF_META, &len);
+        ix->type = len >= 4 ? (int)meta[0] : VS_INDEX_IVF_FLAT;
+    }
+    *out = ix;
+    return 0;
+}
+
+void vs_index_close(vs_index *ix)
+{
+    if (!ix)
+        return;
+    ix->ops->close(ix->impl);
+    free(ix);
+}
+
+int vs_index_type_of(const vs_index *ix) { return ix ? ix->type : VS_INDEX_FLAT; }
+
+void *vs_index_scratch_new(const vs_index *ix) { return ix->ops->scratch_new(ix->impl); }
+
+void vs_index_scratch_free(const vs_index *ix, void *scratch)
+{
+    if (ix && scratch)
+        ix->ops->scratch_free(scratch);
+}
+
+int vs_index_search(const vs_index *ix, const float *q, float qn, const vs_query_params *qp, const uint8_t *deleted,
+                    vs_topk *t, void *scratch, vf_error *err)
+{
+    return ix->ops->search(ix->impl, q, qn, qp, deleted, t, scratch, err);
+}

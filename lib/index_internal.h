@@ -1,0 +1,34 @@
+/*
+ * index_internal.h - what each index module implements (lib/ internal).
+ * index.c dispatches vs_index_* to the module of the segment's index type.
+ */
+#ifndef VS_INDEX_INTERNAL_H
+#define VS_INDEX_INTERNAL_H
+
+#include "index.h"
+
+typedef struct vs_index_ops {
+    int (*open)(void **impl, const vf_seg *seg, const vs_rows_view *rows, vf_error *err);
+    void (*close)(void *impl);
+    void *(*scratch_new)(const void *impl);
+    void (*scratch_free)(void *scratch);
+    int (*search)(const void *impl, const float *q, float qn, const vs_query_params *qp, const uint8_t *deleted,
+                  vs_topk *t, void *scratch, vf_error *err);
+} vs_index_ops;
+
+/* HNSW (index_hnsw_build.c, index_hnsw_search.c): sections 16..31. */
+int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)
+    __attribute__((weak));
+extern const vs_index_ops vs_hnsw_ops __attribute__((weak));
+#define VS_SEC_HNSW_META 16          /* the section whose presence marks an HNSW index */
+
+/* IVF_FLAT, IVF_PQ, IVF_SQ8 (index_ivf*.c): sections 32..63. */
+int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)
+    __attribute__((weak));
+extern const vs_index_ops vs_ivf_ops __attribute__((weak));
+#define VS_SEC_IVF_META 32           /* the section whose presence marks an IVF index */
+
+/* The exact internal distance of q (squared norm qn) to row r (SPEC.md 9). */
+float vs_row_distance(const vs_rows_view *rows, const float *q, float qn, size_t r);
+
+#endif
