@@ -16,6 +16,16 @@ int vf_fail(vf_error *err, int code, const char *fmt, ...)
     return code;
 }
 
+int vf_fail_in(vf_error *err, int code, const char *subject)
+{
+    if (err) {
+        char msg[VF_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        vf_fail(err, code, "'%s': %s", subject, msg);
+    }
+    return code;
+}
+
 const char *vf_code_str(int code)
 {
     switch (code) {

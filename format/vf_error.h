@@ -39,6 +39,10 @@ typedef struct vf_error {
 int vf_fail(vf_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Puts "'subject': " before err's message (callers that know the file a
+   lower layer's error concerns); returns code. */
+int vf_fail_in(vf_error *err, int code, const char *subject);
+
 /* A short constant name for a code ("i/o error", "corrupt file", ...). */
 const char *vf_code_str(int code);
 

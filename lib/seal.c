@@ -196,12 +196,8 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
             rowbuf_add(&b, ctx->tomb, r.n, r.vecs, r.ids, NULL, r.lsn, r.keys);
             seen += r.n;
         }
-        if (more < 0) {
-            /* name the file: the record reader only knows offsets */
-            char msg[VF_ERROR_MSG_MAX];
-            snprintf(msg, sizeof msg, "%s", err ? err->msg : "damaged record");
-            rc = vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, msg);
-        }
+        if (more < 0) /* name the file: the record reader only knows offsets */
+            rc = vf_fail_in(err, VF_ECORRUPT, g->file);
         vf_log_unmap(&v);
     } else if (rc == 0) {
         for (size_t i = 0; rc == 0 && i < jb->nsrc; i++) {
@@ -338,11 +334,8 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
             }
         }
         vf_log_unmap(&v);
-        if (more < 0) {
-            char msg[VF_ERROR_MSG_MAX];
-            snprintf(msg, sizeof msg, "%s", err ? err->msg : "damaged record");
-            return vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, msg);
-        }
+        if (more < 0)
+            return vf_fail_in(err, VF_ECORRUPT, g->file);
     }
     /* compaction, shard by shard: rewrite segments with too many deleted rows,
        merge small ones (under a quarter of the target) up to the target */

@@ -195,22 +195,15 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
             if (rc)
                 break;
         }
-        if (more < 0) {
-            /* name the file: the record reader only knows offsets */
-            char msg[VF_ERROR_MSG_MAX];
-            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-            rc = vf_fail(err, VF_ECORRUPT, "'%s': %s", g->file, msg);
-        }
+        if (more < 0) /* name the file: the record reader only knows offsets */
+            rc = vf_fail_in(err, VF_ECORRUPT, g->file);
     }
     /* indexes keep a pointer to their part's row view: open them once the
        parts array has stopped moving */
     for (size_t i = 0; rc == 0 && i < s->nparts; i++)
         if (s->parts[i].segment < m->nsealed)
-            if ((rc = vs_index_open(&s->parts[i].index, s->sealed[s->parts[i].segment], &s->parts[i].rows, err))) {
-                char msg[VF_ERROR_MSG_MAX];
-                snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-                rc = vf_fail(err, rc, "'%s': %s", m->sealed[s->parts[i].segment].file, msg);
-            }
+            if ((rc = vs_index_open(&s->parts[i].index, s->sealed[s->parts[i].segment], &s->parts[i].rows, err)))
+                rc = vf_fail_in(err, rc, m->sealed[s->parts[i].segment].file);
     if (rc) {
         vs_snapshot_close(s);
         return rc;
