@@ -22,11 +22,18 @@ B         := build
 FORMAT_SRC := $(wildcard format/*.c)
 LIB_SRC    := $(wildcard lib/*.c)
 OBJ        := $(patsubst %.c,$(B)/%.o,$(FORMAT_SRC) $(LIB_SRC))
-TOOLS      := vec-ingest vec-seal vec-query vec-inspect
+TOOLS      := vec-ingest vec-seal vec-query vec-inspect vec-balance
 BINS       := $(addprefix $(B)/bin/,$(TOOLS))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 HEADERS    := $(wildcard format/*.h lib/*.h)
+# vec-query-mpi, the MPI engine of the fan-out, is built when OpenMPI's mpicc
+# is installed; `make MPI=0` leaves it out.
+MPICC     ?= mpicc
+MPI       ?= $(shell command -v $(MPICC) >/dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(MPI),1)
+BINS      += $(B)/bin/vec-query-mpi
+endif
 
 .PHONY: all check check-deps demo demo-deps bench install uninstall clean unit bats deps-build
 all: $(B)/libvecseg.a $(BINS)
@@ -42,6 +49,10 @@ $(B)/libvecseg.a: $(OBJ)
 $(B)/bin/%: cli/%.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icli -o $@ $< $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
+
+$(B)/bin/vec-query-mpi: cli/vec-query.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(ALL_CFLAGS) -DVS_MPI -Icli -o $@ $< $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
 
 $(B)/cli/common.o: cli/common.c cli/common.h $(HEADERS)
 	@mkdir -p $(dir $@)

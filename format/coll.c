@@ -171,6 +171,23 @@ int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err)
     return rc;
 }
 
+int vf_coll_snapshot_at(vf_coll *c, uint64_t generation, vf_manifest *m, vf_error *err)
+{
+    char name[VF_NAME_MAX], *text;
+    size_t len;
+    manifest_name(name, generation);
+    int rc = vf_read_file(c->dirfd, name, &text, &len, err);
+    if (rc)
+        return rc;
+    rc = vf_manifest_parse(m, text, len, name, err);
+    free(text);
+    if (rc == 0 && m->generation != generation)
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': holds generation %llu", name, (unsigned long long)m->generation);
+    if (rc && m->generation)
+        vf_manifest_release(m);
+    return rc;
+}
+
 int vf_lock(vf_coll *c, int kind, int wait, int *fd, vf_error *err)
 {
     const char *name = lock_names[kind];

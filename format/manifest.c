@@ -41,6 +41,9 @@ void vf_manifest_release(vf_manifest *m)
     free(m->sealed);
     free(m->tombs);
     free(m->settings);
+    free(m->nodes);
+    m->nodes = NULL;
+    m->nnodes = 0;
     m->shards = NULL;
     m->growing = NULL;
     m->sealed = NULL;
@@ -81,14 +84,6 @@ int vf_manifest_add_shard(vf_manifest *m, const vf_shard_ent *s, vf_error *err)
     return push((void **)&m->shards, &m->nshards, sizeof *s, s, err);
 }
 
-const char *vf_manifest_get(const vf_manifest *m, const char *key)
-{
-    for (size_t i = 0; i < m->nsettings; i++)
-        if (strcmp(m->settings[i].key, key) == 0)
-            return m->settings[i].value;
-    return NULL;
-}
-
 static int valid_token(const char *s, size_t max)
 {
     size_t n = strlen(s);
@@ -99,6 +94,36 @@ static int valid_token(const char *s, size_t max)
             return 0;
     return 1;
 }
+
+int vf_manifest_add_node(vf_manifest *m, const char *name, vf_error *err)
+{
+    char buf[VF_NODE_MAX];
+    if (!valid_token(name, VF_NODE_MAX))
+        return vf_fail(err, VF_EARG, "node name '%s': must be a short word without spaces or '='", name);
+    for (size_t i = 0; i < m->nnodes; i++)
+        if (!strcmp(m->nodes[i], name))
+            return vf_fail(err, VF_EARG, "node '%s' is listed twice", name);
+    memset(buf, 0, sizeof buf);
+    strcpy(buf, name);
+    return push((void **)&m->nodes, &m->nnodes, sizeof buf, buf, err);
+}
+
+const char *vf_manifest_serving_node(const vf_manifest *m, const char *node)
+{
+    for (size_t i = 0; i < m->nnodes; i++)
+        if (!strcmp(m->nodes[i], node))
+            return node;
+    return m->nnodes ? m->nodes[0] : "";
+}
+
+const char *vf_manifest_get(const vf_manifest *m, const char *key)
+{
+    for (size_t i = 0; i < m->nsettings; i++)
+        if (strcmp(m->settings[i].key, key) == 0)
+            return m->settings[i].value;
+    return NULL;
+}
+
 
 int vf_manifest_set(vf_manifest *m, const char *key, const char *value, vf_error *err)
 {
@@ -151,6 +176,7 @@ int vf_manifest_copy(vf_manifest *dst, const vf_manifest *src, vf_error *err)
     dst->sealed = dup_array(src->sealed, src->nsealed, sizeof *src->sealed, &fail);
     dst->tombs = dup_array(src->tombs, src->ntombs, sizeof *src->tombs, &fail);
     dst->settings = dup_array(src->settings, src->nsettings, sizeof *src->settings, &fail);
+    dst->nodes = dup_array(src->nodes, src->nnodes, sizeof *src->nodes, &fail);
     if (fail) {
         vf_manifest_release(dst);
         return vf_fail(err, VF_ENOMEM, "manifest: out of memory");
@@ -213,15 +239,17 @@ int vf_manifest_format(const vf_manifest *m, char **text, size_t *len, vf_error 
     for (size_t i = 0; i < m->nshards; i++)
         sb_printf(&b, "shard %" PRIu32 " depth=%" PRIu32 " value=%" PRIu64 "\n", m->shards[i].id,
                   m->shards[i].depth, m->shards[i].value);
+    for (size_t i = 0; i < m->nnodes; i++)
+        sb_printf(&b, "node %s\n", m->nodes[i]);
     for (size_t i = 0; i < m->ngrowing; i++) {
         const vf_growing_ent *g = &m->growing[i];
-        sb_printf(&b, "growing %s shard=%" PRIu32 " start=%" PRIu64 " length=%" PRIu64 " rows=%" PRIu64 "\n",
-                  g->file, g->shard, g->start, g->length, g->rows);
+        sb_printf(&b, "growing %s shard=%" PRIu32 " start=%" PRIu64 " length=%" PRIu64 " rows=%" PRIu64 "%s%s\n",
+                  g->file, g->shard, g->start, g->length, g->rows, g->node[0] ? " node=" : "", g->node);
     }
     for (size_t i = 0; i < m->nsealed; i++) {
         const vf_sealed_ent *s = &m->sealed[i];
-        sb_printf(&b, "sealed %s shard=%" PRIu32 " rows=%" PRIu64 " bytes=%" PRIu64 "\n", s->file, s->shard,
-                  s->rows, s->bytes);
+        sb_printf(&b, "sealed %s shard=%" PRIu32 " rows=%" PRIu64 " bytes=%" PRIu64 "%s%s\n", s->file, s->shard,
+                  s->rows, s->bytes, s->node[0] ? " node=" : "", s->node);
     }
     for (size_t i = 0; i < m->ntombs; i++)
         sb_printf(&b, "tombstones %s count=%" PRIu64 "\n", m->tombs[i].file, m->tombs[i].count);
@@ -282,6 +310,19 @@ static int kv_u64(char **tok, int n, const char *key, uint64_t *out)
         if (strncmp(tok[i], key, kl) == 0 && tok[i][kl] == '=')
             return parse_u64(tok[i] + kl + 1, out);
     return -1;
+}
+
+/* The optional node=NAME field (placement); "" when absent. */
+static int kv_node(char **tok, int n, char out[VF_NODE_MAX])
+{
+    out[0] = 0;
+    for (int i = 0; i < n; i++)
+        if (strncmp(tok[i], "node=", 5) == 0) {
+            if (!valid_token(tok[i] + 5, VF_NODE_MAX))
+                return -1;
+            strcpy(out, tok[i] + 5);
+        }
+    return 0;
 }
 
 static int file_token(const char *t, char out[VF_NAME_MAX])
@@ -373,12 +414,17 @@ int vf_manifest_parse(vf_manifest *m, const char *text, size_t len, const char *
                 s.depth = (uint32_t)depth;
                 rc = vf_manifest_add_shard(m, &s, err);
             }
+        } else if (strcmp(kw, "node") == 0 && n == 2) {
+            vf_error e2;
+            if (vf_manifest_add_node(m, tok[1], &e2))
+                rc = e2.code == VF_ENOMEM ? vf_fail(err, VF_ENOMEM, "%s", e2.msg) : bad(&p, "bad node line");
         } else if (strcmp(kw, "growing") == 0 && n >= 2) {
             vf_growing_ent g;
             memset(&g, 0, sizeof g);
             uint64_t shard;
             if (file_token(tok[1], g.file) || kv_u64(tok, n, "shard", &shard) || kv_u64(tok, n, "start", &g.start) ||
-                kv_u64(tok, n, "length", &g.length) || kv_u64(tok, n, "rows", &g.rows) || shard > UINT32_MAX ||
+                kv_u64(tok, n, "length", &g.length) || kv_u64(tok, n, "rows", &g.rows) || kv_node(tok, n, g.node) ||
+                shard > UINT32_MAX ||
                 g.start > g.length || g.start < VF_LOG_HEADER_SIZE)
                 rc = bad(&p, "bad growing line");
             else {
@@ -390,7 +436,7 @@ int vf_manifest_parse(vf_manifest *m, const char *text, size_t len, const char *
             memset(&s, 0, sizeof s);
             uint64_t shard;
             if (file_token(tok[1], s.file) || kv_u64(tok, n, "shard", &shard) || kv_u64(tok, n, "rows", &s.rows) ||
-                kv_u64(tok, n, "bytes", &s.bytes) || shard > UINT32_MAX)
+                kv_u64(tok, n, "bytes", &s.bytes) || kv_node(tok, n, s.node) || shard > UINT32_MAX)
                 rc = bad(&p, "bad sealed line");
             else {
                 s.shard = (uint32_t)shard;

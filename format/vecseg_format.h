@@ -42,16 +42,20 @@ typedef struct vf_shard_ent {        /* rows whose hash's low `depth` bits equal
     uint64_t value;
 } vf_shard_ent;
 
+#define VF_NODE_MAX 64               /* node names (placement), "" = not placed */
+
 typedef struct vf_growing_ent {      /* a growing segment: log bytes [start, length) are live rows */
     char file[VF_NAME_MAX];
     uint32_t shard;
     uint64_t start, length, rows;
+    char node[VF_NODE_MAX];
 } vf_growing_ent;
 
 typedef struct vf_sealed_ent {
     char file[VF_NAME_MAX];
     uint32_t shard;
     uint64_t rows, bytes;
+    char node[VF_NODE_MAX];
 } vf_sealed_ent;
 
 typedef struct vf_tomb_ent {
@@ -71,12 +75,13 @@ typedef struct vf_manifest {
     int metric;
     int keys;                        /* 1: every row carries a partition key */
     uint64_t next_id, next_lsn, next_ingest_file, next_maint_file;
-    size_t nshards, ngrowing, nsealed, ntombs, nsettings;
+    size_t nshards, ngrowing, nsealed, ntombs, nsettings, nnodes;
     vf_shard_ent *shards;
     vf_growing_ent *growing;
     vf_sealed_ent *sealed;
     vf_tomb_ent *tombs;
     vf_setting *settings;
+    char (*nodes)[VF_NODE_MAX];      /* the nodes segments are placed on (vec-balance) */
 } vf_manifest;
 
 void vf_manifest_release(vf_manifest *m);   /* frees the arrays, keeps the struct */
@@ -92,6 +97,10 @@ int vf_manifest_add_growing(vf_manifest *m, const vf_growing_ent *g, vf_error *e
 int vf_manifest_add_sealed(vf_manifest *m, const vf_sealed_ent *s, vf_error *err);
 int vf_manifest_add_tomb(vf_manifest *m, const vf_tomb_ent *t, vf_error *err);
 int vf_manifest_add_shard(vf_manifest *m, const vf_shard_ent *s, vf_error *err);
+int vf_manifest_add_node(vf_manifest *m, const char *name, vf_error *err);
+/* The node that serves a segment placed on node (may be ""): node itself if
+   the manifest lists it, else the first listed node, else "". */
+const char *vf_manifest_serving_node(const vf_manifest *m, const char *node);
 /* Settings: get returns the value or NULL; set adds or replaces. */
 const char *vf_manifest_get(const vf_manifest *m, const char *key);
 int vf_manifest_set(vf_manifest *m, const char *key, const char *value, vf_error *err);
@@ -114,6 +123,9 @@ const char *vf_coll_path(const vf_coll *c);
 
 /* Reads the snapshot CURRENT names (one consistent manifest). */
 int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err);
+/* Reads the manifest of one generation (a snapshot another process chose);
+   VF_ENOENT once garbage collection has removed it. */
+int vf_coll_snapshot_at(vf_coll *c, uint64_t generation, vf_manifest *m, vf_error *err);
 
 /* The three locks (SPEC.md 2.3).  Returns a fd to pass to vf_unlock. */
 enum vf_lock_kind { VF_LOCK_COMMIT, VF_LOCK_INGEST, VF_LOCK_MAINT };

@@ -22,6 +22,7 @@ typedef struct vs_part {
     uint8_t *deleted;      /* bitmap of tombstoned rows, or NULL if none */
     float *own_norms;      /* norms computed at open (growing rows) */
     vs_index *index;       /* the sealed segment's index, NULL for an exact scan */
+    int skip;              /* not searched (vs_snapshot_select) */
     vs_rows_view rows;     /* what the index searches */
 } vs_part;
 
@@ -33,7 +34,8 @@ struct vs_snapshot {
     vs_part *parts;
     size_t nparts;
     vs_idmap tomb;         /* id -> highest tombstone lsn */
-    uint64_t rows;
+    uint64_t rows;         /* rows of all parts */
+    uint64_t selected;     /* rows of the parts searched */
 };
 
 static inline uint64_t vs_part_lsn(const vs_part *p, size_t i)

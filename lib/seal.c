@@ -422,6 +422,9 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
         vf_sealed_ent s;
         memset(&s, 0, sizeof s);
         snprintf(s.file, sizeof s.file, "%s", jb->plan.sealed);
+        /* the new segment stays where its rows were served until vec-balance moves it */
+        snprintf(s.node, sizeof s.node, "%s",
+                 jb->kind == JOB_SEAL ? m->growing[jb->g].node : m->sealed[jb->src[0]].node);
         s.shard = jb->plan.shard;
         s.rows = jb->plan.kept;
         s.bytes = jb->plan.bytes;

@@ -82,6 +82,8 @@ static piece *share_pieces(const vs_snapshot *s, uint64_t r0, uint64_t r1, size_
     uint64_t base = 0;
     for (size_t i = 0; v && i < s->nparts; i++) {
         const vs_part *p = &s->parts[i];
+        if (p->skip)
+            continue; /* shares number the selected rows only */
         uint64_t end = base + p->n;
         if (p->index) {
             /* an index is searched whole, by the share holding its first row */
@@ -282,8 +284,8 @@ static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t 
     if (k == 0 || nshares < 1 || share < 0 || share >= nshares)
         return vf_fail(err, VF_EARG, "search: bad k or share");
     uint32_t d = s->m.dim;
-    uint64_t r0 = s->rows * (uint64_t)share / (uint64_t)nshares;
-    uint64_t r1 = s->rows * (uint64_t)(share + 1) / (uint64_t)nshares;
+    uint64_t r0 = s->selected * (uint64_t)share / (uint64_t)nshares;
+    uint64_t r1 = s->selected * (uint64_t)(share + 1) / (uint64_t)nshares;
     if (threads < 1)
         threads = ncores();
     float *qn = malloc((nq ? nq : 1) * sizeof *qn);

@@ -45,6 +45,7 @@ static int add_part(vs_snapshot *s, const vs_part *p, vf_error *err)
     }
     s->parts[s->nparts++] = *p;
     s->rows += p->n;
+    s->selected += p->n;
     return 0;
 }
 
@@ -214,12 +215,17 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
 
 int vs_snapshot_open(vs_snapshot **out, const char *path, vf_error *err)
 {
+    return vs_snapshot_open_at(out, path, 0, err);
+}
+
+int vs_snapshot_open_at(vs_snapshot **out, const char *path, uint64_t generation, vf_error *err)
+{
     vf_coll *c;
     int rc = vf_coll_open(&c, path, err);
     if (rc)
         return rc;
     vf_manifest m;
-    rc = vf_coll_snapshot(c, &m, err);
+    rc = generation ? vf_coll_snapshot_at(c, generation, &m, err) : vf_coll_snapshot(c, &m, err);
     if (rc) {
         vf_coll_close(c);
         return rc;
@@ -252,4 +258,33 @@ void vs_snapshot_close(vs_snapshot *s)
 }
 
 const vf_manifest *vs_snapshot_manifest(const vs_snapshot *s) { return &s->m; }
+
+static const char *segment_file(const vs_snapshot *s, size_t seg)
+{
+    return seg < s->m.nsealed ? s->m.sealed[seg].file : s->m.growing[seg - s->m.nsealed].file;
+}
+
+int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_error *err)
+{
+    size_t nseg = s->m.nsealed + s->m.ngrowing;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < nseg && strcmp(segment_file(s, j), files[i]) != 0)
+            j++;
+        if (j == nseg)
+            return vf_fail(err, VF_EARG, "'%s': no such segment in generation %llu", files[i],
+                           (unsigned long long)s->m.generation);
+    }
+    s->selected = 0;
+    for (size_t p = 0; p < s->nparts; p++) {
+        const char *f = segment_file(s, s->parts[p].segment);
+        int in = 0;
+        for (size_t i = 0; i < n && !in; i++)
+            in = strcmp(f, files[i]) == 0;
+        s->parts[p].skip = !in;
+        if (in)
+            s->selected += s->parts[p].n;
+    }
+    return 0;
+}
 uint64_t vs_snapshot_rows(const vs_snapshot *s) { return s->rows; }

@@ -135,14 +135,55 @@ void vs_seal_report_release(vs_seal_report *rep);
    before anything is written. */
 int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t *generation, vf_error *err);
 
+/* ---- placement on nodes (vec-balance) --------------------------------- */
+typedef struct vs_place_item {    /* one segment to place */
+    uint64_t rows;
+    double cost;                  /* vs_segment_cost */
+    long from;                    /* current node index, -1 = none or a node that left */
+    long to;                      /* filled by vs_place */
+} vs_place_item;
+
+/* Estimated query cost of a segment: rows x dim, weighted by how much of the
+   rows its index touches (1 for an exact scan). */
+double vs_segment_cost(uint64_t rows, uint32_t dim, int index_type);
+/* Places n segments on nnodes nodes so the costs are even, moving as few as
+   it can: a segment stays on its node unless the node left or is over the
+   mean.  Deterministic. */
+int vs_place(vs_place_item *items, size_t n, size_t nnodes, vf_error *err);
+
+typedef struct vs_balance_move {
+    char segment[VF_NAME_MAX], from[VF_NODE_MAX], to[VF_NODE_MAX];
+    uint64_t rows;
+} vs_balance_move;
+
+typedef struct vs_balance_report {
+    vs_balance_move *moves;       /* malloc'd; vs_balance_report_release */
+    size_t nmoves;
+    uint64_t rows, moved_rows;
+    double max_over_mean;         /* the busiest node's cost over the mean */
+    uint64_t generation;          /* committed manifest, 0 on a dry run */
+} vs_balance_report;
+
+/* Places every segment of the collection on the given nodes and commits the
+   placement (unless dry_run). */
+int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dry_run, vs_balance_report *rep,
+               vf_error *err);
+void vs_balance_report_release(vs_balance_report *rep);
+
 /* ---- search ------------------------------------------------------------ */
 typedef struct vs_snapshot vs_snapshot;
 /* Opens one consistent snapshot of a collection for searching: maps every
    segment (O(1) each for sealed ones) and loads the tombstones. */
 int vs_snapshot_open(vs_snapshot **s, const char *path, vf_error *err);
+/* The same for one given generation (0 = current): processes that search
+   parts of one snapshot (MPI ranks) all open the generation one chose. */
+int vs_snapshot_open_at(vs_snapshot **s, const char *path, uint64_t generation, vf_error *err);
 void vs_snapshot_close(vs_snapshot *s);   /* accepts NULL */
 const vf_manifest *vs_snapshot_manifest(const vs_snapshot *s);
 uint64_t vs_snapshot_rows(const vs_snapshot *s);    /* stored rows, deleted included */
+/* Restricts later searches to the named segment files (growing or sealed)
+   of the snapshot: one node's share.  A name the manifest lacks is refused. */
+int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_error *err);
 
 typedef struct vs_search_opts {   /* zeroed = defaults */
     size_t k;           /* neighbours per query; 0 = 10 */

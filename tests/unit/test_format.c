@@ -257,8 +257,8 @@ static void test_manifest(void)
     m.next_maint_file = 2;
     vf_error e;
     vf_shard_ent sh = {0, 0, 0};
-    vf_growing_ent g = {"g-00000001.log", 0, 32, 4096, 12};
-    vf_sealed_ent se = {"s-00000001.vseg", 0, 1000, 65536};
+    vf_growing_ent g = {"g-00000001.log", 0, 32, 4096, 12, ""};
+    vf_sealed_ent se = {"s-00000001.vseg", 0, 1000, 65536, "node-a"};
     vf_tomb_ent t = {"t-00000003.tomb", 2};
     CHECK(vf_manifest_add_shard(&m, &sh, &e) == 0);
     CHECK(vf_manifest_add_growing(&m, &g, &e) == 0);
@@ -273,6 +273,7 @@ static void test_manifest(void)
     CHECK(vf_manifest_parse(&p, text, len, "m", &e) == 0);
     CHECK(p.generation == 7 && p.dim == 3 && p.metric == VF_METRIC_COSINE && p.keys == 1 && p.next_id == 100);
     CHECK(p.ngrowing == 1 && p.growing[0].length == 4096 && p.nsealed == 1 && p.sealed[0].rows == 1000);
+    CHECK(!strcmp(p.sealed[0].node, "node-a") && p.growing[0].node[0] == 0);
     CHECK(p.ntombs == 1 && p.tombs[0].count == 2 && !strcmp(vf_manifest_get(&p, "seal-rows"), "1000"));
     CHECK(vf_manifest_format(&p, &text2, &len2, &e) == 0);
     CHECK(len == len2 && memcmp(text, text2, len) == 0);
