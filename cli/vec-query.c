@@ -65,6 +65,7 @@ static const char usage[] =
     "  -o, --output FILE.h5 write datasets neighbors and distances instead\n"
     "      --truth SPEC     true neighbours (FILE.h5:/neighbors, ivecs, ...):\n"
     "                       print recall@k on stderr\n"
+    "      --partition KEY  only rows with this partition key (repeatable)\n"
     "Fan-out (partial results: SPEC.md section 7):\n"
     "      --share I/N      search only share I (from 0) of N of the rows\n"
     "      --node NAME      search only the segments placed on node NAME\n"
@@ -395,7 +396,7 @@ int main(int argc, char **argv)
 #else
     cli_init("vec-query", argv);
 #endif
-    enum { O_FORMAT = 256, O_TRUTH, O_EF, O_NPROBE, O_REFINE, O_SHARE, O_NODE, O_PARTIAL, O_MERGE };
+    enum { O_FORMAT = 256, O_TRUTH, O_EF, O_NPROBE, O_REFINE, O_SHARE, O_NODE, O_PARTIAL, O_MERGE, O_PARTITION };
     static const struct option lo[] = {
         {"jobs", required_argument, 0, 'j'},   {"threads", required_argument, 0, 't'},
         {"input-format", required_argument, 0, 'F'}, {"dim", required_argument, 0, 'd'},
@@ -404,7 +405,7 @@ int main(int argc, char **argv)
         {"ef", required_argument, 0, O_EF},    {"nprobe", required_argument, 0, O_NPROBE},
         {"refine", required_argument, 0, O_REFINE}, {"share", required_argument, 0, O_SHARE},
         {"node", required_argument, 0, O_NODE}, {"partial", required_argument, 0, O_PARTIAL},
-        {"merge", no_argument, 0, O_MERGE},
+        {"merge", no_argument, 0, O_MERGE}, {"partition", required_argument, 0, O_PARTITION},
         {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     vs_search_opts so = {0};
@@ -412,6 +413,8 @@ int main(int argc, char **argv)
     outopts oo = {0};
     const char *node = NULL, *partial = NULL;
     int share = 0, nshares = 0, merge = 0, c;
+    uint64_t *pkeys = calloc((size_t)argc, sizeof *pkeys);
+    size_t npkeys = 0;
     so.k = 10;
     while ((c = getopt_long(argc, argv, "k:j:t:F:d:o:qhV", lo, NULL)) != -1) {
         switch (c) {
@@ -446,6 +449,7 @@ int main(int argc, char **argv)
         case O_NODE: node = optarg; break;
         case O_PARTIAL: partial = optarg; break;
         case O_MERGE: merge = 1; break;
+        case O_PARTITION: pkeys[npkeys++] = cli_u64("--partition", optarg, 0, UINT64_MAX); break;
         case 'q': cli_quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();
@@ -457,7 +461,7 @@ int main(int argc, char **argv)
     if (partial && (oo.out || oo.jsonl || oo.truth))
         cli_usage("--partial writes a partial result: --output, --format and --truth go with the merge");
     if (merge) {
-        if (partial || node || nshares || so.jobs > 1)
+        if (partial || node || nshares || so.jobs > 1 || npkeys)
             cli_usage("--merge takes only partial results and output options");
         if (optind >= argc)
             cli_usage("--merge needs at least one PARTIAL");
@@ -490,6 +494,9 @@ int main(int argc, char **argv)
             cli_die_err(&err);
         free(files);
     }
+    if (npkeys && vs_snapshot_filter_keys(s, pkeys, npkeys, &err))
+        cli_die(EX_USAGE, "--partition: %s", err.msg);
+    free(pkeys);
     ro.raw_dim = m->dim; /* raw queries have the collection's dimension unless -d says */
     float *q;
     size_t nq;

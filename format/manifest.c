@@ -237,8 +237,11 @@ int vf_manifest_format(const vf_manifest *m, char **text, size_t *len, vf_error 
     for (size_t i = 0; i < m->nsettings; i++)
         sb_printf(&b, "setting %s %s\n", m->settings[i].key, m->settings[i].value);
     for (size_t i = 0; i < m->nshards; i++)
-        sb_printf(&b, "shard %" PRIu32 " depth=%" PRIu32 " value=%" PRIu64 "\n", m->shards[i].id,
-                  m->shards[i].depth, m->shards[i].value);
+        if (m->shards[i].has_key)
+            sb_printf(&b, "shard %" PRIu32 " key=%" PRIu64 "\n", m->shards[i].id, m->shards[i].key);
+        else
+            sb_printf(&b, "shard %" PRIu32 " depth=%" PRIu32 " value=%" PRIu64 "\n", m->shards[i].id,
+                      m->shards[i].depth, m->shards[i].value);
     for (size_t i = 0; i < m->nnodes; i++)
         sb_printf(&b, "node %s\n", m->nodes[i]);
     for (size_t i = 0; i < m->ngrowing; i++) {
@@ -405,9 +408,11 @@ int vf_manifest_parse(vf_manifest *m, const char *text, size_t len, const char *
                 rc = e2.code == VF_ENOMEM ? vf_fail(err, VF_ENOMEM, "%s", e2.msg) : bad(&p, "bad setting");
         } else if (strcmp(kw, "shard") == 0 && n >= 2) {
             vf_shard_ent s = {0};
-            uint64_t id, depth;
-            if (parse_u64(tok[1], &id) || kv_u64(tok, n, "depth", &depth) || kv_u64(tok, n, "value", &s.value) ||
-                id > UINT32_MAX || depth > 63 || (depth < 64 && (s.value >> depth) != 0))
+            uint64_t id, depth = 0;
+            s.has_key = kv_u64(tok, n, "key", &s.key) == 0;
+            if (parse_u64(tok[1], &id) || id > UINT32_MAX ||
+                (!s.has_key && (kv_u64(tok, n, "depth", &depth) || kv_u64(tok, n, "value", &s.value) || depth > 63 ||
+                                (s.value >> depth) != 0)))
                 rc = bad(&p, "bad shard line");
             else {
                 s.id = (uint32_t)id;

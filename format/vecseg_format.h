@@ -37,9 +37,11 @@ int vf_metric_parse(const char *name);
 /* ---- the manifest (SPEC.md section 3) ---------------------------------- */
 #define VF_NAME_MAX 40               /* file names inside a collection */
 
-typedef struct vf_shard_ent {        /* rows whose hash's low `depth` bits equal value */
+typedef struct vf_shard_ent {        /* rows whose hash's low `depth` bits equal value, */
     uint32_t id, depth;
     uint64_t value;
+    int has_key;                     /* ... or, when has_key, the rows of one partition key */
+    uint64_t key;
 } vf_shard_ent;
 
 #define VF_NODE_MAX 64               /* node names (placement), "" = not placed */

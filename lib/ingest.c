@@ -84,6 +84,7 @@ static int new_manifest(vf_manifest *m, const vs_ingest_opts *o, vf_error *err)
         {"ivf-nlist", 0},
         {"pq-m", 0},
         {"index-seed", 1},
+        {"split-rows", 10000000},
     };
     for (size_t i = 0; rc == 0 && i < sizeof defs / sizeof defs[0]; i++) {
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)defs[i].v);

@@ -54,4 +54,25 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
 /* Loads every tombstone file of m into map (id -> highest lsn). */
 int vs_tombs_load(vf_coll *coll, const vf_manifest *m, vs_idmap *map, vf_error *err);
 
+/* Rows gathered in memory for a new sealed segment (segbuild.c). */
+typedef struct vs_rowbuf {
+    uint32_t dim;
+    int keys;
+    size_t n, cap;
+    float *vecs, *norms;
+    uint64_t *ids, *lsns, *key;
+} vs_rowbuf;
+
+int vs_rowbuf_reserve(vs_rowbuf *b, size_t cap, vf_error *err);
+/* Adds the rows no tombstone deletes (lsns NULL: every row has lsn). */
+void vs_rowbuf_add(vs_rowbuf *b, const vs_idmap *tomb, size_t n, const float *vecs, const uint64_t *ids,
+                   const uint64_t *lsns, uint64_t lsn, const uint64_t *keys);
+void vs_rowbuf_release(vs_rowbuf *b);
+/* Writes b as the sealed segment name of shard, with the index of params
+   (AUTO resolved by row count, its name put in index); *bytes = file size. */
+int vs_rowbuf_write(vf_coll *coll, const vf_manifest *m, const vs_build_params *params, const vs_rowbuf *b,
+                    uint32_t shard, const char *name, uint64_t *bytes, char index[16], vf_error *err);
+/* The build parameters: the collection's settings, overridden by o. */
+int vs_build_params_of(const vf_manifest *m, const vs_seal_opts *o, vs_build_params *bp, vf_error *err);
+
 #endif

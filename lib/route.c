@@ -22,8 +22,14 @@ uint64_t vs_route_hash(uint64_t key)
 
 long vs_route_shard(const vf_manifest *m, uint64_t key)
 {
+    /* [R-ROUTE-KEY] a key with a shard of its own goes there first */
+    for (size_t i = 0; i < m->nshards; i++)
+        if (m->shards[i].has_key && m->shards[i].key == key)
+            return (long)i;
     uint64_t h = vs_route_hash(key);
     for (size_t i = 0; i < m->nshards; i++) {
+        if (m->shards[i].has_key)
+            continue;
         uint32_t d = m->shards[i].depth;
         uint64_t mask = d >= 64 ? ~0ull : (1ull << d) - 1;
         if ((h & mask) == m->shards[i].value)
@@ -43,12 +49,12 @@ int vs_shards_init(vf_manifest *m, uint32_t n, vf_error *err)
     for (uint64_t b = 0; b < base; b++) {
         int rc;
         if (b < split) {
-            vf_shard_ent lo = {(uint32_t)b, level + 1, b}, hi = {(uint32_t)(b + base), level + 1, b + base};
+            vf_shard_ent lo = {(uint32_t)b, level + 1, b, 0, 0}, hi = {(uint32_t)(b + base), level + 1, b + base, 0, 0};
             rc = vf_manifest_add_shard(m, &lo, err);
             if (rc == 0)
                 rc = vf_manifest_add_shard(m, &hi, err);
         } else {
-            vf_shard_ent s = {(uint32_t)b, level, b};
+            vf_shard_ent s = {(uint32_t)b, level, b, 0, 0};
             rc = vf_manifest_add_shard(m, &s, err);
         }
         if (rc)

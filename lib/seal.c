@@ -54,130 +54,13 @@ typedef struct seal_ctx {
     int ingest_idle;        /* we hold ingest.lock: no ingest is appending */
 } seal_ctx;
 
-/* ---- collecting rows ---------------------------------------------------- */
-
-typedef struct rowbuf {
-    uint32_t dim;
-    int keys;
-    size_t n, cap;
-    float *vecs, *norms;
-    uint64_t *ids, *lsns, *key;
-} rowbuf;
-
-static void rowbuf_release(rowbuf *b)
-{
-    free(b->vecs);
-    free(b->norms);
-    free(b->ids);
-    free(b->lsns);
-    free(b->key);
-    memset(b, 0, sizeof *b);
-}
-
-static int rowbuf_reserve(rowbuf *b, size_t cap, vf_error *err)
-{
-    if (cap <= b->cap)
-        return 0;
-    float *v = realloc(b->vecs, cap * b->dim * sizeof *v), *nm = v ? realloc(b->norms, cap * sizeof *nm) : NULL;
-    if (v)
-        b->vecs = v;
-    if (nm)
-        b->norms = nm;
-    uint64_t *i = nm ? realloc(b->ids, cap * 8) : NULL;
-    if (i)
-        b->ids = i;
-    uint64_t *l = i ? realloc(b->lsns, cap * 8) : NULL;
-    if (l)
-        b->lsns = l;
-    uint64_t *k = l && b->keys ? realloc(b->key, cap * 8) : NULL;
-    if (k)
-        b->key = k;
-    if (!l || (b->keys && !k))
-        return vf_fail(err, VF_ENOMEM, "seal: out of memory for %zu rows", cap);
-    b->cap = cap;
-    return 0;
-}
-
-/* Adds rows that no tombstone deletes. */
-static void rowbuf_add(rowbuf *b, const vs_idmap *tomb, size_t n, const float *vecs, const uint64_t *ids,
-                       const uint64_t *lsns, uint64_t lsn, const uint64_t *keys)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint64_t row_lsn = lsns ? lsns[i] : lsn;
-        const uint64_t *t = vs_idmap_get(tomb, ids[i]);
-        if (t && row_lsn < *t)
-            continue; /* deleted for good: purge */
-        const float *x = vecs + i * b->dim;
-        memcpy(b->vecs + b->n * b->dim, x, b->dim * sizeof(float));
-        b->norms[b->n] = vs_dot(x, x, b->dim);
-        b->ids[b->n] = ids[i];
-        b->lsns[b->n] = row_lsn;
-        if (b->keys)
-            b->key[b->n] = keys[i];
-        b->n++;
-    }
-}
-
-static int cmp_order(const void *a, const void *b, void *arg)
-{
-    const uint64_t *ids = arg;
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    if (ids[x] != ids[y])
-        return ids[x] < ids[y] ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
-/* Writes the rows of b as one sealed segment with its index (SPEC.md 5). */
-static int write_segment(seal_ctx *ctx, const rowbuf *b, uint32_t shard, job *jb, vf_error *err)
-{
-    const vf_manifest *m = ctx->m;
-    vf_seg_info info = {m->dim, VF_ELEM_F32, (uint32_t)m->metric, shard, m->keys ? VF_SEG_FLAG_KEYS : 0, b->n};
-    uint32_t *order = malloc((b->n ? b->n : 1) * sizeof *order);
-    if (!order)
-        return vf_fail(err, VF_ENOMEM, "seal: out of memory");
-    /* the id order lets a reader find a row by id in O(log n): tombstones */
-    for (size_t i = 0; i < b->n; i++)
-        order[i] = (uint32_t)i;
-    qsort_r(order, b->n, sizeof *order, cmp_order, b->ids);
-    vs_build_params bp = ctx->bp;
-    if (bp.type == VS_INDEX_AUTO)
-        bp.type = vs_index_auto(b->n, m->dim, m->metric);
-    snprintf(jb->plan.index, sizeof jb->plan.index, "%s", vs_index_type_name(bp.type));
-    vf_seg_writer *w = NULL;
-    int rc = vf_seg_writer_open(&w, vf_coll_dirfd(ctx->coll), jb->plan.sealed, &info, err);
-    size_t n = b->n;
-    if (rc == 0)
-        rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, b->vecs, n * m->dim * 4, err);
-    if (rc == 0)
-        rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, b->ids, n * 8, err);
-    if (rc == 0)
-        rc = vf_seg_writer_section(w, VF_SEC_LSNS, VF_SECTION_REQUIRED, b->lsns, n * 8, err);
-    if (rc == 0 && b->keys)
-        rc = vf_seg_writer_section(w, VF_SEC_KEYS, VF_SECTION_REQUIRED, b->key, n * 8, err);
-    if (rc == 0)
-        rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, b->norms, n * 4, err);
-    if (rc == 0)
-        rc = vf_seg_writer_section(w, VF_SEC_ID_ORDER, 0, order, n * 4, err);
-    if (rc == 0 && bp.type != VS_INDEX_FLAT && n > 0) {
-        vs_rows_view rows = {b->vecs, b->norms, n, m->dim, m->metric};
-        rc = vs_index_build(&bp, &rows, w, err);
-    }
-    if (rc == 0) {
-        rc = vf_seg_writer_finish(w, &jb->plan.bytes, err);
-        w = NULL;
-    }
-    vf_seg_writer_abort(w);
-    free(order);
-    return rc;
-}
-
 /* Collects a job's rows from its sources and writes its segment. */
 static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
 {
     const vf_manifest *m = ctx->m;
     int dirfd = vf_coll_dirfd(ctx->coll);
-    rowbuf b = {m->dim, m->keys, 0, 0, NULL, NULL, NULL, NULL, NULL};
-    int rc = rowbuf_reserve(&b, jb->rows_in ? (size_t)jb->rows_in : 1, err);
+    vs_rowbuf b = {m->dim, m->keys, 0, 0, NULL, NULL, NULL, NULL, NULL};
+    int rc = vs_rowbuf_reserve(&b, jb->rows_in ? (size_t)jb->rows_in : 1, err);
     uint32_t shard = 0;
     uint64_t seen = 0;
     if (rc == 0 && jb->kind == JOB_SEAL) {
@@ -193,7 +76,7 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
                 rc = vf_fail(err, VF_ECORRUPT, "'%s': more rows than the manifest says", g->file);
                 break;
             }
-            rowbuf_add(&b, ctx->tomb, r.n, r.vecs, r.ids, NULL, r.lsn, r.keys);
+            vs_rowbuf_add(&b, ctx->tomb, r.n, r.vecs, r.ids, NULL, r.lsn, r.keys);
             seen += r.n;
         }
         if (more < 0) /* name the file: the record reader only knows offsets */
@@ -211,7 +94,7 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
             if (in->dim != m->dim || in->rows != se->rows || seen + in->rows > jb->rows_in)
                 rc = vf_fail(err, VF_ECORRUPT, "'%s': segment does not match the manifest", se->file);
             else
-                rowbuf_add(&b, ctx->tomb, (size_t)in->rows, vf_seg_section(s, VF_SEC_VECTORS, NULL),
+                vs_rowbuf_add(&b, ctx->tomb, (size_t)in->rows, vf_seg_section(s, VF_SEC_VECTORS, NULL),
                            vf_seg_section(s, VF_SEC_IDS, NULL), vf_seg_section(s, VF_SEC_LSNS, NULL), 0,
                            vf_seg_section(s, VF_SEC_KEYS, NULL));
             seen += in->rows;
@@ -222,11 +105,12 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
         rc = vf_fail(err, VF_ECORRUPT, "'%s': %llu rows found, the manifest says %llu", jb->plan.growing,
                      (unsigned long long)seen, (unsigned long long)jb->rows_in);
     if (rc == 0)
-        rc = write_segment(ctx, &b, shard, jb, err);
+        rc = vs_rowbuf_write(ctx->coll, ctx->m, &ctx->bp, &b, shard, jb->plan.sealed, &jb->plan.bytes,
+                             jb->plan.index, err);
     jb->plan.rows = seen;
     jb->plan.kept = b.n;
     jb->plan.shard = shard;
-    rowbuf_release(&b);
+    vs_rowbuf_release(&b);
     return rc;
 }
 
@@ -450,7 +334,7 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
 }
 
 /* The build parameters: the collection's settings, overridden by o. */
-static int build_params(const vf_manifest *m, const vs_seal_opts *o, vs_build_params *bp, vf_error *err)
+int vs_build_params_of(const vf_manifest *m, const vs_seal_opts *o, vs_build_params *bp, vf_error *err)
 {
     memset(bp, 0, sizeof *bp);
     const char *type = o->index ? o->index : vf_manifest_get(m, "index");
@@ -493,7 +377,7 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     ctx.m = &m;
     ctx.next_file = m.next_maint_file;
     if (rc == 0)
-        rc = build_params(&m, o, &ctx.bp, err);
+        rc = vs_build_params_of(&m, o, &ctx.bp, err);
     if (rc == 0)
         rc = vs_tombs_load(c, &m, &tomb, err);
     if (rc == 0)
@@ -604,7 +488,7 @@ int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t 
 {
     static const char *known[] = {"seal-rows", "seal-idle", "log-bytes", "grace", "index", "hnsw-m",
                                   "hnsw-ef-construction", "ivf-nlist", "pq-m", "index-seed", "segment-rows",
-                                  "compact-deleted"};
+                                  "compact-deleted", "split-rows"};
     for (size_t i = 0; i < n; i++) {
         const char *eq = strchr(kv[i], '=');
         if (!eq || eq == kv[i] || !eq[1])

@@ -264,6 +264,57 @@ static const char *segment_file(const vs_snapshot *s, size_t seg)
     return seg < s->m.nsealed ? s->m.sealed[seg].file : s->m.growing[seg - s->m.nsealed].file;
 }
 
+int vs_snapshot_filter_keys(vs_snapshot *s, const uint64_t *keys, size_t n, vf_error *err)
+{
+    if (!s->m.keys)
+        return vf_fail(err, VF_EARG, "the collection has no partition keys");
+    /* the shards that can hold one of the keys */
+    uint8_t *want = calloc(s->m.nshards + 1, 1);
+    if (!want)
+        return vf_fail(err, VF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        long sh = vs_route_shard(&s->m, keys[i]);
+        if (sh >= 0)
+            want[sh] = 1;
+    }
+    s->selected = 0;
+    int rc = 0;
+    for (size_t p = 0; rc == 0 && p < s->nparts; p++) {
+        vs_part *part = &s->parts[p];
+        size_t si = 0;
+        while (si < s->m.nshards && s->m.shards[si].id != part->shard)
+            si++;
+        if (part->skip || si == s->m.nshards || !want[si] || !part->keys) {
+            part->skip = 1;
+            continue;
+        }
+        /* rows of other keys are left out exactly as deleted ones are */
+        uint8_t *bits = calloc((part->n + 7) / 8, 1);
+        if (!bits) {
+            rc = vf_fail(err, VF_ENOMEM, "out of memory");
+            break;
+        }
+        size_t live = 0;
+        for (size_t r = 0; r < part->n; r++) {
+            int match = 0;
+            for (size_t i = 0; i < n && !match; i++)
+                match = part->keys[r] == keys[i];
+            if (!match || vs_part_deleted(part, r))
+                bits[r >> 3] |= (uint8_t)(1u << (r & 7));
+            else
+                live++;
+        }
+        free(part->deleted);
+        part->deleted = bits;
+        if (live == 0)
+            part->skip = 1;
+        else
+            s->selected += part->n;
+    }
+    free(want);
+    return rc;
+}
+
 int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_error *err)
 {
     size_t nseg = s->m.nsealed + s->m.ngrowing;

@@ -135,6 +135,40 @@ void vs_seal_report_release(vs_seal_report *rep);
    before anything is written. */
 int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t *generation, vf_error *err);
 
+/* ---- shards (vec-shard) -------------------------------------------------- */
+typedef struct vs_shard_info {
+    uint32_t id, depth;
+    uint64_t value;
+    int has_key;                  /* an isolated partition key's shard */
+    uint64_t key;
+    uint64_t rows, deleted, bytes;    /* rows stored, of them tombstoned, segment bytes */
+    size_t ngrowing, nsealed;
+    char nodes[256];              /* the nodes serving its segments, comma-separated */
+} vs_shard_info;
+
+/* Lists the shards of the current snapshot; *out is malloc'd. */
+int vs_shard_list(const char *path, vs_shard_info **out, size_t *n, vf_error *err);
+
+typedef struct vs_shard_opts {
+    uint32_t shards;              /* split shards (shallowest first) until there are this many */
+    long split;                   /* split this shard id; -1 = none */
+    int auto_split;               /* split every shard past the split-rows setting */
+    int isolate;                  /* give partition key `key` a shard of its own */
+    uint64_t key;
+    int dry_run;
+} vs_shard_opts;
+
+typedef struct vs_shard_report {
+    size_t splits;                /* shards split */
+    long planned;                 /* dry run: the shard the first split would take */
+    uint64_t rows_moved, bytes_written, generation;
+} vs_shard_report;
+
+/* Changes the shards online: each split rewrites only the shard it splits,
+   waits for running ingests only while copying that shard's growing rows,
+   and commits atomically. */
+int vs_shard_change(const char *path, const vs_shard_opts *o, vs_shard_report *rep, vf_error *err);
+
 /* ---- placement on nodes (vec-balance) --------------------------------- */
 typedef struct vs_place_item {    /* one segment to place */
     uint64_t rows;
@@ -184,6 +218,11 @@ uint64_t vs_snapshot_rows(const vs_snapshot *s);    /* stored rows, deleted incl
 /* Restricts later searches to the named segment files (growing or sealed)
    of the snapshot: one node's share.  A name the manifest lacks is refused. */
 int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_error *err);
+/* Restricts later searches to rows whose partition key is one of keys: only
+   the segments of shards that can hold them are searched, and in those the
+   rows of other keys are skipped like deleted ones, so the result equals a
+   filter over the whole collection. */
+int vs_snapshot_filter_keys(vs_snapshot *s, const uint64_t *keys, size_t n, vf_error *err);
 
 typedef struct vs_search_opts {   /* zeroed = defaults */
     size_t k;           /* neighbours per query; 0 = 10 */

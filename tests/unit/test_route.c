@@ -46,5 +46,13 @@ int main(void)
         vf_manifest_release(&m);
     }
     CHECK(vs_shards_init(&(vf_manifest){0}, 0, NULL) == VF_EARG);
+    /* an isolated key goes to its own shard first; other keys to the trie */
+    vf_manifest k;
+    memset(&k, 0, sizeof k);
+    vf_shard_ent trie = {0, 0, 0, 0, 0}, iso = {1, 0, 0, 1, 5};
+    CHECK(vf_manifest_add_shard(&k, &trie, NULL) == 0 && vf_manifest_add_shard(&k, &iso, NULL) == 0);
+    CHECK(vs_route_shard(&k, 5) == 1);
+    CHECK(vs_route_shard(&k, 6) == 0 && vs_route_shard(&k, 0) == 0);
+    vf_manifest_release(&k);
     UNIT_DONE();
 }

@@ -1,0 +1,116 @@
+/*
+ * vec-shard - list a collection's shards, or change them online: raise the
+ * shard count, split one shard, split every shard past the split-rows
+ * setting, or give one partition key a shard of its own.  Every change
+ * rewrites only the shard it splits and commits atomically.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+static const char usage[] =
+    "Usage: vec-shard [OPTIONS] COLL\n"
+    "List the shards of collection COLL (rows, tombstoned rows, growing and\n"
+    "sealed segments, bytes, the nodes serving them), or change them online.\n"
+    "\n"
+    "      --format FMT     listing: tsv (default, with a header line) or jsonl\n"
+    "  -s, --shards N       split shards, shallowest first, until there are N\n"
+    "      --split ID       split shard ID in two by one more hash bit\n"
+    "      --auto           split every shard with more rows than setting split-rows\n"
+    "      --isolate KEY    give partition key KEY a shard of its own\n"
+    "  -n, --dry-run        say what the first split would be, change nothing\n"
+    "  -q, --quiet          no summary line\n"
+    "  -h, --help           this help\n"
+    "  -V, --version        versions of the tool, library and format\n"
+    "\n"
+    "Examples:\n"
+    "  vec-shard coll\n"
+    "  vec-shard --shards 8 coll\n"
+    "  vec-shard --isolate 42 coll\n";
+
+int main(int argc, char **argv)
+{
+    cli_init("vec-shard", argv);
+    enum { O_FORMAT = 256, O_SPLIT, O_AUTO, O_ISOLATE };
+    static const struct option lo[] = {
+        {"format", required_argument, 0, O_FORMAT}, {"shards", required_argument, 0, 's'},
+        {"split", required_argument, 0, O_SPLIT},   {"auto", no_argument, 0, O_AUTO},
+        {"isolate", required_argument, 0, O_ISOLATE}, {"dry-run", no_argument, 0, 'n'},
+        {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
+    vs_shard_opts o = {0};
+    o.split = -1;
+    int jsonl = 0, changes = 0, c;
+    while ((c = getopt_long(argc, argv, "s:nqhV", lo, NULL)) != -1) {
+        switch (c) {
+        case O_FORMAT:
+            if (strcmp(optarg, "tsv") && strcmp(optarg, "jsonl"))
+                cli_usage("unknown format '%s' (tsv or jsonl)", optarg);
+            jsonl = !strcmp(optarg, "jsonl");
+            break;
+        case 's': o.shards = (uint32_t)cli_u64("--shards", optarg, 1, VS_SHARDS_MAX); changes++; break;
+        case O_SPLIT: o.split = (long)cli_u64("--split", optarg, 0, UINT32_MAX); changes++; break;
+        case O_AUTO: o.auto_split = 1; changes++; break;
+        case O_ISOLATE: o.isolate = 1; o.key = cli_u64("--isolate", optarg, 0, UINT64_MAX); changes++; break;
+        case 'n': o.dry_run = 1; break;
+        case 'q': cli_quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': cli_version();
+        default: cli_usage("bad option");
+        }
+    }
+    if (optind != argc - 1)
+        cli_usage(optind >= argc ? "missing COLL" : "too many arguments");
+    if (changes > 1)
+        cli_usage("give one change: --shards, --split, --auto or --isolate");
+    if (o.dry_run && !changes)
+        cli_usage("--dry-run goes with a change");
+    const char *coll = argv[optind];
+    vf_error err;
+    if (!changes) {
+        vs_shard_info *v;
+        size_t n;
+        if (vs_shard_list(coll, &v, &n, &err))
+            cli_die_err(&err);
+        if (!jsonl)
+            printf("shard\tdepth\tvalue\tkey\trows\tdeleted\tgrowing\tsealed\tbytes\tnodes\n");
+        for (size_t i = 0; i < n; i++) {
+            const vs_shard_info *x = &v[i];
+            char key[24] = "-";
+            if (x->has_key)
+                snprintf(key, sizeof key, "%llu", (unsigned long long)x->key);
+            if (jsonl)
+                printf("{\"shard\":%u,\"depth\":%u,\"value\":%llu,\"key\":%s,\"rows\":%llu,\"deleted\":%llu,"
+                       "\"growing\":%zu,\"sealed\":%zu,\"bytes\":%llu,\"nodes\":\"%s\"}\n",
+                       x->id, x->depth, (unsigned long long)x->value, x->has_key ? key : "null",
+                       (unsigned long long)x->rows, (unsigned long long)x->deleted, x->ngrowing, x->nsealed,
+                       (unsigned long long)x->bytes, x->nodes);
+            else
+                printf("%u\t%u\t%llu\t%s\t%llu\t%llu\t%zu\t%zu\t%llu\t%s\n", x->id, x->depth,
+                       (unsigned long long)x->value, key, (unsigned long long)x->rows,
+                       (unsigned long long)x->deleted, x->ngrowing, x->nsealed, (unsigned long long)x->bytes,
+                       x->nodes[0] ? x->nodes : "-");
+        }
+        free(v);
+        return 0;
+    }
+    double t0 = cli_now();
+    vs_shard_report rep;
+    if (vs_shard_change(coll, &o, &rep, &err))
+        cli_die_err(&err);
+    if (!cli_quiet) {
+        if (o.dry_run)
+            fprintf(stderr, "%s: %s (dry run)\n", cli_tool,
+                    rep.splits ? "would split" : "nothing to split");
+        if (o.dry_run && rep.splits)
+            printf("%ld\n", rep.planned);
+        else if (!o.dry_run)
+            fprintf(stderr, "%s: split %zu shard(s), rewrote %llu rows (%.1f MB) in %.2f s, generation %llu\n",
+                    cli_tool, rep.splits, (unsigned long long)rep.rows_moved, (double)rep.bytes_written / 1e6,
+                    cli_now() - t0, (unsigned long long)rep.generation);
+    }
+    return 0;
+}

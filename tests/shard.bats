@@ -1,0 +1,120 @@
+#!/usr/bin/env bats
+# vec-shard and partition keys: growing the shard count, splitting one
+# shard, isolating a tenant, all online, and --partition queries.
+
+load test_helper
+
+# rows.csv: id, partition key (id mod 7), 4 values; q.fvecs: queries
+make_rows() {
+    vectors rows.csv csv "${1:-400}" 4 3 --id-col 1 --key-col 2 --keys-mod 7
+    vectors q.fvecs fvecs 30 4 9
+}
+
+all_ids() {
+    printf '0,0,0,0\n' | vec-query -q -k 100000 -F csv "$1" - | cut -f3 | sort -n
+}
+
+manifest() { cat "$1/$(cat "$1/CURRENT")"; }
+
+@test "bad vec-shard options are usage errors" {
+    run -64 vec-shard
+    run -64 vec-shard --shards 0 coll
+    run -64 vec-shard --shards 2 --auto coll
+    run -64 vec-shard --dry-run coll
+    run -66 vec-shard nowhere
+}
+
+@test "vec-shard lists shards as TSV with a header, or as JSON lines" {
+    make_rows
+    vec-ingest -q -s 3 --id-col 1 --key-col 2 coll rows.csv
+    run -0 vec-shard coll
+    assert_equal "${lines[0]}" $'shard\tdepth\tvalue\tkey\trows\tdeleted\tgrowing\tsealed\tbytes\tnodes'
+    assert_equal "${#lines[@]}" 4
+    [ "$(printf '%s\n' "${lines[@]:1}" | awk -F'\t' '{n += $5} END {print n}')" -eq 400 ]
+    run -0 vec-shard --format jsonl coll
+    printf '%s\n' "${lines[@]}" | /usr/bin/python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; assert sum(x["rows"] for x in r) == 400'
+}
+
+@test "raising the shard count keeps every row once and every answer the same" {
+    make_rows
+    vec-ingest -q --id-col 1 --key-col 2 coll rows.csv
+    vec-seal -q --all coll
+    printf '%s\n' 5 6 | vec-ingest -q --delete coll
+    vec-query -q -k 10 coll q.fvecs >before.tsv
+    run -0 --separate-stderr vec-shard --shards 5 coll
+    [[ "$stderr" == *"split 4 shard(s)"* ]]
+    [ "$(manifest coll | grep -c '^shard ')" -eq 5 ]
+    vec-query -q -k 10 coll q.fvecs >after.tsv
+    cmp before.tsv after.tsv
+    run all_ids coll
+    [ "${#lines[@]}" -eq 398 ] && [ "$(printf '%s\n' "${lines[@]}" | uniq | wc -l)" -eq 398 ]
+    run -0 vec-inspect --verify coll
+}
+
+@test "a split rewrites only the shard it splits" {
+    make_rows
+    vec-ingest -q -s 2 --id-col 1 --key-col 2 coll rows.csv
+    vec-seal -q --all coll
+    other=$(manifest coll | awk '/^sealed/ && /shard=1 / {print $2}')
+    [ -n "$other" ]
+    vec-shard -q --split 0 coll
+    manifest coll | grep -q "^sealed $other shard=1 "
+    ! manifest coll | grep -q 'shard=0 '
+    [ "$(manifest coll | grep -c '^shard ')" -eq 3 ]
+}
+
+@test "--dry-run names the shard it would split and changes nothing" {
+    make_rows
+    vec-ingest -q --id-col 1 --key-col 2 coll rows.csv
+    before=$(coll_digest coll)
+    run -0 --separate-stderr vec-shard --dry-run --shards 2 coll
+    assert_output "0"
+    assert_equal "$(coll_digest coll)" "$before"
+}
+
+@test "--auto splits the shards past split-rows" {
+    make_rows
+    vec-ingest -q --id-col 1 --key-col 2 coll rows.csv
+    vec-seal -q --set split-rows=150 coll
+    vec-shard -q --auto coll
+    vec-shard coll | awk -F'\t' 'NR > 1 && $5 > 150 { bad = 1 } END { exit bad }'
+    [ "$(manifest coll | grep -c '^shard ')" -ge 3 ]
+}
+
+@test "--isolate gives a tenant its own shard; --partition equals a filter over everything" {
+    make_rows
+    vec-ingest -q -s 2 --id-col 1 --key-col 2 coll rows.csv
+    vec-seal -q --all coll
+    awk -F, '$2 == 3' rows.csv >only3.csv
+    vec-ingest -q --id-col 1 --key-col 2 ref only3.csv
+    vec-query -q -k 10 ref q.fvecs >want.tsv
+    vec-query -q -k 10 --partition 3 coll q.fvecs >got.tsv
+    cmp want.tsv got.tsv
+    vec-shard -q --isolate 3 coll
+    manifest coll | grep -qE '^shard [0-9]+ key=3$'
+    vec-query -q -k 10 --partition 3 coll q.fvecs >got2.tsv
+    cmp want.tsv got2.tsv
+    # the tenant's new rows go to its shard
+    printf '9001,3,0.5,0.5,0.5,0.5\n' >new.csv
+    vec-ingest -q --id-col 1 --key-col 2 coll new.csv
+    run -0 vec-shard coll
+    printf '%s\n' "${lines[@]}" | awk -F'\t' '$4 == 3 && $5 == 58 { ok = 1 } END { exit !ok }'
+    vec-ingest -q nokeys q.fvecs
+    run -64 --separate-stderr vec-query --partition 3 nokeys q.fvecs
+    assert_equal "$stderr" "vec-query: --partition: the collection has no partition keys"
+}
+
+@test "an ingest running during a split loses nothing" {
+    make_rows 2000
+    vec-ingest -q --id-col 1 --key-col 2 coll rows.csv
+    vec-seal -q --all coll
+    vectors more.csv csv 3000 4 5 --id-col 1 --id-start 100000 --key-col 2 --keys-mod 7
+    ( vec-ingest -q --id-col 1 --key-col 2 coll more.csv ) &
+    ing=$!
+    vec-shard -q --shards 4 coll
+    wait "$ing"
+    run all_ids coll
+    [ "${#lines[@]}" -eq 5000 ]
+    [ "$(printf '%s\n' "${lines[@]}" | uniq | wc -l)" -eq 5000 ]
+    vec-inspect --verify coll >/dev/null
+}
