@@ -68,18 +68,12 @@ int vs_index_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_w
     case VS_INDEX_FLAT:
         return 0;
     case VS_INDEX_HNSW:
-        if (vs_hnsw_build)
-            return vs_hnsw_build(bp, rows, w, err);
-        break;
+        return vs_hnsw_build(bp, rows, w, err);
     case VS_INDEX_IVF_FLAT:
     case VS_INDEX_IVF_PQ:
     case VS_INDEX_IVF_SQ8:
-        if (vs_ivf_build)
-            return vs_ivf_build(bp, rows, w, err);
-        break;
+        return vs_ivf_build(bp, rows, w, err);
     }
-    if (bp->type >= VS_INDEX_HNSW && bp->type <= VS_INDEX_IVF_SQ8)
-        return vf_fail(err, VF_EUNSUPPORTED, "index type '%s' is not in this build", vs_index_type_name(bp->type));
     return vf_fail(err, VF_EARG, "index type %d cannot be built (resolve auto first)", bp->type);
 }
 
@@ -88,10 +82,10 @@ int vs_index_open(vs_index **out, const vf_seg *seg, const vs_rows_view *rows, v
     *out = NULL;
     const vs_index_ops *ops = NULL;
     int type = VS_INDEX_FLAT;
-    if (vf_seg_section(seg, VS_SEC_HNSW_META, NULL) && &vs_hnsw_ops) {
+    if (vf_seg_section(seg, VS_SEC_HNSW_META, NULL)) {
         ops = &vs_hnsw_ops;
         type = VS_INDEX_HNSW;
-    } else if (vf_seg_section(seg, VS_SEC_IVF_META, NULL) && &vs_ivf_ops) {
+    } else if (vf_seg_section(seg, VS_SEC_IVF_META, NULL)) {
         ops = &vs_ivf_ops;
         type = -1; /* the module knows which IVF kind */
     }

@@ -17,15 +17,13 @@ typedef struct vs_index_ops {
 } vs_index_ops;
 
 /* HNSW (index_hnsw_build.c, index_hnsw_search.c): sections 16..31. */
-int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)
-    __attribute__((weak));
-extern const vs_index_ops vs_hnsw_ops __attribute__((weak));
+int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
+extern const vs_index_ops vs_hnsw_ops;
 #define VS_SEC_HNSW_META 16          /* the section whose presence marks an HNSW index */
 
 /* IVF_FLAT, IVF_PQ, IVF_SQ8 (index_ivf*.c): sections 32..63. */
-int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)
-    __attribute__((weak));
-extern const vs_index_ops vs_ivf_ops __attribute__((weak));
+int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
+extern const vs_index_ops vs_ivf_ops;
 #define VS_SEC_IVF_META 32           /* the section whose presence marks an IVF index */
 
 /* The exact internal distance of q (squared norm qn) to row r (SPEC.md 9). */

@@ -1,0 +1,110 @@
+/*
+ * index_hnsw.h - the on-disk layout of the HNSW index (lib/ internal), shared by
+ * index_hnsw_build.c (which writes it), index_hnsw_search.c (which walks it in place) and
+ * index_hnsw_simd.c (the code kernels).  The graph is the Hierarchical Navigable Small World
+ * graph of Malkov & Yashunin, "Efficient and robust approximate nearest neighbor search using
+ * Hierarchical Navigable Small World graphs" (2016, IEEE TPAMI 2018).
+ *
+ * Three sections (SPEC.md 5.5, HNSW):
+ *   16 HNSW_META   fixed fields, the scalar quantizer (per-dimension offset and step), CRC-32
+ *   17 HNSW_NODES  one block of `stride` bytes per graph node, in a locality order (breadth
+ *                  first from the entry, so a node's neighbours sit in few pages): the 8-bit
+ *                  code, f32 aux (L2: squared norm of the decoded code; IP: the row's
+ *                  MIPS-to-L2 augmentation sqrt(max|x|^2 - |x|^2), used by the build), u32 upper
+ *                  (offset of the node's upper-level record in HNSW_UPPER, or HNSW_NO_UPPER),
+ *                  u32 row (the segment row the node stands for), u32 count, u32 links[M0]
+ *                  (level-0 neighbours as node numbers, the first count valid), zero padding
+ *   18 HNSW_UPPER  u32 words: per node of level >= 1, [level L][L times: count, links[M]]
+ * The walk reads only HNSW_NODES codes and links, so one hop touches one run of cache lines;
+ * the final candidates are re-ranked with exact distances from the raw VECTORS.
+ */
+#ifndef VS_INDEX_HNSW_H
+#define VS_INDEX_HNSW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index_internal.h"
+
+#define VS_SEC_HNSW_NODES 17
+#define VS_SEC_HNSW_UPPER 18
+
+#define HNSW_VERSION 1
+#define HNSW_CODE_U8 1          /* code_kind: one byte per dimension, x_j ~ off_j + step_j * c_j */
+#define HNSW_META_FIXED 64      /* bytes before the quantizer arrays */
+#define HNSW_NO_UPPER 0xFFFFFFFFu
+#define HNSW_MAX_LEVEL 31
+
+/* Search defaults (documented in SPEC.md 5.5): ef = max(k, HNSW_EF_DEFAULT); the best
+   max(ef_rerank_min, HNSW_RERANK_FACTOR * k) walk results (at most ef) are re-ranked exactly. */
+#define HNSW_EF_DEFAULT 64
+#define HNSW_RERANK_FACTOR 4
+
+/* Byte offsets inside a node block, derived from dim and M0 alone. */
+static inline uint32_t hnsw_aux_off(uint32_t dim) { return (dim + 3u) & ~3u; }
+static inline uint32_t hnsw_upper_off(uint32_t dim) { return hnsw_aux_off(dim) + 4; }
+static inline uint32_t hnsw_row_off(uint32_t dim) { return hnsw_aux_off(dim) + 8; }
+static inline uint32_t hnsw_count_off(uint32_t dim) { return hnsw_aux_off(dim) + 12; }
+static inline uint32_t hnsw_links_off(uint32_t dim) { return hnsw_aux_off(dim) + 16; }
+static inline uint64_t hnsw_stride(uint32_t dim, uint32_t m0)
+{
+    return ((uint64_t)hnsw_links_off(dim) + 4ull * m0 + 63) & ~63ull;
+}
+
+/* The fixed part of HNSW_META, as stored (little-endian host assumed, as in all of lib/). */
+typedef struct hnsw_meta {
+    uint32_t version;        /* 0: HNSW_VERSION */
+    uint32_t dim;            /* 4 */
+    uint32_t metric;         /* 8 */
+    uint32_t M;              /* 12: links per node on levels >= 1 */
+    uint32_t M0;             /* 16: links per node on level 0 */
+    uint32_t ef_construction;/* 20 */
+    uint64_t rows;           /* 24 */
+    uint32_t max_level;      /* 32 */
+    uint32_t entry;          /* 36: the entry node, on level max_level */
+    uint32_t stride;         /* 40: bytes per node block */
+    uint32_t code_kind;      /* 44: HNSW_CODE_U8 */
+    uint64_t upper_words;    /* 48: u32 words in HNSW_UPPER */
+    uint64_t seed;           /* 56: the build seed (informational) */
+} hnsw_meta;
+
+/* ---- the prepared query and the code kernels (index_hnsw_simd.c) ---------------------- */
+
+/* The approximate distance of a prepared query to a node is
+   c0 + ca * aux + sq * dot(q8, code), the dot product exact in int32: q8 are the query's
+   per-dimension weights w quantized to [-127, 127] with the one step sq. */
+typedef struct hnsw_query hnsw_query;
+typedef int32_t (*hnsw_dot_fn)(const hnsw_query *hq, const uint8_t *c, size_t d);
+struct hnsw_query {
+    float *w;                /* dim float weights (room supplied by the caller) */
+    int8_t *q8;              /* dim quantized weights */
+    int16_t *q16;            /* the same, widened (for the AVX2 and AVX-512BW kernels) */
+    float c0, ca, sq;
+    hnsw_dot_fn dot;
+};
+
+/* The kernel of the set distance.c uses (vs_simd_name()): "avx512" (VNNI when the CPU has it),
+   "avx2" or "scalar". */
+hnsw_dot_fn hnsw_dot_kernel(void);
+/* A named kernel ("scalar", "avx2", "avx512bw", "avx512vnni", "avx512"), or NULL if unknown or
+   unsupported by the CPU (for tests). */
+hnsw_dot_fn hnsw_dot_kernel_named(const char *name);
+
+/* The level of row r (index_hnsw_build.c): floor(-ln(u) / ln(M)), at most HNSW_MAX_LEVEL,
+   with u = (h >> 11 + 0.5) / 2^53 and h = splitmix64(seed XOR splitmix64(r)). */
+int hnsw_level(uint64_t seed, uint64_t r, uint32_t M);
+
+/* ---- the query-side quantizer shared by build and search (index_hnsw_search.c) --------- */
+
+/* Fills hq (w, q8, q16 with room for dim values each) for query q of squared norm qn, with
+   the quantizer off/step of metric: L2 w = -2 q*step, c0 = qn - 2 q.off, ca = 1; IP
+   w = -q*step, c0 = -q.off, ca = 0; cosine the IP form of q/|q| plus 1 (c0 = 1 and w = 0 when
+   |q| = 0).  Then quantizes w (hnsw_query_quantize). */
+void hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const float *off, const float *step,
+                     uint32_t dim);
+
+/* Quantizes hq->w into q8/q16 and sets sq and dot: sq = max|w| / Q, q8 = round(w / sq), with
+   Q = 127, or less for dim > 66000 so that the int32 sum cannot overflow. */
+void hnsw_query_quantize(hnsw_query *hq, uint32_t dim);
+
+#endif

@@ -1,0 +1,774 @@
+/*
+ * index_hnsw_build.c - builds the HNSW index of a sealed segment: the Hierarchical Navigable
+ * Small World graph of Malkov & Yashunin, "Efficient and robust approximate nearest neighbor
+ * search using Hierarchical Navigable Small World graphs" (2016, IEEE TPAMI 2018), algorithms 1
+ * (INSERT), 2 (SEARCH-LAYER) and 4 (SELECT-NEIGHBORS-HEURISTIC), with an 8-bit scalar-quantized
+ * copy of the rows stored beside the level-0 links (layout in index_hnsw.h, SPEC.md 5.5).
+ *
+ * Determinism: a row's level is a function of (seed, row) alone; rows are inserted in batches
+ * of consecutive rows, and the result of a batch does not depend on the thread count or on
+ * timing because
+ *   1. each batch row searches the graph as it stood at the batch start (read-only, in
+ *      parallel), plus the batch rows before it by brute force, and selects its neighbours;
+ *   2. one thread then installs the batch rows' own links and lists every reverse link,
+ *      sorted by (level, target, source);
+ *   3. each target's list is then extended or re-pruned, targets in parallel, each touching
+ *      only its own list.
+ * Batches start at one row and grow with the graph (about 1/64 of it, at most BATCH_MAX), so a
+ * row misses only a small, recent part of the graph, and sees even that part through step 1's
+ * brute force.
+ *
+ * Distances: the walk uses the approximate distance of the inserted row's exact vector to a
+ * node's code (as the search does); the heuristic's distances between two rows are exact.
+ * For ip the graph is built as an L2 graph over the rows augmented with one coordinate
+ * a(x) = sqrt(P - |x|^2), P the largest squared norm (Bachrach et al., "Speeding up the Xbox
+ * recommender system using a Euclidean transformation for inner-product spaces", 2014): all
+ * augmented rows lie on one sphere, where nearest by L2 is largest inner product, and a query
+ * augmented with 0 is nearest by L2 exactly where -q.x is smallest, so the search walks with
+ * -q.x unchanged.  Its heuristic then works in a metric space, which -q.x is not.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "distance.h"
+#include "index_hnsw.h"
+
+#define BATCH_MAX 256
+#define BATCH_DIV 64
+
+typedef struct cand {
+    float d;
+    uint32_t id;
+} cand;
+
+typedef struct req {           /* a reverse link: source joins target's list on level */
+    uint32_t level, target, source;
+} req;
+
+typedef struct tscratch {
+    uint32_t *visited;           /* n epoch stamps */
+    uint32_t epoch;
+    cand *cq;                    /* candidate min-heap, room for n */
+    cand *wq;                    /* result max-heap, room for ef+1 */
+    cand *pool;                  /* selection input, room for max(ef, M0) + BATCH_MAX */
+    float *bdist;                /* distances to earlier batch rows */
+    float *w;                    /* query weights */
+    int8_t *q8;
+    int16_t *q16;
+    uint32_t *ids;               /* unvisited neighbours of a hop */
+} tscratch;
+
+typedef struct builder {
+    size_t n;
+    uint32_t dim, M, M0, efc, stride;
+    int metric;
+    const float *vecs;
+    const float *norms;
+    float *off, *step;
+    float *aug;                  /* ip: a(x) per row; NULL otherwise */
+    float pmax;                  /* ip: P */
+    uint8_t *nodes;              /* n * stride */
+    uint32_t *upper;
+    uint64_t words;
+    uint8_t *level;
+    uint32_t *uoff;              /* per row: its record in upper, or HNSW_NO_UPPER */
+    int gmax;                    /* top level of the graph; -1 while empty */
+    uint32_t entry;
+    /* the batch in progress */
+    size_t b0, bn;
+    uint32_t *selo;              /* per batch row: start of its selections in sel */
+    uint32_t *sel;               /* per batch row, per level 0..L: count, then M ids */
+    req *reqs;
+    size_t nreqs;
+    size_t *groups;              /* start of each (level, target) run in reqs, then nreqs */
+    size_t ngroups;
+    tscratch *ts;
+    int threads;
+} builder;
+
+/* ---- parallel loop: items taken from an atomic counter, each item's output in its own slot,
+   so the result does not depend on which thread ran what ---------------------------------- */
+
+typedef void (*item_fn)(builder *b, size_t item, tscratch *ts);
+
+typedef struct pfor {
+    builder *b;
+    item_fn fn;
+    size_t n;
+    atomic_size_t next;
+    int tid;
+} pfor;
+
+typedef struct pfor_arg {
+    pfor *p;
+    int tid;
+} pfor_arg;
+
+static void *pfor_run(void *arg)
+{
+    pfor_arg *a = arg;
+    pfor *p = a->p;
+    for (;;) {
+        size_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (i >= p->n)
+            break;
+        p->fn(p->b, i, &p->b->ts[a->tid]);
+    }
+    return NULL;
+}
+
+static void parallel_for(builder *b, size_t n, item_fn fn)
+{
+    pfor p = {.b = b, .fn = fn, .n = n};
+    atomic_init(&p.next, 0);
+    int t = b->threads;
+    if ((size_t)t > n)
+        t = n ? (int)n : 1;
+    pthread_t th[64];
+    pfor_arg args[64];
+    int started = 0;
+    for (int i = 1; i < t && i < 64; i++) {
+        args[i] = (pfor_arg){&p, i};
+        if (pthread_create(&th[i], NULL, pfor_run, &args[i]))
+            break;
+        started = i;
+    }
+    args[0] = (pfor_arg){&p, 0};
+    pfor_run(&args[0]);
+    for (int i = 1; i <= started; i++)
+        pthread_join(th[i], NULL);
+}
+
+/* ---- graph access ---------------------------------------------------------------------- */
+
+static inline uint8_t *node(const builder *b, uint32_t r) { return b->nodes + (size_t)r * b->stride; }
+
+/* The list of row r on level l: count, then the links. */
+static inline uint32_t *list_at(const builder *b, uint32_t r, int l)
+{
+    if (l == 0)
+        return (uint32_t *)(node(b, r) + hnsw_count_off(b->dim));
+    return b->upper + b->uoff[r] + 1 + (size_t)(l - 1) * (b->M + 1);
+}
+
+static inline float approx(const builder *b, const hnsw_query *hq, uint32_t r)
+{
+    const uint8_t *p = node(b, r);
+    float aux;
+    memcpy(&aux, p + hnsw_aux_off(b->dim), 4);
+    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq, p, b->dim);
+}
+
+/* The exact internal distance between rows a and c (SPEC.md 9). */
+static float pair_dist(const builder *b, uint32_t a, uint32_t c)
+{
+    const float *x = b->vecs + (size_t)a * b->dim, *y = b->vecs + (size_t)c * b->dim;
+    if (b->metric == VF_METRIC_L2)
+        return vs_l2sq(x, y, b->dim);
+    float dot = vs_dot(x, y, b->dim);
+    if (b->metric == VF_METRIC_IP) /* squared L2 of the augmented rows */
+        return 2 * b->pmax - 2 * dot - 2 * b->aug[a] * b->aug[c];
+    float den = sqrtf(b->norms[a]) * sqrtf(b->norms[c]);
+    return den > 0 ? 1.0f - dot / den : 1.0f;
+}
+
+static inline void prefetch_code(const builder *b, uint32_t r)
+{
+    const char *p = (const char *)node(b, r);
+    for (uint32_t o = 0; o < b->dim + 8; o += 64)
+        __builtin_prefetch(p + o);
+}
+
+/* ---- heaps of candidates ------------------------------------------------------------------ */
+
+static inline int worse(cand a, cand b) { return a.d > b.d || (a.d == b.d && a.id > b.id); }
+
+static void minheap_push(cand *h, size_t *n, cand c)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!worse(h[p], c))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = c;
+}
+
+static cand minheap_pop(cand *h, size_t *n)
+{
+    cand top = h[0], last = h[--*n];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= m)
+            break;
+        if (c + 1 < m && worse(h[c], h[c + 1]))
+            c++;
+        if (!worse(last, h[c]))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (m)
+        h[i] = last;
+    return top;
+}
+
+static void maxheap_push(cand *h, size_t *n, cand c)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!worse(c, h[p]))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = c;
+}
+
+static void maxheap_pop(cand *h, size_t *n)
+{
+    cand last = h[--*n];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= m)
+            break;
+        if (c + 1 < m && worse(h[c + 1], h[c]))
+            c++;
+        if (!worse(h[c], last))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (m)
+        h[i] = last;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    return worse(*x, *y) ? 1 : worse(*y, *x) ? -1 : 0;
+}
+
+/* ---- search on one level (SEARCH-LAYER) ------------------------------------------------- */
+
+static void greedy(const builder *b, const hnsw_query *hq, cand *cur, int l)
+{
+    for (int changed = 1; changed;) {
+        changed = 0;
+        const uint32_t *ls = list_at(b, cur->id, l);
+        for (uint32_t i = 0; i < ls[0]; i++) {
+            float d = approx(b, hq, ls[1 + i]);
+            if (d < cur->d) {
+                *cur = (cand){d, ls[1 + i]};
+                changed = 1;
+            }
+        }
+    }
+}
+
+/* The ef nearest nodes found from ep on level l, left in ts->wq (a max-heap); returns their
+   number. */
+static size_t search_layer(const builder *b, tscratch *ts, const hnsw_query *hq, cand ep, size_t ef, int l)
+{
+    uint32_t e = ++ts->epoch;
+    if (e == 0) {
+        memset(ts->visited, 0, b->n * sizeof *ts->visited);
+        e = ts->epoch = 1;
+    }
+    size_t nc = 0, nw = 0;
+    ts->visited[ep.id] = e;
+    minheap_push(ts->cq, &nc, ep);
+    maxheap_push(ts->wq, &nw, ep);
+    while (nc) {
+        cand c = minheap_pop(ts->cq, &nc);
+        if (c.d > ts->wq[0].d)
+            break;
+        const uint32_t *ls = list_at(b, c.id, l);
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < ls[0]; i++) {
+            uint32_t x = ls[1 + i];
+            if (ts->visited[x] != e) {
+                ts->visited[x] = e;
+                ts->ids[m++] = x;
+            }
+        }
+        if (m)
+            prefetch_code(b, ts->ids[0]);
+        for (uint32_t i = 0; i < m; i++) {
+            if (i + 1 < m)
+                prefetch_code(b, ts->ids[i + 1]);
+            uint32_t x = ts->ids[i];
+            float d = approx(b, hq, x);
+            if (nw < ef || d < ts->wq[0].d) {
+                cand y = {d, x};
+                minheap_push(ts->cq, &nc, y);
+                maxheap_push(ts->wq, &nw, y);
+                if (nw > ef)
+                    maxheap_pop(ts->wq, &nw);
+            }
+        }
+    }
+    return nw;
+}
+
+/* SELECT-NEIGHBORS-HEURISTIC: from pool (ascending), keep a candidate unless a kept one is
+   nearer to it than the query is; at most msel kept, written to out.  Returns the count. */
+static uint32_t select_heuristic(const builder *b, const cand *pool, size_t np, uint32_t msel, uint32_t *out)
+{
+    uint32_t ns = 0;
+    if (np <= msel) {
+        for (size_t i = 0; i < np; i++)
+            out[ns++] = pool[i].id;
+        return ns;
+    }
+    for (size_t i = 0; i < np && ns < msel; i++) {
+        int good = 1;
+        for (uint32_t j = 0; j < ns && good; j++)
+            if (pair_dist(b, pool[i].id, out[j]) < pool[i].d)
+                good = 0;
+        if (good)
+            out[ns++] = pool[i].id;
+    }
+    return ns;
+}
+
+/* ---- the three steps of a batch --------------------------------------------------------- */
+
+static void insert_search(builder *b, size_t i, tscratch *ts)
+{
+    uint32_t r = (uint32_t)(b->b0 + i);
+    int L = b->level[r];
+    hnsw_query hq = {.w = ts->w, .q8 = ts->q8, .q16 = ts->q16};
+    hnsw_query_prep(&hq, b->vecs + (size_t)r * b->dim, b->norms[r], b->metric == VF_METRIC_IP ? VF_METRIC_L2 : b->metric,
+                    b->off, b->step, b->dim);
+    if (b->metric == VF_METRIC_IP) { /* the augmented L2 distance, as pair_dist */
+        hq.c0 += 2 * b->pmax - b->norms[r];
+        hq.ca = -2 * b->aug[r];
+    }
+    for (size_t j = 0; j < i; j++)
+        ts->bdist[j] = approx(b, &hq, (uint32_t)(b->b0 + j));
+    uint32_t *sel = b->sel + b->selo[i];
+    cand ep = {0, b->entry};
+    if (b->gmax >= 0) {
+        ep.d = approx(b, &hq, b->entry);
+        for (int l = b->gmax; l > L; l--)
+            greedy(b, &hq, &ep, l);
+    }
+    for (int l = L; l >= 0; l--) {
+        size_t np = 0;
+        if (l <= b->gmax) {
+            size_t nw = search_layer(b, ts, &hq, ep, b->efc, l);
+            memcpy(ts->pool, ts->wq, nw * sizeof(cand));
+            np = nw;
+            for (size_t j = 0; j < nw; j++)
+                if (worse(ep, ts->pool[j]))
+                    ep = ts->pool[j];
+        }
+        for (size_t j = 0; j < i; j++)
+            if (b->level[b->b0 + j] >= l)
+                ts->pool[np++] = (cand){ts->bdist[j], (uint32_t)(b->b0 + j)};
+        qsort(ts->pool, np, sizeof(cand), cand_cmp);
+        uint32_t *s = sel + (size_t)l * (b->M + 1);
+        s[0] = select_heuristic(b, ts->pool, np, b->M, s + 1);
+    }
+}
+
+static int req_cmp(const void *a, const void *b)
+{
+    const req *x = a, *y = b;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    if (x->target != y->target)
+        return x->target < y->target ? -1 : 1;
+    return x->source < y->source ? -1 : x->source > y->source;
+}
+
+/* Step 2: installs the batch rows' lists and gathers the reverse links. */
+static void install(builder *b)
+{
+    b->nreqs = 0;
+    for (size_t i = 0; i < b->bn; i++) {
+        uint32_t r = (uint32_t)(b->b0 + i);
+        const uint32_t *sel = b->sel + b->selo[i];
+        for (int l = 0; l <= b->level[r]; l++) {
+            const uint32_t *s = sel + (size_t)l * (b->M + 1);
+            uint32_t *ls = list_at(b, r, l);
+            ls[0] = s[0];
+            memcpy(ls + 1, s + 1, s[0] * sizeof(uint32_t));
+            for (uint32_t j = 0; j < s[0]; j++)
+                b->reqs[b->nreqs++] = (req){(uint32_t)l, s[1 + j], r};
+        }
+    }
+    qsort(b->reqs, b->nreqs, sizeof(req), req_cmp);
+    b->ngroups = 0;
+    for (size_t i = 0; i < b->nreqs; i++)
+        if (i == 0 || b->reqs[i].level != b->reqs[i - 1].level || b->reqs[i].target != b->reqs[i - 1].target)
+            b->groups[b->ngroups++] = i;
+    b->groups[b->ngroups] = b->nreqs;
+}
+
+/* Step 3: one target's list gains its new sources, re-pruned by the heuristic on overflow. */
+static void link_back(builder *b, size_t g, tscratch *ts)
+{
+    const req *rq = b->reqs + b->groups[g];
+    size_t nr = b->groups[g + 1] - b->groups[g];
+    uint32_t t = rq[0].target;
+    int l = (int)rq[0].level;
+    uint32_t cap = l ? b->M : b->M0;
+    uint32_t *ls = list_at(b, t, l);
+    if (ls[0] + nr <= cap) {
+        for (size_t j = 0; j < nr; j++)
+            ls[1 + ls[0]++] = rq[j].source;
+        return;
+    }
+    size_t np = 0;
+    for (uint32_t j = 0; j < ls[0]; j++)
+        ts->pool[np++] = (cand){pair_dist(b, t, ls[1 + j]), ls[1 + j]};
+    for (size_t j = 0; j < nr; j++)
+        ts->pool[np++] = (cand){pair_dist(b, t, rq[j].source), rq[j].source};
+    qsort(ts->pool, np, sizeof(cand), cand_cmp);
+    ls[0] = select_heuristic(b, ts->pool, np, cap, ls + 1);
+}
+
+/* ---- quantizer and levels ----------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+int hnsw_level(uint64_t seed, uint64_t r, uint32_t M)
+{
+    uint64_t h = splitmix64(seed ^ splitmix64(r));
+    double u = ((double)(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double lv = -log(u) / log((double)M);
+    return lv >= HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)lv;
+}
+
+/* Per dimension: off = min, step = (max - min) / 255 over the rows (normalised for cosine). */
+static void fit_quantizer(builder *b)
+{
+    for (uint32_t j = 0; j < b->dim; j++) {
+        b->off[j] = INFINITY;
+        b->step[j] = -INFINITY; /* holds the max until the end */
+    }
+    for (size_t r = 0; r < b->n; r++) {
+        const float *x = b->vecs + r * b->dim;
+        float s = 1.0f;
+        if (b->metric == VF_METRIC_COSINE)
+            s = b->norms[r] > 0 ? 1.0f / sqrtf(b->norms[r]) : 0.0f;
+        for (uint32_t j = 0; j < b->dim; j++) {
+            float v = x[j] * s;
+            b->off[j] = v < b->off[j] ? v : b->off[j];
+            b->step[j] = v > b->step[j] ? v : b->step[j];
+        }
+    }
+    for (uint32_t j = 0; j < b->dim; j++) {
+        if (b->n == 0)
+            b->off[j] = b->step[j] = 0;
+        else
+            b->step[j] = (b->step[j] - b->off[j]) / 255.0f;
+    }
+}
+
+static void encode_row(builder *b, size_t r, tscratch *ts)
+{
+    (void)ts;
+    const float *x = b->vecs + r * b->dim;
+    uint8_t *c = node(b, (uint32_t)r);
+    float s = 1.0f;
+    if (b->metric == VF_METRIC_COSINE)
+        s = b->norms[r] > 0 ? 1.0f / sqrtf(b->norms[r]) : 0.0f;
+    float aux = 0;
+    for (uint32_t j = 0; j < b->dim; j++) {
+        float v = 0;
+        if (b->step[j] > 0) {
+            v = rintf((x[j] * s - b->off[j]) / b->step[j]);
+            v = v < 0 ? 0 : v > 255 ? 255 : v;
+        }
+        c[j] = (uint8_t)v;
+        float y = b->off[j] + b->step[j] * v;
+        aux += y * y;
+    }
+    if (b->metric == VF_METRIC_IP)
+        aux = b->aug[r];
+    else if (b->metric == VF_METRIC_COSINE)
+        aux = 0;
+    memcpy(c + hnsw_aux_off(b->dim), &aux, 4); /* upper and row are set as blocks are written */
+}
+
+/* ---- the build ---------------------------------------------------------------------------- */
+
+static void release(builder *b)
+{
+    if (b->ts)
+        for (int t = 0; t < b->threads; t++) {
+            free(b->ts[t].visited);
+            free(b->ts[t].cq);
+            free(b->ts[t].wq);
+            free(b->ts[t].pool);
+            free(b->ts[t].bdist);
+            free(b->ts[t].w);
+            free(b->ts[t].q8);
+            free(b->ts[t].q16);
+            free(b->ts[t].ids);
+        }
+    free(b->ts);
+    free(b->off);
+    free(b->step);
+    free(b->aug);
+    free(b->nodes);
+    free(b->upper);
+    free(b->level);
+    free(b->uoff);
+    free(b->selo);
+    free(b->sel);
+    free(b->reqs);
+    free(b->groups);
+}
+
+/* The node order: breadth first over level 0 from the entry (then from each row not yet
+   reached, in row order), neighbours in list order.  perm[k] is node k's row, inv its inverse. */
+static void node_order(const builder *b, uint32_t *perm, uint32_t *inv)
+{
+    const char *ord = getenv("HNSW_ORDER"); /* TUNING ONLY (to be removed) */
+    if (ord && !strcmp(ord, "row")) {
+        for (size_t r = 0; r < b->n; r++)
+            perm[r] = inv[r] = (uint32_t)r;
+        return;
+    }
+    for (size_t r = 0; r < b->n; r++)
+        inv[r] = UINT32_MAX;
+    size_t head = 0, tail = 0, next = 0;
+    uint32_t start = b->entry;
+    while (tail < b->n) {
+        if (head == tail) { /* a new component */
+            while (inv[start] != UINT32_MAX)
+                start = (uint32_t)next++;
+            inv[start] = (uint32_t)tail;
+            perm[tail++] = start;
+        }
+        uint32_t r = perm[head++];
+        const uint32_t *ls = list_at(b, r, 0);
+        for (uint32_t i = 0; i < ls[0]; i++)
+            if (inv[ls[1 + i]] == UINT32_MAX) {
+                inv[ls[1 + i]] = (uint32_t)tail;
+                perm[tail++] = ls[1 + i];
+            }
+    }
+}
+
+static int write_sections(builder *b, uint64_t seed, vf_seg_writer *w, vf_error *err)
+{
+    size_t mlen = HNSW_META_FIXED + 8ull * b->dim + 4;
+    uint8_t *meta = calloc(1, mlen), *blk = calloc(1, b->stride);
+    uint32_t *perm = malloc((b->n ? b->n : 1) * sizeof(uint32_t));
+    uint32_t *inv = malloc((b->n ? b->n : 1) * sizeof(uint32_t));
+    uint32_t *up = calloc(b->words ? b->words : 1, sizeof(uint32_t));
+    int rc = 0;
+    if (!meta || !blk || !perm || !inv || !up) {
+        rc = vf_fail(err, VF_ENOMEM, "hnsw: out of memory");
+        goto out;
+    }
+    node_order(b, perm, inv);
+    hnsw_meta m = {.version = HNSW_VERSION,
+                   .dim = b->dim,
+                   .metric = (uint32_t)b->metric,
+                   .M = b->M,
+                   .M0 = b->M0,
+                   .ef_construction = b->efc,
+                   .rows = b->n,
+                   .max_level = b->gmax < 0 ? 0 : (uint32_t)b->gmax,
+                   .entry = b->n ? inv[b->entry] : 0,
+                   .stride = b->stride,
+                   .code_kind = HNSW_CODE_U8,
+                   .upper_words = b->words,
+                   .seed = seed};
+    memcpy(meta, &m, sizeof m);
+    memcpy(meta + HNSW_META_FIXED, b->off, 4ull * b->dim);
+    memcpy(meta + HNSW_META_FIXED + 4ull * b->dim, b->step, 4ull * b->dim);
+    uint32_t crc = vf_crc32(0, meta, mlen - 4);
+    memcpy(meta + mlen - 4, &crc, 4);
+    rc = vf_seg_writer_section(w, VS_SEC_HNSW_META, VF_SECTION_REQUIRED, meta, mlen, err);
+    if (!rc)
+        rc = vf_seg_writer_begin(w, VS_SEC_HNSW_NODES, VF_SECTION_REQUIRED, err);
+    uint64_t words = 0;
+    for (size_t k = 0; !rc && k < b->n; k++) {
+        uint32_t r = perm[k], uo = HNSW_NO_UPPER;
+        memcpy(blk, node(b, r), b->stride);
+        if (b->level[r]) { /* the upper record, in node order, links renumbered */
+            uo = (uint32_t)words;
+            const uint32_t *src = b->upper + b->uoff[r];
+            uint32_t *dst = up + words;
+            size_t len = 1 + (size_t)b->level[r] * (b->M + 1);
+            memcpy(dst, src, len * sizeof(uint32_t));
+            for (int l = 1; l <= b->level[r]; l++) {
+                uint32_t *ls = dst + 1 + (size_t)(l - 1) * (b->M + 1);
+                for (uint32_t i = 0; i < ls[0]; i++)
+                    ls[1 + i] = inv[ls[1 + i]];
+            }
+            words += len;
+        }
+        memcpy(blk + hnsw_upper_off(b->dim), &uo, 4);
+        memcpy(blk + hnsw_row_off(b->dim), &r, 4);
+        uint32_t *ls = (uint32_t *)(blk + hnsw_count_off(b->dim));
+        for (uint32_t i = 0; i < ls[0]; i++)
+            ls[1 + i] = inv[ls[1 + i]];
+        rc = vf_seg_writer_write(w, blk, b->stride, err);
+    }
+    if (!rc)
+        rc = vf_seg_writer_end(w, err);
+    if (!rc)
+        rc = vf_seg_writer_section(w, VS_SEC_HNSW_UPPER, VF_SECTION_REQUIRED, up, b->words * 4, err);
+out:
+    free(meta);
+    free(blk);
+    free(perm);
+    free(inv);
+    free(up);
+    return rc;
+}
+
+int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)
+{
+    builder B = {0}, *b = &B;
+    b->n = rows->n;
+    b->dim = rows->dim;
+    b->metric = rows->metric;
+    b->vecs = rows->vecs;
+    b->M = bp->M ? bp->M : VS_HNSW_M_DEFAULT;
+    b->efc = bp->ef_construction ? bp->ef_construction : VS_HNSW_EFC_DEFAULT;
+    if (b->M < VS_HNSW_M_MIN || b->M > VS_HNSW_M_MAX)
+        return vf_fail(err, VF_EARG, "hnsw: M %u is outside %d..%d", b->M, VS_HNSW_M_MIN, VS_HNSW_M_MAX);
+    if (b->efc < VS_HNSW_EFC_MIN || b->efc > VS_HNSW_EFC_MAX)
+        return vf_fail(err, VF_EARG, "hnsw: ef_construction %u is outside %d..%d", b->efc, VS_HNSW_EFC_MIN,
+                       VS_HNSW_EFC_MAX);
+    if (b->n >= UINT32_MAX)
+        return vf_fail(err, VF_EARG, "hnsw: %zu rows is too many for one segment", b->n);
+    if (b->metric < VF_METRIC_L2 || b->metric > VF_METRIC_COSINE || b->dim == 0)
+        return vf_fail(err, VF_EARG, "hnsw: bad rows (metric %d, dim %u)", b->metric, b->dim);
+    b->M0 = 2 * b->M;
+    b->stride = (uint32_t)hnsw_stride(b->dim, b->M0);
+    b->gmax = -1;
+    b->threads = bp->threads > 0 ? bp->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (b->threads < 1)
+        b->threads = 1;
+    if (b->threads > 64)
+        b->threads = 64;
+
+    float *own_norms = NULL;
+    b->norms = rows->norms;
+    int rc = VF_ENOMEM;
+    size_t poolcap = (b->efc > b->M0 + BATCH_MAX ? b->efc : b->M0 + BATCH_MAX) + BATCH_MAX;
+    if (!b->norms) {
+        own_norms = malloc((b->n ? b->n : 1) * sizeof(float));
+        if (!own_norms)
+            goto out;
+        for (size_t r = 0; r < b->n; r++)
+            own_norms[r] = vs_dot(b->vecs + r * b->dim, b->vecs + r * b->dim, b->dim);
+        b->norms = own_norms;
+    }
+    b->off = malloc(4ull * b->dim);
+    b->step = malloc(4ull * b->dim);
+    b->nodes = calloc(b->n ? b->n : 1, b->stride);
+    b->level = malloc(b->n ? b->n : 1);
+    b->uoff = malloc((b->n ? b->n : 1) * sizeof(uint32_t));
+    b->selo = malloc((BATCH_MAX + 1) * sizeof(uint32_t));
+    b->sel = malloc((size_t)BATCH_MAX * (HNSW_MAX_LEVEL + 1) * (b->M + 1) * sizeof(uint32_t));
+    b->reqs = malloc((size_t)BATCH_MAX * (HNSW_MAX_LEVEL + 1) * b->M * sizeof(req));
+    b->groups = malloc(((size_t)BATCH_MAX * (HNSW_MAX_LEVEL + 1) * b->M + 1) * sizeof(size_t));
+    b->ts = calloc((size_t)b->threads, sizeof(tscratch));
+    if (!b->off || !b->step || !b->nodes || !b->level || !b->uoff || !b->selo || !b->sel || !b->reqs ||
+        !b->groups || !b->ts)
+        goto out;
+    for (int t = 0; t < b->threads; t++) {
+        tscratch *ts = &b->ts[t];
+        ts->visited = calloc(b->n ? b->n : 1, sizeof(uint32_t));
+        ts->cq = malloc((b->n + 1) * sizeof(cand));
+        ts->wq = malloc((b->efc + 2) * sizeof(cand));
+        ts->pool = malloc(poolcap * sizeof(cand));
+        ts->bdist = malloc(BATCH_MAX * sizeof(float));
+        ts->w = malloc(4ull * b->dim);
+        ts->q8 = malloc(b->dim);
+        ts->q16 = malloc(2ull * b->dim);
+        ts->ids = malloc((b->M0 + 1) * sizeof(uint32_t));
+        if (!ts->visited || !ts->cq || !ts->wq || !ts->pool || !ts->bdist || !ts->w || !ts->q8 || !ts->q16 || !ts->ids)
+            goto out;
+    }
+
+    /* levels, and the upper records laid out in row order */
+    uint64_t words = 0;
+    for (size_t r = 0; r < b->n; r++) {
+        int L = hnsw_level(bp->seed, r, b->M);
+        b->level[r] = (uint8_t)L;
+        b->uoff[r] = L ? (uint32_t)words : HNSW_NO_UPPER;
+        words += L ? 1 + (uint64_t)L * (b->M + 1) : 0;
+        if (words >= UINT32_MAX) {
+            rc = vf_fail(err, VF_EARG, "hnsw: upper levels too large");
+            goto out;
+        }
+    }
+    b->words = words;
+    b->upper = calloc(words ? words : 1, sizeof(uint32_t));
+    if (!b->upper)
+        goto out;
+    for (size_t r = 0; r < b->n; r++)
+        if (b->level[r])
+            b->upper[b->uoff[r]] = b->level[r];
+
+    if (b->metric == VF_METRIC_IP) {
+        if (!(b->aug = malloc((b->n ? b->n : 1) * sizeof(float)))) {
+            rc = VF_ENOMEM;
+            goto out;
+        }
+        for (size_t r = 0; r < b->n; r++)
+            b->pmax = b->norms[r] > b->pmax ? b->norms[r] : b->pmax;
+        for (size_t r = 0; r < b->n; r++)
+            b->aug[r] = sqrtf(b->pmax - b->norms[r] > 0 ? b->pmax - b->norms[r] : 0);
+    }
+    fit_quantizer(b);
+    parallel_for(b, b->n, encode_row);
+
+    /* insertion, batch by batch */
+    for (size_t b0 = 0; b0 < b->n;) {
+        size_t inserted = b0, bn = inserted / BATCH_DIV;
+        bn = bn < 1 ? 1 : bn > BATCH_MAX ? BATCH_MAX : bn;
+        if (bn > b->n - b0)
+            bn = b->n - b0;
+        b->b0 = b0;
+        b->bn = bn;
+        uint32_t o = 0;
+        for (size_t i = 0; i < bn; i++) {
+            b->selo[i] = o;
+            o += (uint32_t)(b->level[b0 + i] + 1) * (b->M + 1);
+        }
+        parallel_for(b, bn, insert_search);
+        install(b);
+        parallel_for(b, b->ngroups, link_back);
+        for (size_t i = 0; i < bn; i++)
+            if ((int)b->level[b0 + i] > b->gmax) {
+                b->gmax = b->level[b0 + i];
+                b->entry = (uint32_t)(b0 + i);
+            }
+        b0 += bn;
+    }
+    rc = write_sections(b, bp->seed, w, err);
+out:
+    if (rc == VF_ENOMEM)
+        vf_fail(err, rc, "hnsw: out of memory");
+    release(b);
+    free(own_norms);
+    return rc;
+}

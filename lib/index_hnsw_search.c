@@ -1,0 +1,522 @@
+/*
+ * index_hnsw_search.c - searches the HNSW index of a sealed segment in place: the greedy
+ * descent and SEARCH-LAYER (algorithms 2 and 5) of Malkov & Yashunin, "Efficient and robust
+ * approximate nearest neighbor search using Hierarchical Navigable Small World graphs" (2016,
+ * IEEE TPAMI 2018), over the sections index_hnsw_build.c writes (index_hnsw.h, SPEC.md 5.5).
+ *
+ * The walk ranks nodes by the approximate distance of the exact query to each row's 8-bit code,
+ * which sits beside the row's level-0 links, so a hop reads one run of cache lines per
+ * neighbour (prefetched one neighbour ahead); the best walk results are then re-ranked with
+ * exact distances from VECTORS, and only those are pushed.
+ *
+ * Invariants: opening reads only HNSW_META (fixed size plus 8 bytes per dimension) and checks
+ * its CRC and every field against the segment; the walk checks each count, link, upper-record
+ * offset and level before use, so damaged bytes give VF_ECORRUPT, never an out-of-bounds
+ * read; deleted rows are walked through but never pushed, and when the walk finds fewer than
+ * k live rows while more exist, an exact scan of the live rows completes the answer.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index_hnsw.h"
+
+typedef struct cand {
+    float d;
+    uint32_t id;
+} cand;
+
+typedef struct hnsw_ix {
+    const vs_rows_view *rows;
+    const uint8_t *nodes;
+    const uint32_t *upper;
+    uint64_t words;
+    size_t n;
+    uint32_t dim, M, M0, stride, max_level, entry;
+    uint32_t aux_off, upper_off, row_off, count_off;
+    int metric;
+    const float *off, *step;     /* in the mapped META */
+} hnsw_ix;
+
+typedef struct hscratch {
+    uint16_t *visited;           /* n epoch stamps */
+    uint16_t epoch;
+    cand *cq, *wq;               /* candidate min-heap, result max-heap */
+    size_t cqcap, wqcap;
+    float *w;
+    int8_t *q8;
+    int16_t *q16;
+    uint32_t *ids;               /* unvisited neighbours of one hop */
+} hscratch;
+
+/* ---- open and close ------------------------------------------------------------------------- */
+
+static int bad(vf_error *err, const char *what)
+{
+    return vf_fail(err, VF_ECORRUPT, "hnsw index: %s", what);
+}
+
+static int hnsw_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, vf_error *err)
+{
+    uint64_t mlen = 0, nlen = 0, ulen = 0;
+    const uint8_t *meta = vf_seg_section(seg, VS_SEC_HNSW_META, &mlen);
+    const uint8_t *nodes = vf_seg_section(seg, VS_SEC_HNSW_NODES, &nlen);
+    const uint8_t *upper = vf_seg_section(seg, VS_SEC_HNSW_UPPER, &ulen);
+    hnsw_meta m;
+    if (!meta || mlen < HNSW_META_FIXED + 4)
+        return bad(err, "metadata section too short");
+    memcpy(&m, meta, sizeof m);
+    if (m.version != HNSW_VERSION)
+        return vf_fail(err, m.version > HNSW_VERSION ? VF_EVERSION : VF_ECORRUPT,
+                       "hnsw index: version %u is not supported", m.version);
+    if (m.dim != rows->dim || mlen != HNSW_META_FIXED + 8ull * m.dim + 4)
+        return bad(err, "metadata length or dimension does not match the segment");
+    uint32_t crc;
+    memcpy(&crc, meta + mlen - 4, 4);
+    if (crc != vf_crc32(0, meta, mlen - 4))
+        return bad(err, "metadata checksum mismatch");
+    if (m.metric != (uint32_t)rows->metric || m.rows != rows->n)
+        return bad(err, "metadata does not match the segment's metric or rows");
+    if (m.M < VS_HNSW_M_MIN || m.M > VS_HNSW_M_MAX || m.M0 < m.M || m.M0 > 2 * VS_HNSW_M_MAX ||
+        m.stride != hnsw_stride(m.dim, m.M0) || m.code_kind != HNSW_CODE_U8 || m.max_level > HNSW_MAX_LEVEL)
+        return bad(err, "bad graph parameters");
+    if (m.rows && m.entry >= m.rows)
+        return bad(err, "entry point out of range");
+    if (!nodes || nlen / m.stride != m.rows || nlen % m.stride)
+        return bad(err, "node section missing or of the wrong length");
+    if (!upper || ulen != 4 * m.upper_words)
+        return bad(err, "upper-level section missing or of the wrong length");
+    const float *off = (const float *)(meta + HNSW_META_FIXED), *step = off + m.dim;
+    for (uint32_t j = 0; j < m.dim; j++)
+        if (!isfinite(off[j]) || !isfinite(step[j]) || step[j] < 0)
+            return bad(err, "bad quantizer");
+    hnsw_ix *ix = calloc(1, sizeof *ix);
+    if (!ix)
+        return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
+    ix->rows = rows;
+    ix->nodes = nodes;
+    ix->upper = (const uint32_t *)upper;
+    ix->words = m.upper_words;
+    ix->n = (size_t)m.rows;
+    ix->dim = m.dim;
+    ix->M = m.M;
+    ix->M0 = m.M0;
+    ix->stride = m.stride;
+    ix->max_level = m.max_level;
+    ix->entry = m.entry;
+    ix->aux_off = hnsw_aux_off(m.dim);
+    ix->upper_off = hnsw_upper_off(m.dim);
+    ix->row_off = hnsw_row_off(m.dim);
+    ix->count_off = hnsw_count_off(m.dim);
+    ix->metric = (int)m.metric;
+    ix->off = off;
+    ix->step = step;
+    *impl = ix;
+    return 0;
+}
+
+static void hnsw_close(void *impl) { free(impl); }
+
+static void hnsw_scratch_free(void *scratch)
+{
+    hscratch *s = scratch;
+    if (!s)
+        return;
+    free(s->visited);
+    free(s->cq);
+    free(s->wq);
+    free(s->w);
+    free(s->q8);
+    free(s->q16);
+    free(s->ids);
+    free(s);
+}
+
+static void *hnsw_scratch_new(const void *impl)
+{
+    const hnsw_ix *ix = impl;
+    hscratch *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->visited = calloc(ix->n ? ix->n : 1, sizeof *s->visited);
+    s->w = malloc(4ull * ix->dim);
+    s->q8 = malloc(ix->dim);
+    s->q16 = malloc(2ull * ix->dim);
+    s->ids = malloc((ix->M0 > ix->M ? ix->M0 : ix->M) * sizeof(uint32_t) + 4);
+    s->cqcap = s->wqcap = 256;
+    s->cq = malloc(s->cqcap * sizeof(cand));
+    s->wq = malloc(s->wqcap * sizeof(cand));
+    if (!s->visited || !s->w || !s->q8 || !s->q16 || !s->ids || !s->cq || !s->wq) {
+        hnsw_scratch_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- heaps -------------------------------------------------------------------------------- */
+
+static inline int worse(cand a, cand b) { return a.d > b.d || (a.d == b.d && a.id > b.id); }
+
+static inline void minheap_push(cand *h, size_t *n, cand c)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!worse(h[p], c))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = c;
+}
+
+static inline cand minheap_pop(cand *h, size_t *n)
+{
+    cand top = h[0], last = h[--*n];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= m)
+            break;
+        if (c + 1 < m && worse(h[c], h[c + 1]))
+            c++;
+        if (!worse(last, h[c]))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (m)
+        h[i] = last;
+    return top;
+}
+
+static inline void maxheap_push(cand *h, size_t *n, cand c)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!worse(c, h[p]))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = c;
+}
+
+static inline void maxheap_pop(cand *h, size_t *n)
+{
+    cand last = h[--*n];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= m)
+            break;
+        if (c + 1 < m && worse(h[c + 1], h[c]))
+            c++;
+        if (!worse(h[c], last))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (m)
+        h[i] = last;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    return worse(*x, *y) ? 1 : worse(*y, *x) ? -1 : 0;
+}
+
+void hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const float *off, const float *step,
+                     uint32_t dim)
+{
+    float scale = -1.0f, c0 = 0.0f;
+    if (metric == VF_METRIC_L2) {
+        scale = -2.0f;
+        c0 = qn;
+    } else if (metric == VF_METRIC_COSINE) {
+        c0 = 1.0f;
+        scale = qn > 0 ? -1.0f / sqrtf(qn) : 0.0f;
+    }
+    float dot = 0;
+    for (uint32_t j = 0; j < dim; j++) {
+        hq->w[j] = scale * q[j] * step[j];
+        dot += q[j] * off[j];
+    }
+    hq->c0 = c0 + scale * dot;
+    hq->ca = metric == VF_METRIC_L2 ? 1.0f : 0.0f;
+    hnsw_query_quantize(hq, dim);
+}
+
+void hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
+{
+    float mx = 0;
+    for (uint32_t j = 0; j < dim; j++)
+        mx = fabsf(hq->w[j]) > mx ? fabsf(hq->w[j]) : mx;
+    float qmax = dim > 66000 ? floorf(2147483647.0f / (255.0f * (float)dim)) : 127.0f;
+    qmax = qmax < 1 ? 1 : qmax;
+    hq->sq = mx > 0 ? mx / qmax : 0.0f;
+    float inv = mx > 0 ? qmax / mx : 0.0f;
+    for (uint32_t j = 0; j < dim; j++) {
+        float v = hq->w[j] * inv;
+        v = v > qmax ? qmax : v < -qmax ? -qmax : v;
+        int32_t iv = (int32_t)(v + (v >= 0 ? 0.5f : -0.5f)); /* round half away from zero */
+        hq->q8[j] = (int8_t)iv;
+        hq->q16[j] = (int16_t)iv;
+    }
+    hq->dot = hnsw_dot_kernel();
+}
+
+/* TUNING ONLY (to be removed) */
+#include <stdlib.h>
+static unsigned pf_ahead_v, rerank_v;
+static unsigned env_u(const char *n, unsigned d) { const char *v = getenv(n); return v ? (unsigned)atoi(v) : d; }
+#define PF_AHEAD (pf_ahead_v ? pf_ahead_v : (pf_ahead_v = env_u("HNSW_PF", 1)))
+static unsigned rerank_factor(void) { return rerank_v ? rerank_v : (rerank_v = env_u("HNSW_RR", HNSW_RERANK_FACTOR)); }
+
+/* ---- the walk ------------------------------------------------------------------------------ */
+
+static inline const uint8_t *node(const hnsw_ix *ix, uint32_t r) { return ix->nodes + (size_t)r * ix->stride; }
+
+static inline float approx(const hnsw_ix *ix, const hnsw_query *hq, uint32_t r)
+{
+    const uint8_t *p = node(ix, r);
+    float aux;
+    memcpy(&aux, p + ix->aux_off, 4);
+    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq, p, ix->dim);
+}
+
+static inline void prefetch_code(const hnsw_ix *ix, uint32_t r)
+{
+    const char *p = (const char *)node(ix, r);
+    for (uint32_t o = 0; o < ix->aux_off + 4; o += 64)
+        __builtin_prefetch(p + o);
+}
+
+static inline void prefetch_links(const hnsw_ix *ix, uint32_t r)
+{
+    const char *p = (const char *)node(ix, r);
+    for (uint32_t o = ix->count_off & ~63u; o < ix->stride; o += 64)
+        __builtin_prefetch(p + o);
+}
+
+static inline void prefetch_row(const hnsw_ix *ix, uint32_t r)
+{
+    const char *p = (const char *)(ix->rows->vecs + (size_t)r * ix->dim);
+    for (size_t o = 0; o < 4ull * ix->dim; o += 64)
+        __builtin_prefetch(p + o);
+}
+
+static inline int is_deleted(const uint8_t *del, uint32_t r) { return del && (del[r >> 3] >> (r & 7)) & 1; }
+
+/* The row node k stands for (unchecked). */
+static inline uint32_t row_of(const hnsw_ix *ix, uint32_t k)
+{
+    uint32_t r;
+    memcpy(&r, node(ix, k) + ix->row_off, 4);
+    return r;
+}
+
+/* 1 if node k's row is deleted, 0 if live, -1 if its row number is damaged. */
+static inline int node_deleted(const hnsw_ix *ix, const uint8_t *del, uint32_t k)
+{
+    if (!del)
+        return 0;
+    uint32_t r = row_of(ix, k);
+    return r >= ix->n ? -1 : is_deleted(del, r);
+}
+
+/* The checked list of row r on level l >= 1, or NULL if its bytes are damaged. */
+static const uint32_t *upper_list(const hnsw_ix *ix, uint32_t r, uint32_t l)
+{
+    uint32_t u;
+    memcpy(&u, node(ix, r) + ix->upper_off, 4);
+    if (u >= ix->words)
+        return NULL;
+    uint32_t L = ix->upper[u];
+    if (L < l || L > ix->max_level || u + 1 + (uint64_t)L * (ix->M + 1) > ix->words)
+        return NULL;
+    const uint32_t *ls = ix->upper + u + 1 + (size_t)(l - 1) * (ix->M + 1);
+    if (ls[0] > ix->M)
+        return NULL;
+    return ls;
+}
+
+static int grow(cand **h, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap * 2 > need ? *cap * 2 : need;
+    cand *p = realloc(*h, c * sizeof(cand));
+    if (!p)
+        return VF_ENOMEM;
+    *h = p;
+    *cap = c;
+    return 0;
+}
+
+static uint16_t next_epoch(const hnsw_ix *ix, hscratch *s)
+{
+    if (++s->epoch == 0) {
+        memset(s->visited, 0, ix->n * sizeof *s->visited);
+        s->epoch = 1;
+    }
+    return s->epoch;
+}
+
+/* SEARCH-LAYER on level 0 from ep: leaves the (up to) ef nearest live rows found in s->wq, a
+   max-heap, and their number in *nw. */
+static int search_base(const hnsw_ix *ix, hscratch *s, const hnsw_query *hq, cand ep, size_t ef,
+                       const uint8_t *del, size_t *nwp, vf_error *err)
+{
+    uint16_t e = next_epoch(ix, s);
+    size_t nc = 0, nw = 0;
+    s->visited[ep.id] = e;
+    minheap_push(s->cq, &nc, ep);
+    float lower = INFINITY;
+    int dl = node_deleted(ix, del, ep.id);
+    if (dl < 0)
+        return bad(err, "row number out of range");
+    if (!dl) {
+        maxheap_push(s->wq, &nw, ep);
+        lower = ep.d;
+    }
+    while (nc) {
+        cand c = minheap_pop(s->cq, &nc);
+        if (c.d > lower && nw == ef)
+            break;
+        if (nc) /* the likely next hop's links, while this hop runs */
+            prefetch_links(ix, s->cq[0].id);
+        const uint32_t *ls = (const uint32_t *)(node(ix, c.id) + ix->count_off);
+        uint32_t cnt = ls[0], m = 0;
+        if (cnt > ix->M0)
+            return bad(err, "level-0 link count out of range");
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint32_t x = ls[1 + i];
+            if (x >= ix->n)
+                return bad(err, "level-0 link out of range");
+            if (s->visited[x] != e) {
+                s->visited[x] = e;
+                s->ids[m++] = x;
+            }
+        }
+        if (grow(&s->cq, &s->cqcap, nc + m))
+            return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
+        for (uint32_t i = 0; i < m && i < PF_AHEAD; i++)
+            prefetch_code(ix, s->ids[i]);
+        for (uint32_t i = 0; i < m; i++) {
+            if (i + PF_AHEAD < m)
+                prefetch_code(ix, s->ids[i + PF_AHEAD]);
+            uint32_t x = s->ids[i];
+            float d = approx(ix, hq, x);
+            if (nw < ef || d < lower) {
+                cand y = {d, x};
+                minheap_push(s->cq, &nc, y);
+                dl = node_deleted(ix, del, x);
+                if (dl < 0)
+                    return bad(err, "row number out of range");
+                if (!dl) {
+                    maxheap_push(s->wq, &nw, y);
+                    if (nw > ef)
+                        maxheap_pop(s->wq, &nw);
+                    lower = s->wq[0].d;
+                }
+            }
+        }
+    }
+    *nwp = nw;
+    return 0;
+}
+
+/* Pushes every live row not marked with epoch e, exactly: the fallback when the graph walk
+   reaches fewer than k live rows. */
+static void scan_rest(const hnsw_ix *ix, hscratch *s, uint16_t e, const float *q, float qn, const uint8_t *del,
+                      vs_topk *t)
+{
+    for (size_t r = 0; r < ix->n; r++)
+        if (s->visited[r] != e && !is_deleted(del, (uint32_t)r))
+            vs_topk_push(t, vs_row_distance(ix->rows, q, qn, r), r);
+}
+
+static int hnsw_search(const void *impl, const float *q, float qn, const vs_query_params *qp, const uint8_t *del,
+                       vs_topk *t, void *scratch, vf_error *err)
+{
+    const hnsw_ix *ix = impl;
+    hscratch *s = scratch;
+    size_t k = t->k;
+    if (!k || !ix->n)
+        return 0;
+    size_t ef = qp && qp->ef ? qp->ef : HNSW_EF_DEFAULT;
+    ef = ef < k ? k : ef;
+    ef = ef > ix->n ? ix->n : ef;
+    if (grow(&s->wq, &s->wqcap, ef + 2))
+        return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
+
+    hnsw_query hq = {.w = s->w, .q8 = s->q8, .q16 = s->q16};
+    hnsw_query_prep(&hq, q, qn, ix->metric, ix->off, ix->step, ix->dim);
+
+    cand cur = {approx(ix, &hq, ix->entry), ix->entry};
+    for (uint32_t l = ix->max_level; l >= 1; l--) {
+        for (int changed = 1; changed;) {
+            changed = 0;
+            const uint32_t *ls = upper_list(ix, cur.id, l);
+            if (!ls)
+                return bad(err, "upper-level record damaged");
+            for (uint32_t i = 0, cnt = ls[0]; i < cnt; i++) {
+                uint32_t x = ls[1 + i];
+                if (x >= ix->n)
+                    return bad(err, "upper-level link out of range");
+                float d = approx(ix, &hq, x);
+                if (d < cur.d) {
+                    cur = (cand){d, x};
+                    changed = 1;
+                }
+            }
+        }
+    }
+
+    size_t nw = 0;
+    int rc = search_base(ix, s, &hq, cur, ef, del, &nw, err);
+    if (rc)
+        return rc;
+
+    /* re-rank the best walk results exactly; their rows are marked with a fresh epoch, which
+       also catches two nodes claiming one row */
+    qsort(s->wq, nw, sizeof(cand), cand_cmp);
+    size_t factor = qp && qp->refine ? qp->refine : rerank_factor();
+    size_t nr = factor * k < nw ? factor * k : nw;
+    uint16_t e = next_epoch(ix, s);
+    for (size_t i = 0; i < nw; i++) {
+        uint32_t r = row_of(ix, s->wq[i].id);
+        if (r >= ix->n || s->visited[r] == e)
+            return bad(err, "row number out of range or repeated");
+        s->visited[r] = e;
+        s->wq[i].id = r;
+    }
+    if (nr)
+        prefetch_row(ix, s->wq[0].id);
+    for (size_t i = 0; i < nr; i++) {
+        if (i + 1 < nr)
+            prefetch_row(ix, s->wq[i + 1].id);
+        vs_topk_push(t, vs_row_distance(ix->rows, q, qn, s->wq[i].id), s->wq[i].id);
+    }
+
+    if (nw < k) {
+        size_t live = ix->n;
+        if (del)
+            for (size_t r = 0; r < ix->n; r++)
+                live -= is_deleted(del, (uint32_t)r);
+        if (live > nw)
+            scan_rest(ix, s, e, q, qn, del, t);
+    }
+    return 0;
+}
+
+const vs_index_ops vs_hnsw_ops = {
+    .open = hnsw_open,
+    .close = hnsw_close,
+    .scratch_new = hnsw_scratch_new,
+    .scratch_free = hnsw_scratch_free,
+    .search = hnsw_search,
+};

@@ -1,0 +1,538 @@
+/*
+ * test_hnsw.c - the HNSW index (lib/index_hnsw_*.c) through the real segment writer and
+ * reader: recall@10 against brute force for every metric, exact pushed distances,
+ * deterministic bytes (same seed twice; 1 thread against 2), deleted rows never returned while
+ * k hits still come back, damaged index bytes giving VF_ECORRUPT (never a crash), the code
+ * kernel of every dispatch path, and the level distribution.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "distance.h"
+#include "index_hnsw.h"
+#include "unit.h"
+
+#define N 4000
+#define D 32
+#define NQ 100
+#define K 10
+
+static float vecs[N * D], norms[N], qs[NQ * D], qns[NQ];
+static char dir[] = "/tmp/test_hnsw.XXXXXX";
+static int dirfd_;
+
+static double rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*s >> 11) / 9007199254740992.0;
+}
+
+static double gauss(uint64_t *s)
+{
+    double u = rnd(s) + 1e-12, v = rnd(s);
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* Rows and queries from 12 Gaussian clusters of different spreads. */
+static void gen(uint64_t seed)
+{
+    float c[12][D], sp[12];
+    uint64_t s = seed;
+    for (int i = 0; i < 12; i++) {
+        for (int j = 0; j < D; j++)
+            c[i][j] = (float)(rnd(&s) * 20 - 10);
+        sp[i] = (float)(0.5 + 2.5 * rnd(&s));
+    }
+    for (int r = 0; r < N + NQ; r++) {
+        int k = (int)(rnd(&s) * 12);
+        float *x = r < N ? vecs + r * D : qs + (r - N) * D;
+        for (int j = 0; j < D; j++)
+            x[j] = c[k][j] + sp[k] * (float)gauss(&s);
+    }
+    for (int r = 0; r < N; r++)
+        norms[r] = vs_dot(vecs + r * D, vecs + r * D, D);
+    for (int q = 0; q < NQ; q++)
+        qns[q] = vs_dot(qs + q * D, qs + q * D, D);
+}
+
+static double ref_dist(int metric, const float *q, const float *x)
+{
+    double dot = 0, qq = 0, xx = 0, l2 = 0;
+    for (int j = 0; j < D; j++) {
+        dot += (double)q[j] * x[j];
+        qq += (double)q[j] * q[j];
+        xx += (double)x[j] * x[j];
+        l2 += ((double)q[j] - x[j]) * ((double)q[j] - x[j]);
+    }
+    if (metric == VF_METRIC_L2)
+        return l2;
+    if (metric == VF_METRIC_IP)
+        return -dot;
+    return qq > 0 && xx > 0 ? 1 - dot / sqrt(qq * xx) : 1;
+}
+
+/* Writes segment `name` of the first n rows with an HNSW index. */
+static int write_seg(const char *name, size_t n, int metric, uint32_t M, int threads, uint64_t seed)
+{
+    static uint64_t ids[N], lsns[N];
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = 1000 + i;
+        lsns[i] = 1;
+    }
+    vf_seg_info info = {.dim = D, .elem = VF_ELEM_F32, .metric = (uint32_t)metric, .rows = n};
+    vf_seg_writer *w = NULL;
+    vf_error err = {0};
+    int rc = vf_seg_writer_open(&w, dirfd_, name, &info, &err);
+    if (!rc)
+        rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, vecs, n * D * 4, &err);
+    if (!rc)
+        rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, ids, n * 8, &err);
+    if (!rc)
+        rc = vf_seg_writer_section(w, VF_SEC_LSNS, VF_SECTION_REQUIRED, lsns, n * 8, &err);
+    if (!rc)
+        rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, norms, n * 4, &err);
+    vs_build_params bp = {.type = VS_INDEX_HNSW, .M = M, .ef_construction = 100, .seed = seed, .threads = threads};
+    vs_rows_view rows = {vecs, norms, n, D, metric};
+    if (!rc)
+        rc = vs_index_build(&bp, &rows, w, &err);
+    uint64_t bytes;
+    if (!rc)
+        rc = vf_seg_writer_finish(w, &bytes, &err);
+    else
+        vf_seg_writer_abort(w);
+    if (rc)
+        fprintf(stderr, "write_seg %s: %s\n", name, err.msg);
+    return rc;
+}
+
+typedef struct opened {
+    vf_seg *seg;
+    vs_index *ix;
+    vs_rows_view rows;
+    void *scratch;
+} opened;
+
+static int open_seg(opened *o, const char *name, vf_error *err)
+{
+    memset(o, 0, sizeof *o);
+    int rc = vf_seg_open(&o->seg, dirfd_, name, err);
+    if (rc)
+        return rc;
+    const vf_seg_info *in = vf_seg_get_info(o->seg);
+    o->rows = (vs_rows_view){vf_seg_section(o->seg, VF_SEC_VECTORS, NULL), vf_seg_section(o->seg, VF_SEC_NORMS, NULL),
+                             (size_t)in->rows, in->dim, (int)in->metric};
+    rc = vs_index_open(&o->ix, o->seg, &o->rows, err);
+    if (rc)
+        return rc;
+    o->scratch = vs_index_scratch_new(o->ix);
+    return o->scratch ? 0 : VF_ENOMEM;
+}
+
+static void close_seg(opened *o)
+{
+    if (o->ix)
+        vs_index_scratch_free(o->ix, o->scratch);
+    vs_index_close(o->ix);
+    vf_seg_close(o->seg);
+}
+
+/* Searches every query; returns the mean recall@K against brute force over the live rows, and
+   counts hits that are deleted, duplicated, wrongly distanced or missing. */
+static double run_queries(opened *o, const uint8_t *del, uint32_t ef, int *bad_hits, int *short_lists)
+{
+    int metric = o->rows.metric;
+    size_t n = o->rows.n, live = 0;
+    for (size_t r = 0; r < n; r++)
+        live += !(del && (del[r >> 3] >> (r & 7)) & 1);
+    size_t want = live < K ? live : K;
+    double hits = 0;
+    static double dist[N];
+    static int idx[N];
+    for (int q = 0; q < NQ; q++) {
+        vs_hit buf[K];
+        vs_topk t;
+        vs_topk_init(&t, buf, K);
+        vs_query_params qp = {.ef = ef};
+        vf_error err = {0};
+        int rc = vs_index_search(o->ix, qs + q * D, qns[q], &qp, del, &t, o->scratch, &err);
+        if (rc) {
+            fprintf(stderr, "search: %s\n", err.msg);
+            (*bad_hits)++;
+            continue;
+        }
+        vs_topk_sort(&t);
+        if (t.n != want)
+            (*short_lists)++;
+        /* the K-th true distance among live rows */
+        size_t m = 0;
+        for (size_t r = 0; r < n; r++)
+            if (!(del && (del[r >> 3] >> (r & 7)) & 1)) {
+                dist[m] = ref_dist(metric, qs + q * D, vecs + r * D);
+                idx[m++] = (int)r;
+            }
+        for (size_t a = 0; a < want; a++) /* partial selection sort: the want nearest */
+            for (size_t b = a + 1; b < m; b++)
+                if (dist[b] < dist[a]) {
+                    double td = dist[a];
+                    dist[a] = dist[b];
+                    dist[b] = td;
+                    int ti = idx[a];
+                    idx[a] = idx[b];
+                    idx[b] = ti;
+                }
+        double kth = want ? dist[want - 1] : 0;
+        for (size_t i = 0; i < t.n; i++) {
+            uint64_t r = t.h[i].id;
+            if (r >= n || (del && (del[r >> 3] >> (r & 7)) & 1)) {
+                (*bad_hits)++;
+                continue;
+            }
+            for (size_t j = 0; j < i; j++)
+                if (t.h[j].id == r)
+                    (*bad_hits)++;
+            double ex = ref_dist(metric, qs + q * D, vecs + r * D);
+            if (fabs(ex - t.h[i].dist) > 1e-3 * (1 + fabs(ex)))
+                (*bad_hits)++;
+            if (ex <= kth + 1e-6 * fabs(kth) + 1e-9)
+                hits++;
+        }
+    }
+    return want ? hits / ((double)NQ * want) : 1.0;
+}
+
+static void test_recall(void)
+{
+    static const char *mname[] = {"", "l2", "ip", "cosine"};
+    /* ip is a harder walk (no triangle inequality), so its floor is lower */
+    static const double floor_[] = {0, 0.97, 0.90, 0.97};
+    for (int metric = VF_METRIC_L2; metric <= VF_METRIC_COSINE; metric++) {
+        char name[32];
+        snprintf(name, sizeof name, "r%d.vseg", metric);
+        CHECK(write_seg(name, N, metric, 16, 2, 7) == 0);
+        opened o;
+        vf_error err;
+        CHECK(open_seg(&o, name, &err) == 0);
+        CHECK(vs_index_type_of(o.ix) == VS_INDEX_HNSW);
+        int bad = 0, shorts = 0;
+        double rec = run_queries(&o, NULL, 0, &bad, &shorts);
+        printf("  %s recall@10 at default ef: %.4f\n", mname[metric], rec);
+        CHECK_MSG(rec >= floor_[metric], "%s recall %.4f below %.2f", mname[metric], rec, floor_[metric]);
+        CHECK(bad == 0 && shorts == 0);
+        /* a larger ef does no worse, and each kernel set gives good results */
+        double rec2 = run_queries(&o, NULL, 200, &bad, &shorts);
+        CHECK_MSG(rec2 >= rec - 0.005 && rec2 >= floor_[metric] + 0.01, "%s ef 200 recall %.4f", mname[metric],
+                  rec2);
+        const char *sets[] = {"scalar", "avx2", "avx512"};
+        for (int i = 0; i < 3; i++)
+            if (vs_simd_select(sets[i]) == 0) {
+                double r3 = run_queries(&o, NULL, 0, &bad, &shorts);
+                CHECK_MSG(fabs(r3 - rec) < 0.002, "%s with %s: recall %.4f vs %.4f", mname[metric], sets[i], r3, rec);
+            }
+        vs_simd_select("auto");
+        CHECK(bad == 0 && shorts == 0);
+        close_seg(&o);
+    }
+}
+
+static int same_file(const char *a, const char *b)
+{
+    char pa[128], pb[128];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb)
+            same = 0;
+        if (ca == EOF || cb == EOF)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
+static void test_determinism(void)
+{
+    CHECK(write_seg("d1.vseg", N, VF_METRIC_L2, 8, 2, 99) == 0);
+    CHECK(write_seg("d2.vseg", N, VF_METRIC_L2, 8, 2, 99) == 0);
+    CHECK(write_seg("d3.vseg", N, VF_METRIC_L2, 8, 1, 99) == 0);
+    CHECK(write_seg("d4.vseg", N, VF_METRIC_L2, 8, 2, 100) == 0);
+    CHECK_MSG(same_file("d1.vseg", "d2.vseg"), "two builds with one seed differ");
+    CHECK_MSG(same_file("d1.vseg", "d3.vseg"), "1 and 2 threads give different bytes");
+    CHECK_MSG(!same_file("d1.vseg", "d4.vseg"), "the seed changes nothing");
+}
+
+static void test_deleted(void)
+{
+    opened o;
+    vf_error err;
+    CHECK(open_seg(&o, "r1.vseg", &err) == 0);
+    static uint8_t del[N / 8 + 1];
+    uint64_t s = 5;
+    /* 40% deleted at random */
+    memset(del, 0, sizeof del);
+    for (int r = 0; r < N; r++)
+        if (rnd(&s) < 0.4)
+            del[r >> 3] |= (uint8_t)(1u << (r & 7));
+    int bad = 0, shorts = 0;
+    double rec = run_queries(&o, del, 0, &bad, &shorts);
+    printf("  l2 recall@10 with 40%% deleted: %.4f\n", rec);
+    CHECK(rec >= 0.95);
+    CHECK(bad == 0 && shorts == 0);
+    /* every near row of the first clusters deleted: the walk crosses deleted regions */
+    memset(del, 0, sizeof del);
+    for (int r = 0; r < N; r++)
+        if (vecs[r * D] < 0)
+            del[r >> 3] |= (uint8_t)(1u << (r & 7));
+    bad = shorts = 0;
+    rec = run_queries(&o, del, 0, &bad, &shorts);
+    printf("  l2 recall@10 with half the space deleted: %.4f\n", rec);
+    CHECK(rec >= 0.9);
+    CHECK(bad == 0 && shorts == 0);
+    /* only a few live rows, scattered: all of them come back */
+    for (int live = 3; live <= 15; live += 12) {
+        memset(del, 0xff, sizeof del);
+        for (int i = 0; i < live; i++) {
+            int r = (i * 337 + 11) % N;
+            del[r >> 3] &= (uint8_t) ~(1u << (r & 7));
+        }
+        bad = shorts = 0;
+        rec = run_queries(&o, del, 0, &bad, &shorts);
+        CHECK_MSG(rec == 1.0 && bad == 0 && shorts == 0, "%d live rows: recall %.3f bad %d short %d", live, rec,
+                  bad, shorts);
+    }
+    /* everything deleted: no hits */
+    memset(del, 0xff, sizeof del);
+    bad = shorts = 0;
+    run_queries(&o, del, 0, &bad, &shorts);
+    CHECK(bad == 0 && shorts == 0);
+    close_seg(&o);
+}
+
+static void test_small(void)
+{
+    /* fewer rows than k, and a single row */
+    size_t sizes[] = {1, 2, 7, 40};
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s%zu.vseg", sizes[i]);
+        CHECK(write_seg(name, sizes[i], VF_METRIC_COSINE, 4, 2, 3) == 0);
+        opened o;
+        vf_error err;
+        CHECK(open_seg(&o, name, &err) == 0);
+        int bad = 0, shorts = 0;
+        double rec = run_queries(&o, NULL, 0, &bad, &shorts);
+        CHECK_MSG(rec == 1.0 && bad == 0 && shorts == 0, "%zu rows: recall %.3f", sizes[i], rec);
+        close_seg(&o);
+    }
+}
+
+/* ---- damage --------------------------------------------------------------------------------- */
+
+static const vf_section *find_sec(const vf_seg *s, uint32_t type)
+{
+    for (size_t i = 0; i < vf_seg_nsections(s); i++)
+        if (vf_seg_section_at(s, i)->type == type)
+            return vf_seg_section_at(s, i);
+    return NULL;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    char pa[128], pb[128], buf[1 << 16];
+    snprintf(pa, sizeof pa, "%s/%s", dir, from);
+    snprintf(pb, sizeof pb, "%s/%s", dir, to);
+    FILE *a = fopen(pa, "rb"), *b = fopen(pb, "wb");
+    size_t k;
+    while (a && b && (k = fread(buf, 1, sizeof buf, a)) > 0)
+        fwrite(buf, 1, k, b);
+    if (a)
+        fclose(a);
+    if (b)
+        fclose(b);
+    return a && b ? 0 : -1;
+}
+
+static void poke(const char *name, uint64_t off, uint32_t v)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, &v, 4, (off_t)off) == 4);
+    close(fd);
+}
+
+/* Opens name and runs every query: returns the first error (0 if none). */
+static int open_and_search(const char *name)
+{
+    opened o;
+    vf_error err = {0};
+    int rc = open_seg(&o, name, &err);
+    for (int q = 0; !rc && q < NQ; q++) {
+        vs_hit buf[K];
+        vs_topk t;
+        vs_topk_init(&t, buf, K);
+        rc = vs_index_search(o.ix, qs + q * D, qns[q], NULL, NULL, &t, o.scratch, &err);
+    }
+    close_seg(&o);
+    return rc;
+}
+
+static void test_damage(void)
+{
+    vf_seg *s;
+    vf_error err;
+    CHECK(vf_seg_open(&s, dirfd_, "r1.vseg", &err) == 0);
+    vf_section meta = *find_sec(s, VS_SEC_HNSW_META), nodes = *find_sec(s, VS_SEC_HNSW_NODES),
+               upper = *find_sec(s, VS_SEC_HNSW_UPPER);
+    hnsw_meta m;
+    memcpy(&m, vf_seg_section(s, VS_SEC_HNSW_META, NULL), sizeof m);
+    uint32_t ue; /* the entry row's upper record, in words */
+    memcpy(&ue, (const uint8_t *)vf_seg_section(s, VS_SEC_HNSW_NODES, NULL) + (size_t)m.entry * m.stride +
+                    hnsw_upper_off(D), 4);
+    vf_seg_close(s);
+    CHECK(ue < m.upper_words);
+    CHECK(m.max_level >= 1 && m.upper_words > 0);
+    uint32_t cnt_off = hnsw_count_off(D), up_off = hnsw_upper_off(D), row_off = hnsw_row_off(D);
+    CHECK(open_and_search("r1.vseg") == 0);
+
+    struct {
+        const char *what;
+        uint64_t off;
+        uint32_t v;
+        int all_nodes;       /* poke the field in every node block */
+    } cases[] = {
+        {"meta byte", meta.offset + 3, 0x01000000u, 0},
+        {"meta entry", meta.offset + 36, 0x7fffffffu, 0},
+        {"meta quantizer", meta.offset + HNSW_META_FIXED + 8, 0xffffffffu, 0},
+        {"meta crc", meta.offset + meta.length - 4, 0, 0},
+        {"level-0 link", nodes.offset + cnt_off + 4, 0xfffffff0u, 1},
+        {"level-0 link = rows", nodes.offset + cnt_off + 8, N, 1},
+        {"level-0 count", nodes.offset + cnt_off, 1000000u, 1},
+        {"upper offset", nodes.offset + up_off, 0x7ffffff0u, 1},
+        {"row number", nodes.offset + row_off, 0xfffffff0u, 1},
+        {"row number = rows", nodes.offset + row_off, N, 1},
+        {"one row for every node", nodes.offset + row_off, 17, 1},
+        {"upper level", upper.offset + 4ull * ue, 0x00ffffffu, 0},
+        {"upper level too low", upper.offset + 4ull * ue, 0, 0},
+        {"upper count", upper.offset + 4ull * (ue + 1), 0x10000u, 0},
+        {"upper link", upper.offset + 4ull * (ue + 2), 0xffffffffu, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        CHECK(copy_file("r1.vseg", "bad.vseg") == 0);
+        if (cases[c].all_nodes)
+            for (uint32_t r = 0; r < N; r++)
+                poke("bad.vseg", cases[c].off + (uint64_t)r * m.stride, cases[c].v);
+        else
+            poke("bad.vseg", cases[c].off, cases[c].v);
+        int rc = open_and_search("bad.vseg");
+        CHECK_MSG(rc == VF_ECORRUPT, "%s: got %d", cases[c].what, rc);
+    }
+    /* every upper record's words damaged in turn, with huge values: never a crash */
+    for (uint32_t wd = 0; wd < m.upper_words && wd < 400; wd += 7) {
+        CHECK(copy_file("r1.vseg", "bad.vseg") == 0);
+        poke("bad.vseg", upper.offset + 4ull * wd, 0xfffffff0u - wd);
+        int rc = open_and_search("bad.vseg");
+        CHECK_MSG(rc == 0 || rc == VF_ECORRUPT, "upper word %u: got %d", wd, rc);
+    }
+    unlink("bad.vseg");
+}
+
+/* ---- kernels and levels --------------------------------------------------------------------- */
+
+static void test_kernels(void)
+{
+    const char *sets[] = {"scalar", "avx2", "avx512bw", "avx512vnni", "avx512"};
+    static float w[1000];
+    static int8_t q8[1000];
+    static int16_t q16[1000];
+    static uint8_t c[1000];
+    uint64_t s = 17;
+    for (int i = 0; i < 1000; i++) {
+        w[i] = (float)(rnd(&s) * 2 - 1);
+        c[i] = (uint8_t)(rnd(&s) * 256);
+    }
+    c[5] = 255;
+    hnsw_query hq = {.w = w, .q8 = q8, .q16 = q16};
+    hnsw_query_quantize(&hq, 1000);
+    int ok = 1, extreme = 0;
+    for (int i = 0; i < 1000; i++) {
+        ok &= q16[i] == q8[i] && q8[i] != -128 && fabsf(q8[i] * hq.sq - w[i]) <= hq.sq * 0.5001f;
+        extreme |= q8[i] == 127 || q8[i] == -127;
+    }
+    CHECK(ok && extreme);
+    q8[7] = q16[7] = -127; /* extremes of both operands */
+    int tested = 0;
+    for (int i = 0; i < 5; i++) {
+        hnsw_dot_fn f = hnsw_dot_kernel_named(sets[i]);
+        if (!f)
+            continue;
+        tested++;
+        for (size_t d = 0; d <= 990; d += d < 140 ? 1 : 37) {
+            int32_t ref = 0;
+            for (size_t j = 0; j < d; j++)
+                ref += (int32_t)q8[j + 3] * c[j + 1];
+            /* odd offsets: no alignment assumed */
+            hnsw_query h2 = {.q8 = q8 + 3, .q16 = q16 + 3};
+            int32_t got = f(&h2, c + 1, d);
+            CHECK_MSG(got == ref, "%s d=%zu: %d vs %d", sets[i], d, got, ref);
+        }
+    }
+    printf("  %d code kernels tested, in use: %s\n", tested, vs_simd_name());
+    CHECK(tested >= 1 && hnsw_dot_kernel() != NULL);
+}
+
+static void test_levels(void)
+{
+    int above[4] = {0};
+    int range_ok = 1;
+    for (uint64_t r = 0; r < 200000; r++) {
+        int l = hnsw_level(42, r, 16);
+        range_ok &= l >= 0 && l <= HNSW_MAX_LEVEL;
+        for (int i = 0; i < 4 && i < l; i++)
+            above[i]++;
+    }
+    CHECK(range_ok);
+    /* P(level >= i) = 16^-i */
+    CHECK(fabs(above[0] / 200000.0 - 1 / 16.0) < 0.005);
+    CHECK(fabs(above[1] / 200000.0 - 1 / 256.0) < 0.001);
+    CHECK(hnsw_level(42, 5, 16) == hnsw_level(42, 5, 16));
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    dirfd_ = open(dir, O_RDONLY | O_DIRECTORY);
+    if (chdir(dir)) {
+        perror("chdir");
+        return 1;
+    }
+    gen(12345);
+    test_kernels();
+    test_levels();
+    test_recall();
+    test_determinism();
+    test_deleted();
+    test_small();
+    test_damage();
+    /* clean up */
+    const char *names[] = {"r1.vseg", "r2.vseg", "r3.vseg", "d1.vseg", "d2.vseg", "d3.vseg", "d4.vseg",
+                           "s1.vseg", "s2.vseg", "s7.vseg", "s40.vseg"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unlinkat(dirfd_, names[i], 0);
+    close(dirfd_);
+    rmdir(dir);
+    UNIT_DONE();
+}

@@ -1,0 +1,480 @@
+/*
+ * test_ivf.c - IVF_FLAT, IVF_SQ8 and IVF_PQ through the real segment writer
+ * and reader: recall@10 against brute force for every kind and metric,
+ * exact distances where the index promises them, byte-identical builds
+ * (same seed; 1 vs 2 threads), deleted rows never returned while k hits
+ * still come back, and damaged index bytes giving VF_ECORRUPT (run once
+ * under valgrind or -fsanitize=address to see that no read goes astray).
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "distance.h"
+#include "index_ivf.h"
+#include "unit.h"
+#include "vecseg_format.h"
+
+/* index_internal.h declares the index modules weak, so a library without
+   them still links; this test needs them, so it names them strongly (GCC
+   asm labels), which pulls their objects out of libvecseg.a. */
+extern const vs_index_ops ivf_ops_strong __asm__("vs_ivf_ops");
+int ivf_build_strong(const vs_build_params *, const vs_rows_view *, vf_seg_writer *, vf_error *)
+    __asm__("vs_ivf_build");
+const void *const force_link[] = {&ivf_ops_strong, (const void *)ivf_build_strong};
+
+#define N 4000
+#define D 32
+#define NC 40        /* clusters of the generator */
+#define NQ 60
+#define K 10
+
+static float vecs[N * D], norms[N], qs[NQ * D];
+static uint64_t ids[N], lsns[N];
+static char dir[256];
+static int dirfd_;
+
+/* ---- data --------------------------------------------------------------------------- */
+
+static uint64_t rng_state;
+
+static double urand(void)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static double grand(void)
+{
+    double u = urand() + 1e-12, v = urand();
+    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
+}
+
+/* Clustered rows: NC centres in [-1, 1]^D, rows and queries scattered
+   around them; an offset keeps ip and cosine different from l2. */
+static void gen(uint64_t seed)
+{
+    static float cen[NC * D];
+    rng_state = seed;
+    for (int i = 0; i < NC * D; i++)
+        cen[i] = (float)(2 * urand() - 1) + 0.5f;
+    for (int i = 0; i < N; i++) {
+        int c = (int)(urand() * NC);
+        float nn = 0;
+        for (int t = 0; t < D; t++) {
+            vecs[i * D + t] = cen[c * D + t] + 0.6f * (float)grand();
+            nn += vecs[i * D + t] * vecs[i * D + t];
+        }
+        norms[i] = nn;
+        ids[i] = 1000 + (uint64_t)i;
+        lsns[i] = 1;
+    }
+    for (int i = 0; i < NQ; i++) {
+        int c = (int)(urand() * NC);
+        for (int t = 0; t < D; t++)
+            qs[i * D + t] = cen[c * D + t] + 0.6f * (float)grand();
+    }
+}
+
+/* ---- segments ----------------------------------------------------------------------- */
+
+static vs_rows_view rows_of(int metric)
+{
+    return (vs_rows_view){vecs, norms, N, D, metric};
+}
+
+static int write_seg(const char *name, int metric, const vs_build_params *bp)
+{
+    vf_seg_info info = {D, VF_ELEM_F32, (uint32_t)metric, 0, 0, N};
+    vf_seg_writer *w = NULL;
+    vf_error e;
+    vs_rows_view rv = rows_of(metric);
+    int rc = vf_seg_writer_open(&w, dirfd_, name, &info, &e);
+    if (!rc)
+        rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, vecs, sizeof vecs, &e);
+    if (!rc)
+        rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, ids, sizeof ids, &e);
+    if (!rc)
+        rc = vf_seg_writer_section(w, VF_SEC_LSNS, VF_SECTION_REQUIRED, lsns, sizeof lsns, &e);
+    if (!rc)
+        rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, norms, sizeof norms, &e);
+    if (!rc)
+        rc = vs_index_build(bp, &rv, w, &e);
+    if (!rc)
+        rc = vf_seg_writer_finish(w, NULL, &e);
+    else
+        vf_seg_writer_abort(w);
+    if (rc)
+        fprintf(stderr, "write_seg %s: %s\n", name, e.msg);
+    return rc;
+}
+
+static void *slurp(const char *name, size_t *len)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(*len ? *len : 1);
+    if (p && fread(p, 1, *len, f) != *len) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    return p;
+}
+
+static void spit(const char *name, const void *p, size_t len)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(p, 1, len, f);
+        fclose(f);
+    }
+}
+
+static int same_bytes(const char *a, const char *b)
+{
+    size_t la, lb;
+    void *pa = slurp(a, &la), *pb = slurp(b, &lb);
+    int same = pa && pb && la == lb && memcmp(pa, pb, la) == 0;
+    free(pa);
+    free(pb);
+    return same;
+}
+
+/* An opened segment with its index. */
+typedef struct opened {
+    vf_seg *seg;
+    vs_rows_view rows;
+    vs_index *ix;
+    void *scratch;
+} opened;
+
+static int open_seg(opened *o, const char *name, vf_error *e)
+{
+    memset(o, 0, sizeof *o);
+    int rc = vf_seg_open(&o->seg, dirfd_, name, e);
+    if (rc)
+        return rc;
+    const vf_seg_info *info = vf_seg_get_info(o->seg);
+    o->rows = (vs_rows_view){vf_seg_section(o->seg, VF_SEC_VECTORS, NULL),
+                             vf_seg_section(o->seg, VF_SEC_NORMS, NULL), (size_t)info->rows, info->dim,
+                             (int)info->metric};
+    rc = vs_index_open(&o->ix, o->seg, &o->rows, e);
+    if (rc)
+        return rc;
+    o->scratch = vs_index_scratch_new(o->ix);
+    return o->scratch ? 0 : VF_ENOMEM;
+}
+
+static void close_seg(opened *o)
+{
+    if (o->ix)
+        vs_index_scratch_free(o->ix, o->scratch);
+    vs_index_close(o->ix);
+    vf_seg_close(o->seg);
+}
+
+/* Offset in the file of section `type`, and its length. */
+static uint64_t section_off(const opened *o, uint32_t type, uint64_t *len)
+{
+    for (size_t i = 0; i < vf_seg_nsections(o->seg); i++) {
+        const vf_section *s = vf_seg_section_at(o->seg, i);
+        if (s->type == type) {
+            *len = s->length;
+            return s->offset;
+        }
+    }
+    *len = 0;
+    return 0;
+}
+
+/* ---- checks ------------------------------------------------------------------------- */
+
+/* Exact top-K rows of query q among live rows, by vs_row_distance. */
+static void brute(const vs_rows_view *rv, const float *q, const uint8_t *del, uint64_t *out)
+{
+    vs_hit buf[K];
+    vs_topk t;
+    vs_topk_init(&t, buf, K);
+    float qn = vs_dot(q, q, D);
+    for (size_t r = 0; r < N; r++)
+        if (!del || !(del[r >> 3] >> (r & 7) & 1))
+            vs_topk_push(&t, vs_row_distance(rv, q, qn, r), r);
+    vs_topk_sort(&t);
+    for (size_t i = 0; i < K; i++)
+        out[i] = i < t.n ? t.h[i].id : VS_NO_ID;
+}
+
+/* Runs every query; returns recall@K against brute force, and counts hits
+   whose distance differs from the exact one (when exact is set). */
+static double run_queries(opened *o, const vs_query_params *qp, const uint8_t *del, int exact, int *inexact,
+                          int *bad)
+{
+    int found = 0;
+    *inexact = 0;
+    *bad = 0;
+    for (int i = 0; i < NQ; i++) {
+        const float *q = qs + i * D;
+        float qn = vs_dot(q, q, D);
+        vs_hit buf[K];
+        vs_topk t;
+        vs_topk_init(&t, buf, K);
+        vf_error e;
+        if (vs_index_search(o->ix, q, qn, qp, del, &t, o->scratch, &e)) {
+            (*bad)++;
+            continue;
+        }
+        vs_topk_sort(&t);
+        uint64_t want[K];
+        brute(&o->rows, q, del, want);
+        *bad += t.n != K;
+        for (size_t j = 0; j < t.n; j++) {
+            uint64_t r = t.h[j].id;
+            if (r >= N || (del && del[r >> 3] >> (r & 7) & 1)) {
+                (*bad)++;
+                continue;
+            }
+            if (exact && t.h[j].dist != vs_row_distance(&o->rows, q, qn, (size_t)r))
+                (*inexact)++;
+            for (int a = 0; a < K; a++)
+                found += want[a] == r;
+        }
+    }
+    return (double)found / (NQ * K);
+}
+
+static const char *metric_name(int m) { return m == VF_METRIC_L2 ? "l2" : m == VF_METRIC_IP ? "ip" : "cosine"; }
+
+/* Recall and exactness of one kind and metric at a few settings. */
+static void test_recall(int kind, int metric)
+{
+    vs_build_params bp = {.type = kind, .nlist = 64, .seed = 7, .threads = 2};
+    char name[64];
+    snprintf(name, sizeof name, "r-%d-%d.vseg", kind, metric);
+    CHECK(write_seg(name, metric, &bp) == 0);
+    opened o;
+    vf_error e;
+    int rc = open_seg(&o, name, &e);
+    CHECK_MSG(rc == 0, "%s", e.msg);
+    if (rc) {
+        close_seg(&o);
+        return;
+    }
+    CHECK(vs_index_type_of(o.ix) == kind);
+    int inexact, bad;
+    /* every list: exact for FLAT, the quantizer's own error otherwise */
+    vs_query_params all = {.nprobe = 64};
+    double rall = run_queries(&o, &all, NULL, kind == VS_INDEX_IVF_FLAT, &inexact, &bad);
+    vs_query_params few = {.nprobe = 8};
+    double rfew = run_queries(&o, &few, NULL, kind == VS_INDEX_IVF_FLAT, &inexact, &bad);
+    CHECK(bad == 0);
+    vs_query_params ref = {.nprobe = 8, .refine = 4};
+    double rref = run_queries(&o, &ref, NULL, 1, &inexact, &bad);
+    CHECK(bad == 0);
+    CHECK_MSG(inexact == 0, "%d hits with inexact distances", inexact);
+    vs_query_params dflt = {0};
+    double rdef = run_queries(&o, &dflt, NULL, 0, &inexact, &bad);
+    CHECK(bad == 0);
+    printf("  %-8s %-6s recall@10: all lists %.3f, nprobe 8 %.3f, nprobe 8 refine 4 %.3f, defaults %.3f\n",
+           vs_index_type_name(kind), metric_name(metric), rall, rfew, rref, rdef);
+    /* floors well below what the generator gives (see the printed values) */
+    double floor_all = kind == VS_INDEX_IVF_FLAT ? 0.999 : kind == VS_INDEX_IVF_SQ8 ? 0.95 : 0.6;
+    CHECK_MSG(rall >= floor_all, "%s %s all lists: recall %.3f", vs_index_type_name(kind), metric_name(metric),
+              rall);
+    CHECK_MSG(rfew >= (kind == VS_INDEX_IVF_PQ ? 0.55 : 0.9), "%s %s nprobe 8: recall %.3f",
+              vs_index_type_name(kind), metric_name(metric), rfew);
+    CHECK_MSG(rref >= 0.9, "%s %s refine: recall %.3f", vs_index_type_name(kind), metric_name(metric), rref);
+    close_seg(&o);
+}
+
+/* Same seed, same bytes; the thread count does not matter. */
+static void test_determinism(int kind, int metric)
+{
+    vs_build_params bp = {.type = kind, .seed = 42, .threads = 1};
+    CHECK(write_seg("d1.vseg", metric, &bp) == 0);
+    CHECK(write_seg("d2.vseg", metric, &bp) == 0);
+    bp.threads = 2;
+    CHECK(write_seg("d3.vseg", metric, &bp) == 0);
+    CHECK_MSG(same_bytes("d1.vseg", "d2.vseg"), "%s %s: two builds differ", vs_index_type_name(kind),
+              metric_name(metric));
+    CHECK_MSG(same_bytes("d1.vseg", "d3.vseg"), "%s %s: 1 and 2 threads differ", vs_index_type_name(kind),
+              metric_name(metric));
+    bp.seed = 43;
+    CHECK(write_seg("d4.vseg", metric, &bp) == 0);
+    CHECK(!same_bytes("d1.vseg", "d4.vseg"));
+}
+
+/* Deleted rows never come back, and k hits still do: with most rows
+   deleted the search walks past nprobe lists to find live ones. */
+static void test_deleted(int kind)
+{
+    vs_build_params bp = {.type = kind, .nlist = 64, .seed = 3, .threads = 2};
+    CHECK(write_seg("del.vseg", VF_METRIC_L2, &bp) == 0);
+    opened o;
+    vf_error e;
+    CHECK(open_seg(&o, "del.vseg", &e) == 0);
+    static uint8_t del[(N + 7) / 8];
+    int inexact, bad;
+    /* every other row, and all true top hits of query 0 */
+    memset(del, 0x55, sizeof del);
+    uint64_t want[K];
+    brute(&o.rows, qs, NULL, want);
+    for (int j = 0; j < K; j++)
+        del[want[j] >> 3] |= (uint8_t)(1u << (want[j] & 7));
+    vs_query_params qp = {.nprobe = 8, .refine = kind == VS_INDEX_IVF_FLAT ? 0 : 4};
+    double rec = run_queries(&o, &qp, del, 0, &inexact, &bad);
+    CHECK_MSG(bad == 0, "%s: %d bad or short results", vs_index_type_name(kind), bad);
+    CHECK_MSG(rec >= 0.85, "%s half deleted: recall %.3f", vs_index_type_name(kind), rec);
+    /* all but K rows deleted: they must be found with nprobe 1 */
+    memset(del, 0xff, sizeof del);
+    for (int j = 0; j < K; j++) {
+        size_t r = (size_t)j * 397 % N;
+        del[r >> 3] &= (uint8_t)~(1u << (r & 7));
+    }
+    vs_query_params one = {.nprobe = 1, .refine = qp.refine};
+    rec = run_queries(&o, &one, del, 0, &inexact, &bad);
+    CHECK_MSG(bad == 0 && rec == 1.0, "%s: %d bad, recall %.3f with K live rows", vs_index_type_name(kind), bad,
+              rec);
+    /* everything deleted: no hits, no error */
+    memset(del, 0xff, sizeof del);
+    vs_hit buf[K];
+    vs_topk t;
+    vs_topk_init(&t, buf, K);
+    CHECK(vs_index_search(o.ix, qs, vs_dot(qs, qs, D), &one, del, &t, o.scratch, &e) == 0 && t.n == 0);
+    close_seg(&o);
+}
+
+/* Runs all queries with every list probed; returns the first error code. */
+static int search_all(opened *o)
+{
+    vs_query_params qp = {.nprobe = 64, .refine = 2};
+    for (int i = 0; i < NQ; i++) {
+        vs_hit buf[K];
+        vs_topk t;
+        vs_topk_init(&t, buf, K);
+        vf_error e;
+        int rc = vs_index_search(o->ix, qs + i * D, vs_dot(qs + i * D, qs + i * D, D), &qp, NULL, &t, o->scratch, &e);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Writes a copy of `src` with `len` bytes at `off` replaced, then opens it
+   and searches: returns the first error code (0 if none). */
+static int damaged(const uint8_t *src, size_t size, uint64_t off, const void *bytes, size_t len)
+{
+    uint8_t *p = malloc(size);
+    memcpy(p, src, size);
+    memcpy(p + off, bytes, len);
+    spit("bad.vseg", p, size);
+    free(p);
+    opened o;
+    vf_error e;
+    int rc = open_seg(&o, "bad.vseg", &e);
+    if (rc == 0)
+        rc = search_all(&o);
+    close_seg(&o);
+    return rc;
+}
+
+static void test_damage(int kind)
+{
+    vs_build_params bp = {.type = kind, .nlist = 64, .seed = 5, .threads = 2};
+    CHECK(write_seg("good.vseg", VF_METRIC_L2, &bp) == 0);
+    size_t size;
+    uint8_t *src = slurp("good.vseg", &size);
+    opened o;
+    vf_error e;
+    CHECK(open_seg(&o, "good.vseg", &e) == 0);
+    CHECK(search_all(&o) == 0);
+    uint64_t mlen, olen, rlen;
+    uint64_t moff = section_off(&o, VS_SEC_IVF_META, &mlen);
+    uint64_t ooff = section_off(&o, VS_SEC_IVF_OFFSETS, &olen);
+    uint64_t roff = section_off(&o, VS_SEC_IVF_ROWS, &rlen);
+    vs_ivf_meta m;
+    CHECK(vs_ivf_meta_decode(src + moff, mlen, &m, &e) == 0);
+    close_seg(&o);
+    CHECK(mlen == VS_IVF_META_SIZE && olen == 65 * 8 && rlen == N * 4);
+
+    /* any flipped META byte: the CRC catches it */
+    for (uint64_t i = 0; i < mlen; i += 7) {
+        uint8_t b = src[moff + i] ^ 0x40;
+        CHECK_MSG(damaged(src, size, moff + i, &b, 1) == VF_ECORRUPT, "meta byte %llu", (unsigned long long)i);
+    }
+    /* META with a valid CRC but impossible fields */
+    vs_ivf_meta bad[5];
+    for (int i = 0; i < 5; i++)
+        bad[i] = m;
+    bad[0].nlist = 1u << 30;
+    bad[1].nlist = 0;
+    bad[2].kind = 9;
+    bad[3].dim = D + 1;
+    bad[4].rows = N + 1;
+    for (int i = 0; i < 5; i++) {
+        uint8_t enc[VS_IVF_META_SIZE];
+        vs_ivf_meta_encode(&bad[i], enc);
+        CHECK_MSG(damaged(src, size, moff, enc, sizeof enc) == VF_ECORRUPT, "meta variant %d", i);
+    }
+    /* huge row numbers: every position */
+    uint32_t *rowsb = malloc(N * 4);
+    for (int i = 0; i < N; i++)
+        rowsb[i] = 0xfffffff0u + (uint32_t)(i & 15);
+    CHECK(damaged(src, size, roff, rowsb, N * 4) == VF_ECORRUPT);
+    /* one row number just past the end */
+    uint32_t past = N;
+    CHECK(damaged(src, size, roff + 4 * 1234, &past, 4) == VF_ECORRUPT);
+    free(rowsb);
+    /* offsets: a list running past the end, decreasing offsets, wrong total */
+    uint64_t huge = (uint64_t)1 << 62, back = 1, total = N - 1;
+    CHECK(damaged(src, size, ooff + 8 * 5, &huge, 8) == VF_ECORRUPT);
+    CHECK(damaged(src, size, ooff + 8 * 40, &back, 8) == VF_ECORRUPT);
+    CHECK(damaged(src, size, ooff + 8 * 64, &total, 8) == VF_ECORRUPT);
+    free(src);
+}
+
+int main(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/vecseg-ivf-XXXXXX", tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        return 2;
+    dirfd_ = open(dir, O_RDONLY | O_DIRECTORY);
+    gen(12345);
+    int kinds[3] = {VS_INDEX_IVF_FLAT, VS_INDEX_IVF_SQ8, VS_INDEX_IVF_PQ};
+    int metrics[3] = {VF_METRIC_L2, VF_METRIC_IP, VF_METRIC_COSINE};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            test_recall(kinds[a], metrics[b]);
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            test_determinism(kinds[a], metrics[b]);
+    for (int a = 0; a < 3; a++) {
+        test_deleted(kinds[a]);
+        test_damage(kinds[a]);
+    }
+    /* defaults */
+    CHECK(vs_ivf_nlist_default(60000) == 980 && vs_ivf_nlist_default(0) == 1 && vs_ivf_nlist_default(3) == 3);
+    CHECK(vs_ivf_pq_m_default(784) == 196 && vs_ivf_pq_m_default(128) == 32 && vs_ivf_pq_m_default(7) == 1);
+    CHECK(vs_ivf_nprobe_default(980) == 61 && vs_ivf_nprobe_default(4) == 1);
+    /* parameters a build must refuse */
+    vs_build_params bp = {.type = VS_INDEX_IVF_PQ, .pq_m = 5};
+    CHECK(write_seg("x.vseg", VF_METRIC_L2, &bp) == VF_EARG);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return 2;
+    UNIT_DONE();
+}
