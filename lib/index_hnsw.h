@@ -35,10 +35,13 @@
 #define HNSW_NO_UPPER 0xFFFFFFFFu
 #define HNSW_MAX_LEVEL 31
 
-/* Search defaults (documented in SPEC.md 5.5): ef = max(k, HNSW_EF_DEFAULT); the best
-   max(ef_rerank_min, HNSW_RERANK_FACTOR * k) walk results (at most ef) are re-ranked exactly. */
+/* Search defaults (documented in SPEC.md 5.5): ef = max(k, HNSW_EF_DEFAULT); at most
+   HNSW_RERANK_FACTOR * k walk results (vs_query_params.refine overrides the factor) are
+   re-ranked exactly, fewer when the approximation error seen shows the rest cannot enter. */
 #define HNSW_EF_DEFAULT 64
 #define HNSW_RERANK_FACTOR 4
+/* Neighbours whose codes are prefetched ahead of the one being scored. */
+#define HNSW_PF_AHEAD 2
 
 /* Byte offsets inside a node block, derived from dim and M0 alone. */
 static inline uint32_t hnsw_aux_off(uint32_t dim) { return (dim + 3u) & ~3u; }

@@ -543,12 +543,6 @@ static void release(builder *b)
    reached, in row order), neighbours in list order.  perm[k] is node k's row, inv its inverse. */
 static void node_order(const builder *b, uint32_t *perm, uint32_t *inv)
 {
-    const char *ord = getenv("HNSW_ORDER"); /* TUNING ONLY (to be removed) */
-    if (ord && !strcmp(ord, "row")) {
-        for (size_t r = 0; r < b->n; r++)
-            perm[r] = inv[r] = (uint32_t)r;
-        return;
-    }
     for (size_t r = 0; r < b->n; r++)
         inv[r] = UINT32_MAX;
     size_t head = 0, tail = 0, next = 0;

@@ -268,13 +268,6 @@ void hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
     hq->dot = hnsw_dot_kernel();
 }
 
-/* TUNING ONLY (to be removed) */
-#include <stdlib.h>
-static unsigned pf_ahead_v, rerank_v;
-static unsigned env_u(const char *n, unsigned d) { const char *v = getenv(n); return v ? (unsigned)atoi(v) : d; }
-#define PF_AHEAD (pf_ahead_v ? pf_ahead_v : (pf_ahead_v = env_u("HNSW_PF", 1)))
-static unsigned rerank_factor(void) { return rerank_v ? rerank_v : (rerank_v = env_u("HNSW_RR", HNSW_RERANK_FACTOR)); }
-
 /* ---- the walk ------------------------------------------------------------------------------ */
 
 static inline const uint8_t *node(const hnsw_ix *ix, uint32_t r) { return ix->nodes + (size_t)r * ix->stride; }
@@ -403,11 +396,11 @@ static int search_base(const hnsw_ix *ix, hscratch *s, const hnsw_query *hq, can
         }
         if (grow(&s->cq, &s->cqcap, nc + m))
             return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
-        for (uint32_t i = 0; i < m && i < PF_AHEAD; i++)
+        for (uint32_t i = 0; i < m && i < HNSW_PF_AHEAD; i++)
             prefetch_code(ix, s->ids[i]);
         for (uint32_t i = 0; i < m; i++) {
-            if (i + PF_AHEAD < m)
-                prefetch_code(ix, s->ids[i + PF_AHEAD]);
+            if (i + HNSW_PF_AHEAD < m)
+                prefetch_code(ix, s->ids[i + HNSW_PF_AHEAD]);
             uint32_t x = s->ids[i];
             float d = approx(ix, hq, x);
             if (nw < ef || d < lower) {
@@ -484,7 +477,7 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
     /* re-rank the best walk results exactly; their rows are marked with a fresh epoch, which
        also catches two nodes claiming one row */
     qsort(s->wq, nw, sizeof(cand), cand_cmp);
-    size_t factor = qp && qp->refine ? qp->refine : rerank_factor();
+    size_t factor = qp && qp->refine ? qp->refine : HNSW_RERANK_FACTOR;
     size_t nr = factor * k < nw ? factor * k : nw;
     uint16_t e = next_epoch(ix, s);
     for (size_t i = 0; i < nw; i++) {
@@ -494,12 +487,25 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
         s->visited[r] = e;
         s->wq[i].id = r;
     }
+    /* In ascending approximate order; past the first max(k, 8), stop at the first whose
+       approximate distance exceeds the k-th best exact one by more than twice the largest
+       approximation error seen so far: the codes are exact enough that the rest cannot enter. */
+    size_t nmin = k > 8 ? k : 8;
+    float maxdiff = 0;
     if (nr)
         prefetch_row(ix, s->wq[0].id);
     for (size_t i = 0; i < nr; i++) {
+        if (i >= nmin) {
+            float bound = vs_topk_bound(t);
+            if (s->wq[i].d > bound + 2 * maxdiff + 1e-6f * fabsf(bound))
+                break;
+        }
         if (i + 1 < nr)
             prefetch_row(ix, s->wq[i + 1].id);
-        vs_topk_push(t, vs_row_distance(ix->rows, q, qn, s->wq[i].id), s->wq[i].id);
+        float ex = vs_row_distance(ix->rows, q, qn, s->wq[i].id);
+        float diff = fabsf(ex - s->wq[i].d);
+        maxdiff = diff > maxdiff ? diff : maxdiff;
+        vs_topk_push(t, ex, s->wq[i].id);
     }
 
     if (nw < k) {

@@ -57,9 +57,10 @@ int vs_ivf_meta_decode(const void *p, uint64_t len, vs_ivf_meta *m, vf_error *er
 
 /* Defaults (SPEC.md 5.5, index.h).
    nlist: round(4 * sqrt(n)), clamped to [1, min(n, VS_IVF_NLIST_MAX)].
-   pq_m: the divisor of dim nearest dim / 4 (the smaller on ties), at most
-   VS_PQ_M_MAX: sub-vectors of about 4 dimensions.
-   nprobe: max(1, nlist / 16), at most nlist. */
+   pq_m: the divisor of dim nearest dim / 4 by ratio (the smaller on ties),
+   at most VS_PQ_M_MAX: sub-vectors of about 4 dimensions (784 -> 196,
+   128 -> 32, a prime p -> p when p <= 256).
+   nprobe: round(sqrt(nlist)), at least 8, at most nlist. */
 uint32_t vs_ivf_nlist_default(size_t n);
 uint32_t vs_ivf_pq_m_default(uint32_t dim);
 uint32_t vs_ivf_nprobe_default(uint32_t nlist);
@@ -69,6 +70,6 @@ uint32_t vs_ivf_nprobe_default(uint32_t nlist);
 #define VS_IVF_TRAIN_PER_LIST 256
 /* PQ codebooks: k-means per sub-quantizer on residuals of a sample. */
 #define VS_PQ_TRAIN_ITERS 20
-#define VS_PQ_TRAIN_ROWS 65536
+#define VS_PQ_TRAIN_ROWS 32768
 
 #endif

@@ -206,9 +206,8 @@ static void pq_encode_block(void *vctx, size_t blk, int w)
         double term = 0;
         for (uint32_t j = 0; j < m; j++) {
             const float *ct = b->cbt + (size_t)j * ds * VS_PQ_KSUB;
-            vs_table_l2(res + (size_t)j * ds, ct, ds, VS_PQ_KSUB, tab);
             float best;
-            uint32_t q = vs_argmin(tab, VS_PQ_KSUB, &best);
+            uint32_t q = vs_table_l2_argmin(res + (size_t)j * ds, ct, ds, VS_PQ_KSUB, tab, &best);
             code[j] = (uint8_t)q;
             if (b->terms)
                 for (uint32_t t = 0; t < ds; t++) {

@@ -32,6 +32,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,15 @@ typedef struct ivf {
     const uint8_t *codes;     /* SQ8: n * d; PQ: n * pq_m */
     const float *terms;       /* l2, SQ8 and PQ: n by position */
     const float *cbt;         /* PQ: pq_m * dsub * 256 */
+    /* A half-precision copy of the centroids, scaled by c16_scale (a power
+       of two) and padded to c16_dim (a multiple of 16) dimensions, built by
+       the first scratch_new on an AVX-512 machine: ranking the lists reads
+       half the bytes (the centroids outgrow L2 before anything else). */
+    pthread_mutex_t lock;
+    int c16_state;            /* 0 not tried, 1 ready, -1 unavailable */
+    uint16_t *c16;
+    float c16_scale;
+    size_t c16_dim;
 } ivf;
 
 typedef struct pair {         /* a list and its distance to the query */
@@ -62,11 +72,15 @@ typedef struct pair {         /* a list and its distance to the query */
 } pair;
 
 typedef struct scratch {
-    float *cd, *qc;           /* nlist: probe distances; q.c (PQ ip and cosine) */
+    float *cd;                /* nlist: the lists' distances to the query, for ranking */
     pair *pr;                 /* nlist: the probe order */
     float *qx, *w;            /* d: the (normalised) query; SQ8 weights */
+    float *q16;               /* c16_dim: the query scaled as the f16 centroids */
     float *lut;               /* PQ: pq_m * 256 */
     float sq_base;            /* SQ8: the query's constant term */
+    int16_t *w16;             /* SQ8: the weights as integers ... */
+    float w16_inv;            /* ... times this */
+    int use16;                /* w16 is set for this query */
     float *buf;               /* CHUNK distances */
     vs_hit *cand;             /* refine candidates */
     size_t cand_cap;
@@ -189,12 +203,129 @@ T256 static void sq8_256(const float *w, const uint8_t *codes, size_t n, size_t 
     }
 }
 
+/* The integer form of the SQ8 dot product: out[i] = inv * sum_t w[t] *
+   codes[i*d + t] with 16-bit weights (prepare scales them so that no 32-bit
+   sum can overflow), two codes per multiply-add: half the instructions of
+   the float kernels for the same bytes. */
+typedef void (*sq8i_fn)(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out);
+
+static int32_t sq8i_tail(const int16_t *w, const uint8_t *c, size_t t, size_t d)
+{
+    int32_t s = 0;
+    for (; t < d; t++)
+        s += (int32_t)w[t] * c[t];
+    return s;
+}
+
+#define T512BW __attribute__((target("avx512f,avx512bw")))
+
+T512BW static inline __m512i u8x32(const uint8_t *c)
+{
+    return _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)c));
+}
+
+T512BW static void sq8i_512(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out)
+{
+    size_t d32 = d & ~(size_t)31, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint8_t *c0 = codes + i * d, *c1 = c0 + d, *c2 = c1 + d, *c3 = c2 + d;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t t = 0; t < d32; t += 32) {
+            __m512i wv = _mm512_loadu_si512((const void *)(w + t));
+            a0 = _mm512_add_epi32(a0, _mm512_madd_epi16(wv, u8x32(c0 + t)));
+            a1 = _mm512_add_epi32(a1, _mm512_madd_epi16(wv, u8x32(c1 + t)));
+            a2 = _mm512_add_epi32(a2, _mm512_madd_epi16(wv, u8x32(c2 + t)));
+            a3 = _mm512_add_epi32(a3, _mm512_madd_epi16(wv, u8x32(c3 + t)));
+        }
+        out[i] = (float)(_mm512_reduce_add_epi32(a0) + sq8i_tail(w, c0, d32, d)) * inv;
+        out[i + 1] = (float)(_mm512_reduce_add_epi32(a1) + sq8i_tail(w, c1, d32, d)) * inv;
+        out[i + 2] = (float)(_mm512_reduce_add_epi32(a2) + sq8i_tail(w, c2, d32, d)) * inv;
+        out[i + 3] = (float)(_mm512_reduce_add_epi32(a3) + sq8i_tail(w, c3, d32, d)) * inv;
+    }
+    for (; i < n; i++) {
+        const uint8_t *c0 = codes + i * d;
+        __m512i a0 = _mm512_setzero_si512();
+        for (size_t t = 0; t < d32; t += 32)
+            a0 = _mm512_add_epi32(a0, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(w + t)), u8x32(c0 + t)));
+        out[i] = (float)(_mm512_reduce_add_epi32(a0) + sq8i_tail(w, c0, d32, d)) * inv;
+    }
+}
+
+T256 static inline __m256i u8x16i(const uint8_t *c)
+{
+    return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)c));
+}
+
+T256 static int32_t hsum256i(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+T256 static void sq8i_256(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out)
+{
+    size_t d16 = d & ~(size_t)15, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint8_t *c0 = codes + i * d, *c1 = c0 + d, *c2 = c1 + d, *c3 = c2 + d;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t t = 0; t < d16; t += 16) {
+            __m256i wv = _mm256_loadu_si256((const __m256i *)(w + t));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(wv, u8x16i(c0 + t)));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(wv, u8x16i(c1 + t)));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(wv, u8x16i(c2 + t)));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(wv, u8x16i(c3 + t)));
+        }
+        out[i] = (float)(hsum256i(a0) + sq8i_tail(w, c0, d16, d)) * inv;
+        out[i + 1] = (float)(hsum256i(a1) + sq8i_tail(w, c1, d16, d)) * inv;
+        out[i + 2] = (float)(hsum256i(a2) + sq8i_tail(w, c2, d16, d)) * inv;
+        out[i + 3] = (float)(hsum256i(a3) + sq8i_tail(w, c3, d16, d)) * inv;
+    }
+    for (; i < n; i++) {
+        const uint8_t *c0 = codes + i * d;
+        __m256i a0 = _mm256_setzero_si256();
+        for (size_t t = 0; t < d16; t += 16)
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(w + t)), u8x16i(c0 + t)));
+        out[i] = (float)(hsum256i(a0) + sq8i_tail(w, c0, d16, d)) * inv;
+    }
+}
+
 /* ADC: out[i] = sum_j lut[j*256 + codes[i*m + j]], for n rows of m codes. */
 typedef void (*adc_fn)(const float *lut, const uint8_t *codes, size_t n, uint32_t m, float *out);
 
+/* Two rows at a time, four codes per load: the lookups (two loads each
+   otherwise) are what limits this loop.  Row sums: four partial sums over
+   j mod 4, then (s0 + s1) + (s2 + s3). */
 static void adc_scalar(const float *lut, const uint8_t *codes, size_t n, uint32_t m, float *out)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        const uint8_t *c = codes + i * m, *e = c + m;
+        const float *l = lut;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        uint32_t j = 0;
+        for (; j + 4 <= m; j += 4, l += 4 * VS_PQ_KSUB) {
+            uint32_t w, v;
+            memcpy(&w, c + j, 4);
+            memcpy(&v, e + j, 4);
+            s0 += l[w & 255];
+            s1 += l[VS_PQ_KSUB + (w >> 8 & 255)];
+            s2 += l[2 * VS_PQ_KSUB + (w >> 16 & 255)];
+            s3 += l[3 * VS_PQ_KSUB + (w >> 24)];
+            t0 += l[v & 255];
+            t1 += l[VS_PQ_KSUB + (v >> 8 & 255)];
+            t2 += l[2 * VS_PQ_KSUB + (v >> 16 & 255)];
+            t3 += l[3 * VS_PQ_KSUB + (v >> 24)];
+        }
+        for (; j < m; j++, l += VS_PQ_KSUB) {
+            s0 += l[c[j]];
+            t0 += l[e[j]];
+        }
+        out[i] = (s0 + s1) + (s2 + s3);
+        out[i + 1] = (t0 + t1) + (t2 + t3);
+    }
+    for (; i < n; i++) {
         const uint8_t *c = codes + i * m;
         const float *l = lut;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -211,8 +342,108 @@ static void adc_scalar(const float *lut, const uint8_t *codes, size_t n, uint32_
     }
 }
 
+/* Squared L2 (or dot) of q against n f16 rows of dp (a multiple of 16)
+   components: ranking the lists only, the exact values come from f32. */
+T512 static void c16_many_512(const float *q, const uint16_t *c, size_t n, size_t dp, int dot, float *out)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint16_t *c0 = c + i * dp, *c1 = c0 + dp, *c2 = c1 + dp, *c3 = c2 + dp;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t t = 0; t < dp; t += 16) {
+            __m512 qv = _mm512_loadu_ps(q + t);
+            __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c0 + t)));
+            __m512 v1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c1 + t)));
+            __m512 v2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c2 + t)));
+            __m512 v3 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c3 + t)));
+            if (dot) {
+                a0 = _mm512_fmadd_ps(qv, v0, a0);
+                a1 = _mm512_fmadd_ps(qv, v1, a1);
+                a2 = _mm512_fmadd_ps(qv, v2, a2);
+                a3 = _mm512_fmadd_ps(qv, v3, a3);
+            } else {
+                v0 = _mm512_sub_ps(qv, v0);
+                v1 = _mm512_sub_ps(qv, v1);
+                v2 = _mm512_sub_ps(qv, v2);
+                v3 = _mm512_sub_ps(qv, v3);
+                a0 = _mm512_fmadd_ps(v0, v0, a0);
+                a1 = _mm512_fmadd_ps(v1, v1, a1);
+                a2 = _mm512_fmadd_ps(v2, v2, a2);
+                a3 = _mm512_fmadd_ps(v3, v3, a3);
+            }
+        }
+        out[i] = _mm512_reduce_add_ps(a0);
+        out[i + 1] = _mm512_reduce_add_ps(a1);
+        out[i + 2] = _mm512_reduce_add_ps(a2);
+        out[i + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; i < n; i++) {
+        const uint16_t *c0 = c + i * dp;
+        __m512 a0 = _mm512_setzero_ps();
+        for (size_t t = 0; t < dp; t += 16) {
+            __m512 qv = _mm512_loadu_ps(q + t);
+            __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c0 + t)));
+            if (dot)
+                a0 = _mm512_fmadd_ps(qv, v0, a0);
+            else {
+                v0 = _mm512_sub_ps(qv, v0);
+                a0 = _mm512_fmadd_ps(v0, v0, a0);
+            }
+        }
+        out[i] = _mm512_reduce_add_ps(a0);
+    }
+}
+
+/* Converts n rows of d floats, times scale, to f16 rows of dp (zero padded). */
+T512 static void to_f16_512(const float *c, size_t n, size_t d, float scale, size_t dp, uint16_t *out)
+{
+    float tmp[16];
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < dp; t += 16) {
+            for (size_t u = 0; u < 16; u++)
+                tmp[u] = t + u < d ? c[i * d + t + u] * scale : 0.0f;
+            __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(tmp), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            _mm256_storeu_si256((__m256i *)(out + i * dp + t), h);
+        }
+}
+
+/* Builds the f16 copy once per open index (under the lock); leaves
+   c16_state -1 when the CPU set is not AVX-512, the centroids are not all
+   finite, or memory is short. */
+static void c16_build(ivf *x)
+{
+    pthread_mutex_lock(&x->lock);
+    if (x->c16_state == 0) {
+        x->c16_state = -1;
+        size_t n = x->nlist, d = x->d, dp = (d + 15) & ~(size_t)15;
+        float mx = 0;
+        int finite = 1;
+        for (size_t i = 0; i < n * d; i++) {
+            float a = fabsf(x->cent[i]);
+            finite &= isfinite(a);
+            mx = a > mx ? a : mx;
+        }
+        if (simd_level() == 2 && finite) {
+            /* the largest value maps to [16384, 32768): far from f16's
+               overflow (65504), and a power of two scales exactly */
+            int e = 0;
+            frexpf(mx > 0 ? mx : 1.0f, &e);
+            float scale = ldexpf(1.0f, 15 - e);
+            x->c16 = malloc(n * dp * sizeof *x->c16);
+            if (x->c16) {
+                to_f16_512(x->cent, n, d, scale, dp, x->c16);
+                x->c16_scale = scale;
+                x->c16_dim = dp;
+                x->c16_state = 1;
+            }
+        }
+    }
+    pthread_mutex_unlock(&x->lock);
+}
+
 typedef struct kernels {
     sq8_fn sq8;
+    sq8i_fn sq8i;             /* NULL: use sq8 */
     adc_fn adc;
 } kernels;
 
@@ -220,11 +451,11 @@ static kernels kernels_pick(void)
 {
     switch (simd_level()) {
     case 2:
-        return (kernels){sq8_512, adc_scalar};
+        return (kernels){sq8_512, __builtin_cpu_supports("avx512bw") ? sq8i_512 : NULL, adc_scalar};
     case 1:
-        return (kernels){sq8_256, adc_scalar};
+        return (kernels){sq8_256, sq8i_256, adc_scalar};
     default:
-        return (kernels){sq8_scalar, adc_scalar};
+        return (kernels){sq8_scalar, NULL, adc_scalar};
     }
 }
 
@@ -263,6 +494,7 @@ static int ivf_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, vf
     if (!x)
         return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
     x->m = m;
+    pthread_mutex_init(&x->lock, NULL);
     x->rows = rows;
     x->n = (size_t)m.rows;
     x->d = m.dim;
@@ -315,6 +547,7 @@ static int ivf_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, vf
         rc = vf_fail(err, VF_ECORRUPT, "ivf: list offsets run from %llu to %llu, expected 0 to %llu",
                      (unsigned long long)x->off[0], (unsigned long long)x->off[m.nlist], (unsigned long long)n);
     if (rc) {
+        pthread_mutex_destroy(&x->lock);
         free(x);
         return rc;
     }
@@ -322,24 +555,35 @@ static int ivf_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, vf
     return 0;
 }
 
-static void ivf_close(void *impl) { free(impl); }
+static void ivf_close(void *impl)
+{
+    ivf *x = impl;
+    if (!x)
+        return;
+    pthread_mutex_destroy(&x->lock);
+    free(x->c16);
+    free(x);
+}
 
 static void *ivf_scratch_new(const void *impl)
 {
-    const ivf *x = impl;
+    ivf *x = (ivf *)impl; /* ours, from ivf_open: only the lazy f16 copy changes */
+    c16_build(x);
     scratch *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    s->q16 = malloc(((x->d + 15) & ~(size_t)15) * sizeof *s->q16);
     s->cd = malloc(x->nlist * sizeof *s->cd);
-    s->qc = malloc(x->nlist * sizeof *s->qc);
     s->pr = malloc(x->nlist * sizeof *s->pr);
     s->qx = malloc(x->d * sizeof *s->qx);
     s->w = malloc(x->d * sizeof *s->w);
     s->lut = malloc(((size_t)x->pq_m * VS_PQ_KSUB + 1) * sizeof *s->lut);
     s->buf = malloc(CHUNK * sizeof *s->buf);
-    if (!s->cd || !s->qc || !s->pr || !s->qx || !s->w || !s->lut || !s->buf) {
+    s->w16 = malloc(x->d * sizeof *s->w16);
+    if (!s->w16 || !s->cd || !s->pr || !s->qx || !s->w || !s->lut || !s->buf || !s->q16) {
+        free(s->q16);
+        free(s->w16);
         free(s->cd);
-        free(s->qc);
         free(s->pr);
         free(s->qx);
         free(s->w);
@@ -357,13 +601,14 @@ static void ivf_scratch_free(void *p)
     if (!s)
         return;
     free(s->cd);
-    free(s->qc);
     free(s->pr);
     free(s->qx);
     free(s->w);
     free(s->lut);
     free(s->buf);
     free(s->cand);
+    free(s->q16);
+    free(s->w16);
     free(s);
 }
 
@@ -435,7 +680,7 @@ typedef struct run {
     const ivf *x;
     scratch *s;
     kernels kr;
-    const float *q;
+    const float *q, *qx;      /* the query; normalised for cosine */
     float qn;
     const uint8_t *deleted;
     vs_topk *out;             /* where hits go: t, or the refine candidates */
@@ -448,7 +693,7 @@ static int bad_row(uint32_t r, size_t p, vf_error *err)
 }
 
 /* Scans list l: distances of its positions in chunks, pushed into r->out. */
-static int scan_list(run *r, uint32_t l, float cdl, vf_error *err)
+static int scan_list(run *r, uint32_t l, vf_error *err)
 {
     const ivf *x = r->x;
     scratch *s = r->s;
@@ -460,9 +705,12 @@ static int scan_list(run *r, uint32_t l, float cdl, vf_error *err)
     int metric = (int)x->m.metric;
     /* the per-list constant of the approximate distance */
     float base = 0;
-    if (x->m.kind == VS_INDEX_IVF_PQ)
-        base = metric == VF_METRIC_L2 ? cdl : metric == VF_METRIC_IP ? -s->qc[l] : 1.0f - s->qc[l];
-    else if (x->m.kind == VS_INDEX_IVF_SQ8)
+    if (x->m.kind == VS_INDEX_IVF_PQ) {
+        const float *c = x->cent + (size_t)l * d;
+        base = metric == VF_METRIC_L2 ? vs_l2sq(r->qx, c, d)
+               : metric == VF_METRIC_IP ? -vs_dot(r->qx, c, d)
+                                        : 1.0f - vs_dot(r->qx, c, d);
+    } else if (x->m.kind == VS_INDEX_IVF_SQ8)
         base = s->sq_base;
     for (size_t p0 = (size_t)lo; p0 < hi; p0 += CHUNK) {
         size_t cnt = hi - p0 < CHUNK ? (size_t)(hi - p0) : CHUNK;
@@ -475,7 +723,10 @@ static int scan_list(run *r, uint32_t l, float cdl, vf_error *err)
                 vs_dot_many(r->q, x->vecs + p0 * d, cnt, d, buf);
             break;
         case VS_INDEX_IVF_SQ8:
-            r->kr.sq8(s->w, x->codes + p0 * d, cnt, d, buf);
+            if (s->use16)
+                r->kr.sq8i(s->w16, x->codes + p0 * d, cnt, d, s->w16_inv, buf);
+            else
+                r->kr.sq8(s->w, x->codes + p0 * d, cnt, d, buf);
             break;
         default:
             r->kr.adc(s->lut, x->codes + p0 * x->pq_m, cnt, x->pq_m, buf);
@@ -508,9 +759,9 @@ static int scan_list(run *r, uint32_t l, float cdl, vf_error *err)
     return 0;
 }
 
-/* Query-side set-up: the normalised query, centroid distances, and the SQ8
-   weights or the PQ lookup table. */
-static void prepare(const ivf *x, scratch *s, const float *q, float qn)
+/* Query-side set-up: the normalised query (returned), the lists' ranking
+   distances, and the SQ8 weights or the PQ lookup table. */
+static const float *prepare(const ivf *x, scratch *s, const float *q, float qn, int want16)
 {
     uint32_t d = x->d, nlist = x->nlist;
     int metric = (int)x->m.metric;
@@ -521,18 +772,20 @@ static void prepare(const ivf *x, scratch *s, const float *q, float qn)
             s->qx[t] = q[t] * inv;
         qx = s->qx;
     }
-    if (metric == VF_METRIC_IP) {
-        vs_dot_many(qx, x->cent, nlist, d, s->qc);
-        for (uint32_t l = 0; l < nlist; l++)
-            s->cd[l] = -s->qc[l];
-    } else {
+    if (x->c16_state == 1 && simd_level() == 2) {
+        for (size_t t = 0; t < x->c16_dim; t++)
+            s->q16[t] = t < d ? qx[t] * x->c16_scale : 0.0f;
+        c16_many_512(s->q16, x->c16, nlist, x->c16_dim, metric == VF_METRIC_IP, s->cd);
+    } else if (metric == VF_METRIC_IP)
+        vs_dot_many(qx, x->cent, nlist, d, s->cd);
+    else
         vs_l2sq_many(qx, x->cent, nlist, d, s->cd);
-        if (metric == VF_METRIC_COSINE && x->m.kind == VS_INDEX_IVF_PQ)
-            vs_dot_many(qx, x->cent, nlist, d, s->qc);
-    }
-    for (uint32_t l = 0; l < nlist; l++)
+    for (uint32_t l = 0; l < nlist; l++) {
+        if (metric == VF_METRIC_IP)
+            s->cd[l] = -s->cd[l];
         if (isnan(s->cd[l]))
             s->cd[l] = INFINITY;
+    }
     if (x->m.kind == VS_INDEX_IVF_SQ8) {
         /* l2: |q - x'|^2 = qn - 2 q.min + |x'|^2 + sum_t (-2 q_t s_t) c_t
            ip: -q.x' = -q.min + sum_t (-q_t s_t) c_t;  cosine: 1 + the ip form */
@@ -545,13 +798,33 @@ static void prepare(const ivf *x, scratch *s, const float *q, float qn)
         s->sq_base = metric == VF_METRIC_L2 ? (float)(qn - 2.0 * qm)
                     : metric == VF_METRIC_IP ? (float)-qm
                                              : (float)(1.0 - qm);
+        s->use16 = 0;
+        if (want16) {
+            /* w16 = w * 2^e, the largest power of two keeping every |w16|
+               and every row's sum (d codes of at most 255) in range */
+            float mw = 0;
+            for (uint32_t t = 0; t < d; t++)
+                mw = fabsf(s->w[t]) > mw ? fabsf(s->w[t]) : mw;
+            double lim = floor(2147483647.0 / (255.0 * d)) - 1;
+            lim = lim < 32767 ? lim : 32767;
+            if (isfinite(mw) && lim >= 1) {
+                int e = 0;
+                frexp(mw > 0 ? lim / mw : 1.0, &e);
+                float ws = ldexpf(1.0f, e - 1);
+                for (uint32_t t = 0; t < d; t++)
+                    s->w16[t] = (int16_t)lrintf(s->w[t] * ws);
+                s->w16_inv = 1.0f / ws;
+                s->use16 = 1;
+            }
+        }
     } else if (x->m.kind == VS_INDEX_IVF_PQ) {
+        /* the factor goes into the query (exact: a power of two) */
         float f = metric == VF_METRIC_L2 ? -2.0f : -1.0f;
-        size_t stride = (size_t)x->dsub * VS_PQ_KSUB;
-        for (uint32_t j = 0; j < x->pq_m; j++)
-            vs_table_dot(qx + (size_t)j * x->dsub, x->cbt + j * stride, x->dsub, VS_PQ_KSUB, f,
-                         s->lut + (size_t)j * VS_PQ_KSUB);
+        for (uint32_t t = 0; t < d; t++)
+            s->w[t] = f * qx[t];
+        vs_tables_dot(s->w, x->cbt, x->pq_m, x->dsub, VS_PQ_KSUB, s->lut);
     }
+    return qx;
 }
 
 static int ivf_search(const void *impl, const float *q, float qn, const vs_query_params *qp, const uint8_t *deleted,
@@ -585,10 +858,10 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
         vs_topk_init(&cand, s->cand, cap);
         r.out = &cand;
     }
-    prepare(x, s, q, qn);
+    r.qx = prepare(x, s, q, qn, r.kr.sq8i != NULL);
     select_lists(s->cd, nlist, np, s->pr);
     for (uint32_t i = 0; i < np; i++) {
-        int rc = scan_list(&r, s->pr[i].l, s->pr[i].d, err);
+        int rc = scan_list(&r, s->pr[i].l, err);
         if (rc)
             return rc;
     }
@@ -598,7 +871,7 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
             s->pr[l] = (pair){s->cd[l], l};
         qsort(s->pr, nlist, sizeof *s->pr, pair_cmp);
         for (uint32_t i = np; i < nlist && r.live < k; i++) {
-            int rc = scan_list(&r, s->pr[i].l, s->pr[i].d, err);
+            int rc = scan_list(&r, s->pr[i].l, err);
             if (rc)
                 return rc;
         }

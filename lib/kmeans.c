@@ -255,6 +255,13 @@ void vs_table_dot(const float *x, const float *ct, uint32_t d, uint32_t k, float
             out[c] *= scale;
 }
 
+void vs_tables_dot(const float *x, const float *ct, uint32_t m, uint32_t d, uint32_t k, float *out)
+{
+    table_fn f = table_pick();
+    for (uint32_t j = 0; j < m; j++)
+        f(x + (size_t)j * d, ct + (size_t)j * d * k, d, k, 0, out + (size_t)j * k);
+}
+
 typedef uint32_t (*argmin_fn)(const float *, uint32_t, float *);
 
 static uint32_t argmin_tail(const float *v, uint32_t k, uint32_t c, uint32_t arg, float *best)
@@ -343,6 +350,74 @@ static argmin_fn argmin_pick(void)
 
 uint32_t vs_argmin(const float *v, uint32_t k, float *best) { return argmin_pick()(v, k, best); }
 
+/* (v1, i1) replaces (v0, i0) in the lanes where it ranks first: smaller
+   value, or equal value and lower index. */
+T512 static inline void merge_512(__m512 *v0, __m512i *i0, __m512 v1, __m512i i1)
+{
+    __mmask16 take = _mm512_cmp_ps_mask(v1, *v0, _CMP_LT_OQ) |
+                     (_mm512_cmp_ps_mask(v1, *v0, _CMP_EQ_OQ) & _mm512_cmplt_epi32_mask(i1, *i0));
+    *v0 = _mm512_mask_mov_ps(*v0, take, v1);
+    *i0 = _mm512_mask_mov_epi32(*i0, take, i1);
+}
+
+/* Table and argmin in one pass for k a multiple of 64: four running minima
+   per lane (one per 16-codeword slot of a 64 block), merged at the end. */
+T512 static uint32_t table_argmin_512(const float *x, const float *ct, uint32_t d, uint32_t k, float *best)
+{
+    const __m512 inf = _mm512_set1_ps(INFINITY);
+    __m512 b0 = inf, b1 = inf, b2 = inf, b3 = inf;
+    __m512i i0 = _mm512_setzero_si512(), i1 = i0, i2 = i0, i3 = i0;
+    __m512i c0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i s16 = _mm512_set1_epi32(16), s64 = _mm512_set1_epi32(64);
+    for (uint32_t c = 0; c < k; c += 64) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *p = ct + c;
+        for (uint32_t t = 0; t < d; t++, p += k) {
+            __m512 xv = _mm512_set1_ps(x[t]);
+            __m512 v0 = _mm512_sub_ps(xv, _mm512_loadu_ps(p)), v1 = _mm512_sub_ps(xv, _mm512_loadu_ps(p + 16));
+            __m512 v2 = _mm512_sub_ps(xv, _mm512_loadu_ps(p + 32)), v3 = _mm512_sub_ps(xv, _mm512_loadu_ps(p + 48));
+            a0 = _mm512_fmadd_ps(v0, v0, a0);
+            a1 = _mm512_fmadd_ps(v1, v1, a1);
+            a2 = _mm512_fmadd_ps(v2, v2, a2);
+            a3 = _mm512_fmadd_ps(v3, v3, a3);
+        }
+        __m512i c1 = _mm512_add_epi32(c0, s16), c2 = _mm512_add_epi32(c1, s16), c3 = _mm512_add_epi32(c2, s16);
+        __mmask16 m0 = _mm512_cmp_ps_mask(a0, b0, _CMP_LT_OQ), m1 = _mm512_cmp_ps_mask(a1, b1, _CMP_LT_OQ);
+        __mmask16 m2 = _mm512_cmp_ps_mask(a2, b2, _CMP_LT_OQ), m3 = _mm512_cmp_ps_mask(a3, b3, _CMP_LT_OQ);
+        b0 = _mm512_mask_mov_ps(b0, m0, a0);
+        b1 = _mm512_mask_mov_ps(b1, m1, a1);
+        b2 = _mm512_mask_mov_ps(b2, m2, a2);
+        b3 = _mm512_mask_mov_ps(b3, m3, a3);
+        i0 = _mm512_mask_mov_epi32(i0, m0, c0);
+        i1 = _mm512_mask_mov_epi32(i1, m1, c1);
+        i2 = _mm512_mask_mov_epi32(i2, m2, c2);
+        i3 = _mm512_mask_mov_epi32(i3, m3, c3);
+        c0 = _mm512_add_epi32(c0, s64);
+    }
+    merge_512(&b0, &i0, b1, i1);
+    merge_512(&b2, &i2, b3, i3);
+    merge_512(&b0, &i0, b2, i2);
+    float b = _mm512_reduce_min_ps(b0);
+    __mmask16 eq = _mm512_cmp_ps_mask(b0, _mm512_set1_ps(b), _CMP_EQ_OQ);
+    if (!eq) { /* every distance NaN */
+        *best = NAN;
+        return 0;
+    }
+    *best = b;
+    return (uint32_t)_mm512_mask_reduce_min_epi32(eq, i0);
+}
+
+/* The nearest of k transposed codewords; buf (k floats) is scratch for the
+   kernel sets without a fused version.  Same result as vs_table_l2 then
+   vs_argmin: the fused kernel sums in the same order. */
+uint32_t vs_table_l2_argmin(const float *x, const float *ct, uint32_t d, uint32_t k, float *buf, float *best)
+{
+    if (k % 64 == 0 && simd_level() == 2)
+        return table_argmin_512(x, ct, d, k, best);
+    table_pick()(x, ct, d, k, 1, buf);
+    return vs_argmin(buf, k, best);
+}
+
 /* ---- assignment ------------------------------------------------------------------------ */
 
 typedef struct assign_ctx {
@@ -351,8 +426,6 @@ typedef struct assign_ctx {
     uint32_t d, k;
     const float *cn;   /* sgemm path: squared centroid norms */
     const float *ct;   /* direct path: centroids transposed, d x k */
-    table_fn table;
-    argmin_fn argmin;
     float *work;       /* per worker: work_per floats */
     size_t work_per;
     uint32_t *assign;
@@ -367,9 +440,8 @@ static void assign_block(void *vctx, size_t b, int w)
     float *buf = a->work + (size_t)w * a->work_per;
     if (a->ct) {
         for (size_t i = 0; i < nr; i++) {
-            a->table(a->x + (r0 + i) * d, a->ct, d, k, 1, buf);
             float best;
-            a->assign[r0 + i] = a->argmin(buf, k, &best);
+            a->assign[r0 + i] = vs_table_l2_argmin(a->x + (r0 + i) * d, a->ct, d, k, buf, &best);
             if (a->dist)
                 a->dist[r0 + i] = best;
         }
@@ -442,8 +514,6 @@ int vs_kmeans_assign(const float *x, size_t n, uint32_t d, const float *c, uint3
             for (uint32_t t = 0; t < d; t++)
                 aux[(size_t)t * k + j] = c[(size_t)j * d + t];
         a.ct = aux;
-        a.table = table_pick();
-        a.argmin = argmin_pick();
     } else {
         for (uint32_t j = 0; j < k; j++)
             aux[j] = vs_dot(c + (size_t)j * d, c + (size_t)j * d, d);

@@ -243,6 +243,23 @@ static void test_tables(void)
             }
             CHECK_MSG(bad == 0, "%s k %u: %d mismatches", sets[s], k, bad);
         }
+        /* the fused table + argmin equals the two steps (k = 64, 256: fused) */
+        static float many[256 * 6], buf[256];
+        for (uint32_t k = 64; k <= 256; k += 192) {
+            int bad = 0;
+            for (int rep = 0; rep < 200; rep++) {
+                for (uint32_t i = 0; i < k * 6; i++)
+                    many[i] = (float)(int)(urand() * 8); /* coarse values: many ties */
+                for (int t = 0; t < 6; t++)
+                    xv[t] = (float)(int)(urand() * 8);
+                float b1, b2;
+                vs_table_l2(xv, many, 6, k, out);
+                uint32_t a1 = vs_argmin(out, k, &b1);
+                uint32_t a2 = vs_table_l2_argmin(xv, many, 6, k, buf, &b2);
+                bad += a1 != a2 || b1 != b2;
+            }
+            CHECK_MSG(bad == 0, "%s k %u: fused argmin differs %d times", sets[s], k, bad);
+        }
     }
     vs_simd_select("auto");
 }
