@@ -18,6 +18,10 @@
  * row misses only a small, recent part of the graph, and sees even that part through step 1's
  * brute force.
  *
+ * The graph is built with row numbers as node numbers; write_sections then lays the nodes out
+ * breadth first from the entry point and renumbers every link (node_order), so a node's
+ * neighbours tend to share pages and cache lines at search time.
+ *
  * Distances: the walk uses the approximate distance of the inserted row's exact vector to a
  * node's code (as the search does); the heuristic's distances between two rows are exact.
  * For ip the graph is built as an L2 graph over the rows augmented with one coordinate
@@ -65,6 +69,7 @@ typedef struct tscratch {
 typedef struct builder {
     size_t n;
     uint32_t dim, M, M0, efc, stride;
+    uint32_t code_bytes, pf_ahead;   /* bytes of a block the walk reads; nodes prefetched ahead */
     int metric;
     const float *vecs;
     const float *norms;
@@ -158,6 +163,8 @@ static inline uint32_t *list_at(const builder *b, uint32_t r, int l)
 static inline float approx(const builder *b, const hnsw_query *hq, uint32_t r)
 {
     const uint8_t *p = node(b, r);
+    if (hq->l2)
+        return hq->l2(hq->w, hq->step, p, b->dim);
     float aux;
     memcpy(&aux, p + hnsw_aux_off(b->dim), 4);
     return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq, p, b->dim);
@@ -179,7 +186,7 @@ static float pair_dist(const builder *b, uint32_t a, uint32_t c)
 static inline void prefetch_code(const builder *b, uint32_t r)
 {
     const char *p = (const char *)node(b, r);
-    for (uint32_t o = 0; o < b->dim + 8; o += 64)
+    for (uint32_t o = 0; o < b->code_bytes; o += 64)
         __builtin_prefetch(p + o);
 }
 
@@ -301,11 +308,11 @@ static size_t search_layer(const builder *b, tscratch *ts, const hnsw_query *hq,
                 ts->ids[m++] = x;
             }
         }
-        if (m)
-            prefetch_code(b, ts->ids[0]);
+        for (uint32_t i = 0; i < m && i < b->pf_ahead; i++)
+            prefetch_code(b, ts->ids[i]);
         for (uint32_t i = 0; i < m; i++) {
-            if (i + 1 < m)
-                prefetch_code(b, ts->ids[i + 1]);
+            if (i + b->pf_ahead < m)
+                prefetch_code(b, ts->ids[i + b->pf_ahead]);
             uint32_t x = ts->ids[i];
             float d = approx(b, hq, x);
             if (nw < ef || d < ts->wq[0].d) {
@@ -348,10 +355,10 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
     uint32_t r = (uint32_t)(b->b0 + i);
     int L = b->level[r];
     hnsw_query hq = {.w = ts->w, .q8 = ts->q8, .q16 = ts->q16};
-    hnsw_query_prep(&hq, b->vecs + (size_t)r * b->dim, b->norms[r], b->metric == VF_METRIC_IP ? VF_METRIC_L2 : b->metric,
-                    b->off, b->step, b->dim);
-    if (b->metric == VF_METRIC_IP) { /* the augmented L2 distance, as pair_dist */
-        hq.c0 += 2 * b->pmax - b->norms[r];
+    hnsw_query_prep(&hq, b->vecs + (size_t)r * b->dim, b->norms[r], b->metric, b->off, b->step, b->dim);
+    if (b->metric == VF_METRIC_IP) { /* the augmented L2 distance 2P - 2 r.x - 2 a(r) a(x), as pair_dist */
+        hq.c0 = 2 * b->pmax + 2 * hq.c0;
+        hq.sq *= 2;
         hq.ca = -2 * b->aug[r];
     }
     for (size_t j = 0; j < i; j++)
@@ -655,6 +662,8 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
         return vf_fail(err, VF_EARG, "hnsw: bad rows (metric %d, dim %u)", b->metric, b->dim);
     b->M0 = 2 * b->M;
     b->stride = (uint32_t)hnsw_stride(b->dim, b->M0);
+    b->code_bytes = hnsw_l2_form(b->metric, b->dim) ? b->dim : hnsw_aux_off(b->dim) + 4;
+    b->pf_ahead = hnsw_pf_ahead(b->code_bytes);
     b->gmax = -1;
     b->threads = bp->threads > 0 ? bp->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (b->threads < 1)

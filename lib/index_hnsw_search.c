@@ -3,17 +3,23 @@
  * descent and SEARCH-LAYER (algorithms 2 and 5) of Malkov & Yashunin, "Efficient and robust
  * approximate nearest neighbor search using Hierarchical Navigable Small World graphs" (2016,
  * IEEE TPAMI 2018), over the sections index_hnsw_build.c writes (index_hnsw.h, SPEC.md 5.5).
+ * Also owns the query preparation both files share (hnsw_query_prep).
  *
- * The walk ranks nodes by the approximate distance of the exact query to each row's 8-bit code,
- * which sits beside the row's level-0 links, so a hop reads one run of cache lines per
- * neighbour (prefetched one neighbour ahead); the best walk results are then re-ranked with
- * exact distances from VECTORS, and only those are pushed.
+ * Speed comes from reading few bytes per hop: the walk ranks nodes by an approximate distance
+ * from each node's 8-bit code, which sits beside the node's level-0 links in one block, nodes
+ * laid out breadth first so neighbours share pages; the query becomes 8-bit weights and a
+ * node costs one integer dot product (index_hnsw_simd.c), or, for l2 when that saves a cache
+ * line, one float L2 kernel; the codes of the next few neighbours are prefetched while one is
+ * scored.  The best walk results are then re-ranked with exact distances from VECTORS, in
+ * approximate order, stopping once the approximation error seen shows the rest cannot enter;
+ * only exact distances are pushed.
  *
  * Invariants: opening reads only HNSW_META (fixed size plus 8 bytes per dimension) and checks
- * its CRC and every field against the segment; the walk checks each count, link, upper-record
- * offset and level before use, so damaged bytes give VF_ECORRUPT, never an out-of-bounds
- * read; deleted rows are walked through but never pushed, and when the walk finds fewer than
- * k live rows while more exist, an exact scan of the live rows completes the answer.
+ * its CRC and every field against the segment; the walk checks each count, link, row number,
+ * upper-record offset and level before use, so damaged bytes give VF_ECORRUPT, never an
+ * out-of-bounds read; deleted rows are walked through but never pushed, and when the walk
+ * finds fewer than k live rows while more exist, an exact scan of the live rows completes the
+ * answer; scratch is per thread, the index itself is read-only.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -34,6 +40,8 @@ typedef struct hnsw_ix {
     size_t n;
     uint32_t dim, M, M0, stride, max_level, entry;
     uint32_t aux_off, upper_off, row_off, count_off;
+    uint32_t code_bytes;         /* bytes of a block the walk reads: the code, and aux unless the L2 form */
+    uint32_t pf_ahead;           /* hnsw_pf_ahead(code_bytes) */
     int metric;
     const float *off, *step;     /* in the mapped META */
 } hnsw_ix;
@@ -107,6 +115,8 @@ static int hnsw_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, v
     ix->aux_off = hnsw_aux_off(m.dim);
     ix->upper_off = hnsw_upper_off(m.dim);
     ix->row_off = hnsw_row_off(m.dim);
+    ix->code_bytes = hnsw_l2_form((int)m.metric, m.dim) ? m.dim : hnsw_aux_off(m.dim) + 4;
+    ix->pf_ahead = hnsw_pf_ahead(ix->code_bytes);
     ix->count_off = hnsw_count_off(m.dim);
     ix->metric = (int)m.metric;
     ix->off = off;
@@ -231,6 +241,16 @@ static int cand_cmp(const void *a, const void *b)
 void hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const float *off, const float *step,
                      uint32_t dim)
 {
+    if (hnsw_l2_form(metric, dim)) {
+        for (uint32_t j = 0; j < dim; j++)
+            hq->w[j] = q[j] - off[j];
+        hq->step = step;
+        hq->l2 = hnsw_l2_kernel();
+        hq->c0 = hq->ca = hq->sq = 0;
+        hq->dot = NULL;
+        return;
+    }
+    hq->l2 = NULL;
     float scale = -1.0f, c0 = 0.0f;
     if (metric == VF_METRIC_L2) {
         scale = -2.0f;
@@ -275,6 +295,8 @@ static inline const uint8_t *node(const hnsw_ix *ix, uint32_t r) { return ix->no
 static inline float approx(const hnsw_ix *ix, const hnsw_query *hq, uint32_t r)
 {
     const uint8_t *p = node(ix, r);
+    if (hq->l2)
+        return hq->l2(hq->w, hq->step, p, ix->dim);
     float aux;
     memcpy(&aux, p + ix->aux_off, 4);
     return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq, p, ix->dim);
@@ -283,7 +305,7 @@ static inline float approx(const hnsw_ix *ix, const hnsw_query *hq, uint32_t r)
 static inline void prefetch_code(const hnsw_ix *ix, uint32_t r)
 {
     const char *p = (const char *)node(ix, r);
-    for (uint32_t o = 0; o < ix->aux_off + 4; o += 64)
+    for (uint32_t o = 0; o < ix->code_bytes; o += 64)
         __builtin_prefetch(p + o);
 }
 
@@ -396,11 +418,11 @@ static int search_base(const hnsw_ix *ix, hscratch *s, const hnsw_query *hq, can
         }
         if (grow(&s->cq, &s->cqcap, nc + m))
             return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
-        for (uint32_t i = 0; i < m && i < HNSW_PF_AHEAD; i++)
+        for (uint32_t i = 0; i < m && i < ix->pf_ahead; i++)
             prefetch_code(ix, s->ids[i]);
         for (uint32_t i = 0; i < m; i++) {
-            if (i + HNSW_PF_AHEAD < m)
-                prefetch_code(ix, s->ids[i + HNSW_PF_AHEAD]);
+            if (i + ix->pf_ahead < m)
+                prefetch_code(ix, s->ids[i + ix->pf_ahead]);
             uint32_t x = s->ids[i];
             float d = approx(ix, hq, x);
             if (nw < ef || d < lower) {

@@ -1,12 +1,14 @@
 /*
  * index_hnsw_simd.c - the kernel of the HNSW walk (Malkov & Yashunin, HNSW, 2016/2018): the
  * integer dot product of a query's 8-bit weights with a row's 8-bit code, in four sets
- * (scalar; AVX2; AVX-512BW; AVX-512 VNNI) chosen like distance.c's.
+ * (scalar; AVX2; AVX-512BW; AVX-512 VNNI), and the float L2 form (scalar, AVX2+FMA,
+ * AVX-512), chosen like distance.c's.
  *
  * Invariants: no -m flags are needed (ISA-specific functions carry target attributes and are
  * reached only after __builtin_cpu_supports approved the set); the set follows vs_simd_name(),
  * so VECSEG_SIMD and vs_simd_select steer both files alike; every set computes the same exact
- * int32 sum, so the walk, and hence the search result, does not depend on the set; no kernel
+ * int32 dot product, so a dot-form walk does not depend on the set (the L2 form's float sums
+ * may differ in the last bits between sets, as distance.c's do); no kernel
  * reads past c[d-1], q8[d-1] or q16[d-1] (tails use masked or scalar loads).
  */
 #include <immintrin.h>
@@ -95,6 +97,106 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static int32_t d
     }
     return _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
 }
+
+/* ---- the L2 form: float, per dimension (qo - step * c)^2 -------------------------------- */
+
+static float l2_scalar(const float *qo, const float *step, const uint8_t *c, size_t d)
+{
+    float s[8] = {0}, r = 0;
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int j = 0; j < 8; j++) {
+            float t = qo[i + j] - step[i + j] * (float)c[i + j];
+            s[j] += t * t;
+        }
+    for (; i < d; i++) {
+        float t = qo[i] - step[i] * (float)c[i];
+        r += t * t;
+    }
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + r;
+}
+
+__attribute__((target("avx2,fma"))) static float l2_avx2(const float *qo, const float *step, const uint8_t *c,
+                                                         size_t d)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(c + i));
+        __m256 x0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+        __m256 x1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)));
+        __m256 t0 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i), x0, _mm256_loadu_ps(qo + i));
+        __m256 t1 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i + 8), x1, _mm256_loadu_ps(qo + i + 8));
+        s0 = _mm256_fmadd_ps(t0, t0, s0);
+        s1 = _mm256_fmadd_ps(t1, t1, s1);
+    }
+    if (i + 8 <= d) {
+        __m256 x0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(c + i))));
+        __m256 t0 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i), x0, _mm256_loadu_ps(qo + i));
+        s0 = _mm256_fmadd_ps(t0, t0, s0);
+        i += 8;
+    }
+    s0 = _mm256_add_ps(s0, s1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float r = _mm_cvtss_f32(h);
+    for (; i < d; i++) {
+        float t = qo[i] - step[i] * (float)c[i];
+        r += t * t;
+    }
+    return r;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static float l2_avx512(const float *qo, const float *step,
+                                                                            const uint8_t *c, size_t d)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        __m512 x0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(c + i))));
+        __m512 x1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(c + i + 16))));
+        __m512 t0 = _mm512_fnmadd_ps(_mm512_loadu_ps(step + i), x0, _mm512_loadu_ps(qo + i));
+        __m512 t1 = _mm512_fnmadd_ps(_mm512_loadu_ps(step + i + 16), x1, _mm512_loadu_ps(qo + i + 16));
+        s0 = _mm512_fmadd_ps(t0, t0, s0);
+        s1 = _mm512_fmadd_ps(t1, t1, s1);
+    }
+    for (; i < d; i += 16) {
+        size_t left = d - i;
+        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
+        __m512 t = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, step + i), x, _mm512_maskz_loadu_ps(m, qo + i));
+        s1 = _mm512_fmadd_ps(t, t, s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+hnsw_l2_fn hnsw_l2_kernel_named(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (!strcmp(name, "scalar"))
+        return l2_scalar;
+    if (!strcmp(name, "avx2"))
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? l2_avx2 : NULL;
+    if (!strcmp(name, "avx512"))
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512vl")
+                   ? l2_avx512
+                   : NULL;
+    return NULL;
+}
+
+hnsw_l2_fn hnsw_l2_kernel(void)
+{
+    const char *set = vs_simd_name();
+    hnsw_l2_fn f = hnsw_l2_kernel_named(set);
+    if (!f && strcmp(set, "scalar"))
+        f = hnsw_l2_kernel_named("avx2");
+    return f ? f : l2_scalar;
+}
+
+/* ---- dispatch of the dot form -------------------------------------------------------------- */
 
 hnsw_dot_fn hnsw_dot_kernel_named(const char *name)
 {

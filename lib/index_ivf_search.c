@@ -25,10 +25,20 @@
  * bracket is the PQ_TERMS value stored per row.  IVF_SQ8 likewise computes
  * q.x' = q.min + sum_t (q_t scale_t) code_t, plus |x'|^2 (SQ8_NORMS) for l2.
  *
+ * Speed: the lists are ranked on a half-precision copy of the centroids
+ * (AVX-512; built once per open index by the first scratch_new), since
+ * reading nlist*dim floats per query rivals the scan itself; the per-list
+ * terms of the PQ distance use the f32 centroids.  SQ8 weights become 16-bit
+ * integers per query (multiply-add of two codes per instruction), scaled so
+ * no 32-bit sum overflows.  ADC is a scalar gather-sum: gathers are no
+ * faster here.  Kernels follow vs_simd_name() (VECSEG_SIMD).
+ *
  * Invariants: open reads only IVF_META and the two ends of IVF_OFFSETS and
  * checks every section's length against it; a search checks each probed
  * list's offsets and each row number before use, so damaged bytes give
  * VF_ECORRUPT, never an out-of-bounds read.  Deleted rows are never pushed.
+ * Searches of one index may run in parallel threads, each with its own
+ * scratch; the index itself is only written under its lock (the f16 copy).
  */
 #include <immintrin.h>
 #include <math.h>

@@ -18,11 +18,12 @@
 #include "unit.h"
 
 #define N 4000
-#define D 32
+#define DMAX 64
+static uint32_t D = 32; /* 32: the dot form with aux; 64: L2 uses the L2 form (index_hnsw.h) */
 #define NQ 100
 #define K 10
 
-static float vecs[N * D], norms[N], qs[NQ * D], qns[NQ];
+static float vecs[N * DMAX], norms[N], qs[NQ * DMAX], qns[NQ];
 static char dir[] = "/tmp/test_hnsw.XXXXXX";
 static int dirfd_;
 
@@ -41,17 +42,17 @@ static double gauss(uint64_t *s)
 /* Rows and queries from 12 Gaussian clusters of different spreads. */
 static void gen(uint64_t seed)
 {
-    float c[12][D], sp[12];
+    float c[12][DMAX], sp[12];
     uint64_t s = seed;
     for (int i = 0; i < 12; i++) {
-        for (int j = 0; j < D; j++)
+        for (uint32_t j = 0; j < D; j++)
             c[i][j] = (float)(rnd(&s) * 20 - 10);
         sp[i] = (float)(0.5 + 2.5 * rnd(&s));
     }
     for (int r = 0; r < N + NQ; r++) {
         int k = (int)(rnd(&s) * 12);
         float *x = r < N ? vecs + r * D : qs + (r - N) * D;
-        for (int j = 0; j < D; j++)
+        for (uint32_t j = 0; j < D; j++)
             x[j] = c[k][j] + sp[k] * (float)gauss(&s);
     }
     for (int r = 0; r < N; r++)
@@ -63,7 +64,7 @@ static void gen(uint64_t seed)
 static double ref_dist(int metric, const float *q, const float *x)
 {
     double dot = 0, qq = 0, xx = 0, l2 = 0;
-    for (int j = 0; j < D; j++) {
+    for (uint32_t j = 0; j < D; j++) {
         dot += (double)q[j] * x[j];
         qq += (double)q[j] * q[j];
         xx += (double)x[j] * x[j];
@@ -210,33 +211,43 @@ static void test_recall(void)
     static const char *mname[] = {"", "l2", "ip", "cosine"};
     /* ip is a harder walk (no triangle inequality), so its floor is lower */
     static const double floor_[] = {0, 0.97, 0.90, 0.97};
-    for (int metric = VF_METRIC_L2; metric <= VF_METRIC_COSINE; metric++) {
-        char name[32];
-        snprintf(name, sizeof name, "r%d.vseg", metric);
-        CHECK(write_seg(name, N, metric, 16, 2, 7) == 0);
-        opened o;
-        vf_error err;
-        CHECK(open_seg(&o, name, &err) == 0);
-        CHECK(vs_index_type_of(o.ix) == VS_INDEX_HNSW);
-        int bad = 0, shorts = 0;
-        double rec = run_queries(&o, NULL, 0, &bad, &shorts);
-        printf("  %s recall@10 at default ef: %.4f\n", mname[metric], rec);
-        CHECK_MSG(rec >= floor_[metric], "%s recall %.4f below %.2f", mname[metric], rec, floor_[metric]);
-        CHECK(bad == 0 && shorts == 0);
-        /* a larger ef does no worse, and each kernel set gives good results */
-        double rec2 = run_queries(&o, NULL, 200, &bad, &shorts);
-        CHECK_MSG(rec2 >= rec - 0.005 && rec2 >= floor_[metric] + 0.01, "%s ef 200 recall %.4f", mname[metric],
-                  rec2);
-        const char *sets[] = {"scalar", "avx2", "avx512"};
-        for (int i = 0; i < 3; i++)
-            if (vs_simd_select(sets[i]) == 0) {
-                double r3 = run_queries(&o, NULL, 0, &bad, &shorts);
-                CHECK_MSG(fabs(r3 - rec) < 0.002, "%s with %s: recall %.4f vs %.4f", mname[metric], sets[i], r3, rec);
-            }
-        vs_simd_select("auto");
-        CHECK(bad == 0 && shorts == 0);
-        close_seg(&o);
+    /* dimension 32 puts aux on the code's last cache line (the dot form for l2); 64 does not
+       (the L2 form for l2) */
+    for (int pass = 0; pass < 2; pass++) {
+        D = pass ? 64 : 32;
+        gen(pass ? 777 : 12345);
+        CHECK(hnsw_l2_form(VF_METRIC_L2, D) == pass);
+        for (int metric = VF_METRIC_L2; metric <= VF_METRIC_COSINE; metric++) {
+            char name[32];
+            snprintf(name, sizeof name, "r%d%s.vseg", metric, pass ? "-64" : "");
+            CHECK(write_seg(name, N, metric, 16, 2, 7) == 0);
+            opened o;
+            vf_error err;
+            CHECK(open_seg(&o, name, &err) == 0);
+            CHECK(vs_index_type_of(o.ix) == VS_INDEX_HNSW);
+            int bad = 0, shorts = 0;
+            double rec = run_queries(&o, NULL, 0, &bad, &shorts);
+            printf("  dim %u %s recall@10 at default ef: %.4f\n", D, mname[metric], rec);
+            CHECK_MSG(rec >= floor_[metric], "%s recall %.4f below %.2f", mname[metric], rec, floor_[metric]);
+            CHECK(bad == 0 && shorts == 0);
+            /* a larger ef does no worse, and each kernel set gives good results */
+            double rec2 = run_queries(&o, NULL, 200, &bad, &shorts);
+            CHECK_MSG(rec2 >= rec - 0.005 && rec2 >= floor_[metric] + 0.01, "%s ef 200 recall %.4f",
+                      mname[metric], rec2);
+            const char *sets[] = {"scalar", "avx2", "avx512"};
+            for (int i = 0; i < 3; i++)
+                if (vs_simd_select(sets[i]) == 0) {
+                    double r3 = run_queries(&o, NULL, 0, &bad, &shorts);
+                    CHECK_MSG(fabs(r3 - rec) < 0.002, "%s with %s: recall %.4f vs %.4f", mname[metric], sets[i],
+                              r3, rec);
+                }
+            vs_simd_select("auto");
+            CHECK(bad == 0 && shorts == 0);
+            close_seg(&o);
+        }
     }
+    D = 32;
+    gen(12345);
 }
 
 static int same_file(const char *a, const char *b)
@@ -320,9 +331,9 @@ static void test_deleted(void)
 
 static void test_small(void)
 {
-    /* fewer rows than k, and a single row */
-    size_t sizes[] = {1, 2, 7, 40};
-    for (int i = 0; i < 4; i++) {
+    /* no rows, fewer rows than k, and a single row */
+    size_t sizes[] = {0, 1, 2, 7, 40};
+    for (int i = 0; i < 5; i++) {
         char name[32];
         snprintf(name, sizeof name, "s%zu.vseg", sizes[i]);
         CHECK(write_seg(name, sizes[i], VF_METRIC_COSINE, 4, 2, 3) == 0);
@@ -487,6 +498,29 @@ static void test_kernels(void)
             CHECK_MSG(got == ref, "%s d=%zu: %d vs %d", sets[i], d, got, ref);
         }
     }
+    /* the L2 form against a double reference */
+    static float qo[1000], st[1000];
+    for (int i = 0; i < 1000; i++) {
+        qo[i] = (float)(rnd(&s) * 300 - 20);
+        st[i] = (float)(rnd(&s) * 1.5);
+    }
+    const char *lsets[] = {"scalar", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        hnsw_l2_fn f = hnsw_l2_kernel_named(lsets[i]);
+        if (!f)
+            continue;
+        tested++;
+        for (size_t d = 0; d <= 990; d += d < 140 ? 1 : 37) {
+            double ref = 0;
+            for (size_t j = 0; j < d; j++) {
+                double t = (double)qo[j + 1] - (double)st[j + 1] * c[j + 3];
+                ref += t * t;
+            }
+            float got = f(qo + 1, st + 1, c + 3, d);
+            CHECK_MSG(fabs(got - ref) <= 1e-5 * (ref + 1), "l2 %s d=%zu: %g vs %g", lsets[i], d, got, ref);
+        }
+    }
+    CHECK(hnsw_l2_kernel() != NULL);
     printf("  %d code kernels tested, in use: %s\n", tested, vs_simd_name());
     CHECK(tested >= 1 && hnsw_dot_kernel() != NULL);
 }
@@ -528,8 +562,8 @@ int main(void)
     test_small();
     test_damage();
     /* clean up */
-    const char *names[] = {"r1.vseg", "r2.vseg", "r3.vseg", "d1.vseg", "d2.vseg", "d3.vseg", "d4.vseg",
-                           "s1.vseg", "s2.vseg", "s7.vseg", "s40.vseg"};
+    const char *names[] = {"r1.vseg", "r2.vseg", "r3.vseg", "r1-64.vseg", "r2-64.vseg", "r3-64.vseg", "d1.vseg", "d2.vseg", "d3.vseg", "d4.vseg",
+                           "s0.vseg", "s1.vseg", "s2.vseg", "s7.vseg", "s40.vseg"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlinkat(dirfd_, names[i], 0);
     close(dirfd_);
