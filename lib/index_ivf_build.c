@@ -77,8 +77,8 @@ static float *normalised_copy(const vs_rows_view *rows)
 }
 
 /* Lists by counting sort: positions of list l are off[l]..off[l+1]-1, rows
-   ascending within a list. */
-static uint32_t lay_out_lists(build *b)
+   ascending within a list.  *max_list receives the longest list's length. */
+static int lay_out_lists(build *b, uint32_t *max_list_out)
 {
     memset(b->off, 0, ((size_t)b->nlist + 1) * sizeof *b->off);
     for (size_t i = 0; i < b->n; i++)
@@ -89,14 +89,15 @@ static uint32_t lay_out_lists(build *b)
             max_list = (uint32_t)b->off[l + 1];
         b->off[l + 1] += b->off[l];
     }
+    *max_list_out = max_list;
     uint64_t *cur = malloc((size_t)b->nlist * sizeof *cur);
-    if (cur) {
-        memcpy(cur, b->off, (size_t)b->nlist * sizeof *cur);
-        for (size_t i = 0; i < b->n; i++)
-            b->pos_row[cur[b->list[i]]++] = (uint32_t)i;
-        free(cur);
-    }
-    return cur ? max_list : UINT32_MAX;
+    if (!cur)
+        return VF_ENOMEM;
+    memcpy(cur, b->off, (size_t)b->nlist * sizeof *cur);
+    for (size_t i = 0; i < b->n; i++)
+        b->pos_row[cur[b->list[i]]++] = (uint32_t)i;
+    free(cur);
+    return 0;
 }
 
 /* ---- SQ8 ------------------------------------------------------------------------------- */
@@ -369,8 +370,7 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
         rc = vs_kmeans_assign(b.x, b.n, b.d, b.cent, b.nlist, b.threads, b.list, NULL, err);
     if (rc)
         goto out;
-    max_list = lay_out_lists(&b);
-    if (max_list == UINT32_MAX) {
+    if (lay_out_lists(&b, &max_list)) {
         rc = vf_fail(err, VF_ENOMEM, "ivf build: out of memory");
         goto out;
     }

@@ -24,7 +24,7 @@ static uint32_t D = 32; /* 32: the dot form with aux; 64: L2 uses the L2 form (i
 #define K 10
 
 static float vecs[N * DMAX], norms[N], qs[NQ * DMAX], qns[NQ];
-static char dir[] = "/tmp/test_hnsw.XXXXXX";
+static char dir[4096];
 static int dirfd_;
 
 static double rnd(uint64_t *s)
@@ -252,10 +252,7 @@ static void test_recall(void)
 
 static int same_file(const char *a, const char *b)
 {
-    char pa[128], pb[128];
-    snprintf(pa, sizeof pa, "%s/%s", dir, a);
-    snprintf(pb, sizeof pb, "%s/%s", dir, b);
-    FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb"); /* names are relative to dir, the cwd */
     int same = fa && fb;
     while (same) {
         int ca = fgetc(fa), cb = fgetc(fb);
@@ -359,10 +356,8 @@ static const vf_section *find_sec(const vf_seg *s, uint32_t type)
 
 static int copy_file(const char *from, const char *to)
 {
-    char pa[128], pb[128], buf[1 << 16];
-    snprintf(pa, sizeof pa, "%s/%s", dir, from);
-    snprintf(pb, sizeof pb, "%s/%s", dir, to);
-    FILE *a = fopen(pa, "rb"), *b = fopen(pb, "wb");
+    static char buf[1 << 16];
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
     size_t k;
     while (a && b && (k = fread(buf, 1, sizeof buf, a)) > 0)
         fwrite(buf, 1, k, b);
@@ -375,9 +370,7 @@ static int copy_file(const char *from, const char *to)
 
 static void poke(const char *name, uint64_t off, uint32_t v)
 {
-    char p[128];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    int fd = open(p, O_WRONLY);
+    int fd = open(name, O_WRONLY);
     CHECK(fd >= 0 && pwrite(fd, &v, 4, (off_t)off) == 4);
     close(fd);
 }
@@ -544,6 +537,8 @@ static void test_levels(void)
 
 int main(void)
 {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/test_hnsw.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
