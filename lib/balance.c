@@ -5,9 +5,10 @@
  * the estimated query cost per node is even; a shard is never pinned to a
  * node, so a hot tenant's segments spread like any other data.  The plan
  * moves as little as it can: segments stay where they are unless their node
- * left or is over the mean, and what must move goes, largest first, to the
- * least loaded node (longest-processing-time order), then single moves from
- * the busiest to the idlest node polish the result.
+ * left; segments without a node go, largest first, to the least loaded node
+ * (longest-processing-time order); then single moves of the biggest segment
+ * that still lowers the maximum, from the busiest to the idlest node, even
+ * out the rest, so a joining node receives about its share and no more.
  */
 #include <math.h>
 #include <stdio.h>
@@ -71,28 +72,7 @@ int vs_place(vs_place_item *it, size_t n, size_t nnodes, vf_error *err)
         if (it[i].to >= 0)
             load[it[i].to] += it[i].cost;
     }
-    double mean = total / (double)nnodes;
     qsort_r(order, n, sizeof *order, cmp_desc, it);
-    /* nodes over the mean give up their largest segments that keep them at
-       or above it, then, if still over, their smallest one */
-    for (size_t node = 0; node < nnodes; node++) {
-        for (size_t r = 0; r < n && load[node] > mean; r++) {
-            size_t i = order[r];
-            if (it[i].to == (long)node && load[node] - it[i].cost >= mean) {
-                it[i].to = -1;
-                load[node] -= it[i].cost;
-            }
-        }
-        if (load[node] > mean * 1.02)
-            for (size_t r = n; r-- > 0;) {
-                size_t i = order[r];
-                if (it[i].to == (long)node && it[i].cost > 0) {
-                    it[i].to = -1;
-                    load[node] -= it[i].cost;
-                    break;
-                }
-            }
-    }
     for (size_t r = 0; r < n; r++)
         if (it[order[r]].to < 0)
             pool[np++] = order[r];

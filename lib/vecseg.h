@@ -181,8 +181,8 @@ typedef struct vs_place_item {    /* one segment to place */
    rows its index touches (1 for an exact scan). */
 double vs_segment_cost(uint64_t rows, uint32_t dim, int index_type);
 /* Places n segments on nnodes nodes so the costs are even, moving as few as
-   it can: a segment stays on its node unless the node left or is over the
-   mean.  Deterministic. */
+   it can: a segment stays on its node unless the node left; then single
+   moves from the busiest to the idlest node even the load.  Deterministic. */
 int vs_place(vs_place_item *items, size_t n, size_t nnodes, vf_error *err);
 
 typedef struct vs_balance_move {
