@@ -10,8 +10,8 @@ by bench/plot.gp with gnuplot).
 QPS at a recall level is interpolated on each configuration's Pareto frontier (the sweep's
 points that no other point beats in both recall and QPS): log(QPS) linear in recall between
 the two frontier points around the level. The best measured point reaching the level is given
-beside it. When even the cheapest point of the sweep is above the level, that point's QPS is
-used as is (marked >=), since the sweep says nothing below it.
+beside it. When even the fastest frontier point is above the level, that point's QPS is used
+as is (marked >=), since the sweep says nothing cheaper.
 """
 import math
 import os
@@ -23,6 +23,12 @@ SYS = {"vecseg": "vecseg", "hnswlib": "hnswlib -march=native",
 IX = {"flat": "exact", "hnsw": "HNSW", "ivf_flat": "IVF_FLAT", "ivf_pq": "IVF_PQ", "ivf_sq8": "IVF_SQ8"}
 ORDER_SYS = ["vecseg", "hnswlib", "faiss", "hnswlib-py"]
 ORDER_IX = ["flat", "hnsw", "ivf_flat", "ivf_pq", "ivf_sq8"]
+# plot styles: the colour tells the index (hnswlib -march=native, the bar, has its own), the
+# dash the system (vecseg and hnswlib -march=native solid, FAISS dashed, hnswlib python dotted)
+COLOUR = {"flat": "#000000", "hnsw": "#d62728", "ivf_flat": "#1f77b4", "ivf_sq8": "#17becf"}
+PQ_COLOURS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#bcbd22"]
+DASH = {"vecseg": 1, "hnswlib": 1, "faiss": 2, "hnswlib-py": 4}
+POINT = {"vecseg": 7, "hnswlib": 9, "faiss": 4, "hnswlib-py": 12}
 TARGETS = [0.95, 0.99]
 
 
@@ -157,18 +163,23 @@ class Set:
         return None
 
     def series(self):
-        """(label, system, index, refine) for every configuration measured, in report order."""
+        """(label, system, index, refine, colour, dash, point) for every configuration
+        measured, in report order."""
         out = []
+        refs = sorted({knobs(r["knob"]).get("refine", 0) for r in self.search if r["index"] == "ivf_pq"})
         for s in ORDER_SYS:
             for ix in ORDER_IX:
                 rs = [r for r in self.search if (r["system"], r["index"]) == (s, ix) and num(r["qps"])]
                 if not rs:
                     continue
+                style = (DASH[s], POINT[s])
                 if ix == "ivf_pq":
                     for ref in sorted({knobs(r["knob"]).get("refine", 0) for r in rs}):
-                        out.append((f"{SYS[s]} {IX[ix]} refine={ref}", s, ix, ref))
+                        col = PQ_COLOURS[refs.index(ref) % len(PQ_COLOURS)]
+                        out.append((f"{SYS[s]} {IX[ix]} refine={ref}", s, ix, ref, col) + style)
                 else:
-                    out.append((f"{SYS[s]} {IX[ix]}", s, ix, None))
+                    col = "#e377c2" if s == "hnswlib" else COLOUR[ix]
+                    out.append((f"{SYS[s]} {IX[ix]}", s, ix, None, col) + style)
         return out
 
 
@@ -333,7 +344,7 @@ def plot(st, out):
     for t in st.threads[:2]:
         path = os.path.join(d, f"plot-{t}.dat")
         with open(path, "w") as f:
-            for label, s, ix, ref in series:
+            for label, s, ix, ref, *_ in series:
                 pts = sorted(st.points(s, ix, t, ref), key=lambda p: sort_key(p[2]))
                 f.write(f'"{label}"\n')
                 for p in pts:
@@ -345,11 +356,14 @@ def plot(st, out):
         files.append((path, "1 thread, one query at a time" if t == 1 else f"{t} threads, batched"))
     if len(files) == 1:
         files.append(files[0])
-    xmin = max(0.5, math.floor(min(lows or [0.5]) * 10) / 10)
+    # the targets are at 0.95 and 0.99: show from 0.8 unless nothing reaches it
+    xmin = 0.8 if any(x >= 0.85 for x in lows) else max(0.0, math.floor(min(lows or [0.5]) * 10) / 10)
     png = os.path.join(out, f"{st.name}.png")
     title = st.meta.get("title", st.name).replace("'", "")
     cmd = (f"out='{png}'; name='{title}'; xmin={xmin}; n={len(series)}; "
-           f"d1='{files[0][0]}'; h1='{files[0][1]}'; d2='{files[1][0]}'; h2='{files[1][1]}'")
+           f"d1='{files[0][0]}'; h1='{files[0][1]}'; d2='{files[1][0]}'; h2='{files[1][1]}'; "
+           f"cols='{' '.join(x[4] for x in series)}'; dts='{' '.join(str(x[5]) for x in series)}'; "
+           f"pts='{' '.join(str(x[6]) for x in series)}'")
     here = os.path.dirname(os.path.abspath(__file__))
     r = subprocess.run(["gnuplot", "-e", cmd, os.path.join(here, "plot.gp")],
                        capture_output=True, text=True)
@@ -380,8 +394,9 @@ def main():
     w("## Summary\n")
     w("QPS at a recall level: interpolated on the configuration's Pareto frontier, log(QPS) "
       "linear in recall between the neighbouring sweep points; the best measured point reaching "
-      "the level follows in parentheses. '>=' marks a level below the sweep's cheapest point "
-      "(that point's QPS). Ratios use the interpolated values.\n")
+      "the level follows in parentheses. '>=' marks a level that even the fastest point of the "
+      "frontier exceeds: its QPS is given, as the sweep says nothing cheaper. Ratios use the "
+      "interpolated values.\n")
     for st in sets:
         summary(st, w)
     for st in sets:
