@@ -252,6 +252,7 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
             }
         if (ns == 1 && !rewrite) {
             free(src); /* a lone small segment: nothing to merge it with */
+            taken[i] = 0;
             continue;
         }
         job *jb = new_job(ctx, &cap, err);
@@ -272,6 +273,41 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
         for (size_t k = 0; k < ns && w + 2 < sizeof jb->plan.growing; k++)
             w += (size_t)snprintf(jb->plan.growing + w, sizeof jb->plan.growing - w, "%s%s", k ? "," : "",
                                   m->sealed[src[k]].file);
+    }
+    /* lazy rebuild: a segment whose index differs from an explicit index
+       setting (changed since it was built) is rewritten with the new one;
+       a run that overrides the index with --index rebuilds nothing */
+    const char *setting = vf_manifest_get(m, "index");
+    int want = vs_index_type_parse(setting ? setting : "auto");
+    for (size_t i = 0; !o->index && want >= 0 && want != VS_INDEX_AUTO && i < m->nsealed; i++) {
+        if (taken[i])
+            continue;
+        vf_seg *sg;
+        if (vf_seg_open(&sg, dirfd, m->sealed[i].file, NULL))
+            continue; /* a job reading it would report the damage; leave it */
+        uint64_t len = 0;
+        const uint32_t *ivf = vf_seg_section(sg, 32, &len);
+        int have = vf_seg_section(sg, 16, NULL) ? VS_INDEX_HNSW : ivf && len >= 4 ? (int)ivf[0] : VS_INDEX_FLAT;
+        vf_seg_close(sg);
+        if (have == want)
+            continue;
+        size_t *src = malloc(sizeof *src);
+        job *jb = src ? new_job(ctx, &cap, err) : NULL;
+        if (!jb) {
+            free(src);
+            free(taken);
+            return vf_fail(err, VF_ENOMEM, "seal: out of memory");
+        }
+        src[0] = i;
+        taken[i] = 1;
+        jb->kind = JOB_COMPACT;
+        jb->src = src;
+        jb->nsrc = 1;
+        jb->rows_in = m->sealed[i].rows;
+        jb->plan.shard = m->sealed[i].shard;
+        jb->plan.rows = m->sealed[i].rows;
+        snprintf(jb->plan.action, sizeof jb->plan.action, "rebuild");
+        snprintf(jb->plan.growing, sizeof jb->plan.growing, "%s", m->sealed[i].file);
     }
     free(taken);
     return 0;

@@ -108,7 +108,7 @@ typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's setting
 } vs_seal_opts;
 
 typedef struct vs_seal_plan {     /* one sealed segment written */
-    char action[8];               /* "seal" (from a growing segment) or "compact" */
+    char action[8];               /* "seal" (from a growing segment), "compact" or "rebuild" */
     char growing[256];            /* the source: a growing segment, or sealed segments joined by ',' */
     char sealed[VF_NAME_MAX];     /* the new file */
     char index[16];               /* its index type */

@@ -144,3 +144,24 @@ sealed_count() {
         ! cut -f3 <<<"$output" | awk '$1 % 2 == 0 { bad = 1 } END { exit !bad }' || { echo "$t returned a deleted row"; return 1; }
     done
 }
+
+@test "segments built under an old index setting are rebuilt by the next vec-seal" {
+    vectors rows.fvecs fvecs 3000 16 3
+    vectors q.fvecs fvecs 20 16 8
+    vec-ingest -q coll rows.fvecs
+    vec-seal -q --all coll
+    vec-query -q -k 5 coll q.fvecs >flat.tsv
+    vec-seal -q --set index=ivf_flat --set ivf-nlist=8 coll
+    run -0 --separate-stderr vec-seal --dry-run coll
+    assert_equal "${#lines[@]}" 1
+    [[ "${lines[0]}" == *$'\t'ivf_flat$'\t'rebuild ]]
+    vec-seal -q --grace 0 coll
+    run -0 vec-inspect coll/s-00000002.vseg
+    assert_line --partial "section type=32 "
+    # all lists probed: the IVF answer is the exact one
+    vec-query -q -k 5 --nprobe 8 coll q.fvecs >ivf.tsv
+    cmp flat.tsv ivf.tsv
+    # settled: nothing more to do
+    run -0 --separate-stderr vec-seal --dry-run coll
+    assert_equal "${#lines[@]}" 0
+}
