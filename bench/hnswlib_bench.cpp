@@ -9,9 +9,10 @@
 //     adds every row in parallel (hnswlib's ParallelFor pattern: the first row alone, then
 //     THREADS threads taking rows from a shared counter), saves INDEX, prints one TSV line:
 //     build seconds, peak RSS kB, index bytes. The build time counts the graph only.
-//   hnswlib_bench search INDEX TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K RUNS SECS THREADS EF...
+//   hnswlib_bench search INDEX TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K RUNS SECS MIN THREADS EF...
 //     for each thread count in THREADS (comma-separated) and each EF: searches every query,
-//     best of RUNS runs (fewer once the runs of a point add up to SECS seconds), and prints
+//     best of RUNS runs (fewer once the runs of a point add up to SECS seconds, more, up to
+//     10, while they add up to less than MIN seconds), and prints
 //     `threads ef recall qps seconds` (TSV). One thread means one
 //     query at a time, one after another; more means the queries split over a ParallelFor
 //     (batched). Last line: `rss` and the process's peak RSS kB.
@@ -125,19 +126,21 @@ int build(int argc, char **argv)
 
 int search(int argc, char **argv)
 {
-    if (argc < 11)
-        die("usage: hnswlib_bench search INDEX TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K RUNS SECS THREADS EF...");
+    if (argc < 12)
+        die("usage: hnswlib_bench search INDEX TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K RUNS SECS MIN THREADS "
+            "EF...");
     size_t nq, dim, tq, tk, dq, dk;
     std::vector<float> test = read_vecs<float>(argv[3], nq, dim);
     std::vector<int32_t> tn = read_vecs<int32_t>(argv[4], tq, tk);
     std::vector<float> td = read_vecs<float>(argv[5], dq, dk);
     size_t k = std::strtoul(argv[6], nullptr, 10);
     int runs = std::atoi(argv[7]);
-    double cap = std::atof(argv[8]);
+    double cap = std::atof(argv[8]), min_secs = std::atof(argv[9]);
+    int max_runs = std::max(runs, 10);
     if (tq != nq || dq != nq || dk != tk || k == 0 || k > tk || runs < 1)
         die("queries, neighbours and distances do not match, or K > truth columns");
     std::vector<size_t> threads;
-    for (char *s = argv[9]; *s;) {
+    for (char *s = argv[10]; *s;) {
         threads.push_back(std::strtoul(s, &s, 10));
         if (*s == ',')
             s++;
@@ -147,11 +150,11 @@ int search(int argc, char **argv)
 
     std::vector<int64_t> ids(nq * k);
     for (size_t nt : threads)
-        for (int a = 10; a < argc; a++) {
+        for (int a = 11; a < argc; a++) {
             size_t ef = std::strtoul(argv[a], nullptr, 10);
             index.setEf(ef);
             double best = 1e300, spent = 0;
-            for (int r = 0; r < runs && (r == 0 || spent < cap); r++) {
+            for (int r = 0; r == 0 || (r < max_runs && spent < cap && (r < runs || spent < min_secs)); r++) {
                 double t0 = now();
                 parallel_for(0, nq, nt, [&](size_t q) {
                     auto res = index.searchKnn(&test[q * dim], k);
