@@ -148,6 +148,32 @@ int vf_coll_commit(vf_coll *c, vf_apply_fn apply, void *arg, vf_manifest *out, v
    the number of files removed, or a negative code. */
 long vf_coll_gc(vf_coll *c, long grace, vf_error *err);
 
+/* Repair (SPEC.md 2.5, repair.c).  The caller holds the lock that owns the
+   counter of name (ingest.lock for g-/t- files, maint.lock for s- files),
+   read m under it, and is about to create name: a regular file already
+   there, numbered at or above the counter and named by no manifest, is an
+   orphan a killed writer left, and is removed.  VF_ECORRUPT when the file
+   there is not an orphan or not a regular file. */
+int vf_coll_clear_orphan(vf_coll *c, const vf_manifest *m, const char *name, vf_error *err);
+
+enum vf_repair_kind {
+    VF_REPAIR_ORPHAN = 1,            /* g-/t-/s- file at or above its counter, in no manifest */
+    VF_REPAIR_TMP,                   /* a *.tmp file */
+    VF_REPAIR_MANIFEST,              /* a manifest above the current generation */
+    VF_REPAIR_TAIL                   /* log bytes past the committed length, cut */
+};
+typedef struct vf_repair_action {
+    int kind;
+    char file[VF_NAME_MAX + 8];
+    uint64_t from, to;               /* bytes before and after (to = 0: removed) */
+} vf_repair_action;
+/* Takes maint.lock and ingest.lock (VF_EBUSY when either is held) and the
+   commit lock, then removes orphans, temporary files and uncommitted
+   manifests and cuts torn tails of the current manifest's logs; never a
+   byte a committed manifest needs.  *acts (malloc'd, sorted by file, also
+   on failure) lists what was done. */
+int vf_coll_repair(vf_coll *c, vf_repair_action **acts, size_t *nacts, vf_error *err);
+
 /* Names of files: "g-00000001.log", "s-00000001.vseg", "t-00000001.tomb". */
 void vf_file_name(char out[VF_NAME_MAX], char kind, uint64_t n);
 

@@ -46,15 +46,55 @@ long vs_route_shard(const vf_manifest *m, uint64_t key);
 /* Fills m->shards for a new collection of n >= 1 shards. */
 int vs_shards_init(vf_manifest *m, uint32_t n, vf_error *err);
 
-/* ---- collection settings ---------------------------------------------- */
+/* ---- collection settings (SPEC.md 3.1) --------------------------------- */
+/* Every setting has a type, a default and a range in one table (settings.c):
+   it gives new collections their defaults, vec-seal --set its checks, the
+   code its typed getters, vec-seal --help its list and vec-inspect its
+   listing.  The DEFAULT/MIN/MAX macros below (and VS_HNSW_* and friends in
+   index.h) are what the table is made of. */
 #define VS_SEAL_ROWS_DEFAULT 1000000   /* seal a growing segment at this many rows */
+#define VS_SEAL_ROWS_MIN 1
 #define VS_SEAL_IDLE_DEFAULT 3600      /* ... or when its last append is this old (s) */
 #define VS_LOG_BYTES_DEFAULT (1ull << 30) /* start a new log past this size */
+#define VS_LOG_BYTES_MIN 4096
 #define VS_GRACE_DEFAULT 600           /* seconds a superseded file is kept */
+#define VS_SEGMENT_ROWS_DEFAULT 1000000 /* target rows of a sealed segment */
+#define VS_SEGMENT_ROWS_MIN 100
+#define VS_COMPACT_DELETED_DEFAULT 20   /* rewrite a segment once this percent of it is deleted */
+#define VS_SPLIT_ROWS_DEFAULT 10000000  /* vec-shard --auto splits a shard past this */
+#define VS_SPLIT_ROWS_MIN 100
+#define VS_ROWS_MAX ((uint64_t)INT64_MAX)   /* row counts: ids are below 2^63 */
+#define VS_BYTES_MAX ((uint64_t)INT64_MAX)  /* file sizes: off_t */
+#define VS_SECONDS_MAX 100000000ull         /* about three years */
 #define VS_SHARDS_MAX 65536
 #define VS_DIM_MAX 65536             /* the manifest's limit on dim (SPEC.md 3) */
-/* A setting as a number: the manifest's value, else def. */
-uint64_t vs_setting_u64(const vf_manifest *m, const char *key, uint64_t def);
+
+typedef enum vs_setting_type {
+    VS_SETTING_UINT,              /* a decimal number from min to max */
+    VS_SETTING_INDEX              /* an index type name (vs_index_type_parse) */
+} vs_setting_type;
+
+typedef struct vs_setting_def {
+    const char *key;
+    vs_setting_type type;
+    uint64_t def, min, max;       /* INDEX: def is a VS_INDEX_* type; min, max unused */
+    const char *help;             /* one line */
+} vs_setting_def;
+
+/* The table, in SPEC.md order; *n receives its length.  Static storage. */
+const vs_setting_def *vs_settings_table(size_t *n);
+/* The entry of key, or NULL when no setting has that name. */
+const vs_setting_def *vs_setting_find(const char *key);
+/* Parses text as a value of setting d: VF_EARG when it is not a number (or
+   index type) or is out of range, with a message naming the range. */
+int vs_setting_parse(const vs_setting_def *d, const char *text, uint64_t *value, vf_error *err);
+/* value as text ("16", "auto"); the range as text ("2 to 128"). */
+void vs_setting_format(const vs_setting_def *d, uint64_t value, char *buf, size_t n);
+void vs_setting_range(const vs_setting_def *d, char *buf, size_t n);
+/* The typed getter: the value of setting key in m, or its default when m
+   has none.  A value out of range is VF_ECORRUPT naming the manifest and
+   the range: never wrapped, clamped or replaced by the default. */
+int vs_setting_get(const vf_manifest *m, const char *key, uint64_t *value, vf_error *err);
 
 /* ---- ingest: one atomic transaction ------------------------------------ */
 typedef struct vs_ingest_opts {   /* zeroed = defaults */
@@ -92,8 +132,6 @@ int vs_ingest_commit(vs_ingest *h, vs_ingest_stats *st, vf_error *err);
 void vs_ingest_abort(vs_ingest *h);
 
 /* ---- seal and compaction --------------------------------------------- */
-#define VS_SEGMENT_ROWS_DEFAULT 1000000 /* target rows of a sealed segment */
-#define VS_COMPACT_DELETED_DEFAULT 20   /* rewrite a segment once this percent of it is deleted */
 
 typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's settings) */
     int all;            /* seal every growing segment with rows, whatever the thresholds */
@@ -131,8 +169,8 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
 void vs_seal_report_release(vs_seal_report *rep);
 
 /* Commits new values for collection settings, given as "KEY=VALUE" strings
-   (SPEC.md 3.1 lists the keys); unknown keys and bad values are refused
-   before anything is written. */
+   (the table above); unknown keys and values out of range are refused
+   (VF_EARG) before anything is written. */
 int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t *generation, vf_error *err);
 
 /* ---- shards (vec-shard) -------------------------------------------------- */
