@@ -440,7 +440,9 @@ int main(int argc, char **argv)
         case O_SHARE: {
             unsigned i, n;
             char extra;
-            if (sscanf(optarg, "%u/%u%c", &i, &n, &extra) != 2 || n == 0 || i >= n || n > 1000000)
+            /* digits only, at most 7 each: %u takes a sign and wraps past 2^32 */
+            size_t di = strspn(optarg, "0123456789"), dn = strspn(optarg + di + (optarg[di] == '/'), "0123456789");
+            if (di > 7 || dn > 7 || sscanf(optarg, "%u/%u%c", &i, &n, &extra) != 2 || n == 0 || i >= n || n > 1000000)
                 cli_usage("--share takes I/N with 0 <= I < N, not '%s'", optarg);
             share = (int)i;
             nshares = (int)n;

@@ -187,6 +187,11 @@ int vf_coll_repair(vf_coll *c, vf_repair_action **out, size_t *nout, vf_error *e
     if (rc == 0)
         have_m = (rc = vf_coll_snapshot(c, &m, err)) == 0;
     int dirfd = vf_coll_dirfd(c);
+    /* the manifest CURRENT names stays even if its content says another generation */
+    char *cur = NULL;
+    size_t curlen = 0;
+    if (rc == 0 && (rc = vf_read_file(dirfd, "CURRENT", &cur, &curlen, err)) == 0 && curlen)
+        cur[curlen - 1] = 0;
     actions a = {0};
     DIR *d = NULL;
     if (rc == 0 && !(d = fdopendir(dup(dirfd))))
@@ -197,10 +202,13 @@ int vf_coll_repair(vf_coll *c, vf_repair_action **out, size_t *nout, vf_error *e
         struct stat st;
         if (fstatat(dirfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
             continue; /* only regular files are ever written here */
-        int kind = has_suffix(n, ".tmp")                       ? VF_REPAIR_TMP
-                   : manifest_generation(n) > m.generation     ? VF_REPAIR_MANIFEST
-                   : is_orphan(&m, n)                          ? VF_REPAIR_ORPHAN
-                                                               : 0;
+        int kind = 0;
+        if (has_suffix(n, ".tmp"))
+            kind = VF_REPAIR_TMP;
+        else if (manifest_generation(n) > m.generation && strcmp(n, cur) != 0)
+            kind = VF_REPAIR_MANIFEST;
+        else if (is_orphan(&m, n))
+            kind = VF_REPAIR_ORPHAN;
         if (!kind)
             continue;
         if (unlinkat(dirfd, n, 0) != 0)
@@ -213,11 +221,12 @@ int vf_coll_repair(vf_coll *c, vf_repair_action **out, size_t *nout, vf_error *e
     for (size_t i = 0; rc == 0 && i < m.ngrowing; i++)
         rc = cut_tail(dirfd, &m.growing[i], &a, err);
     if (a.n) {
-        int frc = vf_fsync_dir(dirfd, err);
+        int frc = vf_fsync_dir(dirfd, rc ? NULL : err);
         if (rc == 0)
             rc = frc;
         qsort(a.v, a.n, sizeof *a.v, by_file);
     }
+    free(cur);
     if (have_m)
         vf_manifest_release(&m);
     vf_unlock(cfd);

@@ -148,6 +148,8 @@ usage_error() {
     usage_error coll "option '-k': ' 5' is not a number" vec-query -k ' 5' coll rows.fvecs
     usage_error coll "option '-k': '18446744073709551617' is not a number" vec-query -k 18446744073709551617 coll rows.fvecs
     usage_error coll "option '--rows': '-1' is not a number" vec-inspect --rows -1 coll
+    usage_error coll "--share takes I/N with 0 <= I < N, not '4294967297/5'" vec-query --share 4294967297/5 coll rows.fvecs
+    usage_error coll "--share takes I/N with 0 <= I < N, not '-1/5'" vec-query --share -1/5 coll rows.fvecs
 }
 
 @test "SPEC.md 3.1 and vecseg(5) give every setting the default and range of the table" {
