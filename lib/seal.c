@@ -378,14 +378,18 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
     return 0;
 }
 
-/* A build parameter: the option when given (non-zero), else the setting. */
+/* A build parameter: the option when given (non-zero, within the setting's
+   range), else the setting. */
 static int param(const vf_manifest *m, const char *key, uint64_t given, uint64_t *out, vf_error *err)
 {
-    if (given) {
-        *out = given;
-        return 0;
-    }
-    return vs_setting_get(m, key, out, err);
+    const vs_setting_def *d = vs_setting_find(key);
+    if (!given)
+        return vs_setting_get(m, key, out, err);
+    if (given < d->min || given > d->max)
+        return vf_fail(err, VF_EARG, "%s %llu is out of range (%llu to %llu)", key, (unsigned long long)given,
+                       (unsigned long long)d->min, (unsigned long long)d->max);
+    *out = given;
+    return 0;
 }
 
 /* The build parameters: the collection's settings, overridden by o. */
