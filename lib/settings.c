@@ -126,6 +126,7 @@ int vs_setting_get(const vf_manifest *m, const char *key, uint64_t *value, vf_er
     return rc;
 }
 
+/* [R-SETTINGS] a new collection's manifest holds every setting at its default */
 int vs_settings_init(vf_manifest *m, vf_error *err)
 {
     char buf[32];
