@@ -288,3 +288,10 @@ referenced() {
         done
     done
 }
+
+@test "a growing log narrower than the manifest's dim is refused and nothing is sealed" {
+    make_coll 40
+    edit_manifest coll 's/^dim 12$/dim 64/'
+    refuses coll 65 "^vec-seal: 'g-00000001\.log': dim is 12 in the file but 64 in the manifest$" vec-seal --all coll
+    ! ls coll/s-* 2>/dev/null
+}
