@@ -427,14 +427,16 @@ int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_er
             return vf_fail(err, VF_EARG, "'%s': no such segment in generation %llu", files[i],
                            (unsigned long long)s->m.generation);
     }
+    /* restrictions only narrow: a part another one left out (another node's,
+       another tenant's) stays out, in whatever order they come */
     s->selected = 0;
     for (size_t p = 0; p < s->nparts; p++) {
         const char *f = segment_file(s, s->parts[p].segment);
         int in = 0;
         for (size_t i = 0; i < n && !in; i++)
             in = strcmp(f, files[i]) == 0;
-        s->parts[p].skip = !in;
-        if (in)
+        s->parts[p].skip |= !in;
+        if (!s->parts[p].skip)
             s->selected += s->parts[p].n;
     }
     return 0;

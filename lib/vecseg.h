@@ -232,7 +232,8 @@ void vs_snapshot_close(vs_snapshot *s);   /* accepts NULL */
 const vf_manifest *vs_snapshot_manifest(const vs_snapshot *s);
 uint64_t vs_snapshot_rows(const vs_snapshot *s);    /* stored rows, deleted included */
 /* Restricts later searches to the named segment files (growing or sealed)
-   of the snapshot: one node's share.  A name the manifest lacks is refused. */
+   of the snapshot: one node's share.  A name the manifest lacks is refused.
+   Restrictions (this and vs_snapshot_filter_keys) combine, in any order. */
 int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_error *err);
 /* Restricts later searches to rows whose partition key is one of keys: only
    the segments of shards that can hold them are searched, and in those the
