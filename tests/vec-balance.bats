@@ -19,3 +19,42 @@ make_coll() {
         refuses bad "$want" "^vec-balance: '(bad/CURRENT|manifest-00000099)'" vec-balance -n --nodes a bad
     done
 }
+
+# ---- node lists ---------------------------------------------------------------------------
+
+@test "a node list from a file or a pipe is read; names may be split by commas or lines" {
+    make_coll
+    printf 'a\nb, c\n' >hosts
+    run -0 --separate-stderr vec-balance -n --nodes-file hosts coll
+    assert_stderr_matches "over 3 node\(s\)"
+    run -0 --separate-stderr vec-balance -n --nodes-file <(printf 'a\nb\n') coll
+    assert_stderr_matches "over 2 node\(s\)"
+    run -0 --separate-stderr vec-balance -n --nodes-file - coll < <(printf 'x,y,z,w\n')
+    assert_stderr_matches "over 4 node\(s\)"
+}
+
+@test "a node list that is a device or an endless stream is refused at once, in bounded memory" {
+    make_coll
+    ln -s /dev/zero zero
+    # a cap on memory turns the old unbounded read into a quick failure, not a hung machine
+    refuses coll 65 "^vec-balance: 'zero': node list is not a regular file or a pipe$" \
+        bash -c 'ulimit -v 1000000; exec timeout 60 vec-balance --nodes-file zero coll'
+    refuses coll 65 "^vec-balance: '-': node list is longer than 1048576 bytes$" \
+        bash -c 'ulimit -v 1000000; exec timeout 60 vec-balance --nodes-file - coll </dev/zero'
+    mkdir hostsdir
+    refuses coll 65 "^vec-balance: 'hostsdir': node list is not a regular file or a pipe$" \
+        vec-balance --nodes-file hostsdir coll
+    refuses coll 66 "^vec-balance: 'nothere': cannot open node list" vec-balance --nodes-file nothere coll
+}
+
+@test "a node list with a NUL byte or more than 4096 names is refused, never cut short" {
+    make_coll
+    printf 'a\nb\0c\n' >nul
+    refuses coll 65 "^vec-balance: 'nul': node list holds a NUL byte$" vec-balance --nodes-file nul coll
+    seq -f 'n%g' 4097 >many
+    refuses coll 65 "^vec-balance: more than 4096 nodes given$" vec-balance --nodes-file many coll
+    refuses coll 64 "^vec-balance: more than 4096 nodes given$" vec-balance --nodes "$(seq -s, -f 'n%g' 4097)" coll
+    seq -f 'n%g' 4096 >enough
+    run -0 --separate-stderr vec-balance -n --nodes-file enough coll
+    assert_stderr_matches "over 4096 node\(s\)"
+}
