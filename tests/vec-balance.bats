@@ -36,11 +36,14 @@ make_coll() {
 @test "a node list that is a device or an endless stream is refused at once, in bounded memory" {
     make_coll
     ln -s /dev/zero zero
-    # a cap on memory turns the old unbounded read into a quick failure, not a hung machine
+    # a cap on memory turns an unbounded read into a quick failure, not a swamped machine
+    # (unless the tool cannot even start under it: sanitizer builds reserve terabytes)
+    local cap='ulimit -v 1000000;'
+    (eval "$cap" && vec-balance --version) >/dev/null 2>&1 || cap=
     refuses coll 65 "^vec-balance: 'zero': node list is not a regular file or a pipe$" \
-        bash -c 'ulimit -v 1000000; exec timeout 60 vec-balance --nodes-file zero coll'
+        bash -c "$cap exec timeout 60 vec-balance --nodes-file zero coll"
     refuses coll 65 "^vec-balance: '-': node list is longer than 1048576 bytes$" \
-        bash -c 'ulimit -v 1000000; exec timeout 60 vec-balance --nodes-file - coll </dev/zero'
+        bash -c "$cap exec timeout 60 vec-balance --nodes-file - coll </dev/zero"
     mkdir hostsdir
     refuses coll 65 "^vec-balance: 'hostsdir': node list is not a regular file or a pipe$" \
         vec-balance --nodes-file hostsdir coll
