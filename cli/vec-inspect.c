@@ -58,12 +58,10 @@ static const char *section_name(uint32_t t)
     return t < sizeof n / sizeof n[0] ? n[t] : "unknown";
 }
 
-static void inspect_seg(int dirfd, const char *name, const char *shown)
+/* Describes (and with --verify checks) an open segment; closes it. */
+static void show_seg(vf_seg *s, const char *shown)
 {
-    vf_seg *s;
     vf_error err;
-    if (vf_seg_open(&s, dirfd, name, &err))
-        cli_die_err(&err);
     if (verify && vf_seg_verify(s, &err))
         cli_die(EX_DATAERR, "'%s': %s", shown, err.msg);
     const vf_seg_info *in = vf_seg_get_info(s);
@@ -83,13 +81,20 @@ static void inspect_seg(int dirfd, const char *name, const char *shown)
     vf_seg_close(s);
 }
 
-/* Reads the records of a log in [start, end); returns the row count. */
-static uint64_t inspect_log(int dirfd, const char *name, const char *shown, uint64_t start, uint64_t end, int print)
+static void inspect_seg(int dirfd, const char *name, const char *shown)
 {
-    vf_log_view v;
+    vf_seg *s;
     vf_error err;
-    if (vf_log_map(dirfd, name, end, &v, &err))
+    if (vf_seg_open(&s, dirfd, name, &err))
         cli_die_err(&err);
+    show_seg(s, shown);
+}
+
+/* Reads the records of a mapped log in [start, end); returns the row count
+   and unmaps it. */
+static uint64_t read_log(vf_log_view v, const char *shown, uint64_t start, uint64_t end, int print)
+{
+    vf_error err;
     if (print)
         OUT("log %s\nbytes %" PRIu64 "\ndim %u\nshard %u\nflags %u\n", shown, end, v.dim, v.shard, v.flags);
     uint64_t off = start, rows = 0, shown_rows = 0;
@@ -110,6 +115,15 @@ static uint64_t inspect_log(int dirfd, const char *name, const char *shown, uint
         OUT("rows %" PRIu64 "\n", rows);
     vf_log_unmap(&v);
     return rows;
+}
+
+static uint64_t inspect_log(int dirfd, const char *name, const char *shown, uint64_t start, uint64_t end, int print)
+{
+    vf_log_view v;
+    vf_error err;
+    if (vf_log_map(dirfd, name, end, &v, &err))
+        cli_die_err(&err);
+    return read_log(v, shown, start, end, print);
 }
 
 static void inspect_tomb(int dirfd, const char *name, const char *shown)
@@ -236,9 +250,13 @@ static void inspect_coll(const char *path)
         OUT("sealed %s shard=%u rows=%" PRIu64 " bytes=%" PRIu64 "\n", m.sealed[i].file, m.sealed[i].shard,
             m.sealed[i].rows, m.sealed[i].bytes);
         if (verify) {
+            /* opened as every reader opens it: checked against its manifest line */
+            vf_seg *s;
+            if (vs_sealed_open(c, &m, i, &s, &err))
+                cli_die_err(&err);
             int q = quiet;
             quiet = 1;
-            inspect_seg(dirfd, m.sealed[i].file, m.sealed[i].file);
+            show_seg(s, m.sealed[i].file);
             quiet = q;
         }
     }
@@ -246,7 +264,10 @@ static void inspect_coll(const char *path)
         const vf_growing_ent *g = &m.growing[i];
         OUT("growing %s shard=%u rows=%" PRIu64 " start=%" PRIu64 " length=%" PRIu64 "\n", g->file, g->shard, g->rows,
             g->start, g->length);
-        if (verify && inspect_log(dirfd, g->file, g->file, g->start, g->length, 0) != g->rows)
+        vf_log_view v;
+        if (verify && vs_growing_map(c, &m, i, &v, &err))
+            cli_die_err(&err);
+        if (verify && read_log(v, g->file, g->start, g->length, 0) != g->rows)
             cli_die(EX_DATAERR, "'%s': row count differs from the manifest", g->file);
     }
     for (size_t i = 0; i < m.ntombs; i++) {

@@ -152,6 +152,7 @@ int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err)
 {
     char *ptr, *text;
     size_t plen, tlen;
+    memset(m, 0, sizeof *m); /* a failure leaves m empty: releasing it is safe */
     int rc = vf_read_file(c->dirfd, "CURRENT", &ptr, &plen, err);
     if (rc)
         return rc;
@@ -175,6 +176,7 @@ int vf_coll_snapshot_at(vf_coll *c, uint64_t generation, vf_manifest *m, vf_erro
 {
     char name[VF_NAME_MAX], *text;
     size_t len;
+    memset(m, 0, sizeof *m);
     manifest_name(name, generation);
     int rc = vf_read_file(c->dirfd, name, &text, &len, err);
     if (rc)
@@ -183,7 +185,7 @@ int vf_coll_snapshot_at(vf_coll *c, uint64_t generation, vf_manifest *m, vf_erro
     free(text);
     if (rc == 0 && m->generation != generation)
         rc = vf_fail(err, VF_ECORRUPT, "'%s': holds generation %llu", name, (unsigned long long)m->generation);
-    if (rc && m->generation)
+    if (rc)
         vf_manifest_release(m);
     return rc;
 }

@@ -123,10 +123,12 @@ void vf_coll_close(vf_coll *c);                 /* accepts NULL */
 int vf_coll_dirfd(const vf_coll *c);
 const char *vf_coll_path(const vf_coll *c);
 
-/* Reads the snapshot CURRENT names (one consistent manifest). */
+/* Reads the snapshot CURRENT names (one consistent manifest).  On failure
+   *m is left empty, so releasing it is always safe. */
 int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err);
 /* Reads the manifest of one generation (a snapshot another process chose);
-   VF_ENOENT once garbage collection has removed it. */
+   VF_ENOENT once garbage collection has removed it.  On failure *m is left
+   empty, as by vf_coll_snapshot. */
 int vf_coll_snapshot_at(vf_coll *c, uint64_t generation, vf_manifest *m, vf_error *err);
 
 /* The three locks (SPEC.md 2.3).  Returns a fd to pass to vf_unlock. */

@@ -200,6 +200,12 @@ static int open_shard_log(vs_ingest *h, size_t si, vf_error *err)
     if (rc)
         return rc;
     if (newest && newest->length < log_bytes) {
+        /* rows go only into a log that holds what its manifest line says */
+        vf_log_view v;
+        rc = vs_growing_map(h->coll, &h->m, (size_t)(newest - h->m.growing), &v, err);
+        if (rc)
+            return rc;
+        vf_log_unmap(&v);
         snprintf(l->file, sizeof l->file, "%s", newest->file);
         l->length0 = l->length = newest->length;
         return vf_log_open_append(dirfd, l->file, l->length, &l->fd, err);

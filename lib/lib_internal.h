@@ -48,6 +48,11 @@ static inline int vs_part_deleted(const vs_part *p, size_t i)
     return p->deleted && (p->deleted[i >> 3] >> (i & 7) & 1);
 }
 
+/* Tests only: called by vs_snapshot_open(_at) between reading the manifest
+   and opening the files it names, to make a concurrent writer's work happen
+   exactly there. */
+extern void (*vs_snapshot_test_hook)(const char *path);
+
 /* Opens a snapshot of an already opened collection at manifest m (copied).
    Takes coll: it is closed with the snapshot, or at once on failure. */
 int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf_error *err);

@@ -58,7 +58,6 @@ typedef struct seal_ctx {
 static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
 {
     const vf_manifest *m = ctx->m;
-    int dirfd = vf_coll_dirfd(ctx->coll);
     vs_rowbuf b = {m->dim, m->keys, 0, 0, NULL, NULL, NULL, NULL, NULL};
     int rc = vs_rowbuf_reserve(&b, jb->rows_in ? (size_t)jb->rows_in : 1, err);
     uint32_t shard = 0;
@@ -67,7 +66,7 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
         const vf_growing_ent *g = &m->growing[jb->g];
         shard = g->shard;
         vf_log_view v = {0};
-        rc = vf_log_map(dirfd, g->file, jb->to, &v, err);
+        rc = vs_growing_map(ctx->coll, m, jb->g, &v, err);
         uint64_t off = jb->from;
         vf_rows r;
         int more = 0;
@@ -87,11 +86,11 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
             const vf_sealed_ent *se = &m->sealed[jb->src[i]];
             shard = se->shard;
             vf_seg *s;
-            rc = vf_seg_open(&s, dirfd, se->file, err);
+            rc = vs_sealed_open(ctx->coll, m, jb->src[i], &s, err);
             if (rc)
                 break;
             const vf_seg_info *in = vf_seg_get_info(s);
-            if (in->dim != m->dim || in->rows != se->rows || seen + in->rows > jb->rows_in)
+            if (seen + in->rows > jb->rows_in)
                 rc = vf_fail(err, VF_ECORRUPT, "'%s': segment does not match the manifest", se->file);
             else
                 vs_rowbuf_add(&b, ctx->tomb, (size_t)in->rows, vf_seg_section(s, VF_SEC_VECTORS, NULL),
@@ -158,7 +157,7 @@ static uint64_t deleted_rows(vf_coll *c, const vf_manifest *m, const vs_idmap *t
     if (tomb->n == 0)
         return 0;
     vf_seg *s;
-    if (vf_seg_open(&s, vf_coll_dirfd(c), m->sealed[i].file, NULL))
+    if (vs_sealed_open(c, m, i, &s, NULL))
         return 0; /* the job reading it will report the damage */
     const vf_seg_info *in = vf_seg_get_info(s);
     const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL);
@@ -200,7 +199,7 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
             continue;
         /* split at record boundaries into jobs of about target rows */
         vf_log_view v;
-        rc = vf_log_map(dirfd, g->file, g->length, &v, err);
+        rc = vs_growing_map(ctx->coll, m, i, &v, err);
         if (rc)
             return rc;
         uint64_t off = g->start, from = g->start, rows = 0;
@@ -291,7 +290,7 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
         if (taken[i])
             continue;
         vf_seg *sg;
-        if (vf_seg_open(&sg, dirfd, m->sealed[i].file, NULL))
+        if (vs_sealed_open(ctx->coll, m, i, &sg, NULL))
             continue; /* a job reading it would report the damage; leave it */
         uint64_t len = 0;
         const uint32_t *ivf = vf_seg_section(sg, 32, &len);

@@ -124,7 +124,7 @@ static int split_sealed(vf_coll *c, split *sp, const vs_idmap *tomb, const vs_bu
         if (m->sealed[i].shard != m->shards[sp->src].id)
             continue;
         vf_seg *s;
-        if ((rc = vf_seg_open(&s, vf_coll_dirfd(c), m->sealed[i].file, err)))
+        if ((rc = vs_sealed_open(c, m, i, &s, err)))
             break;
         const vf_seg_info *in = vf_seg_get_info(s);
         const float *vec = vf_seg_section(s, VF_SEC_VECTORS, NULL);
@@ -174,7 +174,7 @@ static int split_growing(vf_coll *c, split *sp, const vf_manifest *m2, vf_error 
         if (g->shard != m2->shards[sp->src].id || g->rows == 0)
             continue;
         vf_log_view v;
-        if ((rc = vf_log_map(dirfd, g->file, g->length, &v, err)))
+        if ((rc = vs_growing_map(c, m2, i, &v, err)))
             break;
         uint64_t off = g->start;
         vf_rows r;

@@ -242,10 +242,26 @@ int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dr
                vf_error *err);
 void vs_balance_report_release(vs_balance_report *rep);
 
+/* ---- the files a manifest names ----------------------------------------- */
+/* Every reader and writer opens a segment a manifest names through these, so
+   a file that does not hold what its manifest line says is refused as damage
+   (VF_ECORRUPT naming the file) before any byte of it is used.  A file that
+   garbage collection removed after m was read (CURRENT names a newer manifest
+   without it) gives VF_EBUSY: take a new snapshot and retry. */
+/* Opens sealed segment i of m, checking dim, metric, shard, the keys flag,
+   the row count and the file size against the manifest. */
+int vs_sealed_open(vf_coll *c, const vf_manifest *m, size_t i, vf_seg **s, vf_error *err);
+/* Maps growing segment i of m up to its committed length, checking dim,
+   shard and the keys flag of its header against the manifest (its row count
+   is known once its records are read: callers compare it). */
+int vs_growing_map(vf_coll *c, const vf_manifest *m, size_t i, vf_log_view *v, vf_error *err);
+
 /* ---- search ------------------------------------------------------------ */
 typedef struct vs_snapshot vs_snapshot;
 /* Opens one consistent snapshot of a collection for searching: maps every
-   segment (O(1) each for sealed ones) and loads the tombstones. */
+   segment (O(1) each for sealed ones) and loads the tombstones, all before
+   it returns.  VF_EBUSY when a file of the snapshot was removed by a newer
+   generation meanwhile (a short grace period): retry. */
 int vs_snapshot_open(vs_snapshot **s, const char *path, vf_error *err);
 /* The same for one given generation (0 = current): processes that search
    parts of one snapshot (MPI ranks) all open the generation one chose. */
@@ -254,7 +270,8 @@ void vs_snapshot_close(vs_snapshot *s);   /* accepts NULL */
 const vf_manifest *vs_snapshot_manifest(const vs_snapshot *s);
 uint64_t vs_snapshot_rows(const vs_snapshot *s);    /* stored rows, deleted included */
 /* Restricts later searches to the named segment files (growing or sealed)
-   of the snapshot: one node's share.  A name the manifest lacks is refused. */
+   of the snapshot: one node's share.  A name the manifest lacks is refused.
+   Restrictions (this and vs_snapshot_filter_keys) combine, in any order. */
 int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_error *err);
 /* Restricts later searches to rows whose partition key is one of keys: only
    the segments of shards that can hold them are searched, and in those the
