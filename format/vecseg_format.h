@@ -34,6 +34,17 @@ enum vf_elem { VF_ELEM_F32 = 1 };
 const char *vf_metric_name(int metric);
 int vf_metric_parse(const char *name);
 
+/* ---- limits pinned by SPEC.md ------------------------------------------ */
+#define VF_ID_MAX ((uint64_t)INT64_MAX)      /* ids are 0 .. 2^63-1; next-id <= 2^63 */
+#define VF_DIM_MAX 65536                     /* dim is 1 .. 65536 in every file */
+#define VF_CURRENT_MAX 64                    /* bytes of CURRENT (SPEC.md 2.1) */
+#define VF_MANIFEST_MAX ((size_t)64 << 20)   /* bytes of a manifest (SPEC.md 3) */
+#define VF_PARTIAL_K_MAX 1000000             /* hits per query of a partial result */
+
+/* Strict decimal u64 (SPEC.md 3): digits only, no leading zero, no
+   overflow.  0 on success, -1 otherwise. */
+int vf_parse_u64(const char *s, uint64_t *out);
+
 /* ---- the manifest (SPEC.md section 3) ---------------------------------- */
 #define VF_NAME_MAX 40               /* file names inside a collection */
 
@@ -150,6 +161,9 @@ long vf_coll_gc(vf_coll *c, long grace, vf_error *err);
 
 /* Names of files: "g-00000001.log", "s-00000001.vseg", "t-00000001.tomb". */
 void vf_file_name(char out[VF_NAME_MAX], char kind, uint64_t n);
+/* The number n >= 1 of a name that is exactly vf_file_name(kind, n) (SPEC.md
+   2.1); 0 on success, -1 for any other name. */
+int vf_file_number(const char *name, char kind, uint64_t *n);
 
 /* Durable file helpers: write a whole file under a temporary name, fsync,
    rename into place, fsync the directory. */
