@@ -581,6 +581,8 @@ static int parse_line(parser *p, vf_manifest *m, char *line, unsigned seen[NSING
             return e2.code == VF_ENOMEM ? vf_fail(p->err, VF_ENOMEM, "%s", e2.msg) : bad(p, "bad setting");
     } else if (!strcmp(kw, "node")) {
         vf_error e2;
+        if (n == 2 && strcmp(vf_manifest_serving_node(m, tok[1]), tok[1]) == 0)
+            return bad(p, "second node '%s'", tok[1]);
         if (n != 2 || vf_manifest_add_node(m, tok[1], &e2))
             return n == 2 && e2.code == VF_ENOMEM ? vf_fail(p->err, VF_ENOMEM, "%s", e2.msg) : bad(p, "bad node line");
     } else if (!strcmp(kw, "shard")) {
