@@ -51,7 +51,8 @@ int vf_coll_open(vf_coll **out, const char *path, vf_error *err)
     if (fd < 0)
         return vf_fail(err, errno == ENOENT ? VF_ENOENT : VF_EIO, "'%s': cannot open collection: %s", path,
                        strerror(errno));
-    if (faccessat(fd, "CURRENT", F_OK, 0) != 0) {
+    /* a CURRENT that is a link is reported by the snapshot, not taken for none */
+    if (faccessat(fd, "CURRENT", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
         close(fd);
         return vf_fail(err, VF_ENOENT, "'%s': not a vecseg collection (no CURRENT file)", path);
     }

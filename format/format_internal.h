@@ -25,6 +25,9 @@ int vf_create_tmp(int dirfd, const char *tmp, vf_error *err);
    anything is allocated); *data is malloc'd and NUL-terminated. */
 int vf_read_file(int dirfd, const char *name, size_t max, char **data, size_t *len, vf_error *err);
 
+/* 1 when none of the n f32 values at p is NaN or infinite. */
+int vf_all_finite(const void *p, size_t n);
+
 uint16_t vf_get16(const void *p);
 uint32_t vf_get32(const void *p);
 uint64_t vf_get64(const void *p);

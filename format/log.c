@@ -218,10 +218,7 @@ int vf_log_next(const vf_log_view *v, uint64_t *off, uint64_t end, vf_rows *rows
         if (vf_get64(ids + (size_t)i * 8) > VF_ID_MAX)
             return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu: row %u has id %llu, above 2^63-1",
                            (unsigned long long)o, i, (unsigned long long)vf_get64(ids + (size_t)i * 8));
-    uint32_t inf = 0;
-    for (size_t i = 0, nv = (size_t)n * v->dim; i < nv; i++)
-        inf |= (vf_get32(vec + i * 4) & 0x7f800000u) == 0x7f800000u;
-    if (inf)
+    if (!vf_all_finite(vec, (size_t)n * v->dim))
         return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu has a NaN or infinite value",
                        (unsigned long long)o);
     rows->lsn = vf_get64(b + 8);

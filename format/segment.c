@@ -261,7 +261,10 @@ static int check_flat(vf_seg *s, const char *name, vf_error *err)
         const void *p = vf_seg_section(s, rule[i].type, &len);
         if (!p && rule[i].needed)
             return vf_fail(err, VF_ECORRUPT, "'%s': section %u is missing", name, rule[i].type);
-        if (p && (s->info.rows > UINT64_MAX / rule[i].per_row || len != s->info.rows * rule[i].per_row))
+        if (p && s->info.rows > UINT64_MAX / rule[i].per_row)
+            return vf_fail(err, VF_ECORRUPT, "'%s': %llu rows cannot fit in the file", name,
+                           (unsigned long long)s->info.rows);
+        if (p && len != s->info.rows * rule[i].per_row)
             return vf_fail(err, VF_ECORRUPT, "'%s': section %u has length %llu, expected %llu", name, rule[i].type,
                            (unsigned long long)len, (unsigned long long)(s->info.rows * rule[i].per_row));
     }
@@ -401,12 +404,6 @@ const void *vf_seg_section(const vf_seg *s, uint32_t type, uint64_t *len)
     return NULL;
 }
 
-/* 1 when an f32's exponent bits are all ones: NaN or infinite. */
-static int nonfinite(const unsigned char *p)
-{
-    return (vf_get32(p) & 0x7f800000u) == 0x7f800000u;
-}
-
 int vf_seg_verify(const vf_seg *s, vf_error *err)
 {
     for (size_t i = 0; i < s->nsec; i++)
@@ -418,10 +415,7 @@ int vf_seg_verify(const vf_seg *s, vf_error *err)
     const unsigned char *v = vf_seg_section(s, VF_SEC_VECTORS, NULL), *ids = vf_seg_section(s, VF_SEC_IDS, NULL);
     const unsigned char *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL), *ord = vf_seg_section(s, VF_SEC_ID_ORDER, NULL);
     for (uint64_t r = 0; r < rows; r++) {
-        int bad = 0;
-        for (uint64_t j = 0; j < dim; j++)
-            bad |= nonfinite(v + (r * dim + j) * 4);
-        if (bad)
+        if (!vf_all_finite(v + r * dim * 4, (size_t)dim))
             return vf_fail(err, VF_ECORRUPT, "row %llu has a NaN or infinite value", (unsigned long long)r);
         if (vf_get64(ids + r * 8) > VF_ID_MAX)
             return vf_fail(err, VF_ECORRUPT, "row %llu has id %llu, above 2^63-1", (unsigned long long)r,
