@@ -478,6 +478,22 @@ static int parse_text(const char *body, vf_error *e)
 static void test_manifest_hostile(void)
 {
     vf_error e;
+    /* numbers and names have one spelling each (SPEC.md 2.1, 3) */
+    uint64_t v;
+    CHECK(vf_parse_u64("18446744073709551615", &v) == 0 && v == UINT64_MAX);
+    CHECK(vf_parse_u64("0", &v) == 0 && v == 0);
+    static const char *const badnum[] = {"18446744073709551616", "99999999999999999999", "01", "", "+1", "-1",
+                                         "1 ", " 1", "0x10", "1e3"};
+    for (size_t i = 0; i < sizeof badnum / sizeof badnum[0]; i++)
+        CHECK_MSG(vf_parse_u64(badnum[i], &v) != 0, "'%s' parsed", badnum[i]);
+    CHECK(vf_file_number("g-00000001.log", 'g', &v) == 0 && v == 1);
+    CHECK(vf_file_number("s-123456789.vseg", 's', &v) == 0 && v == 123456789);
+    CHECK(vf_file_number("t-18446744073709551615.tomb", 't', &v) == 0 && v == UINT64_MAX);
+    static const char *const badname[] = {"g-1.log", "g-000000001.log", "g-0123456789.log", "g-00000000.log",
+                                          "g-00000001.vseg", "s-00000001.log", "g-00000001.log.tmp",
+                                          "g-00000001.lo", "../g-00000001.log", "g-18446744073709551616.log"};
+    for (size_t i = 0; i < sizeof badname / sizeof badname[0]; i++)
+        CHECK_MSG(vf_file_number(badname[i], 'g', &v) != 0, "'%s' accepted", badname[i]);
     /* a valid manifest parses */
     CHECK(parse_text(HEAD SHARD0 "growing g-00000002.log shard=0 start=32 length=96 rows=1\n"
                               "sealed s-00000001.vseg shard=0 rows=1 bytes=576 node=a\n"
