@@ -359,11 +359,12 @@ static int kv_node(char **tok, int n, int fixed, char out[VF_NODE_MAX], int *dup
     return 0;
 }
 
-/* [R-NAMES] a file a manifest names is exactly vf_file_name(kind, n) with n
-   below the counter that numbers that kind of file. */
-static int file_field(const char *t, char kind, uint64_t *num, char out[VF_NAME_MAX])
+/* [R-NAMES] a file a manifest names is exactly vf_file_name(kind, n) (that n
+   is below its counter is checked once every line is read). */
+static int file_field(const char *t, char kind, char out[VF_NAME_MAX])
 {
-    if (strlen(t) >= VF_NAME_MAX || vf_file_number(t, kind, num) != 0)
+    uint64_t num;
+    if (strlen(t) >= VF_NAME_MAX || vf_file_number(t, kind, &num) != 0)
         return -1;
     strcpy(out, t);
     return 0;
@@ -575,14 +576,17 @@ static int parse_line(parser *p, vf_manifest *m, char *line, unsigned seen[NSING
                                                                                     : &m->next_maint_file) = v;
     } else if (!strcmp(kw, "setting")) {
         vf_error e2;
-        if (n != 3 || vf_manifest_get(m, tok[1]))
-            return bad(p, n != 3 ? "bad setting" : "second setting '%s'", tok[1]);
+        if (n != 3)
+            return bad(p, "bad setting");
+        if (vf_manifest_get(m, tok[1]))
+            return bad(p, "second setting '%s'", tok[1]);
         if (vf_manifest_set(m, tok[1], tok[2], &e2))
             return e2.code == VF_ENOMEM ? vf_fail(p->err, VF_ENOMEM, "%s", e2.msg) : bad(p, "bad setting");
     } else if (!strcmp(kw, "node")) {
         vf_error e2;
-        if (n == 2 && strcmp(vf_manifest_serving_node(m, tok[1]), tok[1]) == 0)
-            return bad(p, "second node '%s'", tok[1]);
+        for (size_t i = 0; n == 2 && i < m->nnodes; i++)
+            if (strcmp(m->nodes[i], tok[1]) == 0)
+                return bad(p, "second node '%s'", tok[1]);
         if (n != 2 || vf_manifest_add_node(m, tok[1], &e2))
             return n == 2 && e2.code == VF_ENOMEM ? vf_fail(p->err, VF_ENOMEM, "%s", e2.msg) : bad(p, "bad node line");
     } else if (!strcmp(kw, "shard")) {
@@ -602,8 +606,8 @@ static int parse_line(parser *p, vf_manifest *m, char *line, unsigned seen[NSING
     } else if (!strcmp(kw, "growing")) {
         vf_growing_ent g;
         memset(&g, 0, sizeof g);
-        uint64_t shard, num;
-        if (n < 2 || kv_form(tok, n, 2) || file_field(tok[1], 'g', &num, g.file) ||
+        uint64_t shard;
+        if (n < 2 || kv_form(tok, n, 2) || file_field(tok[1], 'g', g.file) ||
             kv_u64(tok, n, 2, "shard", &shard, &dup) || kv_u64(tok, n, 2, "start", &g.start, &dup) ||
             kv_u64(tok, n, 2, "length", &g.length, &dup) || kv_u64(tok, n, 2, "rows", &g.rows, &dup) ||
             kv_node(tok, n, 2, g.node, &dup) || dup || shard > UINT32_MAX)
@@ -616,8 +620,8 @@ static int parse_line(parser *p, vf_manifest *m, char *line, unsigned seen[NSING
     } else if (!strcmp(kw, "sealed")) {
         vf_sealed_ent s;
         memset(&s, 0, sizeof s);
-        uint64_t shard, num;
-        if (n < 2 || kv_form(tok, n, 2) || file_field(tok[1], 's', &num, s.file) ||
+        uint64_t shard;
+        if (n < 2 || kv_form(tok, n, 2) || file_field(tok[1], 's', s.file) ||
             kv_u64(tok, n, 2, "shard", &shard, &dup) || kv_u64(tok, n, 2, "rows", &s.rows, &dup) ||
             kv_u64(tok, n, 2, "bytes", &s.bytes, &dup) || kv_node(tok, n, 2, s.node, &dup) || dup ||
             shard > UINT32_MAX)
@@ -629,8 +633,7 @@ static int parse_line(parser *p, vf_manifest *m, char *line, unsigned seen[NSING
     } else if (!strcmp(kw, "tombstones")) {
         vf_tomb_ent t;
         memset(&t, 0, sizeof t);
-        uint64_t num;
-        if (n < 2 || kv_form(tok, n, 2) || file_field(tok[1], 't', &num, t.file) ||
+        if (n < 2 || kv_form(tok, n, 2) || file_field(tok[1], 't', t.file) ||
             kv_u64(tok, n, 2, "count", &t.count, &dup) || dup)
             return bad(p, "bad tombstones line");
         return vf_manifest_add_tomb(m, &t, p->err);

@@ -134,7 +134,8 @@ void vf_coll_close(vf_coll *c);                 /* accepts NULL */
 int vf_coll_dirfd(const vf_coll *c);
 const char *vf_coll_path(const vf_coll *c);
 
-/* Reads the snapshot CURRENT names (one consistent manifest). */
+/* Reads the snapshot CURRENT names (one consistent manifest).  m may be
+   released whether the call succeeds or not. */
 int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err);
 /* Reads the manifest of one generation (a snapshot another process chose);
    VF_ENOENT once garbage collection has removed it. */
@@ -148,8 +149,10 @@ void vf_unlock(int fd);
 /* Commits the next manifest: takes the commit lock, reads the current
    manifest, lets apply() change a copy of it, then writes generation+1 and
    switches CURRENT (write, fsync, rename, fsync dir each).  apply returning
-   non-zero aborts with nothing written.  On success *out (if not NULL)
-   receives the committed manifest (caller releases). */
+   non-zero aborts with nothing written, and so does a next manifest the
+   parser would refuse or a current generation of 2^64-1 (VF_ECORRUPT).  On
+   success *out (if not NULL) receives the committed manifest (caller
+   releases). */
 typedef int (*vf_apply_fn)(vf_manifest *next, void *arg, vf_error *err);
 int vf_coll_commit(vf_coll *c, vf_apply_fn apply, void *arg, vf_manifest *out, vf_error *err);
 
@@ -208,8 +211,9 @@ typedef struct vf_rows {             /* one record's rows, pointing into the map
 /* Maps the first `length` bytes of a log and checks its header. */
 int vf_log_map(int dirfd, const char *name, uint64_t length, vf_log_view *v, vf_error *err);
 void vf_log_unmap(vf_log_view *v);
-/* Reads the record at *off (< end), checks bounds and CRC, advances *off.
-   Returns 1 with a record, 0 at end, negative on damage. */
+/* Reads the record at *off (< end), checks bounds, CRC and the rows (LSN >= 1,
+   ids <= VF_ID_MAX, finite vectors), advances *off.  Returns 1 with a record,
+   0 at end, negative on damage. */
 int vf_log_next(const vf_log_view *v, uint64_t *off, uint64_t end, vf_rows *rows, vf_error *err);
 
 /* ---- sealed segments (SPEC.md section 5) ------------------------------- */
@@ -256,8 +260,10 @@ void vf_seg_writer_abort(vf_seg_writer *w);     /* removes the temporary file; a
 
 typedef struct vf_seg vf_seg;
 /* Maps a segment and validates header, section table and footer against the
-   file size: O(1) in the row count.  Section contents are not read. */
+   file size: O(1) in the row count.  Section contents are not read.  name is
+   a collection's file: a symbolic link or a non-regular file is refused. */
 int vf_seg_open(vf_seg **s, int dirfd, const char *name, vf_error *err);
+/* The same for a path a user named: it may be a link to a regular file. */
 int vf_seg_open_path(vf_seg **s, const char *path, vf_error *err);
 void vf_seg_close(vf_seg *s);                   /* accepts NULL */
 const vf_seg_info *vf_seg_get_info(const vf_seg *s);
@@ -266,7 +272,9 @@ const void *vf_seg_section(const vf_seg *s, uint32_t type, uint64_t *len);
 size_t vf_seg_nsections(const vf_seg *s);
 const vf_section *vf_seg_section_at(const vf_seg *s, size_t i);
 uint64_t vf_seg_file_size(const vf_seg *s);
-/* Checks every section's CRC (reads the whole file). */
+/* Checks every section's CRC and the rows: finite vectors, ids <= VF_ID_MAX,
+   LSNs >= 1, ID_ORDER in (id, row) order (reads the whole file).  Messages
+   name no file. */
 int vf_seg_verify(const vf_seg *s, vf_error *err);
 /* Checks a FLAT segment's sections against the header: required ones present,
    lengths matching rows and dim.  Called by vf_seg_open. */
@@ -278,7 +286,9 @@ typedef struct vf_tomb {             /* rows with this id and an LSN below lsn a
 
 /* Writes a tombstone file (entries sorted here by id, then lsn), durably. */
 int vf_tomb_write(int dirfd, const char *name, vf_tomb *ents, size_t n, vf_error *err);
-/* Reads a whole tombstone file; *ents is malloc'd. */
+/* Reads a whole tombstone file, its size checked against its count before
+   any allocation, reserved fields, ranges and order checked; *ents is
+   malloc'd. */
 int vf_tomb_read(int dirfd, const char *name, vf_tomb **ents, size_t *n, vf_error *err);
 
 /* ---- partial results (SPEC.md section 7) ------------------------------- */
@@ -291,7 +301,9 @@ typedef struct vf_partial_hdr {
    hits id UINT64_MAX and dist +inf.  dist and id are parallel arrays here. */
 int vf_partial_write_fd(int fd, const vf_partial_hdr *h, const float *dist, const uint64_t *ids,
                         const char *name, vf_error *err);
-/* Reads a partial; *dist and *ids are malloc'd (nq*k each). */
+/* Reads a partial from a file or a pipe; memory grows only as entries
+   arrive.  Reserved fields, ids, NaN distances and order are checked.  *dist
+   and *ids are malloc'd (nq*k each). */
 int vf_partial_read_fd(int fd, vf_partial_hdr *h, float **dist, uint64_t **ids, const char *name,
                        vf_error *err);
 
