@@ -85,7 +85,8 @@ static void inspect_seg(int dirfd, const char *name, const char *shown)
 {
     vf_seg *s;
     vf_error err;
-    if (vf_seg_open(&s, dirfd, name, &err))
+    /* a file the user named may be a symbolic link; a collection's may not */
+    if (dirfd == AT_FDCWD ? vf_seg_open_path(&s, name, &err) : vf_seg_open(&s, dirfd, name, &err))
         cli_die_err(&err);
     show_seg(s, shown);
 }

@@ -147,16 +147,15 @@ static int by_file(const void *a, const void *b)
 /* Cuts the log of growing entry g back to its committed length. */
 static int cut_tail(int dirfd, const vf_growing_ent *g, actions *a, vf_error *err)
 {
-    int fd = openat(dirfd, g->file, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return vf_fail(err, errno == ENOENT ? VF_ECORRUPT : VF_EIO, "'%s': cannot open: %s", g->file,
-                       strerror(errno));
     struct stat st;
+    /* [R-FILES] no link, no FIFO, and only the collection's own file is cut */
+    int fd = vf_open_in(dirfd, g->file, O_RDWR, 0, &st, err);
+    if (fd < 0)
+        return fd == VF_ENOENT ? vf_fail(err, VF_ECORRUPT, "'%s': missing", g->file) : fd;
     int rc = 0;
-    if (fstat(fd, &st) != 0)
-        rc = vf_fail(err, VF_EIO, "'%s': cannot stat: %s", g->file, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = vf_fail(err, VF_ECORRUPT, "'%s': not a regular file", g->file);
+    if (st.st_nlink != 1)
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': has %lu links (a log belongs to one collection)", g->file,
+                     (unsigned long)st.st_nlink);
     else if ((uint64_t)st.st_size < g->length)
         rc = vf_fail(err, VF_ECORRUPT, "'%s': shorter (%lld bytes) than its committed length %llu", g->file,
                      (long long)st.st_size, (unsigned long long)g->length);
@@ -190,7 +189,7 @@ int vf_coll_repair(vf_coll *c, vf_repair_action **out, size_t *nout, vf_error *e
     /* the manifest CURRENT names stays even if its content says another generation */
     char *cur = NULL;
     size_t curlen = 0;
-    if (rc == 0 && (rc = vf_read_file(dirfd, "CURRENT", &cur, &curlen, err)) == 0 && curlen)
+    if (rc == 0 && (rc = vf_read_file(dirfd, "CURRENT", VF_CURRENT_MAX, &cur, &curlen, err)) == 0 && curlen)
         cur[curlen - 1] = 0;
     actions a = {0};
     DIR *d = NULL;
