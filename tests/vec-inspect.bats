@@ -14,6 +14,12 @@ ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
     assert_equal "$stderr" "vec-inspect: 'nowhere': no such file or directory"
 }
 
+@test "a FIFO named as PATH is refused at once, not waited on" {
+    mkfifo fifo
+    run -65 --separate-stderr timeout 10 vec-inspect fifo
+    assert_equal "$stderr" "vec-inspect: 'fifo': not a regular file or a directory"
+}
+
 @test "SPEC.md's hex dump of the tiny segment is the golden file, byte for byte" {
     command -v xxd >/dev/null || skip "xxd is not installed"
     sed -n '/hexdump tiny.vseg begin/,/hexdump tiny.vseg end/p' "$ROOT/SPEC.md" |
