@@ -76,7 +76,8 @@ $(B)/bin/%: cli/%.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
 
 $(B)/bin/vec-query-mpi: cli/vec-query.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
 	@mkdir -p $(dir $@)
-	$(MPICC) $(ALL_CFLAGS) -DVS_MPI -Icli -o $@ $< $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
+	$(MPICC) $(ALL_CFLAGS) -DVS_MPI -Icli -o $@ $< $(if $(filter 1,$(SAN)),tests/san-mpi.c) \
+	  $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
 
 $(B)/cli/common.o: cli/common.c cli/common.h $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -81,7 +81,7 @@ int main(int argc, char **argv)
         case O_GRACE: o.grace = (long)cli_u64("--grace", optarg, 0, 100000000); break;
         case O_WAIT: o.wait = 1; break;
         case 'q': cli_quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
+        case 'h': fputs(usage, stdout); free(sets); return 0;
         case 'V': cli_version();
         default: cli_usage("bad option");
         }
