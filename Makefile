@@ -21,7 +21,8 @@ ALL_CFLAGS = -std=c11 -Wall -Wextra -D_GNU_SOURCE -DVS_VERSION_STRING='"$(VERSIO
 LDLIBS    := $(PKG_LIBS) -lm -lpthread
 B         := build
 
-# SAN=1: AddressSanitizer and UndefinedBehaviorSanitizer (gcc's), every report fatal, in a
+# SAN=1: AddressSanitizer and UndefinedBehaviorSanitizer (gcc's, plus the float-to-integer
+# overflow check gcc leaves out of "undefined" and clang does not), every report fatal, in a
 # build directory of its own so the plain build stays.  SAN=fuzz is the build `make fuzz`
 # makes: clang with libFuzzer's coverage instrumentation.
 SAN       ?=
@@ -29,7 +30,7 @@ FUZZ_CC   ?= clang
 FUZZ_SECS ?= 60
 ifeq ($(SAN),1)
 B         := build-san
-ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_CFLAGS += -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp
 export UBSAN_OPTIONS ?= print_stacktrace=1
 else ifeq ($(SAN),fuzz)
