@@ -2,6 +2,8 @@
 #
 #   make            build the tools and libvecseg.a into build/
 #   make check      install what the tests need (apt-get), build, run every test
+#   make check SAN=1  the same with ASan and UBSan, built into build-san/
+#   make fuzz       libFuzzer (clang) on every fuzz target, FUZZ_SECS seconds each
 #   make demo       install what the demo needs, build, run fashion-mnist end to end
 #   make bench      benchmarks beside FAISS and hnswlib
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -19,6 +21,24 @@ ALL_CFLAGS = -std=c11 -Wall -Wextra -D_GNU_SOURCE -DVS_VERSION_STRING='"$(VERSIO
 LDLIBS    := $(PKG_LIBS) -lm -lpthread
 B         := build
 
+# SAN=1: AddressSanitizer and UndefinedBehaviorSanitizer (gcc's, plus the float-to-integer
+# overflow check gcc leaves out of "undefined" and clang does not), every report fatal, in a
+# build directory of its own so the plain build stays.  SAN=fuzz is the build `make fuzz`
+# makes: clang with libFuzzer's coverage instrumentation.
+SAN       ?=
+FUZZ_CC   ?= clang
+FUZZ_SECS ?= 60
+ifeq ($(SAN),1)
+B         := build-san
+ALL_CFLAGS += -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp
+export UBSAN_OPTIONS ?= print_stacktrace=1
+else ifeq ($(SAN),fuzz)
+B         := build-fuzz
+CC        := $(FUZZ_CC)
+ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
 FORMAT_SRC := $(wildcard format/*.c)
 LIB_SRC    := $(wildcard lib/*.c)
 OBJ        := $(patsubst %.c,$(B)/%.o,$(FORMAT_SRC) $(LIB_SRC))
@@ -27,6 +47,10 @@ BINS       := $(addprefix $(B)/bin/,$(TOOLS))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 HEADERS    := $(wildcard format/*.h lib/*.h)
+# Fuzz targets: every tests/fuzz/NAME.c but the replay driver (tests/fuzz/README.md).
+FUZZ_TARGETS ?= $(filter-out replay,$(basename $(notdir $(wildcard tests/fuzz/*.c))))
+FUZZ_HDR   := $(wildcard tests/fuzz/*.h)
+REPLAYS    := $(addprefix $(B)/replay/,$(FUZZ_TARGETS))
 # vec-query-mpi, the MPI engine of the fan-out, is built when OpenMPI's mpicc
 # is installed; `make MPI=0` leaves it out.
 MPICC     ?= mpicc
@@ -35,7 +59,8 @@ ifeq ($(MPI),1)
 BINS      += $(B)/bin/vec-query-mpi
 endif
 
-.PHONY: all check check-deps demo demo-deps bench install uninstall clean unit bats deps-build
+.PHONY: all check check-deps demo demo-deps bench install uninstall clean unit bats deps-build \
+        replay fuzz fuzz-build
 all: $(B)/libvecseg.a $(BINS)
 
 $(B)/%.o: %.c $(HEADERS)
@@ -52,7 +77,8 @@ $(B)/bin/%: cli/%.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
 
 $(B)/bin/vec-query-mpi: cli/vec-query.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
 	@mkdir -p $(dir $@)
-	$(MPICC) $(ALL_CFLAGS) -DVS_MPI -Icli -o $@ $< $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
+	$(MPICC) $(ALL_CFLAGS) -DVS_MPI -Icli -o $@ $< $(if $(filter 1,$(SAN)),tests/san-mpi.c) \
+	  $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
 
 $(B)/cli/common.o: cli/common.c cli/common.h $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -62,15 +88,35 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libvecseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libvecseg.a $(LDLIBS)
 
+# A fuzz target linked with the replay driver: runs the target's seeds and regression inputs.
+$(B)/replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(FUZZ_HDR) $(B)/libvecseg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz -DFUZZ_NAME='"$*"' -o $@ $< tests/fuzz/replay.c $(B)/libvecseg.a $(LDLIBS)
+
+# A fuzz target linked with libFuzzer (SAN=fuzz only).
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_HDR) $(B)/libvecseg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(B)/libvecseg.a $(LDLIBS)
+
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
 
 bats: all
-	bats --print-output-on-failure tests/*.bats
+	VECSEG_BIN=$(CURDIR)/$(B)/bin bats --print-output-on-failure tests/*.bats
+
+replay: $(REPLAYS)
+	@set -e; for t in $(REPLAYS); do $$t 2>/dev/null; done
 
 check: check-deps
-	$(MAKE) all $(UNITS)
-	@scripts/run-tests $(UNITS)
+	$(MAKE) all $(UNITS) $(REPLAYS)
+	@VECSEG_BIN=$(CURDIR)/$(B)/bin scripts/run-tests $(UNITS) $(REPLAYS)
+
+fuzz:
+	@scripts/deps fuzz
+	$(MAKE) SAN=fuzz fuzz-build
+	@FUZZ_SECS=$(FUZZ_SECS) tests/fuzz/run $(addprefix build-fuzz/fuzz/,$(FUZZ_TARGETS))
+
+fuzz-build: $(addprefix $(B)/fuzz/,$(FUZZ_TARGETS))
 
 check-deps:
 	@scripts/deps check
@@ -102,4 +148,4 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/vec-*.1 $(DESTDIR)$(PREFIX)/share/man/man5/vecseg.5
 
 clean:
-	rm -rf $(B)
+	rm -rf build build-san build-fuzz

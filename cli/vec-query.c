@@ -476,7 +476,7 @@ int main(int argc, char **argv)
         case O_MERGE: merge = 1; break;
         case O_PARTITION: pkeys[npkeys++] = cli_u64("--partition", optarg, 0, UINT64_MAX); break;
         case 'q': cli_quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
+        case 'h': fputs(usage, stdout); free(pkeys); return 0;
         case 'V': cli_version();
         default: cli_usage("bad option");
         }
@@ -492,6 +492,7 @@ int main(int argc, char **argv)
             cli_usage("--merge takes only partial results and output options");
         if (optind >= argc)
             cli_usage("--merge needs at least one PARTIAL");
+        free(pkeys);
         return merge_partials(&oo, argv + optind, argc - optind);
     }
     if (argc - optind != 2)

@@ -105,6 +105,7 @@ int main(int argc, char **argv)
             fputs(usage, stdout);
             print_settings();
             fputs(examples, stdout);
+            free(sets);
             return 0;
         case 'V': cli_version();
         default: cli_usage("bad option");

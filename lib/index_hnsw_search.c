@@ -281,7 +281,9 @@ void hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
     float inv = mx > 0 ? qmax / mx : 0.0f;
     for (uint32_t j = 0; j < dim; j++) {
         float v = hq->w[j] * inv;
-        v = v > qmax ? qmax : v < -qmax ? -qmax : v;
+        /* a weight that overflowed (a huge quantizer step in a damaged file) makes inf * 0 =
+           NaN here, and converting NaN to an integer is undefined: count it as 0 */
+        v = v > qmax ? qmax : v < -qmax ? -qmax : v == v ? v : 0.0f;
         int32_t iv = (int32_t)(v + (v >= 0 ? 0.5f : -0.5f)); /* round half away from zero */
         hq->q8[j] = (int8_t)iv;
         hq->q16[j] = (int16_t)iv;

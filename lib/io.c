@@ -958,14 +958,22 @@ static int read_all(const char *spec, const vs_reader_opts *o, int want_f, void 
     if (rc < 0)
         return rc;
     size_t es = want_f ? 4 : 8, row = r->dim ? (size_t)r->dim * es : es, n = 0;
-    size_t cap = r->rows >= 0 ? (size_t)r->rows : 1024;
+    /* start at about 1 MiB and double as rows arrive (up to the rows a header promises), so
+       a damaged header (npy shape, fvecs dimension) cannot reserve more than twice what was
+       read */
+    size_t cap = (1u << 20) / row;
+    if (r->rows >= 0 && (uint64_t)r->rows < cap)
+        cap = (size_t)r->rows;
     if (cap == 0)
         cap = 1;
     unsigned char *buf = NULL;
     for (;;) {
         if (!buf || n == cap) {
-            if (buf)
+            if (buf) {
                 cap *= 2;
+                if (r->rows >= 0 && (uint64_t)r->rows < cap)
+                    cap = (size_t)r->rows; /* still above n: n == rows ends the loop */
+            }
             if (cap > SIZE_MAX / row) {
                 rc = vf_fail(err, VF_ENOMEM, "%s: too large to load", r->label);
                 break;

@@ -160,6 +160,17 @@ int h5_open(vs_reader *r, const char *file, const char *dset, const vs_reader_op
     if (o->dim && d != o->dim)
         return vf_fail(err, VF_EDIM, "'%s': dataset '%s' has dim %llu, expected %u", file, path,
                        (unsigned long long)d, o->dim);
+    /* a compact dataset keeps its values in its object header, and HDF5 1.10 copies as many
+       as the shape says without checking the stored size: a 2 KB file claiming 2^54 rows
+       crashed the reader inside H5Dread */
+    hid_t dcpl = H5Dget_create_plist(h->dset);
+    int compact = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_COMPACT;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    uint64_t need;
+    if (compact && (__builtin_mul_overflow(dims[0], d * size, &need) || H5Dget_storage_size(h->dset) < need))
+        return vf_fail(err, VF_EINPUT, "'%s': dataset '%s' is damaged (it stores fewer values than its shape)",
+                       file, path);
     r->dim = (uint32_t)d;
     r->rows = (int64_t)dims[0];
     return 0;

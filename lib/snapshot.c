@@ -151,6 +151,13 @@ static int add_part(vs_snapshot *s, const vs_part *p, vf_error *err)
     return 0;
 }
 
+/* Frees what a part owns when it could not join s->parts (which vs_snapshot_close frees). */
+static void part_release(vs_part *p)
+{
+    free(p->deleted);
+    free(p->own_norms);
+}
+
 static void mark(vs_part *p, size_t i)
 {
     p->deleted[i >> 3] |= (uint8_t)(1u << (i & 7));
@@ -256,6 +263,8 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
         p.rows = (vs_rows_view){p.vecs, p.norms, p.n, m->dim, m->metric};
         if (rc == 0)
             rc = add_part(s, &p, err);
+        if (rc)
+            part_release(&p);
     }
     for (size_t i = 0; rc == 0 && i < m->ngrowing; i++) {
         const vf_growing_ent *g = &m->growing[i];
@@ -287,8 +296,10 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
             rc = mark_deleted(s, &p, NULL, err);
             if (rc == 0)
                 rc = add_part(s, &p, err);
-            if (rc)
+            if (rc) {
+                part_release(&p);
                 break;
+            }
         }
         if (more < 0) /* name the file: the record reader only knows offsets */
             rc = vf_fail_in(err, VF_ECORRUPT, g->file);

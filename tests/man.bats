@@ -18,7 +18,7 @@ load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 
 ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
-BIN_DIR="$ROOT/build/bin"
+BIN_DIR="${VECSEG_BIN:-$ROOT/build/bin}"
 MAN_DIR="$ROOT/man"
 
 setup() {

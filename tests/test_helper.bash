@@ -12,7 +12,8 @@ bats_load_library bats-support
 bats_load_library bats-assert
 
 TESTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BIN_DIR="$(cd "$TESTS_DIR/.." && pwd)/build/bin"
+# VECSEG_BIN: the tools under test (make check SAN=1 points it at build-san/bin)
+BIN_DIR="${VECSEG_BIN:-$(cd "$TESTS_DIR/.." && pwd)/build/bin}"
 PY=/usr/bin/python3
 export PATH="$BIN_DIR:$PATH"
 
