@@ -2,11 +2,32 @@
  * manifest - fuzz target: the manifest parser, given a buffer with no NUL after it.
  *
  * The input is manifest text.  When its last line has the form "crc32 XXXXXXXX", the value
- * is fixed up.  The text is copied into a buffer of exactly its size (libFuzzer's own buffer
- * may be followed by readable bytes a parser must not touch) and parsed; an accepted manifest
+ * is fixed up.  The text is copied to end exactly where an inaccessible page begins, so any
+ * read past len faults in every build, the plain replay included (an exact-size malloc is
+ * caught only by ASan, and not through libc's uninstrumented string functions), and parsed;
+ * an accepted manifest
  * must survive vf_manifest_format and a second parse unchanged, and is routed through.
  */
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "fuzz.h"
+
+/* A copy of data whose last byte sits just before a PROT_NONE page; *map and *maplen are
+   what to munmap. */
+static uint8_t *copy_at_page_end(const uint8_t *data, size_t size, void **map, size_t *maplen)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), body = (size + page - 1) / page * page;
+    if (body == 0)
+        body = page;
+    *maplen = body + page;
+    uint8_t *m = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED || mprotect(m + body, page, PROT_NONE) != 0)
+        abort();
+    *map = m;
+    memcpy(m + body - size, data, size);
+    return m + body - size;
+}
 
 static void fix_manifest(uint8_t *b, size_t size)
 {
@@ -21,11 +42,13 @@ static void fix_manifest(uint8_t *b, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *b = fz_copy(data, size);
+    void *map;
+    size_t maplen;
+    uint8_t *b = copy_at_page_end(data, size, &map, &maplen);
     fix_manifest(b, size);
     vf_manifest m, m2;
     int rc = vf_manifest_parse(&m, (const char *)b, size, "manifest", NULL);
-    free(b);
+    munmap(map, maplen);
     if (rc)
         return 0;
     char *t1, *t2;
