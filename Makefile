@@ -4,6 +4,7 @@
 #   make check      install what the tests need (apt-get), build, run every test
 #   make demo       install what the demo needs, build, run fashion-mnist end to end
 #   make bench      benchmarks beside FAISS and hnswlib
+#   make crash      the long crash runs: kills, power loss (tests/crash/README.md)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 VERSION   := 0.1.0
@@ -27,6 +28,8 @@ BINS       := $(addprefix $(B)/bin/,$(TOOLS))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 HEADERS    := $(wildcard format/*.h lib/*.h)
+# the LD_PRELOAD shim of the crash harnesses (tests/crash/iotrace.c)
+IOTRACE    := $(B)/tests/iotrace.so
 # vec-query-mpi, the MPI engine of the fan-out, is built when OpenMPI's mpicc
 # is installed; `make MPI=0` leaves it out.
 MPICC     ?= mpicc
@@ -35,7 +38,7 @@ ifeq ($(MPI),1)
 BINS      += $(B)/bin/vec-query-mpi
 endif
 
-.PHONY: all check check-deps demo demo-deps bench install uninstall clean unit bats deps-build
+.PHONY: all check check-deps demo demo-deps bench crash install uninstall clean unit bats deps-build
 all: $(B)/libvecseg.a $(BINS)
 
 $(B)/%.o: %.c $(HEADERS)
@@ -62,14 +65,18 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libvecseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libvecseg.a $(LDLIBS)
 
+$(IOTRACE): tests/crash/iotrace.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -D_GNU_SOURCE $(CFLAGS) -shared -fPIC -o $@ $< -ldl -lpthread
+
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
 
-bats: all
+bats: all $(IOTRACE)
 	bats --print-output-on-failure tests/*.bats
 
 check: check-deps
-	$(MAKE) all $(UNITS)
+	$(MAKE) all $(UNITS) $(IOTRACE)
 	@scripts/run-tests $(UNITS)
 
 check-deps:
@@ -86,6 +93,10 @@ bench:
 	@scripts/deps bench
 	$(MAKE) all
 	@bench/run
+
+crash: check-deps
+	$(MAKE) all $(IOTRACE)
+	@tests/crash/run
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vecseg \
