@@ -110,6 +110,11 @@ class Harness:
         if res.killed:
             self.kills[kind] += 1
             self.phases[kind][res.phase] += 1
+            total = sum(self.kills.values())
+            if total % 500 == 0:
+                print(f"progress: seed {self.seed}: {total} kills, {len(self.failures)} new failures, "
+                      f"{sum(self.known.values())} known-defect failures, {time.monotonic() - self.t0:.0f} s",
+                      flush=True)
         elif kill:
             self.attempts[kind] += 1
         if not res.killed and res.rc == 0:
@@ -520,7 +525,8 @@ def main():
         for i, p in enumerate(procs):
             out, _ = p.communicate()
             for line in out.splitlines():  # failures as the workers found them
-                if not line.startswith(("crash:", "kills per tool", "  ", "probe commands", "known defect")) \
+                if not line.startswith(("crash:", "kills per tool", "  ", "probe commands", "known defect",
+                                        "progress:")) \
                         or line.startswith("  command") or line.startswith("  kill") or line.startswith("  stderr") \
                         or line.startswith("  kept"):
                     print(line)
