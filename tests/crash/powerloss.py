@@ -25,8 +25,10 @@ directory, and the harness holds them to it.
 
 Commands (one of each, on seeded collections): ingest into a new collection, ingest into an
 existing one (appending, and starting new logs), delete, upsert, seal with an index and
-grace 0 (so it also removes files), shard split, balance.  Per command, at most --states
-states are drawn (seeded): the cut uniformly, then a loss pattern; duplicates are counted once.
+grace 0 (so it also removes files), shard split, balance.  The states of a command are every
+cut with every subset of its unsynced operations (sampled when more than 8 are unsynced),
+plus torn writes; identical states are checked once.  --states caps the distinct states
+checked per command (a seeded random choice among them; 0: all of them).
 
 Each state is checked with tests/vsreader.py: its rows are those before the command or those
 after it, never a mix, and those after once the command's commit was durable (the fsync of
@@ -336,55 +338,47 @@ class PowerLoss:
         self.res = res = {"ops": n, "ack_op": ack, "states": 0, "distinct": 0, "acked": 0,
                           "unsynced_max": 0, "failures": Counter(), "checked": Counter()}
         seen = set()
-        tries = 0
-        while res["states"] < self.cap and tries < self.cap * 6:
-            tries += 1
-            # a quarter of the cuts after the last operation: the command's own end state
-            cut = n if self.rnd.random() < 0.25 else self.rnd.randint(0, n)
-            uns = rp.unsynced(cut)
-            res["unsynced_max"] = max(res["unsynced_max"], len(uns))
-            lost, torn = self.loss(rp, uns, tries)
-            dg = rp.materialize(cut, lost, torn, os.path.join(state, "x"))
+        for cut, lost, torn in self.candidates(rp, n):
+            if self.cap and res["distinct"] >= self.cap:
+                break
             res["states"] += 1
             acked = ack is not None and cut > ack
+            dg = rp.materialize(cut, lost, torn, os.path.join(state, "x"))
             if (dg, acked) in seen:
                 continue
             seen.add((dg, acked))
             res["distinct"] += 1
             res["acked"] += acked
+            res["unsynced_max"] = max(res["unsynced_max"], len(rp.unsynced(cut)))
             self.check_state(name, cut, lost, os.path.join(state, "x"), before, after, acked)
         self.results[name] = res
         res["failures"] = dict(res["failures"])
         res["checked"] = dict(res["checked"])
-        print(f"powerloss: {name:16s} {n:4d} ops (commit durable after op {ack}), {res['states']} states drawn, "
+        print(f"powerloss: {name:16s} {n:4d} ops (commit durable after op {ack}), {res['states']} states built, "
               f"{res['distinct']} distinct ({res['acked']} acknowledged), at most {res['unsynced_max']} unsynced ops; "
               f"checked {res['checked']}; failures {res['failures'] or 0}", flush=True)
 
-    def loss(self, rp, uns, salt):
-        """A loss pattern over the unsynced operations: (lost set, torn {index: bytes kept})."""
-        rnd = self.rnd
-        mode = salt % 4  # 0: nothing lost (as SIGKILL), 1: all lost, 2-3: random
-        if mode == 0 or not uns:
-            return set(), {}
-        if mode == 1:
-            return set(uns), {}
-        data = [i for i in uns if rp.kind(i) == "data"]
-        name = [i for i in uns if rp.kind(i) == "name"]
-        lost = {i for i in data if rnd.random() < 0.5}
-        torn = {}
-        for i in list(lost):
-            r = rp.recs[i]
-            if r.op == "WRITE" and r.len > 512 and rnd.random() < 0.3:
-                torn[i] = rnd.randint(1, (r.len - 1) // 512) * 512
-        if rnd.random() < 0.5:
-            lost |= {i for i in name if rnd.random() < 0.5}  # POSIX: any subset
-        else:
-            bydir = {}
-            for i in name:
-                bydir.setdefault(min(rp.dirs_of(i)), []).append(i)
-            for ops in bydir.values():  # in order: a suffix is lost
-                lost |= set(ops[rnd.randint(0, len(ops)):])
-        return lost, torn
+    def candidates(self, rp, n):
+        """Every (cut, lost, torn) the model allows, in a seeded random order: for each cut,
+        every subset of the unsynced operations when there are at most 8 of them (else the
+        empty and full sets and 200 random subsets), and each unsynced write over 512 bytes
+        torn at a random sector.  The ordered (journaling) losses are among the subsets."""
+        rnd, out = self.rnd, []
+        for cut in range(n + 1):
+            uns = rp.unsynced(cut)
+            if len(uns) <= 8:
+                subsets = [{u for b, u in enumerate(uns) if mask >> b & 1} for mask in range(1 << len(uns))]
+            else:
+                subsets = [set(), set(uns)] + [{u for u in uns if rnd.random() < 0.5} for _ in range(200)]
+            out += [(cut, lost, {}) for lost in subsets]
+            for i in uns:
+                r = rp.recs[i]
+                if r.op == "WRITE" and r.len > 512:
+                    out.append((cut, {i}, {i: rnd.randint(1, (r.len - 1) // 512) * 512}))
+        rnd.shuffle(out)
+        # the command's end state with nothing lost comes first: the trace's own check
+        out.sort(key=lambda c: not (c[0] == n and not c[1]))
+        return out
 
     def check_state(self, name, cut, lost, coll_root, before, after, acked):
         coll = os.path.join(coll_root, "c")
@@ -437,7 +431,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=int(os.environ.get("CRASH_SEED", 1)))
     ap.add_argument("--states", type=int, default=int(os.environ.get("POWERLOSS_STATES", 40)),
-                    help="states drawn per command")
+                    help="distinct states checked per command (0: every one)")
     ap.add_argument("--only", action="append", help="run only this command (repeatable)")
     ap.add_argument("--work", default=None)
     ap.add_argument("--json", default=None)
