@@ -97,7 +97,7 @@ PY
 }
 
 @test "power loss: every crash state drawn for every writing command keeps the acknowledged rows" {
-    run "$PY" "$CRASH/powerloss.py" --seed "${CRASH_SEED:-1}" --states 40
+    run "$PY" "$CRASH/powerloss.py" --seed "${CRASH_SEED:-1}" --states 30
     echo "$output"
     assert_success
     assert_output --partial "0 new failures, 0 known-defect failures"

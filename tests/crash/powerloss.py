@@ -25,7 +25,7 @@ directory, and the harness holds them to it.
 
 Commands (one of each, on seeded collections): ingest into a new collection, ingest into an
 existing one (appending, and starting new logs), delete, upsert, seal with an index and
-grace 0 (so it also removes files), shard split, balance.  The states of a command are every
+grace 0 (so it also removes files), compaction, shard split, grow and isolate, balance.  The states of a command are every
 cut with every subset of its unsynced operations (sampled when more than 8 are unsynced),
 plus torn writes; identical states are checked once.  --states caps the distinct states
 checked per command (a seeded random choice among them; 0: all of them).
@@ -239,13 +239,18 @@ class PowerLoss:
         ids = np.arange(start, start + n, dtype=np.int64)
         v = self.gen.vectors(n, dim)
         args = list(extra) + ["--ids", self.gen.file(ids, "ids")]
-        return args + ["-q", coll, self.gen.file(v, "v")], Model().add(ids, v)
+        k = None
+        if keys or (os.path.exists(os.path.join(coll, "CURRENT")) and
+                    vsreader.parse_manifest(open(os.path.join(coll, vsreader.read_current(coll)), "rb").read()).keys):
+            k = ids % 7
+            args += ["--keys", self.gen.file(k, "keys")]
+        return args + ["-q", coll, self.gen.file(v, "v")], Model().add(ids, v, k)
 
     # ---- scenarios: (name, setup(coll), command(coll) -> (tool, args)) ----------------------
 
     def scenarios(self):
-        def base(coll, shards=2, log_bytes=None, grace0=False, seal=True):
-            args, _ = self.ingest(coll, 120, extra=["-s", shards], start=0)
+        def base(coll, shards=2, log_bytes=None, grace0=False, seal=True, keys=False):
+            args, _ = self.ingest(coll, 120, extra=["-s", shards], start=0, keys=keys)
             self.sh("vec-ingest", *args)
             if log_bytes:
                 self.sh("vec-seal", "--set", f"log-bytes={log_bytes}", coll)
@@ -277,7 +282,11 @@ class PowerLoss:
              lambda c: ("vec-seal", "--all", "-q", "--index", "hnsw", "--M", "8", "--ef-construction", "32", c)),
             ("seal-ivf_pq", lambda c: base(c, grace0=True),
              lambda c: ("vec-seal", "--all", "-q", "--index", "ivf_pq", c)),
+            ("seal-compact", lambda c: base(c, grace0=True),
+             lambda c: ("vec-seal", "--all", "-q", "--index", "flat", "-j", "2", c)),
             ("shard-split", lambda c: base(c), lambda c: ("vec-shard", "-q", "--split", "0", c)),
+            ("shard-grow", lambda c: base(c), lambda c: ("vec-shard", "-q", "--shards", "5", c)),
+            ("shard-isolate", lambda c: base(c, keys=True), lambda c: ("vec-shard", "-q", "--isolate", "3", c)),
             ("balance", lambda c: base(c), lambda c: ("vec-balance", "-q", "--nodes", "a,b,c", c)),
         ]
 
@@ -414,7 +423,8 @@ class PowerLoss:
         r = self.tools.run("vec-seal", "--all", "-q", "--index", "flat", coll)
         if r.rc != 0:
             return self.fail(name, cut, lost, f"next seal exits {r.rc}: {r.err.strip()}", coll_root)
-        want = Model(found).add(list(add.rows), [np.frombuffer(v[0], np.float32) for v in add.rows.values()])
+        want = Model(found)
+        want.rows.update(add.rows)
         got = self.rows_of(coll)
         if got != want.rows:
             return self.fail(name, cut, lost, "after the next ingest and seal: " + "; ".join(compare(want, got)),
