@@ -592,6 +592,13 @@ def check(path):
         return [f"{e.filename or path}: {e.strerror}"]
     m, probs = snap.m, []
     metric = {"l2": 1, "ip": 2, "cosine": 3}[m.metric]
+    # SPEC 2.1: a collection holds only these names
+    import re
+    allowed = re.compile(r"^(CURRENT|commit\.lock|ingest\.lock|maint\.lock|manifest-\d{8,}|g-\d{8,}\.log|"
+                         r"s-\d{8,}\.vseg|t-\d{8,}\.tomb|.+\.tmp)$")
+    for n in sorted(os.listdir(path)):
+        if not allowed.match(n):
+            probs.append(f"{n}: a name SPEC 2.1 does not allow in a collection")
     ids_shard = {s.id for s in m.shards}
     if len(ids_shard) != len(m.shards):
         probs.append("manifest: duplicate shard ids")
