@@ -41,7 +41,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from common import Gen, Model, Tools, compare, copy_coll, known_category, live_rows, vsreader
+from common import Gen, Model, Tools, compare, copy_coll, known_category, live_rows, coll_digest, vsreader
 
 INDEXES = ["flat", "hnsw", "ivf_flat", "ivf_sq8", "ivf_pq"]
 
@@ -188,13 +188,22 @@ class Harness:
         pe.created, pe.next_id = ep.created, ep.next_id
         ok = True
         hit_known = set()
-        for kind in ("ingest-add", "ingest-delete", "ingest-upsert", "seal", "shard-split", "balance", "query"):
+        for kind in ("ingest-add", "ingest-delete", "ingest-upsert", "shard-split", "seal", "balance", "query"):
             op = pe.make(kind, self, probe=True)
             if op is None:
                 continue
             tool, args, after, label = op
+            digest = coll_digest(coll) if os.path.exists(coll) else None
             r = self.tools.run(tool, *args)
             self.probes[kind] += 1
+            if r.rc != 0 and os.path.exists(coll) and coll_digest(coll) != digest:
+                # a failed command must leave the collection exactly as it was
+                if tool == "vec-shard" and known_category(r.err) == "orphan-log":
+                    self.known["split-unlinks-orphan"] += 1
+                    hit_known.add("split-unlinks-orphan")
+                else:
+                    self.fail(ep, step, killed, f"next {kind} fails (exit {r.rc}) and changes the collection: "
+                              f"{r.err.strip()}", pre, ep.path)
             if r.rc == 0:
                 if kind == "query" and not self.check_query(pe, r):
                     self.fail(ep, step, killed, f"probe query returned an id that is not live: {r.out[:200]}",
@@ -269,6 +278,7 @@ class Harness:
             if kill:
                 copy_coll(ep.path, pre)
             before = ep.model
+            digest = coll_digest(ep.path) if os.path.exists(ep.path) else None
             res = self.run(ep, label, tool, args, kill)
             self.log(f"e{idx}.{step} {label} {res.kill} -> rc={res.rc} {res.phase or ''}")
             if res.killed:
@@ -277,6 +287,13 @@ class Harness:
                 continue
             if res.rc != 0:
                 cat = known_category(res.err)
+                if os.path.exists(ep.path) and coll_digest(ep.path) != digest:
+                    if tool == "vec-shard" and cat == "orphan-log":
+                        self.known["split-unlinks-orphan"] += 1
+                    else:
+                        self.fail(ep, step, res, f"a failed command (exit {res.rc}) changed the collection", None,
+                                  ep.path)
+                        return
                 if cat:
                     self.known[cat] += 1
                     self.repair_orphans(ep)

@@ -49,7 +49,8 @@ from collections import Counter
 
 import numpy as np
 
-from common import F_CREATED, F_DIR, F_TRUNC, Gen, Model, Tools, compare, known_category, read_trace, vsreader
+from common import (F_CREATED, F_DIR, F_TRUNC, Gen, Model, Tools, compare, known_category, read_trace, tree_digest,
+                    vsreader)
 
 DIR = object()  # marks a directory in a name map
 
@@ -202,22 +203,6 @@ class Replay:
                     f.write(content)
                 h.update(b"F" + p.encode() + b"\0" + hashlib.sha256(content).digest())
         return h.hexdigest()
-
-
-def tree_digest(root):
-    h = hashlib.sha256()
-    items = []
-    for d, subdirs, files in os.walk(root):
-        rel = os.path.relpath(d, root)
-        if rel != ".":
-            items.append(("D", rel, None))
-        for f in files:
-            p = os.path.normpath(os.path.join(rel, f))
-            with open(os.path.join(d, f), "rb") as fh:
-                items.append(("F", p, hashlib.sha256(fh.read()).digest()))
-    for kind, p, dg in sorted(items, key=lambda x: x[1]):
-        h.update(kind.encode() + p.encode() + b"\0" + (dg or b""))
-    return h.hexdigest()
 
 
 class PowerLoss:
