@@ -418,14 +418,14 @@ class Episode:
         if kind == "setup":
             sets = []
             if sh["small_logs"]:
-                sets += ["--set", f"log-bytes={rnd.choice([512, 2048, 8192])}"]
+                sets += ["--set", f"log-bytes={rnd.choice([4096, 8192])}"]
             if sh["grace0"]:
                 sets += ["--set", "grace=0"]
-            sets += ["--set", f"split-rows={rnd.choice([60, 150, 400])}"]
+            sets += ["--set", f"split-rows={rnd.choice([100, 150, 400])}"]
             return "vec-seal", sets + [self.path], m0, "seal-set"
         if kind == "set":
-            kv = rnd.choice([f"split-rows={rnd.choice([60, 150, 400])}", f"index={rnd.choice(INDEXES)}",
-                             f"segment-rows={rnd.choice([50, 200, 1000000])}", "compact-deleted=20"])
+            kv = rnd.choice([f"split-rows={rnd.choice([100, 150, 400])}", f"index={rnd.choice(INDEXES)}",
+                             f"segment-rows={rnd.choice([100, 200, 1000000])}", "compact-deleted=20"])
             return "vec-seal", ["--set", kv, self.path], m0, "seal-set"
         m = self.manifest()
         hashed = [s for s in m.shards if s.key is None and s.depth < 20]

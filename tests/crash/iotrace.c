@@ -27,7 +27,9 @@
  * tools use none of them on collection files; powerloss.py checks that a
  * replay of the whole trace reproduces the real result byte for byte).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -234,7 +234,7 @@ class PowerLoss:
     # ---- scenarios: (name, setup(coll), command(coll) -> (tool, args)) ----------------------
 
     def scenarios(self):
-        def base(coll, shards=2, log_bytes=None, grace0=False, seal=True, keys=False):
+        def base(coll, shards=2, log_bytes=None, grace0=False, seal=True, keys=False, second=40):
             args, _ = self.ingest(coll, 120, extra=["-s", shards], start=0, keys=keys)
             self.sh("vec-ingest", *args)
             if log_bytes:
@@ -243,7 +243,7 @@ class PowerLoss:
                 self.sh("vec-seal", "--set", "grace=0", coll)
             if seal:
                 self.sh("vec-seal", "--all", "-q", "--index", "flat", coll)
-            args, _ = self.ingest(coll, 40, start=1000)
+            args, _ = self.ingest(coll, second, start=1000)
             self.sh("vec-ingest", *args)
             self.sh("vec-ingest", "--delete", "-q", coll, self.gen.file(np.array([3, 5, 1001], np.int64), "del"))
 
@@ -258,7 +258,7 @@ class PowerLoss:
         return [
             ("ingest-new", lambda c: None, lambda c: cmd_ingest(c, extra=["-s", "2"])),
             ("ingest-existing", lambda c: base(c), cmd_ingest),
-            ("ingest-newlogs", lambda c: base(c, log_bytes=512), cmd_ingest),
+            ("ingest-newlogs", lambda c: base(c, log_bytes=4096, second=300), cmd_ingest),
             ("ingest-delete", lambda c: base(c),
              lambda c: ("vec-ingest", "--delete", "-q", c,
                         self.gen.file(np.array([0, 1, 2, 1003, 1004, 99999], np.int64), "del"))),
