@@ -1,5 +1,6 @@
 /* common.c - shared helpers of the vecseg tools (see common.h). */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,9 @@ static void tune_openblas(char **argv)
 void cli_init(const char *tool, char **argv)
 {
     cli_tool = tool;
+    /* past `ulimit -f` a write fails with EFBIG instead of killing the tool
+       silently: the error paths then clean up and say why */
+    signal(SIGXFSZ, SIG_IGN);
     tune_openblas(argv);
 }
 
@@ -114,7 +118,8 @@ uint64_t cli_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *s == '-' || *end || errno || v < min || v > max)
+    /* digits only: strtoull would take blanks, a sign, and wrap "-1" to 2^64-1 */
+    if (*s < '0' || *s > '9' || *end || errno || v < min || v > max)
         cli_usage("option '%s': '%s' is not a number from %llu to %llu", opt, s, (unsigned long long)min,
                   (unsigned long long)max);
     return v;

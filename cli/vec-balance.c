@@ -4,10 +4,14 @@
  * commit the placement atomically.  `vec-query --node NAME` then searches
  * one node's share; MPI runs one rank per node.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -29,32 +33,53 @@ static const char usage[] =
     "  vec-balance --nodes a,b,c coll\n"
     "  vec-balance --dry-run --nodes-file hosts coll\n";
 
-/* Splits s at commas or newlines into names (pointing into s). */
-static size_t split_names(char *s, const char **names, size_t max)
+#define NODES_MAX 4096
+#define NODES_FILE_MAX (1 << 20) /* 4096 names of up to 63 bytes fit in a quarter of it */
+
+/* Splits s at commas or white space into names (pointing into s); more than
+   NODES_MAX names is refused with status, never silently cut. */
+static size_t split_names(char *s, const char **names, int status)
 {
     size_t n = 0;
-    for (char *save = NULL, *t = strtok_r(s, ",\n\r \t", &save); t && n < max; t = strtok_r(NULL, ",\n\r \t", &save))
+    for (char *save = NULL, *t = strtok_r(s, ",\n\r \t", &save); t; t = strtok_r(NULL, ",\n\r \t", &save)) {
+        if (n == NODES_MAX)
+            cli_die(status, "more than %d nodes given", NODES_MAX);
         names[n++] = t;
+    }
     return n;
 }
 
+/* Reads a node list: a regular file or a pipe ('-': standard input, whatever
+   it is), at most NODES_FILE_MAX bytes, so a path to a device or an endless
+   stream is refused instead of read into memory without end. */
 static char *slurp(const char *path)
 {
-    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-    if (!f)
-        cli_die(EX_NOINPUT, "'%s': cannot open node list", path);
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (size_t r; buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-        n += r;
-        if (n + 1 == cap && !(buf = realloc(buf, cap *= 2)))
-            break;
-    }
+    int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : dup(STDIN_FILENO);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        cli_die(EX_NOINPUT, "'%s': cannot open node list: %s", path, strerror(errno));
+    if (strcmp(path, "-") && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+        cli_die(EX_DATAERR, "'%s': node list is not a regular file or a pipe", path);
+    char *buf = malloc(NODES_FILE_MAX + 1);
     if (!buf)
         cli_die(EX_OSERR, "out of memory");
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, NODES_FILE_MAX + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            cli_die(EX_IOERR, "'%s': cannot read node list: %s", path, strerror(errno));
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > NODES_FILE_MAX)
+            cli_die(EX_DATAERR, "'%s': node list is longer than %d bytes", path, NODES_FILE_MAX);
+    }
+    close(fd);
+    if (memchr(buf, 0, n))
+        cli_die(EX_DATAERR, "'%s': node list holds a NUL byte", path);
     buf[n] = 0;
-    if (f != stdin)
-        fclose(f);
     return buf;
 }
 
@@ -67,7 +92,7 @@ int main(int argc, char **argv)
                                        {"help", no_argument, 0, 'h'},        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
     char *list = NULL;
-    int dry = 0, c;
+    int dry = 0, from_file = 0, c;
     while ((c = getopt_long(argc, argv, "N:nqhV", lo, NULL)) != -1) {
         switch (c) {
         case 'N':
@@ -75,6 +100,7 @@ int main(int argc, char **argv)
             if (list)
                 cli_usage("give the nodes once (--nodes or --nodes-file)");
             list = c == 'N' ? strdup(optarg) : slurp(optarg);
+            from_file = c != 'N';
             break;
         case 'n': dry = 1; break;
         case 'q': cli_quiet = 1; break;
@@ -87,8 +113,8 @@ int main(int argc, char **argv)
         cli_usage(optind >= argc ? "missing COLL" : "too many arguments");
     if (!list)
         cli_usage("missing --nodes or --nodes-file");
-    const char *names[4096];
-    size_t n = split_names(list, names, 4096);
+    static const char *names[NODES_MAX];
+    size_t n = split_names(list, names, from_file ? EX_DATAERR : EX_USAGE);
     if (n == 0)
         cli_usage("the node list is empty");
     const char *coll = argv[optind];

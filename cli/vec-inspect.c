@@ -1,7 +1,8 @@
 /*
  * vec-inspect - dump and verify vecseg files: a collection directory, a
  * sealed segment, a growing log, a tombstone file or a partial result.
- * Read-only: it never changes what it looks at.
+ * Read-only, except --repair, which removes what killed writers left behind
+ * (format/repair.c) and never a committed byte.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,14 +17,18 @@
 
 static const char usage[] =
     "Usage: vec-inspect [OPTIONS] PATH\n"
-    "Describe PATH: a collection directory (its snapshot: shards, segments,\n"
-    "tombstone files), a sealed segment (.vseg: header and section table), a\n"
-    "growing log (.log: header and records), a tombstone file (.tomb) or a\n"
-    "partial result.\n"
+    "       vec-inspect --repair [-q] COLL\n"
+    "Describe PATH: a collection directory (its snapshot: settings, shards,\n"
+    "segments, tombstone files), a sealed segment (.vseg: header and section\n"
+    "table), a growing log (.log: header and records), a tombstone file (.tomb)\n"
+    "or a partial result.  With --repair, remove what killed writers left in\n"
+    "collection COLL.\n"
     "\n"
     "  --verify             check every checksum (of every file the collection's\n"
     "                       manifest names); exit 65 at the first damaged file\n"
     "  --rows N             also print the first N rows (id, lsn, vector)\n"
+    "  --repair             remove orphan, temporary and uncommitted files and\n"
+    "                       torn log tails, one line each; never a committed byte\n"
     "  -q, --quiet          print nothing; with --verify, only the exit status\n"
     "  -h, --help           this help\n"
     "  -V, --version        versions of the tool, library and format\n"
@@ -31,7 +36,8 @@ static const char usage[] =
     "Examples:\n"
     "  vec-inspect coll\n"
     "  vec-inspect --verify coll && echo intact\n"
-    "  vec-inspect --rows 3 coll/s-00000001.vseg\n";
+    "  vec-inspect --rows 3 coll/s-00000001.vseg\n"
+    "  vec-inspect --repair coll\n";
 
 static int verify, quiet;
 static uint64_t nrows;
@@ -52,12 +58,10 @@ static const char *section_name(uint32_t t)
     return t < sizeof n / sizeof n[0] ? n[t] : "unknown";
 }
 
-static void inspect_seg(int dirfd, const char *name, const char *shown)
+/* Describes (and with --verify checks) an open segment; closes it. */
+static void show_seg(vf_seg *s, const char *shown)
 {
-    vf_seg *s;
     vf_error err;
-    if (vf_seg_open(&s, dirfd, name, &err))
-        cli_die_err(&err);
     if (verify && vf_seg_verify(s, &err))
         cli_die(EX_DATAERR, "'%s': %s", shown, err.msg);
     const vf_seg_info *in = vf_seg_get_info(s);
@@ -77,13 +81,21 @@ static void inspect_seg(int dirfd, const char *name, const char *shown)
     vf_seg_close(s);
 }
 
-/* Reads the records of a log in [start, end); returns the row count. */
-static uint64_t inspect_log(int dirfd, const char *name, const char *shown, uint64_t start, uint64_t end, int print)
+static void inspect_seg(int dirfd, const char *name, const char *shown)
 {
-    vf_log_view v;
+    vf_seg *s;
     vf_error err;
-    if (vf_log_map(dirfd, name, end, &v, &err))
+    /* a file the user named may be a symbolic link; a collection's may not */
+    if (dirfd == AT_FDCWD ? vf_seg_open_path(&s, name, &err) : vf_seg_open(&s, dirfd, name, &err))
         cli_die_err(&err);
+    show_seg(s, shown);
+}
+
+/* Reads the records of a mapped log in [start, end); returns the row count
+   and unmaps it. */
+static uint64_t read_log(vf_log_view v, const char *shown, uint64_t start, uint64_t end, int print)
+{
+    vf_error err;
     if (print)
         OUT("log %s\nbytes %" PRIu64 "\ndim %u\nshard %u\nflags %u\n", shown, end, v.dim, v.shard, v.flags);
     uint64_t off = start, rows = 0, shown_rows = 0;
@@ -104,6 +116,15 @@ static uint64_t inspect_log(int dirfd, const char *name, const char *shown, uint
         OUT("rows %" PRIu64 "\n", rows);
     vf_log_unmap(&v);
     return rows;
+}
+
+static uint64_t inspect_log(int dirfd, const char *name, const char *shown, uint64_t start, uint64_t end, int print)
+{
+    vf_log_view v;
+    vf_error err;
+    if (vf_log_map(dirfd, name, end, &v, &err))
+        cli_die_err(&err);
+    return read_log(v, shown, start, end, print);
 }
 
 static void inspect_tomb(int dirfd, const char *name, const char *shown)
@@ -142,6 +163,55 @@ static void inspect_partial(const char *path)
     free(ids);
 }
 
+/* Every setting of the table with the value the tools use, then the keys
+   the table does not know (kept and ignored). */
+static void print_settings(const vf_manifest *m)
+{
+    size_t n;
+    const vs_setting_def *t = vs_settings_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = vf_manifest_get(m, t[i].key);
+        char buf[64];
+        uint64_t x;
+        if (!v) {
+            vs_setting_format(&t[i], t[i].def, buf, sizeof buf);
+            OUT("setting %s %s (default)\n", t[i].key, buf);
+        } else if (vs_setting_parse(&t[i], v, &x, NULL)) {
+            vs_setting_range(&t[i], buf, sizeof buf);
+            OUT("setting %s %s (invalid: %s)\n", t[i].key, v, buf);
+        } else
+            OUT("setting %s %s\n", t[i].key, v);
+    }
+    for (size_t i = 0; i < m->nsettings; i++)
+        if (!vs_setting_find(m->settings[i].key))
+            OUT("setting %s %s (unknown, ignored)\n", m->settings[i].key, m->settings[i].value);
+}
+
+static void repair_coll(const char *path)
+{
+    static const char *why[] = {"", "orphan", "temporary", "uncommitted", "torn-tail"};
+    vf_coll *c;
+    vf_error err;
+    if (vf_coll_open(&c, path, &err))
+        cli_die_err(&err);
+    vf_repair_action *a;
+    size_t n;
+    int rc = vf_coll_repair(c, &a, &n, &err);
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].kind == VF_REPAIR_TAIL)
+            OUT("truncated %s from=%" PRIu64 " to=%" PRIu64 " reason=%s\n", a[i].file, a[i].from, a[i].to,
+                why[a[i].kind]);
+        else
+            OUT("removed %s bytes=%" PRIu64 " reason=%s\n", a[i].file, a[i].from, why[a[i].kind]);
+    }
+    free(a);
+    vf_coll_close(c);
+    if (rc)
+        cli_die_err(&err);
+    if (!quiet)
+        fprintf(stderr, "%s: '%s': %s\n", cli_tool, path, n ? "repaired" : "nothing to repair");
+}
+
 static void inspect_coll(const char *path)
 {
     vf_coll *c;
@@ -161,8 +231,7 @@ static void inspect_coll(const char *path)
         ", growing %" PRIu64 ")\ntombstones %" PRIu64 "\nnext-id %" PRIu64 "\n",
         path, m.generation, m.dim, vf_metric_name(m.metric), m.keys ? "yes" : "no", sealed + growing, sealed, growing,
         tombs, m.next_id);
-    for (size_t i = 0; i < m.nsettings; i++)
-        OUT("setting %s %s\n", m.settings[i].key, m.settings[i].value);
+    print_settings(&m);
     for (size_t i = 0; i < m.nshards; i++) {
         uint64_t rows = 0, ns = 0, ng = 0;
         for (size_t j = 0; j < m.nsealed; j++)
@@ -182,9 +251,13 @@ static void inspect_coll(const char *path)
         OUT("sealed %s shard=%u rows=%" PRIu64 " bytes=%" PRIu64 "\n", m.sealed[i].file, m.sealed[i].shard,
             m.sealed[i].rows, m.sealed[i].bytes);
         if (verify) {
+            /* opened as every reader opens it: checked against its manifest line */
+            vf_seg *s;
+            if (vs_sealed_open(c, &m, i, &s, &err))
+                cli_die_err(&err);
             int q = quiet;
             quiet = 1;
-            inspect_seg(dirfd, m.sealed[i].file, m.sealed[i].file);
+            show_seg(s, m.sealed[i].file);
             quiet = q;
         }
     }
@@ -192,7 +265,10 @@ static void inspect_coll(const char *path)
         const vf_growing_ent *g = &m.growing[i];
         OUT("growing %s shard=%u rows=%" PRIu64 " start=%" PRIu64 " length=%" PRIu64 "\n", g->file, g->shard, g->rows,
             g->start, g->length);
-        if (verify && inspect_log(dirfd, g->file, g->file, g->start, g->length, 0) != g->rows)
+        vf_log_view v;
+        if (verify && vs_growing_map(c, &m, i, &v, &err))
+            cli_die_err(&err);
+        if (verify && read_log(v, g->file, g->start, g->length, 0) != g->rows)
             cli_die(EX_DATAERR, "'%s': row count differs from the manifest", g->file);
     }
     for (size_t i = 0; i < m.ntombs; i++) {
@@ -216,15 +292,18 @@ static void inspect_coll(const char *path)
 int main(int argc, char **argv)
 {
     cli_init("vec-inspect", argv);
-    enum { O_VERIFY = 256, O_ROWS };
+    enum { O_VERIFY = 256, O_ROWS, O_REPAIR };
+    int repair = 0, rows_given = 0;
     static const struct option lo[] = {{"verify", no_argument, 0, O_VERIFY}, {"rows", required_argument, 0, O_ROWS},
+                                       {"repair", no_argument, 0, O_REPAIR},
                                        {"quiet", no_argument, 0, 'q'},      {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, 'V'},    {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "qhV", lo, NULL)) != -1) {
         switch (c) {
         case O_VERIFY: verify = 1; break;
-        case O_ROWS: nrows = cli_u64("--rows", optarg, 0, UINT64_MAX); break;
+        case O_ROWS: nrows = cli_u64("--rows", optarg, 0, UINT64_MAX); rows_given = 1; break;
+        case O_REPAIR: repair = 1; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();
@@ -234,9 +313,17 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         cli_usage(optind >= argc ? "missing PATH" : "too many arguments");
     const char *path = argv[optind];
+    if (repair && (verify || rows_given))
+        cli_usage("--repair goes alone (with -q)");
     struct stat st;
     if (stat(path, &st) != 0)
         cli_die(EX_NOINPUT, "'%s': no such file or directory", path);
+    if (repair && !S_ISDIR(st.st_mode))
+        cli_usage("--repair takes a collection directory, not '%s'", path);
+    if (repair) {
+        repair_coll(path);
+        return 0;
+    }
     if (S_ISDIR(st.st_mode)) {
         inspect_coll(path);
         return 0;

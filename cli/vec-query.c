@@ -35,6 +35,7 @@ static const char usage[] =
     "      --format FMT     output: tsv (default) or jsonl\n"
     "  -o, --output FILE.h5 write datasets neighbors and distances instead\n"
     "      --truth SPEC     true neighbours: print recall@k on stderr\n"
+    "      --partition KEY  only rows with this partition key (repeatable)\n"
     "  -q, --quiet          no summary line\n"
     "  -h, --help           this help\n"
     "  -V, --version        versions of the tool, library and format\n"
@@ -271,6 +272,27 @@ static const char **node_segments(const vf_manifest *m, const char *node, size_t
     return v;
 }
 
+/* Narrows a snapshot to what this process searches: the segments node
+   serves (NULL: every segment), and of those the rows of the partition keys
+   asked for (none: every row).  Every path that searches (one process, a
+   share, a node, an MPI rank) goes through here, so none answers across
+   tenants. */
+static int narrow(vs_snapshot *s, const char *node, const uint64_t *keys, size_t nkeys, vf_error *err)
+{
+    if (node) {
+        size_t n;
+        const char **files = node_segments(vs_snapshot_manifest(s), node, &n);
+        int rc = vs_snapshot_select(s, files, n, err);
+        free(files);
+        if (rc)
+            return rc;
+    }
+    vf_error e;
+    if (nkeys && vs_snapshot_filter_keys(s, keys, nkeys, &e))
+        return vf_fail(err, e.code, "--partition: %s", e.msg);
+    return 0;
+}
+
 #ifdef VS_MPI
 #include <mpi.h>
 
@@ -285,7 +307,8 @@ static _Noreturn void mpi_die(const vf_error *err)
 /* One rank per node: rank 0 reads the queries and picks the snapshot, every
    rank searches its node's segments (or share r of the ranks when the
    collection has no placement for this many nodes), rank 0 merges. */
-static int run_mpi(const char *coll, const char *qspec, vs_reader_opts *ro, vs_search_opts *so, const outopts *oo)
+static int run_mpi(const char *coll, const char *qspec, vs_reader_opts *ro, vs_search_opts *so, const outopts *oo,
+                   const uint64_t *pkeys, size_t npkeys)
 {
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -295,10 +318,15 @@ static int run_mpi(const char *coll, const char *qspec, vs_reader_opts *ro, vs_s
     float *q = NULL;
     uint64_t hdr[3] = {0, 0, 0}; /* generation, nq, dim */
     double t0 = cli_now();
+    /* one rank per node when the placement lists as many nodes as ranks */
+    int per_node = 0;
     if (rank == 0) {
         if (vs_snapshot_open(&s, coll, &err))
             mpi_die(&err);
         const vf_manifest *m = vs_snapshot_manifest(s);
+        per_node = m->nnodes == (size_t)size;
+        if (narrow(s, per_node ? m->nodes[0] : NULL, pkeys, npkeys, &err))
+            mpi_die(&err);
         ro->raw_dim = m->dim;
         size_t nq;
         uint32_t qd;
@@ -317,6 +345,10 @@ static int run_mpi(const char *coll, const char *qspec, vs_reader_opts *ro, vs_s
     if (rank != 0) {
         if (vs_snapshot_open_at(&s, coll, hdr[0], &err))
             mpi_die(&err);
+        const vf_manifest *m = vs_snapshot_manifest(s);
+        per_node = m->nnodes == (size_t)size;
+        if (narrow(s, per_node ? m->nodes[rank] : NULL, pkeys, npkeys, &err))
+            mpi_die(&err);
         q = malloc((nq ? nq : 1) * hdr[2] * sizeof *q);
         if (!q)
             cli_die(EX_OSERR, "out of memory");
@@ -324,16 +356,7 @@ static int run_mpi(const char *coll, const char *qspec, vs_reader_opts *ro, vs_s
     if (nq)
         MPI_Bcast(q, (int)(nq * hdr[2]), MPI_FLOAT, 0, MPI_COMM_WORLD);
     const vf_manifest *m = vs_snapshot_manifest(s);
-    int share = rank, nshares = size;
-    if (m->nnodes == (size_t)size) {
-        size_t n;
-        const char **files = node_segments(m, m->nodes[rank], &n);
-        if (vs_snapshot_select(s, files, n, &err))
-            mpi_die(&err);
-        free(files);
-        share = 0;
-        nshares = 1;
-    }
+    int share = per_node ? 0 : rank, nshares = per_node ? 1 : size;
     vs_hit *h = malloc((nq ? nq : 1) * k * sizeof *h);
     vs_hit *all = rank == 0 ? malloc((size_t)size * (nq ? nq : 1) * k * sizeof *all) : NULL;
     if (!h || (rank == 0 && !all))
@@ -373,7 +396,7 @@ static int run_mpi(const char *coll, const char *qspec, vs_reader_opts *ro, vs_s
         write_results(oo, nq, k, ids, dist);
         if (!cli_quiet)
             fprintf(stderr, "%s: %zu queries, k=%zu, %d ranks%s, generation %llu, total %.3f s\n", cli_tool, nq, k,
-                    size, m->nnodes == (size_t)size ? " (one per node)" : "", (unsigned long long)hdr[0],
+                    size, per_node ? " (one per node)" : "", (unsigned long long)hdr[0],
                     cli_now() - t0);
         free(ids);
         free(dist);
@@ -440,7 +463,9 @@ int main(int argc, char **argv)
         case O_SHARE: {
             unsigned i, n;
             char extra;
-            if (sscanf(optarg, "%u/%u%c", &i, &n, &extra) != 2 || n == 0 || i >= n || n > 1000000)
+            /* digits only, at most 7 each: %u takes a sign and wraps past 2^32 */
+            size_t di = strspn(optarg, "0123456789"), dn = strspn(optarg + di + (optarg[di] == '/'), "0123456789");
+            if (di > 7 || dn > 7 || sscanf(optarg, "%u/%u%c", &i, &n, &extra) != 2 || n == 0 || i >= n || n > 1000000)
                 cli_usage("--share takes I/N with 0 <= I < N, not '%s'", optarg);
             share = (int)i;
             nshares = (int)n;
@@ -461,7 +486,9 @@ int main(int argc, char **argv)
     if (partial && (oo.out || oo.jsonl || oo.truth))
         cli_usage("--partial writes a partial result: --output, --format and --truth go with the merge");
     if (merge) {
-        if (partial || node || nshares || so.jobs > 1 || npkeys)
+        if (npkeys)
+            cli_usage("--partition applies where the partial results are made, not to --merge");
+        if (partial || node || nshares || so.jobs > 1)
             cli_usage("--merge takes only partial results and output options");
         if (optind >= argc)
             cli_usage("--merge needs at least one PARTIAL");
@@ -474,7 +501,7 @@ int main(int argc, char **argv)
 #ifdef VS_MPI
     if (node || nshares || partial || so.jobs > 1)
         cli_usage("under MPI each rank serves one node: drop --node, --share, --partial and -j");
-    int mrc = run_mpi(argv[optind], argv[optind + 1], &ro, &so, &oo);
+    int mrc = run_mpi(argv[optind], argv[optind + 1], &ro, &so, &oo, pkeys, npkeys);
     MPI_Finalize();
     return mrc;
 #endif
@@ -487,15 +514,8 @@ int main(int argc, char **argv)
     if (vs_snapshot_open(&s, coll, &err))
         cli_die_err(&err);
     const vf_manifest *m = vs_snapshot_manifest(s);
-    if (node) {
-        size_t n;
-        const char **files = node_segments(m, node, &n);
-        if (vs_snapshot_select(s, files, n, &err))
-            cli_die_err(&err);
-        free(files);
-    }
-    if (npkeys && vs_snapshot_filter_keys(s, pkeys, npkeys, &err))
-        cli_die(EX_USAGE, "--partition: %s", err.msg);
+    if (narrow(s, node, pkeys, npkeys, &err))
+        cli_die_err(&err);
     free(pkeys);
     ro.raw_dim = m->dim; /* raw queries have the collection's dimension unless -d says */
     float *q;

@@ -36,7 +36,9 @@ static const char usage[] =
     "      --wait           wait for a running vec-seal instead of exiting 75\n"
     "  -q, --quiet          no summary line\n"
     "  -h, --help           this help\n"
-    "  -V, --version        versions of the tool, library and format\n"
+    "  -V, --version        versions of the tool, library and format\n";
+
+static const char examples[] =
     "\n"
     "Examples:\n"
     "  vec-seal --all coll\n"
@@ -44,6 +46,20 @@ static const char usage[] =
     "  vec-seal --set index=ivf_pq --set pq-m=16 coll\n"
     "  vec-seal --dry-run coll\n"
     "  */10 * * * *  vec-seal -q /data/coll     (crontab)\n";
+
+/* The settings, from the table that checks them (the man page must agree). */
+static void print_settings(void)
+{
+    size_t n;
+    const vs_setting_def *t = vs_settings_table(&n);
+    printf("\nSettings (--set KEY=VALUE), each with its default and range:\n");
+    for (size_t i = 0; i < n; i++) {
+        char def[32], range[64];
+        vs_setting_format(&t[i], t[i].def, def, sizeof def);
+        vs_setting_range(&t[i], range, sizeof range);
+        printf("  %s=%s (%s)\n      %s\n", t[i].key, def, range, t[i].help);
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -78,10 +94,18 @@ int main(int argc, char **argv)
         case O_SEED: o.seed = cli_u64("--seed", optarg, 1, UINT64_MAX); break;
         case 'j': o.jobs = (int)cli_u64("--jobs", optarg, 1, 256); break;
         case O_SET: sets[nsets++] = optarg; break;
-        case O_GRACE: o.grace = (long)cli_u64("--grace", optarg, 0, 100000000); break;
+        case O_GRACE: {
+            const vs_setting_def *g = vs_setting_find("grace"); /* the setting's range */
+            o.grace = (long)cli_u64("--grace", optarg, g->min, g->max);
+            break;
+        }
         case O_WAIT: o.wait = 1; break;
         case 'q': cli_quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
+        case 'h':
+            fputs(usage, stdout);
+            print_settings();
+            fputs(examples, stdout);
+            return 0;
         case 'V': cli_version();
         default: cli_usage("bad option");
         }

@@ -2,11 +2,15 @@
 """Generate seeded clustered vectors, with exact ground truth on request.
 
   gen-clustered.py -n ROWS -d DIM [--clusters C] [--queries Q] [--seed S]
-                   [--metric euclidean|angular] [--truth K] -o OUT
+                   [--metric euclidean|angular] [--truth K]
+                   [--center-range R] [--dups F] [--dup-noise S] -o OUT
 
 Rows are float32 draws from a mixture of C Gaussian clusters: centers uniform
 in [-10, 10]^DIM, each cluster with its own spread (standard deviation 0.5 to
-3 per coordinate) and weight (0.5 to 1.5, normalised). Queries are further
+3 per coordinate) and weight (0.5 to 1.5, normalised); a small R overlaps the clusters (low contrast). With
+--dups F, a fraction F of each chunk's rows is replaced by copies of other rows of the
+chunk, every second copy exact and the others with N(0, S^2) noise per coordinate
+(near-duplicates). Queries are further
 draws from the same mixture. Rows are made in fixed chunks of 65536, each from
 its own stream seeded by (S, chunk number), so any size streams in bounded
 memory and the same arguments give the same bytes (with the same NumPy).
@@ -36,10 +40,11 @@ CHUNK = 65536
 class Mixture:
     """The seeded cluster model; rows(i) is chunk i, queries(q) the query set."""
 
-    def __init__(self, n, dim, clusters, seed):
+    def __init__(self, n, dim, clusters, seed, center_range=10.0, dups=0.0, dup_noise=0.0):
         self.n, self.dim, self.seed = n, dim, seed
+        self.dups, self.dup_noise = dups, dup_noise
         rng = np.random.default_rng([seed, 0])
-        self.centers = rng.uniform(-10.0, 10.0, (clusters, dim)).astype(np.float32)
+        self.centers = rng.uniform(-center_range, center_range, (clusters, dim)).astype(np.float32)
         self.spread = rng.uniform(0.5, 3.0, clusters).astype(np.float32)
         w = rng.uniform(0.5, 1.5, clusters)
         self.weights = w / w.sum()
@@ -53,7 +58,23 @@ class Mixture:
 
     def chunks(self):
         for i, s in enumerate(range(0, self.n, CHUNK)):
-            yield self._draw(np.random.default_rng([self.seed, 1, i]), min(CHUNK, self.n - s))
+            rows = self._draw(np.random.default_rng([self.seed, 1, i]), min(CHUNK, self.n - s))
+            if self.dups > 0:
+                self._duplicate(np.random.default_rng([self.seed, 3, i]), rows)
+            yield rows
+
+    def _duplicate(self, rng, rows):
+        """Overwrites a fraction `dups` of the chunk's rows with copies of other rows of the
+        chunk: every second one exact, the others plus Gaussian noise of sd dup_noise."""
+        m = len(rows)
+        ndup = int(round(self.dups * m))
+        if ndup == 0 or m < 2:
+            return
+        dst = rng.choice(m, ndup, replace=False)
+        src = rng.integers(0, m, ndup)
+        noise = rng.standard_normal((ndup, self.dim), dtype=np.float32) * np.float32(self.dup_noise)
+        noise[::2] = 0
+        rows[dst] = rows[src] + noise
 
     def queries(self, q):
         return self._draw(np.random.default_rng([self.seed, 2]), q)
@@ -147,6 +168,12 @@ def main():
     p.add_argument("--clusters", type=int, default=16, metavar="C", help="number of clusters (default 16)")
     p.add_argument("--queries", type=int, default=0, metavar="Q", help="number of queries (default 0)")
     p.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1)")
+    p.add_argument("--center-range", type=float, default=10.0, metavar="R",
+                   help="cluster centers uniform in [-R, R]^DIM (default 10; small R overlaps the clusters)")
+    p.add_argument("--dups", type=float, default=0.0, metavar="F",
+                   help="fraction of rows replaced by copies of other rows (default 0)")
+    p.add_argument("--dup-noise", type=float, default=0.01, metavar="S",
+                   help="sd of the noise added to every second copy (default 0.01)")
     p.add_argument("--metric", choices=("euclidean", "angular"), default="euclidean",
                    help="distance for the ground truth (default euclidean)")
     p.add_argument("--truth", type=int, metavar="K", default=0,
@@ -164,7 +191,9 @@ def main():
     if a.truth > a.n:
         p.error(f"--truth {a.truth} is more than the {a.n} rows")
     t0 = time.time()
-    mix = Mixture(a.n, a.dim, a.clusters, a.seed)
+    if not 0 <= a.dups < 1:
+        p.error("--dups must be at least 0 and below 1")
+    mix = Mixture(a.n, a.dim, a.clusters, a.seed, a.center_range, a.dups, a.dup_noise)
     what = f"{a.n} x {a.dim} rows in {a.clusters} clusters, seed {a.seed}"
     if a.queries:
         what += f", {a.queries} queries"

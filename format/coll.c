@@ -51,7 +51,8 @@ int vf_coll_open(vf_coll **out, const char *path, vf_error *err)
     if (fd < 0)
         return vf_fail(err, errno == ENOENT ? VF_ENOENT : VF_EIO, "'%s': cannot open collection: %s", path,
                        strerror(errno));
-    if (faccessat(fd, "CURRENT", F_OK, 0) != 0) {
+    /* a CURRENT that is a link is reported by the snapshot, not taken for none */
+    if (faccessat(fd, "CURRENT", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
         close(fd);
         return vf_fail(err, VF_ENOENT, "'%s': not a vecseg collection (no CURRENT file)", path);
     }
@@ -67,9 +68,38 @@ void vf_coll_close(vf_coll *c)
     free(c);
 }
 
+/* Puts the collection's path before the file name that opens err's message
+   ("'CURRENT': ..." becomes "'coll/CURRENT': ..."); returns rc. */
+static int in_coll(const vf_coll *c, int rc, vf_error *err)
+{
+    if (err && err->msg[0] == '\'') {
+        char msg[VF_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg + 1);
+        vf_fail(err, rc, "'%s/%s", c->path, msg);
+    }
+    return rc;
+}
+
 static void manifest_name(char out[VF_NAME_MAX], uint64_t gen)
 {
     snprintf(out, VF_NAME_MAX, "manifest-%08" PRIu64, gen);
+}
+
+/* The generation of a name that is exactly manifest_name(gen), gen >= 1;
+   0 for any other name. */
+static uint64_t manifest_number(const char *name)
+{
+    char buf[VF_NAME_MAX];
+    const char *d = name + 9;
+    uint64_t gen;
+    if (strncmp(name, "manifest-", 9) != 0 || strlen(name) >= VF_NAME_MAX)
+        return 0;
+    while (d[0] == '0' && d[1])
+        d++;
+    if (vf_parse_u64(d, &gen) != 0 || gen == 0)
+        return 0;
+    manifest_name(buf, gen);
+    return strcmp(buf, name) == 0 ? gen : 0;
 }
 
 /* Writes manifest m (with its generation) and then points CURRENT at it. */
@@ -82,7 +112,16 @@ static int publish(vf_coll *c, const vf_manifest *m, vf_error *err)
     if (rc)
         return rc;
     manifest_name(name, m->generation);
-    rc = vf_write_file_atomic(c->dirfd, name, text, len, err);
+    /* [R-COMMIT-CHECK] never commit what a reader would refuse: a writer's
+       bug must fail this commit, not brick the collection for every tool */
+    vf_manifest back;
+    rc = vf_manifest_parse(&back, text, len, name, err);
+    if (rc == 0)
+        vf_manifest_release(&back);
+    else
+        vf_fail_in(err, rc, "refusing to commit an invalid manifest");
+    if (rc == 0)
+        rc = vf_write_file_atomic(c->dirfd, name, text, len, err);
     free(text);
     if (rc)
         return rc;
@@ -210,52 +249,61 @@ void vf_coll_destroy(vf_coll *c, int created_dir)
     vf_coll_close(c);
 }
 
-int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err)
+/* Reads and parses manifest `name`, which must hold generation gen. */
+static int read_manifest(vf_coll *c, const char *name, uint64_t gen, vf_manifest *m, vf_error *err)
 {
-    char *ptr, *text;
-    size_t plen, tlen;
-    int rc = vf_read_file(c->dirfd, "CURRENT", &ptr, &plen, err);
+    char *text;
+    size_t len;
+    /* [R-FILE-CAPS] a manifest is at most VF_MANIFEST_MAX bytes */
+    int rc = vf_read_file(c->dirfd, name, VF_MANIFEST_MAX, &text, &len, err);
     if (rc)
         return rc;
+    rc = vf_manifest_parse(m, text, len, name, err);
+    free(text);
+    if (rc == 0 && m->generation != gen) {
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': holds generation %llu", name, (unsigned long long)m->generation);
+        vf_manifest_release(m);
+    }
+    return rc;
+}
+
+int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err)
+{
+    char *ptr;
+    size_t plen;
+    memset(m, 0, sizeof *m); /* releasable whatever happens below */
+    int rc = vf_read_file(c->dirfd, "CURRENT", VF_CURRENT_MAX, &ptr, &plen, err);
+    if (rc)
+        return in_coll(c, rc, err);
     /* [R-CURRENT] CURRENT holds one manifest file name and a newline */
-    if (plen < 2 || plen > VF_NAME_MAX || ptr[plen - 1] != '\n' || strncmp(ptr, "manifest-", 9) != 0 ||
-        memchr(ptr, '/', plen)) {
+    uint64_t gen = 0;
+    if (plen >= 2 && ptr[plen - 1] == '\n' && !memchr(ptr, 0, plen)) {
+        ptr[plen - 1] = 0;
+        gen = manifest_number(ptr);
+    }
+    if (gen == 0) {
         free(ptr);
         return vf_fail(err, VF_ECORRUPT, "'%s/CURRENT': does not name a manifest", c->path);
     }
-    ptr[plen - 1] = 0;
-    rc = vf_read_file(c->dirfd, ptr, &text, &tlen, err);
-    if (rc == 0) {
-        rc = vf_manifest_parse(m, text, tlen, ptr, err);
-        free(text);
-    }
+    rc = read_manifest(c, ptr, gen, m, err);
     free(ptr);
     return rc;
 }
 
 int vf_coll_snapshot_at(vf_coll *c, uint64_t generation, vf_manifest *m, vf_error *err)
 {
-    char name[VF_NAME_MAX], *text;
-    size_t len;
+    char name[VF_NAME_MAX];
+    memset(m, 0, sizeof *m);
     manifest_name(name, generation);
-    int rc = vf_read_file(c->dirfd, name, &text, &len, err);
-    if (rc)
-        return rc;
-    rc = vf_manifest_parse(m, text, len, name, err);
-    free(text);
-    if (rc == 0 && m->generation != generation)
-        rc = vf_fail(err, VF_ECORRUPT, "'%s': holds generation %llu", name, (unsigned long long)m->generation);
-    if (rc && m->generation)
-        vf_manifest_release(m);
-    return rc;
+    return read_manifest(c, name, generation, m, err);
 }
 
 int vf_lock(vf_coll *c, int kind, int wait, int *fd, vf_error *err)
 {
     const char *name = lock_names[kind];
-    int f = openat(c->dirfd, name, O_RDWR | O_CLOEXEC);
+    int f = vf_open_in(c->dirfd, name, O_RDWR, 0, NULL, err);
     if (f < 0)
-        return vf_fail(err, VF_EIO, "'%s/%s': cannot open lock: %s", c->path, name, strerror(errno));
+        return in_coll(c, f, err);
     while (flock(f, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
         if (errno == EINTR)
             continue;
@@ -293,6 +341,13 @@ int vf_coll_commit(vf_coll *c, vf_apply_fn apply, void *arg, vf_manifest *out, v
         vf_unlock(lfd);
         return vf_fail(err, VF_EVERSION, "'%s': manifest version 1.%u is newer than this writer (1.%d)", c->path,
                        cur.minor, VF_MANIFEST_MINOR);
+    }
+    /* [R-COUNTERS] a generation is never reused: after 2^64-1 there is none */
+    if (cur.generation == UINT64_MAX) {
+        vf_manifest_release(&cur);
+        vf_unlock(lfd);
+        return vf_fail(err, VF_ECORRUPT, "'%s': generation %llu is the last one; no further commit is possible",
+                       c->path, (unsigned long long)UINT64_MAX);
     }
     rc = vf_manifest_copy(&next, &cur, err);
     vf_manifest_release(&cur);
@@ -385,20 +440,21 @@ long vf_coll_gc(vf_coll *c, long grace, vf_error *err)
     DIR *d = fdopendir(dup(c->dirfd));
     struct dirent *e;
     while (d && (e = readdir(d)))
-        if (strncmp(e->d_name, "manifest-", 9) == 0 && !strstr(e->d_name, ".tmp"))
+        if (manifest_number(e->d_name))
             nl_add(&manifests, e->d_name);
     /* a manifest is expired once a later one has existed for grace seconds;
        its successor's mtime is when it stopped being current */
     int oom = add_refs(&keep, &cur);
     for (size_t i = 0; i < manifests.n; i++) {
-        uint64_t gen = strtoull(manifests.v[i] + 9, NULL, 10);
+        uint64_t gen = manifest_number(manifests.v[i]);
         if (gen >= cur.generation)
             continue;
         time_t superseded = now;
         for (size_t j = 0; j < manifests.n; j++) {
-            uint64_t g2 = strtoull(manifests.v[j] + 9, NULL, 10);
+            uint64_t g2 = manifest_number(manifests.v[j]);
             struct stat st;
-            if (g2 > gen && g2 <= cur.generation && fstatat(c->dirfd, manifests.v[j], &st, 0) == 0 &&
+            if (g2 > gen && g2 <= cur.generation &&
+                fstatat(c->dirfd, manifests.v[j], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                 st.st_mtime < superseded)
                 superseded = st.st_mtime;
         }
@@ -407,15 +463,10 @@ long vf_coll_gc(vf_coll *c, long grace, vf_error *err)
                 removed++;
             continue;
         }
-        char *text;
-        size_t len;
         vf_manifest old;
-        if (vf_read_file(c->dirfd, manifests.v[i], &text, &len, NULL) == 0) {
-            if (vf_manifest_parse(&old, text, len, manifests.v[i], NULL) == 0) {
-                oom |= add_refs(&keep, &old);
-                vf_manifest_release(&old);
-            }
-            free(text);
+        if (read_manifest(c, manifests.v[i], gen, &old, NULL) == 0) {
+            oom |= add_refs(&keep, &old);
+            vf_manifest_release(&old);
         }
     }
     if (oom) {
@@ -427,7 +478,7 @@ long vf_coll_gc(vf_coll *c, long grace, vf_error *err)
     while (d && (e = readdir(d))) {
         const char *n = e->d_name;
         struct stat st;
-        if (fstatat(c->dirfd, n, &st, 0) != 0 || !S_ISREG(st.st_mode) || now - st.st_mtime < grace)
+        if (fstatat(c->dirfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) || now - st.st_mtime < grace)
             continue;
         size_t len = strlen(n);
         int tmp = len > 4 && strcmp(n + len - 4, ".tmp") == 0;

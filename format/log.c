@@ -49,7 +49,7 @@ static int check_header(const unsigned char *h, size_t avail, const char *name, 
     if (vf_get16(h + 8) > VF_FORMAT_VERSION)
         return vf_fail(err, VF_EVERSION, "'%s': log needs reader version %u", name, vf_get16(h + 8));
     uint32_t flags = vf_get32(h + 20);
-    if (vf_get32(h + 12) == 0 || (flags & ~VF_LOG_FLAG_KEYS) || vf_get32(h + 24) != 0)
+    if (vf_get32(h + 12) == 0 || vf_get32(h + 12) > VF_DIM_MAX || (flags & ~VF_LOG_FLAG_KEYS) || vf_get32(h + 24) != 0)
         return vf_fail(err, VF_ECORRUPT, "'%s': bad log header fields", name);
     v->dim = vf_get32(h + 12);
     v->shard = vf_get32(h + 16);
@@ -62,7 +62,7 @@ int vf_log_create(int dirfd, const char *name, uint32_t dim, uint32_t shard, uin
 {
     unsigned char h[VF_LOG_HEADER_SIZE];
     header_bytes(h, dim, shard, flags);
-    int f = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int f = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (f < 0)
         return vf_fail(err, VF_EIO, "'%s': cannot create log: %s", name, strerror(errno));
     int rc = vf_write_all(f, h, sizeof h, name, err);
@@ -81,14 +81,19 @@ int vf_log_create(int dirfd, const char *name, uint32_t dim, uint32_t shard, uin
 
 int vf_log_open_append(int dirfd, const char *name, uint64_t length, int *fd, vf_error *err)
 {
-    int f = openat(dirfd, name, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    int f = vf_open_in(dirfd, name, O_RDWR, 0, &st, err);
     if (f < 0)
-        return vf_fail(err, VF_EIO, "'%s': cannot open log: %s", name, strerror(errno));
+        return f;
     unsigned char h[VF_LOG_HEADER_SIZE];
     vf_log_view v;
-    struct stat st;
     int rc = 0;
-    if (fstat(f, &st) != 0 || (uint64_t)st.st_size < length)
+    /* [R-FILES] appending to a file linked elsewhere too would change bytes
+       outside the collection */
+    if (st.st_nlink != 1)
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': log has %ju hard links (a collection's files are its own)", name,
+                     (uintmax_t)st.st_nlink);
+    else if ((uint64_t)st.st_size < length)
         rc = vf_fail(err, VF_ECORRUPT, "'%s': log is shorter than its committed length", name);
     else if (pread(f, h, sizeof h, 0) != (ssize_t)sizeof h)
         rc = vf_fail(err, VF_ECORRUPT, "'%s': cannot read log header", name);
@@ -149,13 +154,12 @@ int vf_log_append(int fd, uint64_t *length, uint32_t dim, uint64_t lsn, uint32_t
 int vf_log_map(int dirfd, const char *name, uint64_t length, vf_log_view *v, vf_error *err)
 {
     memset(v, 0, sizeof *v);
-    int f = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (f < 0)
-        return vf_fail(err, errno == ENOENT ? VF_ENOENT : VF_EIO, "'%s': cannot open log: %s", name,
-                       strerror(errno));
     struct stat st;
+    int f = vf_open_in(dirfd, name, O_RDONLY, 0, &st, err);
+    if (f < 0)
+        return f;
     int rc = 0;
-    if (fstat(f, &st) != 0 || (uint64_t)st.st_size < length || length < VF_LOG_HEADER_SIZE)
+    if ((uint64_t)st.st_size < length || length < VF_LOG_HEADER_SIZE)
         rc = vf_fail(err, VF_ECORRUPT, "'%s': log is shorter than its committed length", name);
     void *map = MAP_FAILED;
     if (rc == 0) {
@@ -188,7 +192,7 @@ int vf_log_next(const vf_log_view *v, uint64_t *off, uint64_t end, vf_rows *rows
     if (*off >= end)
         return 0;
     uint64_t o = *off;
-    if (o % 8 || end - o < REC_HDR + ROWS_FIXED)
+    if (o % 8 || o < VF_LOG_HEADER_SIZE || end - o < REC_HDR + ROWS_FIXED)
         return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu is truncated", (unsigned long long)o);
     const unsigned char *r = v->map + o;
     uint64_t blen = vf_get32(r);
@@ -201,14 +205,27 @@ int vf_log_next(const vf_log_view *v, uint64_t *off, uint64_t end, vf_rows *rows
     int keys = (v->flags & VF_LOG_FLAG_KEYS) != 0;
     if (type != VF_LOG_REC_ROWS || n == 0 || n > MAX_REC_ROWS || blen != body_len(v->dim, n, keys))
         return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu has bad contents", (unsigned long long)o);
+    /* blen <= end - o - 8 and end <= maplen, so this cannot wrap */
     uint64_t next = VF_ALIGN_UP(o + REC_HDR + blen, 8);
     if (next > end)
         return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu is truncated", (unsigned long long)o);
+    /* [R-LOG-VALUES] a CRC only proves the writer wrote these bytes: the rows
+       must also be rows of SPEC.md 1 (ids below 2^63, LSN >= 1, finite) */
+    const unsigned char *ids = b + ROWS_FIXED, *vec = ids + (size_t)n * 8 * (keys ? 2 : 1);
+    if (vf_get64(b + 8) == 0)
+        return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu has lsn 0", (unsigned long long)o);
+    for (uint32_t i = 0; i < n; i++)
+        if (vf_get64(ids + (size_t)i * 8) > VF_ID_MAX)
+            return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu: row %u has id %llu, above 2^63-1",
+                           (unsigned long long)o, i, (unsigned long long)vf_get64(ids + (size_t)i * 8));
+    if (!vf_all_finite(vec, (size_t)n * v->dim))
+        return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu has a NaN or infinite value",
+                       (unsigned long long)o);
     rows->lsn = vf_get64(b + 8);
     rows->n = n;
-    rows->ids = (const uint64_t *)(b + ROWS_FIXED);
+    rows->ids = (const uint64_t *)ids;
     rows->keys = keys ? rows->ids + n : NULL;
-    rows->vecs = (const float *)(rows->ids + (size_t)n * (keys ? 2 : 1));
+    rows->vecs = (const float *)vec;
     *off = next;
     return 1;
 }

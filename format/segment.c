@@ -83,12 +83,12 @@ int vf_seg_writer_open(vf_seg_writer **out, int dirfd, const char *name, const v
     w->info = *info;
     snprintf(w->name, sizeof w->name, "%s", name);
     snprintf(w->tmp, sizeof w->tmp, "%s.tmp", name);
-    w->fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    w->fd = vf_create_tmp(dirfd, w->tmp, err);
     if (w->fd < 0) {
-        int e = errno;
+        int rc = w->fd;
         free(w->buf);
         free(w);
-        return vf_fail(err, VF_EIO, "'%s': cannot create: %s", name, strerror(e));
+        return rc;
     }
     /* the header is written last, once the table's place is known */
     static const unsigned char zeros[VF_SEG_HEADER_SIZE];
@@ -261,7 +261,10 @@ static int check_flat(vf_seg *s, const char *name, vf_error *err)
         const void *p = vf_seg_section(s, rule[i].type, &len);
         if (!p && rule[i].needed)
             return vf_fail(err, VF_ECORRUPT, "'%s': section %u is missing", name, rule[i].type);
-        if (p && (s->info.rows > UINT64_MAX / rule[i].per_row || len != s->info.rows * rule[i].per_row))
+        if (p && s->info.rows > UINT64_MAX / rule[i].per_row)
+            return vf_fail(err, VF_ECORRUPT, "'%s': %llu rows cannot fit in the file", name,
+                           (unsigned long long)s->info.rows);
+        if (p && len != s->info.rows * rule[i].per_row)
             return vf_fail(err, VF_ECORRUPT, "'%s': section %u has length %llu, expected %llu", name, rule[i].type,
                            (unsigned long long)len, (unsigned long long)(s->info.rows * rule[i].per_row));
     }
@@ -291,12 +294,16 @@ static int seg_validate(vf_seg *s, const char *name, vf_error *err)
     s->info.flags = vf_get32(h + 36);
     uint64_t table = vf_get64(h + 40);
     uint32_t nsec = vf_get32(h + 48);
-    if (vf_get32(h + 12) != VF_SEG_HEADER_SIZE || s->info.dim == 0 || s->info.elem != VF_ELEM_F32 ||
-        s->info.metric < 1 || s->info.metric > 3 || (s->info.flags & ~VF_SEG_FLAG_KEYS) || vf_get32(h + 52) ||
-        vf_get32(h + 56))
+    if (vf_get32(h + 12) != VF_SEG_HEADER_SIZE || s->info.dim == 0 || s->info.dim > VF_DIM_MAX ||
+        s->info.elem != VF_ELEM_F32 || s->info.metric < 1 || s->info.metric > 3 || (s->info.flags & ~VF_SEG_FLAG_KEYS) ||
+        vf_get32(h + 52) || vf_get32(h + 56))
         return vf_fail(err, VF_ECORRUPT, "'%s': bad header fields", name);
-    if (nsec > VF_SEG_MAX_SECTIONS || table != vf_get64(f) || table % VF_SEG_ALIGN ||
-        table + (uint64_t)nsec * VF_SEG_ENTRY_SIZE + VF_SEG_FOOTER_SIZE != s->size)
+    /* [R-SEG-BOUNDS] file-provided numbers are only ever compared with what
+       remains of the file, never added first: table in [64, size - 32] and
+       exactly nsec entries between it and the footer */
+    uint64_t end = s->size - VF_SEG_FOOTER_SIZE;
+    if (nsec > VF_SEG_MAX_SECTIONS || table != vf_get64(f) || table % VF_SEG_ALIGN || table < VF_SEG_HEADER_SIZE ||
+        table > end || end - table != (uint64_t)nsec * VF_SEG_ENTRY_SIZE)
         return vf_fail(err, VF_ECORRUPT, "'%s': section table out of bounds", name);
     uint32_t crc = vf_crc32(0, h, VF_SEG_HEADER_SIZE);
     crc = vf_crc32(crc, s->map + table, (size_t)nsec * VF_SEG_ENTRY_SIZE);
@@ -315,8 +322,9 @@ static int seg_validate(vf_seg *s, const char *name, vf_error *err)
         x->length = vf_get64(e + 16);
         x->crc = vf_get32(e + 24);
         x->param = vf_get32(e + 28);
-        /* sections are in ascending, non-overlapping order inside [64, table) */
-        if (x->offset % VF_SEG_ALIGN || x->offset < prev_end || x->length > table - x->offset)
+        /* sections are in ascending, non-overlapping order inside [64, table):
+           neither the header nor the table nor the footer, nor each other */
+        if (x->offset % VF_SEG_ALIGN || x->offset < prev_end || x->offset > table || x->length > table - x->offset)
             return vf_fail(err, VF_ECORRUPT, "'%s': section %u out of bounds", name, x->type);
         prev_end = x->offset + x->length;
         for (uint32_t j = 0; j < i; j++)
@@ -329,17 +337,12 @@ static int seg_validate(vf_seg *s, const char *name, vf_error *err)
     return check_flat(s, name, err);
 }
 
-int vf_seg_open(vf_seg **out, int dirfd, const char *name, vf_error *err)
+static int seg_open(vf_seg **out, int dirfd, const char *name, int follow, vf_error *err)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vf_fail(err, errno == ENOENT ? VF_ENOENT : VF_EIO, "'%s': cannot open segment: %s", name,
-                       strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return vf_fail(err, VF_EIO, "'%s': cannot stat: %s", name, strerror(errno));
-    }
+    int fd = vf_open_in(dirfd, name, O_RDONLY, follow, &st, err);
+    if (fd < 0)
+        return fd;
     if ((uint64_t)st.st_size < VF_SEG_HEADER_SIZE + VF_SEG_FOOTER_SIZE) {
         close(fd);
         return vf_fail(err, VF_ECORRUPT, "'%s': truncated (%lld bytes)", name, (long long)st.st_size);
@@ -364,9 +367,16 @@ int vf_seg_open(vf_seg **out, int dirfd, const char *name, vf_error *err)
     return 0;
 }
 
+int vf_seg_open(vf_seg **s, int dirfd, const char *name, vf_error *err)
+{
+    return seg_open(s, dirfd, name, 0, err);
+}
+
 int vf_seg_open_path(vf_seg **s, const char *path, vf_error *err)
 {
-    return vf_seg_open(s, AT_FDCWD, path, err);
+    /* a path the user named may be a symbolic link; it must still lead to a
+       regular file */
+    return seg_open(s, AT_FDCWD, path, 1, err);
 }
 
 void vf_seg_close(vf_seg *s)
@@ -399,5 +409,26 @@ int vf_seg_verify(const vf_seg *s, vf_error *err)
     for (size_t i = 0; i < s->nsec; i++)
         if (vf_crc32(0, s->map + s->sec[i].offset, (size_t)s->sec[i].length) != s->sec[i].crc)
             return vf_fail(err, VF_ECORRUPT, "section %u fails its checksum", s->sec[i].type);
+    /* [R-SEG-VERIFY] the rows themselves: finite vectors, ids below 2^63,
+       LSNs >= 1, ID_ORDER sorted by (id, row) */
+    uint64_t rows = s->info.rows, dim = s->info.dim;
+    const unsigned char *v = vf_seg_section(s, VF_SEC_VECTORS, NULL), *ids = vf_seg_section(s, VF_SEC_IDS, NULL);
+    const unsigned char *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL), *ord = vf_seg_section(s, VF_SEC_ID_ORDER, NULL);
+    for (uint64_t r = 0; r < rows; r++) {
+        if (!vf_all_finite(v + r * dim * 4, (size_t)dim))
+            return vf_fail(err, VF_ECORRUPT, "row %llu has a NaN or infinite value", (unsigned long long)r);
+        if (vf_get64(ids + r * 8) > VF_ID_MAX)
+            return vf_fail(err, VF_ECORRUPT, "row %llu has id %llu, above 2^63-1", (unsigned long long)r,
+                           (unsigned long long)vf_get64(ids + r * 8));
+        if (vf_get64(lsns + r * 8) == 0)
+            return vf_fail(err, VF_ECORRUPT, "row %llu has lsn 0", (unsigned long long)r);
+    }
+    for (uint64_t i = 0; ord && i < rows; i++) {
+        uint32_t a = vf_get32(ord + i * 4), b = i ? vf_get32(ord + (i - 1) * 4) : 0;
+        if (a >= rows || (i && (vf_get64(ids + (uint64_t)b * 8) > vf_get64(ids + (uint64_t)a * 8) ||
+                                (vf_get64(ids + (uint64_t)b * 8) == vf_get64(ids + (uint64_t)a * 8) && b >= a))))
+            return vf_fail(err, VF_ECORRUPT, "section %u is not in id order at position %llu", VF_SEC_ID_ORDER,
+                           (unsigned long long)i);
+    }
     return 0;
 }

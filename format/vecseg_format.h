@@ -34,6 +34,17 @@ enum vf_elem { VF_ELEM_F32 = 1 };
 const char *vf_metric_name(int metric);
 int vf_metric_parse(const char *name);
 
+/* ---- limits pinned by SPEC.md ------------------------------------------ */
+#define VF_ID_MAX ((uint64_t)INT64_MAX)      /* ids are 0 .. 2^63-1; next-id <= 2^63 */
+#define VF_DIM_MAX 65536                     /* dim is 1 .. 65536 in every file */
+#define VF_CURRENT_MAX 64                    /* bytes of CURRENT (SPEC.md 2.1) */
+#define VF_MANIFEST_MAX ((size_t)64 << 20)   /* bytes of a manifest (SPEC.md 3) */
+#define VF_PARTIAL_K_MAX 1000000             /* hits per query of a partial result */
+
+/* Strict decimal u64 (SPEC.md 3): digits only, no leading zero, no
+   overflow.  0 on success, -1 otherwise. */
+int vf_parse_u64(const char *s, uint64_t *out);
+
 /* ---- the manifest (SPEC.md section 3) ---------------------------------- */
 #define VF_NAME_MAX 40               /* file names inside a collection */
 
@@ -125,10 +136,12 @@ void vf_coll_close(vf_coll *c);                 /* accepts NULL */
 int vf_coll_dirfd(const vf_coll *c);
 const char *vf_coll_path(const vf_coll *c);
 
-/* Reads the snapshot CURRENT names (one consistent manifest). */
+/* Reads the snapshot CURRENT names (one consistent manifest).  On failure
+   *m is left empty, so releasing it is always safe. */
 int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err);
 /* Reads the manifest of one generation (a snapshot another process chose);
-   VF_ENOENT once garbage collection has removed it. */
+   VF_ENOENT once garbage collection has removed it.  On failure *m is left
+   empty, as by vf_coll_snapshot. */
 int vf_coll_snapshot_at(vf_coll *c, uint64_t generation, vf_manifest *m, vf_error *err);
 
 /* The three locks (SPEC.md 2.3).  Returns a fd to pass to vf_unlock. */
@@ -139,8 +152,10 @@ void vf_unlock(int fd);
 /* Commits the next manifest: takes the commit lock, reads the current
    manifest, lets apply() change a copy of it, then writes generation+1 and
    switches CURRENT (write, fsync, rename, fsync dir each).  apply returning
-   non-zero aborts with nothing written.  On success *out (if not NULL)
-   receives the committed manifest (caller releases). */
+   non-zero aborts with nothing written, and so does a next manifest the
+   parser would refuse or a current generation of 2^64-1 (VF_ECORRUPT).  On
+   success *out (if not NULL) receives the committed manifest (caller
+   releases). */
 typedef int (*vf_apply_fn)(vf_manifest *next, void *arg, vf_error *err);
 int vf_coll_commit(vf_coll *c, vf_apply_fn apply, void *arg, vf_manifest *out, vf_error *err);
 
@@ -150,8 +165,37 @@ int vf_coll_commit(vf_coll *c, vf_apply_fn apply, void *arg, vf_manifest *out, v
    the number of files removed, or a negative code. */
 long vf_coll_gc(vf_coll *c, long grace, vf_error *err);
 
+/* Repair (SPEC.md 2.5, repair.c).  The caller holds the lock that owns the
+   counter of name (ingest.lock for g-/t- files, maint.lock for s- files),
+   read m under it, and is about to create name: a regular file already
+   there, numbered at or above the counter and named by no manifest, is an
+   orphan a killed writer left, and is removed.  VF_ECORRUPT when the file
+   there is not an orphan or not a regular file. */
+int vf_coll_clear_orphan(vf_coll *c, const vf_manifest *m, const char *name, vf_error *err);
+
+enum vf_repair_kind {
+    VF_REPAIR_ORPHAN = 1,            /* g-/t-/s- file at or above its counter, in no manifest */
+    VF_REPAIR_TMP,                   /* a *.tmp file */
+    VF_REPAIR_MANIFEST,              /* a manifest above the current generation */
+    VF_REPAIR_TAIL                   /* log bytes past the committed length, cut */
+};
+typedef struct vf_repair_action {
+    int kind;
+    char file[VF_NAME_MAX + 8];
+    uint64_t from, to;               /* bytes before and after (to = 0: removed) */
+} vf_repair_action;
+/* Takes maint.lock and ingest.lock (VF_EBUSY when either is held) and the
+   commit lock, then removes orphans, temporary files and uncommitted
+   manifests and cuts torn tails of the current manifest's logs; never a
+   byte a committed manifest needs.  *acts (malloc'd, sorted by file, also
+   on failure) lists what was done. */
+int vf_coll_repair(vf_coll *c, vf_repair_action **acts, size_t *nacts, vf_error *err);
+
 /* Names of files: "g-00000001.log", "s-00000001.vseg", "t-00000001.tomb". */
 void vf_file_name(char out[VF_NAME_MAX], char kind, uint64_t n);
+/* The number n >= 1 of a name that is exactly vf_file_name(kind, n) (SPEC.md
+   2.1); 0 on success, -1 for any other name. */
+int vf_file_number(const char *name, char kind, uint64_t *n);
 
 /* Durable file helpers: write a whole file under a temporary name, fsync,
    rename into place, fsync the directory. */
@@ -196,8 +240,9 @@ typedef struct vf_rows {             /* one record's rows, pointing into the map
 /* Maps the first `length` bytes of a log and checks its header. */
 int vf_log_map(int dirfd, const char *name, uint64_t length, vf_log_view *v, vf_error *err);
 void vf_log_unmap(vf_log_view *v);
-/* Reads the record at *off (< end), checks bounds and CRC, advances *off.
-   Returns 1 with a record, 0 at end, negative on damage. */
+/* Reads the record at *off (< end), checks bounds, CRC and the rows (LSN >= 1,
+   ids <= VF_ID_MAX, finite vectors), advances *off.  Returns 1 with a record,
+   0 at end, negative on damage. */
 int vf_log_next(const vf_log_view *v, uint64_t *off, uint64_t end, vf_rows *rows, vf_error *err);
 
 /* ---- sealed segments (SPEC.md section 5) ------------------------------- */
@@ -244,8 +289,10 @@ void vf_seg_writer_abort(vf_seg_writer *w);     /* removes the temporary file; a
 
 typedef struct vf_seg vf_seg;
 /* Maps a segment and validates header, section table and footer against the
-   file size: O(1) in the row count.  Section contents are not read. */
+   file size: O(1) in the row count.  Section contents are not read.  name is
+   a collection's file: a symbolic link or a non-regular file is refused. */
 int vf_seg_open(vf_seg **s, int dirfd, const char *name, vf_error *err);
+/* The same for a path a user named: it may be a link to a regular file. */
 int vf_seg_open_path(vf_seg **s, const char *path, vf_error *err);
 void vf_seg_close(vf_seg *s);                   /* accepts NULL */
 const vf_seg_info *vf_seg_get_info(const vf_seg *s);
@@ -254,7 +301,9 @@ const void *vf_seg_section(const vf_seg *s, uint32_t type, uint64_t *len);
 size_t vf_seg_nsections(const vf_seg *s);
 const vf_section *vf_seg_section_at(const vf_seg *s, size_t i);
 uint64_t vf_seg_file_size(const vf_seg *s);
-/* Checks every section's CRC (reads the whole file). */
+/* Checks every section's CRC and the rows: finite vectors, ids <= VF_ID_MAX,
+   LSNs >= 1, ID_ORDER in (id, row) order (reads the whole file).  Messages
+   name no file. */
 int vf_seg_verify(const vf_seg *s, vf_error *err);
 /* Checks a FLAT segment's sections against the header: required ones present,
    lengths matching rows and dim.  Called by vf_seg_open. */
@@ -266,7 +315,9 @@ typedef struct vf_tomb {             /* rows with this id and an LSN below lsn a
 
 /* Writes a tombstone file (entries sorted here by id, then lsn), durably. */
 int vf_tomb_write(int dirfd, const char *name, vf_tomb *ents, size_t n, vf_error *err);
-/* Reads a whole tombstone file; *ents is malloc'd. */
+/* Reads a whole tombstone file, its size checked against its count before
+   any allocation, reserved fields, ranges and order checked; *ents is
+   malloc'd. */
 int vf_tomb_read(int dirfd, const char *name, vf_tomb **ents, size_t *n, vf_error *err);
 
 /* ---- partial results (SPEC.md section 7) ------------------------------- */
@@ -279,7 +330,9 @@ typedef struct vf_partial_hdr {
    hits id UINT64_MAX and dist +inf.  dist and id are parallel arrays here. */
 int vf_partial_write_fd(int fd, const vf_partial_hdr *h, const float *dist, const uint64_t *ids,
                         const char *name, vf_error *err);
-/* Reads a partial; *dist and *ids are malloc'd (nq*k each). */
+/* Reads a partial from a file or a pipe; memory grows only as entries
+   arrive.  Reserved fields, ids, NaN distances and order are checked.  *dist
+   and *ids are malloc'd (nq*k each). */
 int vf_partial_read_fd(int fd, vf_partial_hdr *h, float **dist, uint64_t **ids, const char *name,
                        vf_error *err);
 

@@ -177,7 +177,7 @@ int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dr
         int type = VS_INDEX_FLAT;
         if (sealed) {
             vf_seg *s;
-            if ((rc = vf_seg_open(&s, vf_coll_dirfd(c), m.sealed[i].file, err)))
+            if ((rc = vs_sealed_open(c, &m, i, &s, err)))
                 break;
             vs_index *ix = NULL;
             vs_rows_view rv = {vf_seg_section(s, VF_SEC_VECTORS, NULL), vf_seg_section(s, VF_SEC_NORMS, NULL),

@@ -34,6 +34,7 @@
 #define HNSW_META_FIXED 64      /* bytes before the quantizer arrays */
 #define HNSW_NO_UPPER 0xFFFFFFFFu
 #define HNSW_MAX_LEVEL 31
+#define HNSW_DIM_MAX 65536      /* the manifest's limit (SPEC.md 3); keeps the u32 block offsets exact */
 
 /* Search defaults (documented in SPEC.md 5.5): ef = max(k, HNSW_EF_DEFAULT); at most
    HNSW_RERANK_FACTOR * k walk results (vs_query_params.refine overrides the factor) are

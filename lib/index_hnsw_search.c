@@ -77,7 +77,7 @@ static int hnsw_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, v
     if (m.version != HNSW_VERSION)
         return vf_fail(err, m.version > HNSW_VERSION ? VF_EVERSION : VF_ECORRUPT,
                        "hnsw index: version %u is not supported", m.version);
-    if (m.dim != rows->dim || mlen != HNSW_META_FIXED + 8ull * m.dim + 4)
+    if (m.dim != rows->dim || m.dim > HNSW_DIM_MAX || mlen != HNSW_META_FIXED + 8ull * m.dim + 4)
         return bad(err, "metadata length or dimension does not match the segment");
     uint32_t crc;
     memcpy(&crc, meta + mlen - 4, 4);
@@ -92,7 +92,8 @@ static int hnsw_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, v
         return bad(err, "entry point out of range");
     if (!nodes || nlen / m.stride != m.rows || nlen % m.stride)
         return bad(err, "node section missing or of the wrong length");
-    if (!upper || ulen != 4 * m.upper_words)
+    /* ulen / 4, not 4 * upper_words: a crafted count near 2^62 must not wrap */
+    if (!upper || ulen % 4 || ulen / 4 != m.upper_words)
         return bad(err, "upper-level section missing or of the wrong length");
     const float *off = (const float *)(meta + HNSW_META_FIXED), *step = off + m.dim;
     for (uint32_t j = 0; j < m.dim; j++)

@@ -49,21 +49,10 @@ struct vs_ingest {
     vs_ingest_stats st;
 };
 
-uint64_t vs_setting_u64(const vf_manifest *m, const char *key, uint64_t def)
-{
-    const char *v = vf_manifest_get(m, key);
-    if (!v)
-        return def;
-    char *end;
-    unsigned long long x = strtoull(v, &end, 10);
-    return *end ? def : (uint64_t)x;
-}
-
 const char *vs_version(void) { return VS_VERSION_STRING; }
 
 static int new_manifest(vf_manifest *m, const vs_ingest_opts *o, vf_error *err)
 {
-    char buf[32];
     memset(m, 0, sizeof *m);
     m->dim = o->dim;
     m->metric = o->metric ? o->metric : VF_METRIC_L2;
@@ -72,29 +61,23 @@ static int new_manifest(vf_manifest *m, const vs_ingest_opts *o, vf_error *err)
     m->next_ingest_file = 1;
     m->next_maint_file = 1;
     int rc = vs_shards_init(m, o->shards ? o->shards : 1, err);
-    const struct { const char *k; uint64_t v; } defs[] = {
-        {"seal-rows", VS_SEAL_ROWS_DEFAULT},
-        {"seal-idle", VS_SEAL_IDLE_DEFAULT},
-        {"log-bytes", VS_LOG_BYTES_DEFAULT},
-        {"grace", VS_GRACE_DEFAULT},
-        {"segment-rows", VS_SEGMENT_ROWS_DEFAULT},
-        {"compact-deleted", VS_COMPACT_DELETED_DEFAULT},
-        {"hnsw-m", 16},
-        {"hnsw-ef-construction", 200},
-        {"ivf-nlist", 0},
-        {"pq-m", 0},
-        {"index-seed", 1},
-        {"split-rows", 10000000},
-    };
-    for (size_t i = 0; rc == 0 && i < sizeof defs / sizeof defs[0]; i++) {
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)defs[i].v);
-        rc = vf_manifest_set(m, defs[i].k, buf, err);
-    }
     if (rc == 0)
-        rc = vf_manifest_set(m, "index", "auto", err);
+        rc = vs_settings_init(m, err);
     if (rc)
         vf_manifest_release(m);
     return rc;
+}
+
+int vs_file_take(vf_coll *coll, const vf_manifest *m, uint64_t *counter, char kind, char name[VF_NAME_MAX],
+                 vf_error *err)
+{
+    /* [R-NAMES-UNIQUE] the counter never wraps; [R-ORPHAN] a leftover under the name goes */
+    if (*counter == UINT64_MAX)
+        return vf_fail(err, VF_ECORRUPT, "'%s': file numbers exhausted (%s is %llu): a new %c- file would reuse a name",
+                       coll ? vf_coll_path(coll) : "manifest", kind == 's' ? "next-maint-file" : "next-ingest-file",
+                       (unsigned long long)*counter, kind);
+    vf_file_name(name, kind, (*counter)++);
+    return coll ? vf_coll_clear_orphan(coll, m, name, err) : 0;
 }
 
 int vs_ingest_open(vs_ingest **out, const char *path, const vs_ingest_opts *o, vf_error *err)
@@ -134,6 +117,10 @@ int vs_ingest_open(vs_ingest **out, const char *path, const vs_ingest_opts *o, v
     if (rc == 0 && o->metric && o->metric != h->m.metric && !h->created)
         rc = vf_fail(err, VF_EARG, "'%s': the collection's metric is %s, not %s", path, vf_metric_name(h->m.metric),
                      vf_metric_name(o->metric));
+    /* the transaction takes LSN next-lsn and leaves next-lsn + 1: never wrap ([R-NO-WRAP]) */
+    if (rc == 0 && h->m.next_lsn == UINT64_MAX)
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': LSNs exhausted (next-lsn is %llu): no transaction can commit", path,
+                     (unsigned long long)h->m.next_lsn);
     if (rc == 0 && !(h->logs = calloc(h->m.nshards, sizeof *h->logs)))
         rc = vf_fail(err, VF_ENOMEM, "out of memory");
     if (rc) {
@@ -208,12 +195,23 @@ static int open_shard_log(vs_ingest *h, size_t si, vf_error *err)
         if (h->m.growing[i].shard == shard)
             newest = &h->m.growing[i];
     int dirfd = vf_coll_dirfd(h->coll);
-    if (newest && newest->length < vs_setting_u64(&h->m, "log-bytes", VS_LOG_BYTES_DEFAULT)) {
+    uint64_t log_bytes;
+    int rc = vs_setting_get(&h->m, "log-bytes", &log_bytes, err);
+    if (rc)
+        return rc;
+    if (newest && newest->length < log_bytes) {
+        /* rows go only into a log that holds what its manifest line says */
+        vf_log_view v;
+        rc = vs_growing_map(h->coll, &h->m, (size_t)(newest - h->m.growing), &v, err);
+        if (rc)
+            return rc;
+        vf_log_unmap(&v);
         snprintf(l->file, sizeof l->file, "%s", newest->file);
         l->length0 = l->length = newest->length;
         return vf_log_open_append(dirfd, l->file, l->length, &l->fd, err);
     }
-    vf_file_name(l->file, 'g', h->next_file++);
+    if ((rc = vs_file_take(h->coll, &h->m, &h->next_file, 'g', l->file, err)) != 0)
+        return rc;
     l->is_new = 1;
     l->length0 = l->length = VF_LOG_HEADER_SIZE;
     return vf_log_create(dirfd, l->file, h->m.dim, shard, h->m.keys ? VF_LOG_FLAG_KEYS : 0, &l->fd, err);
@@ -275,8 +273,10 @@ int vs_ingest_add(vs_ingest *h, size_t n, const float *vecs, const uint64_t *ids
             if (ids[i] >= h->next_id)
                 h->next_id = ids[i] + 1;
     } else {
-        if (h->next_id + n > ID_MAX)
-            return vf_fail(err, VF_EINPUT, "'%s': automatic ids exhausted", src);
+        /* automatic ids are next-id .. next-id+n-1, all at most 2^63-1 ([R-NO-WRAP]) */
+        if (h->next_id > ID_MAX || n > ID_MAX - h->next_id + 1)
+            return vf_fail(err, VF_EINPUT, "'%s': automatic ids exhausted: %zu more from next-id %llu pass 2^63-1",
+                           src, n, (unsigned long long)h->next_id);
         if (h->auto_hi != h->next_id)
             h->auto_lo = h->next_id; /* given ids came in between: start a new auto range */
         h->auto_hi = h->next_id + n;
@@ -411,8 +411,9 @@ int vs_ingest_commit(vs_ingest *h, vs_ingest_stats *st, vf_error *err)
         if (h->logs[si].fd >= 0 && fdatasync(h->logs[si].fd) != 0)
             rc = vf_fail(err, VF_EIO, "'%s': fsync failed", h->logs[si].file);
     if (rc == 0 && h->ntombs) {
-        vf_file_name(h->tomb_file, 't', h->next_file++);
-        rc = vf_tomb_write(dirfd, h->tomb_file, h->tombs, h->ntombs, err);
+        rc = vs_file_take(h->coll, &h->m, &h->next_file, 't', h->tomb_file, err);
+        if (rc == 0)
+            rc = vf_tomb_write(dirfd, h->tomb_file, h->tombs, h->ntombs, err);
         if (rc)
             h->tomb_file[0] = 0;
     }

@@ -48,6 +48,11 @@ static inline int vs_part_deleted(const vs_part *p, size_t i)
     return p->deleted && (p->deleted[i >> 3] >> (i & 7) & 1);
 }
 
+/* Tests only: called by vs_snapshot_open(_at) between reading the manifest
+   and opening the files it names, to make a concurrent writer's work happen
+   exactly there. */
+extern void (*vs_snapshot_test_hook)(const char *path);
+
 /* Opens a snapshot of an already opened collection at manifest m (copied).
    Takes coll: it is closed with the snapshot, or at once on failure. */
 int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf_error *err);
@@ -74,5 +79,15 @@ int vs_rowbuf_write(vf_coll *coll, const vf_manifest *m, const vs_build_params *
                     uint32_t shard, const char *name, uint64_t *bytes, char index[16], vf_error *err);
 /* The build parameters: the collection's settings, overridden by o. */
 int vs_build_params_of(const vf_manifest *m, const vs_seal_opts *o, vs_build_params *bp, vf_error *err);
+
+/* Puts every setting's default into a new collection's manifest (settings.c). */
+int vs_settings_init(vf_manifest *m, vf_error *err);
+/* Takes the next number of a file counter (next-ingest-file for kind 'g'
+   and 't', next-maint-file for 's') and names the file; refuses to wrap,
+   which would reuse a name ([R-NAMES-UNIQUE]).  With coll, the caller holds
+   the lock that owns the counter and is about to create the file: an orphan
+   a killed writer left under that name is removed (vf_coll_clear_orphan). */
+int vs_file_take(vf_coll *coll, const vf_manifest *m, uint64_t *counter, char kind, char name[VF_NAME_MAX],
+                 vf_error *err);
 
 #endif

@@ -58,7 +58,6 @@ typedef struct seal_ctx {
 static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
 {
     const vf_manifest *m = ctx->m;
-    int dirfd = vf_coll_dirfd(ctx->coll);
     vs_rowbuf b = {m->dim, m->keys, 0, 0, NULL, NULL, NULL, NULL, NULL};
     int rc = vs_rowbuf_reserve(&b, jb->rows_in ? (size_t)jb->rows_in : 1, err);
     uint32_t shard = 0;
@@ -67,7 +66,7 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
         const vf_growing_ent *g = &m->growing[jb->g];
         shard = g->shard;
         vf_log_view v = {0};
-        rc = vf_log_map(dirfd, g->file, jb->to, &v, err);
+        rc = vs_growing_map(ctx->coll, m, jb->g, &v, err);
         uint64_t off = jb->from;
         vf_rows r;
         int more = 0;
@@ -87,11 +86,11 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
             const vf_sealed_ent *se = &m->sealed[jb->src[i]];
             shard = se->shard;
             vf_seg *s;
-            rc = vf_seg_open(&s, dirfd, se->file, err);
+            rc = vs_sealed_open(ctx->coll, m, jb->src[i], &s, err);
             if (rc)
                 break;
             const vf_seg_info *in = vf_seg_get_info(s);
-            if (in->dim != m->dim || in->rows != se->rows || seen + in->rows > jb->rows_in)
+            if (seen + in->rows > jb->rows_in)
                 rc = vf_fail(err, VF_ECORRUPT, "'%s': segment does not match the manifest", se->file);
             else
                 vs_rowbuf_add(&b, ctx->tomb, (size_t)in->rows, vf_seg_section(s, VF_SEC_VECTORS, NULL),
@@ -130,22 +129,26 @@ static void *worker(void *arg)
 
 /* ---- planning ------------------------------------------------------------ */
 
-static job *new_job(seal_ctx *ctx, size_t *cap, vf_error *err)
+/* Adds a job writing the next s- file (*out); removes an orphan of that
+   name unless this is a dry run. */
+static int new_job(seal_ctx *ctx, size_t *cap, int dry_run, job **out, vf_error *err)
 {
     if (ctx->njobs == *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
         job *nj = realloc(ctx->jobs, nc * sizeof *nj);
-        if (!nj) {
-            vf_fail(err, VF_ENOMEM, "seal: out of memory");
-            return NULL;
-        }
+        if (!nj)
+            return vf_fail(err, VF_ENOMEM, "seal: out of memory");
         ctx->jobs = nj;
         *cap = nc;
     }
-    job *jb = &ctx->jobs[ctx->njobs++];
+    job *jb = &ctx->jobs[ctx->njobs];
     memset(jb, 0, sizeof *jb);
-    vf_file_name(jb->plan.sealed, 's', ctx->next_file++);
-    return jb;
+    int rc = vs_file_take(dry_run ? NULL : ctx->coll, ctx->m, &ctx->next_file, 's', jb->plan.sealed, err);
+    if (rc == 0) {
+        ctx->njobs++;
+        *out = jb;
+    }
+    return rc;
 }
 
 /* Rows of sealed segment i that tombstones delete (a count via its id order). */
@@ -154,7 +157,7 @@ static uint64_t deleted_rows(vf_coll *c, const vf_manifest *m, const vs_idmap *t
     if (tomb->n == 0)
         return 0;
     vf_seg *s;
-    if (vf_seg_open(&s, vf_coll_dirfd(c), m->sealed[i].file, NULL))
+    if (vs_sealed_open(c, m, i, &s, NULL))
         return 0; /* the job reading it will report the damage */
     const vf_seg_info *in = vf_seg_get_info(s);
     const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL);
@@ -171,12 +174,18 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
 {
     const vf_manifest *m = ctx->m;
     size_t cap = 0;
-    uint64_t seal_rows = vs_setting_u64(m, "seal-rows", VS_SEAL_ROWS_DEFAULT);
-    uint64_t idle = vs_setting_u64(m, "seal-idle", VS_SEAL_IDLE_DEFAULT);
-    uint64_t target = vs_setting_u64(m, "segment-rows", VS_SEGMENT_ROWS_DEFAULT);
-    uint64_t pct = vs_setting_u64(m, "compact-deleted", VS_COMPACT_DELETED_DEFAULT);
-    if (target == 0)
-        target = VS_SEGMENT_ROWS_DEFAULT;
+    uint64_t seal_rows, idle, target, pct, want;
+    int rc = vs_setting_get(m, "seal-rows", &seal_rows, err);
+    if (rc == 0)
+        rc = vs_setting_get(m, "seal-idle", &idle, err);
+    if (rc == 0)
+        rc = vs_setting_get(m, "segment-rows", &target, err);
+    if (rc == 0)
+        rc = vs_setting_get(m, "compact-deleted", &pct, err);
+    if (rc == 0)
+        rc = vs_setting_get(m, "index", &want, err);
+    if (rc)
+        return rc;
     time_t now = time(NULL);
     int dirfd = vf_coll_dirfd(ctx->coll);
     /* growing segments past a threshold: one job per segment-rows rows */
@@ -190,7 +199,7 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
             continue;
         /* split at record boundaries into jobs of about target rows */
         vf_log_view v;
-        int rc = vf_log_map(dirfd, g->file, g->length, &v, err);
+        rc = vs_growing_map(ctx->coll, m, i, &v, err);
         if (rc)
             return rc;
         uint64_t off = g->start, from = g->start, rows = 0;
@@ -199,10 +208,10 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
         while ((more = vf_log_next(&v, &off, g->length, &r, err)) == 1) {
             rows += r.n;
             if (rows >= target || off == g->length) {
-                job *jb = new_job(ctx, &cap, err);
-                if (!jb) {
+                job *jb;
+                if ((rc = new_job(ctx, &cap, o->dry_run, &jb, err)) != 0) {
                     vf_log_unmap(&v);
-                    return VF_ENOMEM;
+                    return rc;
                 }
                 jb->kind = JOB_SEAL;
                 jb->g = i;
@@ -255,11 +264,11 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
             taken[i] = 0;
             continue;
         }
-        job *jb = new_job(ctx, &cap, err);
-        if (!jb) {
+        job *jb;
+        if ((rc = new_job(ctx, &cap, o->dry_run, &jb, err)) != 0) {
             free(src);
             free(taken);
-            return VF_ENOMEM;
+            return rc;
         }
         jb->kind = JOB_COMPACT;
         jb->src = src;
@@ -277,26 +286,25 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
     /* lazy rebuild: a segment whose index differs from an explicit index
        setting (changed since it was built) is rewritten with the new one;
        a run that overrides the index with --index rebuilds nothing */
-    const char *setting = vf_manifest_get(m, "index");
-    int want = vs_index_type_parse(setting ? setting : "auto");
-    for (size_t i = 0; !o->index && want >= 0 && want != VS_INDEX_AUTO && i < m->nsealed; i++) {
+    for (size_t i = 0; !o->index && want != VS_INDEX_AUTO && i < m->nsealed; i++) {
         if (taken[i])
             continue;
         vf_seg *sg;
-        if (vf_seg_open(&sg, dirfd, m->sealed[i].file, NULL))
+        if (vs_sealed_open(ctx->coll, m, i, &sg, NULL))
             continue; /* a job reading it would report the damage; leave it */
         uint64_t len = 0;
         const uint32_t *ivf = vf_seg_section(sg, 32, &len);
         int have = vf_seg_section(sg, 16, NULL) ? VS_INDEX_HNSW : ivf && len >= 4 ? (int)ivf[0] : VS_INDEX_FLAT;
         vf_seg_close(sg);
-        if (have == want)
+        if ((uint64_t)have == want)
             continue;
         size_t *src = malloc(sizeof *src);
-        job *jb = src ? new_job(ctx, &cap, err) : NULL;
-        if (!jb) {
+        job *jb;
+        rc = src ? new_job(ctx, &cap, o->dry_run, &jb, err) : vf_fail(err, VF_ENOMEM, "seal: out of memory");
+        if (rc) {
             free(src);
             free(taken);
-            return vf_fail(err, VF_ENOMEM, "seal: out of memory");
+            return rc;
         }
         src[0] = i;
         taken[i] = 1;
@@ -369,20 +377,49 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
     return 0;
 }
 
+/* A build parameter: the option when given (non-zero, within the setting's
+   range), else the setting. */
+static int param(const vf_manifest *m, const char *key, uint64_t given, uint64_t *out, vf_error *err)
+{
+    const vs_setting_def *d = vs_setting_find(key);
+    if (!given)
+        return vs_setting_get(m, key, out, err);
+    if (given < d->min || given > d->max)
+        return vf_fail(err, VF_EARG, "%s %llu is out of range (%llu to %llu)", key, (unsigned long long)given,
+                       (unsigned long long)d->min, (unsigned long long)d->max);
+    *out = given;
+    return 0;
+}
+
 /* The build parameters: the collection's settings, overridden by o. */
 int vs_build_params_of(const vf_manifest *m, const vs_seal_opts *o, vs_build_params *bp, vf_error *err)
 {
     memset(bp, 0, sizeof *bp);
-    const char *type = o->index ? o->index : vf_manifest_get(m, "index");
-    bp->type = vs_index_type_parse(type ? type : "flat");
-    if (bp->type < 0)
-        return vf_fail(err, VF_EARG, "unknown index type '%s'", type);
-    bp->M = o->M ? o->M : (uint32_t)vs_setting_u64(m, "hnsw-m", VS_HNSW_M_DEFAULT);
-    bp->ef_construction =
-        o->ef_construction ? o->ef_construction : (uint32_t)vs_setting_u64(m, "hnsw-ef-construction", VS_HNSW_EFC_DEFAULT);
-    bp->nlist = o->nlist ? o->nlist : (uint32_t)vs_setting_u64(m, "ivf-nlist", 0);
-    bp->pq_m = o->pq_m ? o->pq_m : (uint32_t)vs_setting_u64(m, "pq-m", 0);
-    bp->seed = o->seed ? o->seed : vs_setting_u64(m, "index-seed", 1);
+    uint64_t type, M, efc, nlist, pq_m;
+    int rc = 0;
+    if (o->index) {
+        bp->type = vs_index_type_parse(o->index);
+        if (bp->type < 0)
+            return vf_fail(err, VF_EARG, "unknown index type '%s'", o->index);
+    } else if ((rc = vs_setting_get(m, "index", &type, err)) == 0)
+        bp->type = (int)type;
+    /* each fits its field: the table's ranges and the options' stop below 2^32 */
+    if (rc == 0)
+        rc = param(m, "hnsw-m", o->M, &M, err);
+    if (rc == 0)
+        rc = param(m, "hnsw-ef-construction", o->ef_construction, &efc, err);
+    if (rc == 0)
+        rc = param(m, "ivf-nlist", o->nlist, &nlist, err);
+    if (rc == 0)
+        rc = param(m, "pq-m", o->pq_m, &pq_m, err);
+    if (rc == 0)
+        rc = param(m, "index-seed", o->seed, &bp->seed, err);
+    if (rc)
+        return rc;
+    bp->M = (uint32_t)M;
+    bp->ef_construction = (uint32_t)efc;
+    bp->nlist = (uint32_t)nlist;
+    bp->pq_m = (uint32_t)pq_m;
     if (bp->pq_m && m->dim % bp->pq_m)
         return vf_fail(err, VF_EARG, "--pq-m %u does not divide the dimension %u", bp->pq_m, m->dim);
     return 0;
@@ -414,6 +451,9 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     ctx.next_file = m.next_maint_file;
     if (rc == 0)
         rc = vs_build_params_of(&m, o, &ctx.bp, err);
+    uint64_t grace = (uint64_t)o->grace; /* read up front: a bad setting fails before any work */
+    if (rc == 0 && o->grace < 0)
+        rc = vs_setting_get(&m, "grace", &grace, err);
     if (rc == 0)
         rc = vs_tombs_load(c, &m, &tomb, err);
     if (rc == 0)
@@ -458,8 +498,7 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
             unlinkat(vf_coll_dirfd(c), ctx.jobs[i].plan.sealed, 0);
     }
     if (rc == 0 && !o->dry_run) {
-        long grace = o->grace >= 0 ? o->grace : (long)vs_setting_u64(&m, "grace", VS_GRACE_DEFAULT);
-        long removed = vf_coll_gc(c, grace, err);
+        long removed = vf_coll_gc(c, (long)grace, err);
         if (removed < 0)
             rc = (int)removed;
         else
@@ -497,65 +536,4 @@ void vs_seal_report_release(vs_seal_report *rep)
     free(rep->plans);
     rep->plans = NULL;
     rep->nplans = 0;
-}
-
-/* ---- settings ------------------------------------------------------------ */
-
-typedef struct set_arg {
-    const char *const *kv;
-    size_t n;
-} set_arg;
-
-static int apply_set(vf_manifest *next, void *arg, vf_error *err)
-{
-    const set_arg *a = arg;
-    for (size_t i = 0; i < a->n; i++) {
-        const char *eq = strchr(a->kv[i], '=');
-        char key[64];
-        snprintf(key, sizeof key, "%.*s", (int)(eq - a->kv[i]), a->kv[i]);
-        int rc = vf_manifest_set(next, key, eq + 1, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t *generation, vf_error *err)
-{
-    static const char *known[] = {"seal-rows", "seal-idle", "log-bytes", "grace", "index", "hnsw-m",
-                                  "hnsw-ef-construction", "ivf-nlist", "pq-m", "index-seed", "segment-rows",
-                                  "compact-deleted", "split-rows"};
-    for (size_t i = 0; i < n; i++) {
-        const char *eq = strchr(kv[i], '=');
-        if (!eq || eq == kv[i] || !eq[1])
-            return vf_fail(err, VF_EARG, "setting '%s': expected KEY=VALUE", kv[i]);
-        size_t kl = (size_t)(eq - kv[i]), ok = 0;
-        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-            ok |= strlen(known[k]) == kl && !strncmp(known[k], kv[i], kl);
-        if (!ok)
-            return vf_fail(err, VF_EARG, "setting '%.*s' is unknown", (int)kl, kv[i]);
-        if (!strncmp(kv[i], "index=", 6)) {
-            if (vs_index_type_parse(eq + 1) < 0)
-                return vf_fail(err, VF_EARG, "setting 'index': unknown index type '%s'", eq + 1);
-        } else {
-            char *end;
-            strtoull(eq + 1, &end, 10);
-            if (*end || eq[1] == '-')
-                return vf_fail(err, VF_EARG, "setting '%.*s': '%s' is not a number", (int)kl, kv[i], eq + 1);
-        }
-    }
-    vf_coll *c;
-    int rc = vf_coll_open(&c, path, err);
-    if (rc)
-        return rc;
-    set_arg a = {kv, n};
-    vf_manifest done;
-    rc = vf_coll_commit(c, apply_set, &a, &done, err);
-    if (rc == 0) {
-        if (generation)
-            *generation = done.generation;
-        vf_manifest_release(&done);
-    }
-    vf_coll_close(c);
-    return rc;
 }

@@ -18,8 +18,6 @@
 
 #include "lib_internal.h"
 
-#define SPLIT_ROWS_DEFAULT 10000000ull
-
 static int shard_index(const vf_manifest *m, uint32_t id)
 {
     for (size_t i = 0; i < m->nshards; i++)
@@ -94,6 +92,7 @@ typedef struct split {
     vf_sealed_ent *sealed;     /* new sealed segments */
     size_t nsealed;
     vf_growing_ent grow[2];    /* new logs, file "" when a child got no growing rows */
+    int grow_made[2];          /* this split created grow[h].file: only those are removed on failure */
     uint64_t next_maint, next_ingest, moved;
 } split;
 
@@ -125,7 +124,7 @@ static int split_sealed(vf_coll *c, split *sp, const vs_idmap *tomb, const vs_bu
         if (m->sealed[i].shard != m->shards[sp->src].id)
             continue;
         vf_seg *s;
-        if ((rc = vf_seg_open(&s, vf_coll_dirfd(c), m->sealed[i].file, err)))
+        if ((rc = vs_sealed_open(c, m, i, &s, err)))
             break;
         const vf_seg_info *in = vf_seg_get_info(s);
         const float *vec = vf_seg_section(s, VF_SEC_VECTORS, NULL);
@@ -144,7 +143,8 @@ static int split_sealed(vf_coll *c, split *sp, const vs_idmap *tomb, const vs_bu
                 continue;
             vf_sealed_ent e;
             memset(&e, 0, sizeof e);
-            vf_file_name(e.file, 's', sp->next_maint++);
+            if ((rc = vs_file_take(c, m, &sp->next_maint, 's', e.file, err)) != 0)
+                break;
             e.shard = sp->child[h].id;
             e.rows = b[h].n;
             snprintf(e.node, sizeof e.node, "%s", m->sealed[i].node);
@@ -174,7 +174,7 @@ static int split_growing(vf_coll *c, split *sp, const vf_manifest *m2, vf_error 
         if (g->shard != m2->shards[sp->src].id || g->rows == 0)
             continue;
         vf_log_view v;
-        if ((rc = vf_log_map(dirfd, g->file, g->length, &v, err)))
+        if ((rc = vs_growing_map(c, m2, i, &v, err)))
             break;
         uint64_t off = g->start;
         vf_rows r;
@@ -207,12 +207,16 @@ static int split_growing(vf_coll *c, split *sp, const vf_manifest *m2, vf_error 
                     continue;
                 vf_growing_ent *ng = &sp->grow[h];
                 if (fd[h] < 0) {
-                    vf_file_name(ng->file, 'g', sp->next_ingest++);
+                    rc = vs_file_take(c, m2, &sp->next_ingest, 'g', ng->file, err);
                     ng->shard = sp->child[h].id;
                     ng->start = ng->length = VF_LOG_HEADER_SIZE;
                     snprintf(ng->node, sizeof ng->node, "%s", g->node);
-                    rc = vf_log_create(dirfd, ng->file, m2->dim, ng->shard, m2->keys ? VF_LOG_FLAG_KEYS : 0, &fd[h],
-                                       err);
+                    if (rc == 0)
+                        rc = vf_log_create(dirfd, ng->file, m2->dim, ng->shard, m2->keys ? VF_LOG_FLAG_KEYS : 0,
+                                           &fd[h], err);
+                    sp->grow_made[h] = rc == 0;
+                    if (rc)
+                        break;
                 }
                 if (rc == 0)
                     rc = vf_log_append(fd[h], &ng->length, m2->dim, r.lsn, n, ids, r.keys ? keys : NULL, vecs, err);
@@ -336,7 +340,7 @@ static int split_one(vf_coll *c, int src_id, int isolate, uint64_t key, vs_shard
         for (size_t i = 0; i < sp.nsealed; i++)
             unlinkat(vf_coll_dirfd(c), sp.sealed[i].file, 0);
         for (int h = 0; h < 2; h++)
-            if (sp.grow[h].file[0])
+            if (sp.grow_made[h])
                 unlinkat(vf_coll_dirfd(c), sp.grow[h].file, 0);
     } else {
         rep->splits++;
@@ -366,9 +370,15 @@ int vs_shard_change(const char *path, const vs_shard_opts *o, vs_shard_report *r
         return rc;
     }
     vf_manifest m;
+    uint64_t grace = 0, limit = 0;
     for (int round = 0; rc == 0 && round < 1 << 16; round++) {
         if ((rc = vf_coll_snapshot(c, &m, err)))
             break;
+        /* settings are read before the first split: a bad one fails up front */
+        if (round == 0)
+            rc = vs_setting_get(&m, "grace", &grace, err);
+        if (rc == 0 && round == 0 && o->auto_split)
+            rc = vs_setting_get(&m, "split-rows", &limit, err);
         int pick = -1, isolate = 0;
         if (o->isolate) {
             if (!m.keys)
@@ -391,8 +401,7 @@ int vs_shard_change(const char *path, const vs_shard_opts *o, vs_shard_report *r
         } else {
             /* grow to o->shards (linear-hashing order: shallowest, smallest
                value first), or split every shard past split-rows */
-            uint64_t limit = vs_setting_u64(&m, "split-rows", SPLIT_ROWS_DEFAULT);
-            for (size_t i = 0; i < m.nshards; i++) {
+            for (size_t i = 0; rc == 0 && i < m.nshards; i++) {
                 const vf_shard_ent *s = &m.shards[i];
                 if (s->has_key)
                     continue;
@@ -419,14 +428,8 @@ int vs_shard_change(const char *path, const vs_shard_opts *o, vs_shard_report *r
         }
         rc = split_one(c, pick, isolate, o->key, rep, err);
     }
-    if (rc == 0 && !o->dry_run && rep->splits) {
-        vf_manifest cur;
-        if (vf_coll_snapshot(c, &cur, NULL) == 0) {
-            long removed = vf_coll_gc(c, (long)vs_setting_u64(&cur, "grace", VS_GRACE_DEFAULT), NULL);
-            (void)removed;
-            vf_manifest_release(&cur);
-        }
-    }
+    if (rc == 0 && !o->dry_run && rep->splits)
+        (void)vf_coll_gc(c, (long)grace, NULL);
     vf_unlock(mlock);
     vf_coll_close(c);
     return rc;

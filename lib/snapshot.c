@@ -2,15 +2,112 @@
  * snapshot.c - one consistent view of a collection for reading: the manifest
  * CURRENT named when it was opened, every sealed segment mapped in place,
  * every growing log mapped up to its committed length, and the tombstones.
+ * Also the one place where a file a manifest names is opened for anyone
+ * (readers, vec-seal, vec-shard, vec-balance, vec-ingest, vec-inspect
+ * --verify): its header is checked against the manifest line before any
+ * byte is trusted [R-MANIFEST-MATCH].
  *
- * Invariant: a row is deleted iff some tombstone for its id has an LSN above
- * the row's ([R-TOMB-LSN] in SPEC.md); the per-part bitmaps say exactly that.
+ * Invariants: a row is deleted iff some tombstone for its id has an LSN
+ * above the row's ([R-TOMB-LSN] in SPEC.md); the per-part bitmaps say
+ * exactly that.  Every file of the snapshot is opened (mapped, or read for
+ * tombstones) by vs_snapshot_open, before any search starts, so garbage
+ * collection cannot take a file from a search under way; one it took
+ * before is a retryable failure [R-GC-RETRY].
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib_internal.h"
+
+void (*vs_snapshot_test_hook)(const char *path);
+
+static int names_file(const vf_manifest *m, const char *file)
+{
+    for (size_t i = 0; i < m->nsealed; i++)
+        if (!strcmp(m->sealed[i].file, file))
+            return 1;
+    for (size_t i = 0; i < m->ngrowing; i++)
+        if (!strcmp(m->growing[i].file, file))
+            return 1;
+    for (size_t i = 0; i < m->ntombs; i++)
+        if (!strcmp(m->tombs[i].file, file))
+            return 1;
+    return 0;
+}
+
+/* rc from opening file, a file m names: when the file is missing and CURRENT
+   has since moved to a manifest that no longer names it, garbage collection
+   removed it after m was read (a grace period shorter than this reader's
+   wait) and a new snapshot will do: VF_EBUSY, which asks to retry.  A file
+   the current manifest still names is missing for good: rc stands. */
+static int gone(vf_coll *c, const vf_manifest *m, const char *file, int rc, vf_error *err)
+{
+    if (rc != VF_ENOENT)
+        return rc;
+    vf_manifest cur;
+    if (vf_coll_snapshot(c, &cur, NULL) != 0)
+        return rc;
+    int moved = cur.generation != m->generation && !names_file(&cur, file);
+    vf_manifest_release(&cur);
+    if (!moved)
+        return rc;
+    return vf_fail(err, VF_EBUSY, "'%s': removed since generation %llu was read (a newer one replaced it); retry",
+                   file, (unsigned long long)m->generation);
+}
+
+/* "'FILE': FIELD is A in the file but B in the manifest": a file that does not
+   hold what the manifest says it holds is damaged, whatever its checksums. */
+static int mismatch(vf_error *err, const char *file, const char *field, uint64_t in_file, uint64_t in_manifest)
+{
+    return vf_fail(err, VF_ECORRUPT, "'%s': %s is %llu in the file but %llu in the manifest", file, field,
+                   (unsigned long long)in_file, (unsigned long long)in_manifest);
+}
+
+int vs_sealed_open(vf_coll *c, const vf_manifest *m, size_t i, vf_seg **out, vf_error *err)
+{
+    const vf_sealed_ent *e = &m->sealed[i];
+    vf_seg *s;
+    int rc = vf_seg_open(&s, vf_coll_dirfd(c), e->file, err);
+    if (rc)
+        return gone(c, m, e->file, rc, err);
+    const vf_seg_info *in = vf_seg_get_info(s);
+    if (in->dim != m->dim)
+        rc = mismatch(err, e->file, "dim", in->dim, m->dim);
+    else if (in->metric != (uint32_t)m->metric)
+        rc = mismatch(err, e->file, "metric", in->metric, (uint64_t)m->metric);
+    else if (in->shard != e->shard)
+        rc = mismatch(err, e->file, "shard", in->shard, e->shard);
+    else if (!(in->flags & VF_SEG_FLAG_KEYS) != !m->keys)
+        rc = mismatch(err, e->file, "the partition keys flag", in->flags & VF_SEG_FLAG_KEYS, m->keys != 0);
+    else if (in->rows != e->rows)
+        rc = mismatch(err, e->file, "the row count", in->rows, e->rows);
+    else if (vf_seg_file_size(s) != e->bytes)
+        rc = mismatch(err, e->file, "the size in bytes", vf_seg_file_size(s), e->bytes);
+    if (rc) {
+        vf_seg_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int vs_growing_map(vf_coll *c, const vf_manifest *m, size_t i, vf_log_view *v, vf_error *err)
+{
+    const vf_growing_ent *g = &m->growing[i];
+    int rc = vf_log_map(vf_coll_dirfd(c), g->file, g->length, v, err);
+    if (rc)
+        return gone(c, m, g->file, rc, err);
+    if (v->dim != m->dim)
+        rc = mismatch(err, g->file, "dim", v->dim, m->dim);
+    else if (v->shard != g->shard)
+        rc = mismatch(err, g->file, "shard", v->shard, g->shard);
+    else if (!(v->flags & VF_LOG_FLAG_KEYS) != !m->keys)
+        rc = mismatch(err, g->file, "the partition keys flag", v->flags & VF_LOG_FLAG_KEYS, m->keys != 0);
+    if (rc)
+        vf_log_unmap(v);
+    return rc;
+}
 
 int vs_tombs_load(vf_coll *coll, const vf_manifest *m, vs_idmap *map, vf_error *err)
 {
@@ -19,7 +116,7 @@ int vs_tombs_load(vf_coll *coll, const vf_manifest *m, vs_idmap *map, vf_error *
         size_t n;
         int rc = vf_tomb_read(vf_coll_dirfd(coll), m->tombs[i].file, &t, &n, err);
         if (rc)
-            return rc;
+            return gone(coll, m, m->tombs[i].file, rc, err);
         for (size_t j = 0; j < n && rc == 0; j++) {
             uint64_t *cur = vs_idmap_get(map, t[j].id);
             if (cur && *cur >= t[j].lsn)
@@ -123,16 +220,11 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
         rc = vf_fail(err, VF_ENOMEM, "snapshot: out of memory");
     if (rc == 0)
         rc = vs_tombs_load(coll, m, &s->tomb, err);
-    int dirfd = vf_coll_dirfd(coll);
     for (size_t i = 0; rc == 0 && i < m->nsealed; i++) {
-        rc = vf_seg_open(&s->sealed[i], dirfd, m->sealed[i].file, err);
+        rc = vs_sealed_open(coll, m, i, &s->sealed[i], err);
         if (rc)
             break;
         const vf_seg_info *in = vf_seg_get_info(s->sealed[i]);
-        if (in->dim != m->dim || in->metric != (uint32_t)m->metric || in->rows != m->sealed[i].rows) {
-            rc = vf_fail(err, VF_ECORRUPT, "'%s': segment does not match the manifest", m->sealed[i].file);
-            break;
-        }
         vs_part p;
         memset(&p, 0, sizeof p);
         p.vecs = vf_seg_section(s->sealed[i], VF_SEC_VECTORS, NULL);
@@ -162,17 +254,14 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
     }
     for (size_t i = 0; rc == 0 && i < m->ngrowing; i++) {
         const vf_growing_ent *g = &m->growing[i];
-        rc = vf_log_map(dirfd, g->file, g->length, &s->logs[i], err);
+        rc = vs_growing_map(coll, m, i, &s->logs[i], err);
         if (rc)
             break;
-        if (s->logs[i].dim != m->dim) {
-            rc = vf_fail(err, VF_ECORRUPT, "'%s': log dimension does not match the manifest", g->file);
-            break;
-        }
-        uint64_t off = g->start;
+        uint64_t off = g->start, rows = 0;
         vf_rows r;
         int more;
         while ((more = vf_log_next(&s->logs[i], &off, g->length, &r, err)) == 1) {
+            rows += r.n;
             vs_part p;
             memset(&p, 0, sizeof p);
             p.vecs = r.vecs;
@@ -198,6 +287,8 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
         }
         if (more < 0) /* name the file: the record reader only knows offsets */
             rc = vf_fail_in(err, VF_ECORRUPT, g->file);
+        else if (rc == 0 && rows != g->rows)
+            rc = mismatch(err, g->file, "the row count", rows, g->rows);
     }
     /* indexes keep a pointer to their part's row view: open them once the
        parts array has stopped moving */
@@ -226,10 +317,20 @@ int vs_snapshot_open_at(vs_snapshot **out, const char *path, uint64_t generation
         return rc;
     vf_manifest m;
     rc = generation ? vf_coll_snapshot_at(c, generation, &m, err) : vf_coll_snapshot(c, &m, err);
+    if (rc == VF_ENOENT && generation) {
+        /* the chosen generation expired (a newer one exists): retryable */
+        vf_manifest cur;
+        if (vf_coll_snapshot(c, &cur, NULL) == 0 && cur.generation > generation)
+            rc = vf_fail(err, VF_EBUSY, "'%s': generation %llu was removed (the collection is at %llu); retry", path,
+                         (unsigned long long)generation, (unsigned long long)cur.generation);
+        vf_manifest_release(&cur);
+    }
     if (rc) {
         vf_coll_close(c);
         return rc;
     }
+    if (vs_snapshot_test_hook)
+        vs_snapshot_test_hook(path);
     rc = vs_snapshot_build(out, c, &m, err); /* takes c */
     vf_manifest_release(&m);
     return rc;
@@ -326,14 +427,16 @@ int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_er
             return vf_fail(err, VF_EARG, "'%s': no such segment in generation %llu", files[i],
                            (unsigned long long)s->m.generation);
     }
+    /* restrictions only narrow: a part another one left out (another node's,
+       another tenant's) stays out, in whatever order they come */
     s->selected = 0;
     for (size_t p = 0; p < s->nparts; p++) {
         const char *f = segment_file(s, s->parts[p].segment);
         int in = 0;
         for (size_t i = 0; i < n && !in; i++)
             in = strcmp(f, files[i]) == 0;
-        s->parts[p].skip = !in;
-        if (in)
+        s->parts[p].skip |= !in;
+        if (!s->parts[p].skip)
             s->selected += s->parts[p].n;
     }
     return 0;

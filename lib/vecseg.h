@@ -46,15 +46,55 @@ long vs_route_shard(const vf_manifest *m, uint64_t key);
 /* Fills m->shards for a new collection of n >= 1 shards. */
 int vs_shards_init(vf_manifest *m, uint32_t n, vf_error *err);
 
-/* ---- collection settings ---------------------------------------------- */
+/* ---- collection settings (SPEC.md 3.1) --------------------------------- */
+/* Every setting has a type, a default and a range in one table (settings.c):
+   it gives new collections their defaults, vec-seal --set its checks, the
+   code its typed getters, vec-seal --help its list and vec-inspect its
+   listing.  The DEFAULT/MIN/MAX macros below (and VS_HNSW_* and friends in
+   index.h) are what the table is made of. */
 #define VS_SEAL_ROWS_DEFAULT 1000000   /* seal a growing segment at this many rows */
+#define VS_SEAL_ROWS_MIN 1
 #define VS_SEAL_IDLE_DEFAULT 3600      /* ... or when its last append is this old (s) */
 #define VS_LOG_BYTES_DEFAULT (1ull << 30) /* start a new log past this size */
+#define VS_LOG_BYTES_MIN 4096
 #define VS_GRACE_DEFAULT 600           /* seconds a superseded file is kept */
+#define VS_SEGMENT_ROWS_DEFAULT 1000000 /* target rows of a sealed segment */
+#define VS_SEGMENT_ROWS_MIN 100
+#define VS_COMPACT_DELETED_DEFAULT 20   /* rewrite a segment once this percent of it is deleted */
+#define VS_SPLIT_ROWS_DEFAULT 10000000  /* vec-shard --auto splits a shard past this */
+#define VS_SPLIT_ROWS_MIN 100
+#define VS_ROWS_MAX ((uint64_t)INT64_MAX)   /* row counts: ids are below 2^63 */
+#define VS_BYTES_MAX ((uint64_t)INT64_MAX)  /* file sizes: off_t */
+#define VS_SECONDS_MAX 100000000ull         /* about three years */
 #define VS_SHARDS_MAX 65536
 #define VS_DIM_MAX 65536             /* the manifest's limit on dim (SPEC.md 3) */
-/* A setting as a number: the manifest's value, else def. */
-uint64_t vs_setting_u64(const vf_manifest *m, const char *key, uint64_t def);
+
+typedef enum vs_setting_type {
+    VS_SETTING_UINT,              /* a decimal number from min to max */
+    VS_SETTING_INDEX              /* an index type name (vs_index_type_parse) */
+} vs_setting_type;
+
+typedef struct vs_setting_def {
+    const char *key;
+    vs_setting_type type;
+    uint64_t def, min, max;       /* INDEX: def is a VS_INDEX_* type; min, max unused */
+    const char *help;             /* one line */
+} vs_setting_def;
+
+/* The table, in SPEC.md order; *n receives its length.  Static storage. */
+const vs_setting_def *vs_settings_table(size_t *n);
+/* The entry of key, or NULL when no setting has that name. */
+const vs_setting_def *vs_setting_find(const char *key);
+/* Parses text as a value of setting d: VF_EARG when it is not a number (or
+   index type) or is out of range, with a message naming the range. */
+int vs_setting_parse(const vs_setting_def *d, const char *text, uint64_t *value, vf_error *err);
+/* value as text ("16", "auto"); the range as text ("2 to 128"). */
+void vs_setting_format(const vs_setting_def *d, uint64_t value, char *buf, size_t n);
+void vs_setting_range(const vs_setting_def *d, char *buf, size_t n);
+/* The typed getter: the value of setting key in m, or its default when m
+   has none.  A value out of range is VF_ECORRUPT naming the manifest and
+   the range: never wrapped, clamped or replaced by the default. */
+int vs_setting_get(const vf_manifest *m, const char *key, uint64_t *value, vf_error *err);
 
 /* ---- ingest: one atomic transaction ------------------------------------ */
 typedef struct vs_ingest_opts {   /* zeroed = defaults */
@@ -92,8 +132,6 @@ int vs_ingest_commit(vs_ingest *h, vs_ingest_stats *st, vf_error *err);
 void vs_ingest_abort(vs_ingest *h);
 
 /* ---- seal and compaction --------------------------------------------- */
-#define VS_SEGMENT_ROWS_DEFAULT 1000000 /* target rows of a sealed segment */
-#define VS_COMPACT_DELETED_DEFAULT 20   /* rewrite a segment once this percent of it is deleted */
 
 typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's settings) */
     int all;            /* seal every growing segment with rows, whatever the thresholds */
@@ -131,8 +169,8 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
 void vs_seal_report_release(vs_seal_report *rep);
 
 /* Commits new values for collection settings, given as "KEY=VALUE" strings
-   (SPEC.md 3.1 lists the keys); unknown keys and bad values are refused
-   before anything is written. */
+   (the table above); unknown keys and values out of range are refused
+   (VF_EARG) before anything is written. */
 int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t *generation, vf_error *err);
 
 /* ---- shards (vec-shard) -------------------------------------------------- */
@@ -204,10 +242,26 @@ int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dr
                vf_error *err);
 void vs_balance_report_release(vs_balance_report *rep);
 
+/* ---- the files a manifest names ----------------------------------------- */
+/* Every reader and writer opens a segment a manifest names through these, so
+   a file that does not hold what its manifest line says is refused as damage
+   (VF_ECORRUPT naming the file) before any byte of it is used.  A file that
+   garbage collection removed after m was read (CURRENT names a newer manifest
+   without it) gives VF_EBUSY: take a new snapshot and retry. */
+/* Opens sealed segment i of m, checking dim, metric, shard, the keys flag,
+   the row count and the file size against the manifest. */
+int vs_sealed_open(vf_coll *c, const vf_manifest *m, size_t i, vf_seg **s, vf_error *err);
+/* Maps growing segment i of m up to its committed length, checking dim,
+   shard and the keys flag of its header against the manifest (its row count
+   is known once its records are read: callers compare it). */
+int vs_growing_map(vf_coll *c, const vf_manifest *m, size_t i, vf_log_view *v, vf_error *err);
+
 /* ---- search ------------------------------------------------------------ */
 typedef struct vs_snapshot vs_snapshot;
 /* Opens one consistent snapshot of a collection for searching: maps every
-   segment (O(1) each for sealed ones) and loads the tombstones. */
+   segment (O(1) each for sealed ones) and loads the tombstones, all before
+   it returns.  VF_EBUSY when a file of the snapshot was removed by a newer
+   generation meanwhile (a short grace period): retry. */
 int vs_snapshot_open(vs_snapshot **s, const char *path, vf_error *err);
 /* The same for one given generation (0 = current): processes that search
    parts of one snapshot (MPI ranks) all open the generation one chose. */
@@ -216,7 +270,8 @@ void vs_snapshot_close(vs_snapshot *s);   /* accepts NULL */
 const vf_manifest *vs_snapshot_manifest(const vs_snapshot *s);
 uint64_t vs_snapshot_rows(const vs_snapshot *s);    /* stored rows, deleted included */
 /* Restricts later searches to the named segment files (growing or sealed)
-   of the snapshot: one node's share.  A name the manifest lacks is refused. */
+   of the snapshot: one node's share.  A name the manifest lacks is refused.
+   Restrictions (this and vs_snapshot_filter_keys) combine, in any order. */
 int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_error *err);
 /* Restricts later searches to rows whose partition key is one of keys: only
    the segments of shards that can hold them are searched, and in those the

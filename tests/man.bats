@@ -327,6 +327,20 @@ TOOL_SECTIONS=(NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" ENVIRONMENT FILES
     check_synopsis vec-seal
 }
 
+@test "vec-seal.1 lists exactly the settings of the table, with defaults and ranges" {
+    load_help vec-seal
+    local table page
+    # --help prints the table that checks --set: "  KEY=DEFAULT (RANGE)"
+    table=$(printf '%s\n' "$help" | sed -nE 's/^  ([a-z][a-z-]*=[^ ]+ \(.*\))$/\1/p')
+    [ "$(grep -c '' <<<"$table")" -ge 13 ] || fail "vec-seal --help lists no settings table"
+    # the page's DESCRIPTION, subsection Settings: the tag of each .TP
+    page=$(section "$MAN_DIR/vec-seal.1" DESCRIPTION | awk '
+        /^\.SS / { on = ($0 == ".SS Settings"); next }
+        on && /^\.TP$/ { tag = 1; next }
+        on && tag { print; tag = 0 }')
+    assert_equal "$page" "$table"
+}
+
 # --- vec-inspect --------------------------------------------------------------
 
 @test "vec-inspect: every --help long option is in OPTIONS of vec-inspect.1" {

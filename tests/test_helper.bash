@@ -127,3 +127,26 @@ teardown() {
         wait "$LOCK_PID" 2>/dev/null || true
     fi
 }
+
+# break_current COLL KIND - points CURRENT of COLL at nothing usable: KIND is missing (a manifest
+# that does not exist), garbage, empty or dotdot (a path out of the collection).
+break_current() {
+    case $2 in
+    missing) echo manifest-00000099 >"$1/CURRENT" ;;
+    garbage) printf '\x89\x01\xffnot a name\x00\n' >"$1/CURRENT" ;;
+    empty) : >"$1/CURRENT" ;;
+    dotdot) echo ../manifest-00000001 >"$1/CURRENT" ;;
+    esac
+}
+
+# edit_manifest COLL SED-SCRIPT - rewrites the current manifest of COLL with sed and gives it a
+# valid crc32 line again: a crafted manifest that only its contents betray.
+edit_manifest() {
+    local f
+    f="$1/$(cat "$1/CURRENT")"
+    sed -e '$d' -e "$2" "$f" >"$f.new"
+    "$PY" -c 'import sys, zlib
+d = open(sys.argv[1], "rb").read()
+open(sys.argv[1], "ab").write(b"crc32 %08x\n" % zlib.crc32(d))' "$f.new"
+    mv "$f.new" "$f"
+}

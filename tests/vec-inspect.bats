@@ -55,3 +55,23 @@ ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
     run -65 --separate-stderr vec-inspect --verify coll
     [[ "$stderr" == *"$(basename "$seg")"*"checksum"* ]]
 }
+
+@test "--verify refuses files that disagree with their manifest line, whatever their checksums" {
+    vectors rows.fvecs fvecs 50 8
+    vec-ingest -q coll rows.fvecs
+    vec-seal -q --all coll
+    vectors more.fvecs fvecs 20 8 2
+    vec-ingest -q coll more.fvecs
+    cp -r coll good
+    # files of dim 8 under a manifest that says 16: the reported defect
+    edit_manifest coll 's/^dim 8$/dim 16/'
+    refuses coll 65 "^vec-inspect: '[gs]-[0-9]+\.(log|vseg)': dim is 8 in the file but 16 in the manifest$" \
+        vec-inspect --verify coll
+    for edit in 's/^\(sealed [^ ]*\) shard=0/\1 shard=1/' 's/^\(sealed .*\) rows=50/\1 rows=49/' \
+        's/^\(sealed .* bytes=\)\([0-9]*\)/\1\20/' 's/^keys no$/keys yes/'; do
+        rm -rf coll && cp -r good coll
+        edit_manifest coll "$edit"
+        refuses coll 65 "^vec-inspect: '[gs]-[0-9]+\.(log|vseg)': .* is [0-9]+ in the file but [0-9]+ in the manifest$" \
+            vec-inspect --verify coll
+    done
+}

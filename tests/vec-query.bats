@@ -356,3 +356,23 @@ print(n.shape, (n[:, 4:] == -1).all(), np.isinf(d[:, 4:]).all(), sorted(n[0, :4]
     assert_equal "$stderr" ""
     assert_equal "${#lines[@]}" 300
 }
+
+@test "segments that disagree with their manifest line are refused naming the file" {
+    vectors a.npy npy-f4 50 8
+    vec-ingest -q coll a.npy
+    vec-seal -q --all coll
+    vectors b.npy npy-f4 30 8 2
+    vec-ingest -q coll b.npy
+    cp -r coll good
+    edit_manifest coll 's/^dim 8$/dim 16/'
+    vectors q.npy npy-f4 2 16 3
+    refuses coll 65 "^vec-query: '[gs]-[0-9]+\.(log|vseg)': dim is 8 in the file but 16 in the manifest$" \
+        vec-query coll q.npy
+    rm -rf coll && cp -r good coll
+    edit_manifest coll 's/^\(growing [^ ]*\) shard=0/\1 shard=5/'
+    refuses coll 65 "^vec-query: 'g-[0-9]+\.log': shard is 0 in the file but 5 in the manifest$" vec-query coll a.npy
+    rm -rf coll && cp -r good coll
+    edit_manifest coll 's/^\(growing .*\) rows=30/\1 rows=31/'
+    refuses coll 65 "^vec-query: 'g-[0-9]+\.log': the row count is 30 in the file but 31 in the manifest$" \
+        vec-query coll a.npy
+}

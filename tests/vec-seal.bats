@@ -273,3 +273,25 @@ referenced() {
     [ -f coll/s-00000998.vseg ]
     [ ! -e coll/s-00000999.vseg ]
 }
+
+# ---- damaged collections ------------------------------------------------------------------
+
+@test "a CURRENT that names no manifest is refused with one line, never a crash" {
+    make_coll 30
+    for kind in missing garbage empty dotdot; do
+        rm -rf bad && cp -r coll bad && break_current bad "$kind"
+        local want=65
+        [ "$kind" != missing ] || want=66
+        for opts in --all --dry-run "--set grace=5"; do
+            # shellcheck disable=SC2086
+            refuses bad "$want" "^vec-seal: '(bad/CURRENT|manifest-00000099)'" vec-seal $opts bad
+        done
+    done
+}
+
+@test "a growing log narrower than the manifest's dim is refused and nothing is sealed" {
+    make_coll 40
+    edit_manifest coll 's/^dim 12$/dim 64/'
+    refuses coll 65 "^vec-seal: 'g-00000001\.log': dim is 12 in the file but 64 in the manifest$" vec-seal --all coll
+    ! ls coll/s-* 2>/dev/null
+}

@@ -375,6 +375,21 @@ static void poke(const char *name, uint64_t off, uint32_t v)
     close(fd);
 }
 
+/* Overwrites len bytes at offset off of the HNSW_META section (at moff, mlen
+   bytes long) of name and fixes the section's CRC: damage only the field
+   checks can see. */
+static void poke_meta(const char *name, uint64_t moff, uint64_t mlen, uint64_t off, const void *v, size_t len)
+{
+    static uint8_t meta[HNSW_META_FIXED + 8 * DMAX + 4];
+    int fd = open(name, O_RDWR);
+    CHECK(fd >= 0 && mlen <= sizeof meta && pread(fd, meta, mlen, (off_t)moff) == (ssize_t)mlen);
+    memcpy(meta + off, v, len);
+    uint32_t crc = vf_crc32(0, meta, mlen - 4);
+    memcpy(meta + mlen - 4, &crc, 4);
+    CHECK(pwrite(fd, meta, mlen, (off_t)moff) == (ssize_t)mlen);
+    close(fd);
+}
+
 /* Opens name and runs every query: returns the first error (0 if none). */
 static int open_and_search(const char *name)
 {
@@ -441,6 +456,57 @@ static void test_damage(void)
         int rc = open_and_search("bad.vseg");
         CHECK_MSG(rc == VF_ECORRUPT, "%s: got %d", cases[c].what, rc);
     }
+    /* META fields with a valid CRC: the field checks alone must refuse them */
+    uint64_t wrap = (1ull << 62) + m.upper_words; /* 4 * wrap == 4 * upper_words (mod 2^64) */
+    uint32_t big_upper = 0x7ffffff0u, nan = 0x7fc00000u, neg = 0xbf800000u;
+    struct {
+        const char *what;
+        uint64_t off;        /* in META */
+        uint64_t v;
+        size_t len;
+    } fields[] = {
+        {"upper_words near 2^62", 48, wrap, 8},
+        {"upper_words + 1", 48, m.upper_words + 1, 8},
+        {"upper_words 2^63", 48, 1ull << 63, 8},
+        {"entry = rows", 36, N, 4},
+        {"entry huge", 36, 0xffffffffu, 4},
+        {"max_level 32", 32, 32, 4},
+        {"max_level huge", 32, 0xffffffffu, 4},
+        {"M 1", 12, 1, 4},
+        {"M 129", 12, 129, 4},
+        {"M0 below M", 16, m.M - 1, 4},
+        {"M0 huge", 16, 0xffffffffu, 4},
+        {"stride", 40, m.stride + 64, 4},
+        {"stride 0", 40, 0, 4},
+        {"code_kind", 44, 2, 4},
+        {"rows + 1", 24, N + 1, 8},
+        {"rows huge", 24, ~0ull, 8},
+        {"dim + 1", 4, D + 1, 4},
+        {"dim huge", 4, 0xfffffffcu, 4},
+        {"metric", 8, 9, 4},
+        {"version 0", 0, 0, 4},
+        {"quantizer NaN", HNSW_META_FIXED, nan, 4},
+        {"negative step", HNSW_META_FIXED + 4ull * D, neg, 4},
+    };
+    for (size_t c = 0; c < sizeof fields / sizeof fields[0]; c++) {
+        CHECK(copy_file("r1.vseg", "bad.vseg") == 0);
+        poke_meta("bad.vseg", meta.offset, meta.length, fields[c].off, &fields[c].v, fields[c].len);
+        if (c == 0) /* the reported defect: a wrapped length, then an entry record far out */
+            for (uint32_t r = 0; r < N; r++)
+                poke("bad.vseg", nodes.offset + (uint64_t)r * m.stride + up_off, big_upper);
+        int rc = open_and_search("bad.vseg");
+        CHECK_MSG(rc == VF_ECORRUPT, "meta %s: got %d", fields[c].what, rc);
+    }
+    /* every META word, any extreme value, a valid CRC: an error or a result, never a crash */
+    const uint32_t extremes[] = {0, 1, 2, 0x7fffffff, 0x80000000u, 0xfffffffe, 0xffffffffu};
+    for (uint64_t off = 0; off < HNSW_META_FIXED; off += 4)
+        for (size_t x = 0; x < sizeof extremes / sizeof extremes[0]; x++) {
+            CHECK(copy_file("r1.vseg", "bad.vseg") == 0);
+            poke_meta("bad.vseg", meta.offset, meta.length, off, &extremes[x], 4);
+            int rc = open_and_search("bad.vseg");
+            CHECK_MSG(rc == 0 || rc == VF_ECORRUPT || rc == VF_EVERSION, "meta word %llu = %#x: got %d",
+                      (unsigned long long)off, extremes[x], rc);
+        }
     /* every upper record's words damaged in turn, with huge values: never a crash */
     for (uint32_t wd = 0; wd < m.upper_words && wd < 400; wd += 7) {
         CHECK(copy_file("r1.vseg", "bad.vseg") == 0);

@@ -426,6 +426,57 @@ static void test_damage(int kind)
         vs_ivf_meta_encode(&bad[i], enc);
         CHECK_MSG(damaged(src, size, moff, enc, sizeof enc) == VF_ECORRUPT, "meta variant %d", i);
     }
+    /* META fields one by one with a valid CRC: each range check on its own */
+    struct {
+        const char *what;
+        uint32_t off, v;
+        int kinds;           /* bit per kind the case applies to (0: all) */
+        int want;
+    } fields[] = {
+        {"version 0", 4, 0, 0, VF_ECORRUPT},
+        {"version 2", 4, 2, 0, VF_EVERSION},
+        {"dim 0", 8, 0, 0, VF_ECORRUPT},
+        {"dim huge", 8, 0xffffffffu, 0, VF_ECORRUPT},
+        {"metric 0", 12, 0, 0, VF_ECORRUPT},
+        {"metric 4", 12, 4, 0, VF_ECORRUPT},
+        {"rows above 2^32", 20, 1, 0, VF_ECORRUPT},
+        {"rows + 1", 16, N + 1, 0, VF_ECORRUPT},
+        {"nlist rows + 1", 24, N + 1, 0, VF_ECORRUPT},
+        {"nlist huge", 24, 0xffffffffu, 0, VF_ECORRUPT},
+        {"pq_m 0", 28, 0, 1 << VS_INDEX_IVF_PQ, VF_ECORRUPT},
+        {"pq_m 257", 28, 257, 1 << VS_INDEX_IVF_PQ, VF_ECORRUPT},
+        {"pq_m not a divisor", 28, 5, 1 << VS_INDEX_IVF_PQ, VF_ECORRUPT},
+        {"pq_m huge", 28, 0xffffffffu, 1 << VS_INDEX_IVF_PQ, VF_ECORRUPT},
+        {"pq_m on a kind without pq", 28, 4, (1 << VS_INDEX_IVF_FLAT) | (1 << VS_INDEX_IVF_SQ8), VF_ECORRUPT},
+        {"pq_bits 9", 32, 9, 1 << VS_INDEX_IVF_PQ, VF_ECORRUPT},
+        {"reserved", 52, 1, 0, VF_ECORRUPT},
+        /* a kind the other sections do not fit: their lengths are checked against it */
+        {"kind", 0, (uint32_t)(kind == VS_INDEX_IVF_FLAT ? VS_INDEX_IVF_SQ8 : VS_INDEX_IVF_FLAT), 0, VF_ECORRUPT},
+    };
+    for (size_t c = 0; c < sizeof fields / sizeof fields[0]; c++) {
+        if (fields[c].kinds && !(fields[c].kinds & (1 << kind)))
+            continue;
+        uint8_t raw[VS_IVF_META_SIZE];
+        memcpy(raw, src + moff, sizeof raw);
+        memcpy(raw + fields[c].off, &fields[c].v, 4);
+        uint32_t crc = vf_crc32(0, raw, 60);
+        memcpy(raw + 60, &crc, 4);
+        int rc = damaged(src, size, moff, raw, sizeof raw);
+        CHECK_MSG(rc == fields[c].want, "%s: meta %s: got %d", vs_index_type_name(kind), fields[c].what, rc);
+    }
+    /* every META word, extreme values, a valid CRC: an error or a result, never a crash */
+    const uint32_t extremes[] = {0, 1, 0x7fffffff, 0x80000000u, 0xffffffffu};
+    for (uint32_t off = 0; off < 60; off += 4)
+        for (size_t x = 0; x < sizeof extremes / sizeof extremes[0]; x++) {
+            uint8_t raw[VS_IVF_META_SIZE];
+            memcpy(raw, src + moff, sizeof raw);
+            memcpy(raw + off, &extremes[x], 4);
+            uint32_t crc = vf_crc32(0, raw, 60);
+            memcpy(raw + 60, &crc, 4);
+            int rc = damaged(src, size, moff, raw, sizeof raw);
+            CHECK_MSG(rc == 0 || rc == VF_ECORRUPT || rc == VF_EVERSION, "%s: meta word %u = %#x: got %d",
+                      vs_index_type_name(kind), off, extremes[x], rc);
+        }
     /* huge row numbers: every position */
     uint32_t *rowsb = malloc(N * 4);
     for (int i = 0; i < N; i++)

@@ -2,7 +2,8 @@
  * test_search.c - ingest, seal and exact search through the library, checked
  * against an independent brute force in double precision, for every metric,
  * with deletes, upserts, several shards, and every split of the work
- * (threads, worker processes).
+ * (threads, worker processes).  Also the checks every open of a file a
+ * manifest names makes, and a snapshot whose files a concurrent seal removed.
  */
 #include <math.h>
 #include <stdio.h>
@@ -10,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib_internal.h"
 #include "unit.h"
-#include "vecseg.h"
 
 #define N 3000
 #define D 24
@@ -173,6 +174,219 @@ static void run_metric(int metric, const char *root)
     vs_snapshot_close(s);
 }
 
+
+/* ---- files a manifest names ------------------------------------------------ */
+
+/* Ingests rows [from, from + n) of vecs as one transaction (ids from `from`;
+   with keys, partition key id mod 3) into a collection of `shards` shards. */
+static int ingest_into(const char *path, int from, int n, int keys, uint32_t shards)
+{
+    vs_ingest *h;
+    vf_error e;
+    vs_ingest_opts o = {D, VF_METRIC_L2, shards, keys, 0, 1};
+    uint64_t kv[N];
+    for (int i = 0; i < n; i++)
+        kv[i] = (uint64_t)(from + i) % 3;
+    int rc = vs_ingest_open(&h, path, &o, &e);
+    if (rc == 0)
+        rc = vs_ingest_add(h, (size_t)n, vecs + from * D, ids + from, keys ? kv : NULL, "t", 1, &e);
+    if (rc == 0)
+        rc = vs_ingest_commit(h, NULL, &e);
+    else
+        vs_ingest_abort(h);
+    return rc;
+}
+
+static int ingest(const char *path, int from, int n, int keys)
+{
+    return ingest_into(path, from, n, keys, 1);
+}
+
+static int seal_all(const char *path, long grace)
+{
+    vs_seal_opts o = {0};
+    o.all = 1;
+    o.grace = grace;
+    vs_seal_report rep;
+    vf_error e;
+    int rc = vs_seal(path, &o, &rep, &e);
+    if (rc == 0)
+        vs_seal_report_release(&rep);
+    return rc;
+}
+
+/* A manifest line that disagrees with its file's header, field by field:
+   VF_ECORRUPT naming the file and the field, from the one opener every
+   reader and writer uses. */
+static void test_manifest_checks(const char *root)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/checks", root);
+    CHECK(ingest(path, 0, 100, 0) == 0);
+    CHECK(seal_all(path, 600) == 0);
+    CHECK(ingest(path, 100, 50, 0) == 0);
+    vf_coll *c;
+    vf_manifest m, x;
+    vf_error e;
+    CHECK(vf_coll_open(&c, path, &e) == 0 && vf_coll_snapshot(c, &m, &e) == 0);
+    CHECK(m.nsealed == 1 && m.ngrowing == 1);
+    vf_seg *seg;
+    vf_log_view v;
+    CHECK(vs_sealed_open(c, &m, 0, &seg, &e) == 0);
+    vf_seg_close(seg);
+    CHECK(vs_growing_map(c, &m, 0, &v, &e) == 0);
+    vf_log_unmap(&v);
+    for (int f = 0; f < 6; f++) {
+        CHECK(vf_manifest_copy(&x, &m, &e) == 0);
+        const char *field[] = {"dim", "metric", "shard", "partition keys", "row count", "size"};
+        switch (f) {
+        case 0: x.dim++; break;
+        case 1: x.metric = VF_METRIC_IP; break;
+        case 2: x.sealed[0].shard = 7; break;
+        case 3: x.keys = 1; break;
+        case 4: x.sealed[0].rows++; break;
+        case 5: x.sealed[0].bytes -= 64; break;
+        }
+        seg = NULL;
+        int rc = vs_sealed_open(c, &x, 0, &seg, &e);
+        CHECK_MSG(rc == VF_ECORRUPT && seg == NULL && strstr(e.msg, x.sealed[0].file) && strstr(e.msg, field[f]) &&
+                      strstr(e.msg, "in the manifest"),
+                  "sealed %s: rc %d: %s", field[f], rc, e.msg);
+        vf_manifest_release(&x);
+    }
+    for (int f = 0; f < 4; f++) {
+        CHECK(vf_manifest_copy(&x, &m, &e) == 0);
+        const char *field[] = {"dim", "shard", "partition keys", "shorter"};
+        switch (f) {
+        case 0: x.dim = D * 4; break; /* the reported defect: more floats per row than the log holds */
+        case 1: x.growing[0].shard = 7; break;
+        case 2: x.keys = 1; break;
+        case 3: x.growing[0].length += 8; break;
+        }
+        int rc = vs_growing_map(c, &x, 0, &v, &e);
+        CHECK_MSG(rc == VF_ECORRUPT && v.map == NULL && strstr(e.msg, x.growing[0].file) && strstr(e.msg, field[f]),
+                  "growing %s: rc %d: %s", field[f], rc, e.msg);
+        vf_manifest_release(&x);
+    }
+    /* rows the records hold against the manifest's count: the snapshot counts */
+    CHECK(vf_manifest_copy(&x, &m, &e) == 0);
+    x.growing[0].rows++;
+    vf_coll *c2;
+    vs_snapshot *s = NULL;
+    CHECK(vf_coll_open(&c2, path, &e) == 0);
+    int rc = vs_snapshot_build(&s, c2, &x, &e);
+    CHECK_MSG(rc == VF_ECORRUPT && strstr(e.msg, "row count"), "growing rows: rc %d: %s", rc, e.msg);
+    vf_manifest_release(&x);
+    vf_manifest_release(&m);
+    vf_coll_close(c);
+}
+
+/* The hook runs a seal with no grace between the snapshot's manifest read and
+   its file opens: the files it names are gone, deterministically. */
+static const char *hook_path;
+static void seal_now(const char *path)
+{
+    (void)path;
+    CHECK(seal_all(hook_path, 0) == 0);
+}
+
+/* A file of the snapshot removed by a newer generation is a retryable
+   condition (VF_EBUSY saying so), a file the current manifest still names
+   but that is missing is not; and once the snapshot is open, nothing a
+   seal removes can fail the search. */
+static void test_vanished(const char *root)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/vanish", root);
+    hook_path = path;
+    vf_error e;
+    vs_snapshot *s = NULL;
+    vs_search_opts so = {.k = K, .jobs = 1, .threads = 1};
+    uint64_t rid[K];
+    float rd[K];
+    /* a growing log sealed away */
+    CHECK(ingest(path, 0, 200, 0) == 0);
+    vs_snapshot_test_hook = seal_now;
+    int rc = vs_snapshot_open(&s, path, &e);
+    vs_snapshot_test_hook = NULL;
+    CHECK_MSG(rc == VF_EBUSY && strstr(e.msg, "g-00000001.log") && strstr(e.msg, "retry"), "log: rc %d: %s", rc, e.msg);
+    /* two small sealed segments compacted away */
+    CHECK(ingest(path, 200, 200, 0) == 0);
+    CHECK(seal_all(path, 600) == 0);
+    vs_snapshot_test_hook = seal_now;
+    rc = vs_snapshot_open(&s, path, &e);
+    vs_snapshot_test_hook = NULL;
+    CHECK_MSG(rc == VF_EBUSY && strstr(e.msg, ".vseg") && strstr(e.msg, "retry"), "segment: rc %d: %s", rc, e.msg);
+    /* the retry succeeds and sees every row */
+    CHECK(vs_snapshot_open(&s, path, &e) == 0);
+    CHECK(s && vs_snapshot_rows(s) == 400);
+    uint64_t gen = s ? vs_snapshot_manifest(s)->generation : 0;
+    /* an open snapshot survives a seal that removes its files */
+    CHECK(ingest(path, 400, 50, 0) == 0);
+    CHECK(seal_all(path, 0) == 0);
+    CHECK(s && vs_search(s, qs, 1, &so, rid, rd, &e) == 0 && rid[K - 1] != VS_NO_ID);
+    vs_snapshot_close(s);
+    /* a generation garbage collection removed: retry with a newer one */
+    rc = vs_snapshot_open_at(&s, path, gen, &e);
+    CHECK_MSG(rc == VF_EBUSY && strstr(e.msg, "retry"), "generation: rc %d: %s", rc, e.msg);
+    /* a file the current manifest names, missing: damage, not a retry */
+    vf_coll *c;
+    vf_manifest m;
+    CHECK(vf_coll_open(&c, path, &e) == 0 && vf_coll_snapshot(c, &m, &e) == 0);
+    CHECK(m.nsealed >= 1 && unlinkat(vf_coll_dirfd(c), m.sealed[0].file, 0) == 0);
+    rc = vs_snapshot_open(&s, path, &e);
+    CHECK_MSG(rc == VF_ENOENT && strstr(e.msg, m.sealed[0].file), "missing: rc %d: %s", rc, e.msg);
+    vf_manifest_release(&m);
+    vf_coll_close(c);
+}
+
+/* Searches s and counts hits whose partition key (id mod 3) is not key. */
+static int foreign_hits(vs_snapshot *s, uint64_t key, uint64_t *rid, float *rd)
+{
+    vf_error e;
+    vs_search_opts so = {.k = K, .jobs = 1, .threads = 1};
+    if (vs_search(s, qs, NQ, &so, rid, rd, &e) != 0)
+        return -1;
+    int bad = 0;
+    for (int i = 0; i < NQ * K; i++)
+        bad += rid[i] != VS_NO_ID && rid[i] % 3 != key;
+    return bad;
+}
+
+/* A node's selection and a tenant's filter combine in either order: neither
+   brings back what the other left out (a shard without the tenant's rows). */
+static void test_restrictions(const char *root)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/tenants", root);
+    CHECK(ingest_into(path, 0, 600, 1, 4) == 0);
+    CHECK(seal_all(path, 600) == 0);
+    CHECK(ingest_into(path, 600, 300, 1, 4) == 0);
+    vf_error e;
+    vs_snapshot *a = NULL, *b = NULL;
+    const uint64_t key = 1;
+    CHECK(vs_snapshot_open(&a, path, &e) == 0 && vs_snapshot_open(&b, path, &e) == 0);
+    if (!a || !b)
+        return;
+    const vf_manifest *m = vs_snapshot_manifest(a);
+    const char *files[64];
+    size_t nf = 0;
+    for (size_t i = 0; i < m->nsealed && nf < 64; i++)
+        files[nf++] = m->sealed[i].file;
+    for (size_t i = 0; i < m->ngrowing && nf < 64; i++)
+        files[nf++] = m->growing[i].file;
+    CHECK(vs_snapshot_filter_keys(a, &key, 1, &e) == 0 && vs_snapshot_select(a, files, nf, &e) == 0);
+    CHECK(vs_snapshot_select(b, files, nf, &e) == 0 && vs_snapshot_filter_keys(b, &key, 1, &e) == 0);
+    static uint64_t ra[NQ * K], rb[NQ * K];
+    static float da[NQ * K], db[NQ * K];
+    CHECK_MSG(foreign_hits(a, key, ra, da) == 0, "filter, then select: other tenants' rows came back");
+    CHECK(foreign_hits(b, key, rb, db) == 0);
+    CHECK(!memcmp(ra, rb, sizeof ra) && !memcmp(da, db, sizeof da));
+    CHECK(vs_snapshot_rows(a) == 900);
+    vs_snapshot_close(a);
+    vs_snapshot_close(b);
+}
+
 int main(void)
 {
     unsigned seed = 12345;
@@ -191,6 +405,9 @@ int main(void)
     run_metric(VF_METRIC_L2, root);
     run_metric(VF_METRIC_IP, root);
     run_metric(VF_METRIC_COSINE, root);
+    test_manifest_checks(root);
+    test_vanished(root);
+    test_restrictions(root);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0)
