@@ -10,7 +10,6 @@ setup() {
         [ -x "$BIN_DIR/$t" ] || skip "$t is not built (run make)"
     done
     cd "$BATS_TEST_TMPDIR" || return 1
-    export CRASH_DIR="$BATS_TEST_TMPDIR"
 }
 
 @test "writers, a sealer, a splitter, a balancer and readers at once, grace 0: the end state is exact" {
