@@ -80,11 +80,12 @@ def read_bytes(path, limit=1 << 32):
 
 def read_current(coll):
     """The manifest file name CURRENT holds ([R-CURRENT]: the name and one newline)."""
-    data = read_bytes(os.path.join(coll, "CURRENT"), limit=4096)
+    data = read_bytes(os.path.join(coll, "CURRENT"), limit=64)  # [R-FILE-CAPS]
     if not data.endswith(b"\n") or data.count(b"\n") != 1:
         raise Damage("CURRENT", "does not hold one line")
     name = data[:-1].decode("ascii", "replace")
-    if not name.startswith("manifest-") or not name[9:].isdigit() or len(name) < 17:
+    if not name.startswith("manifest-") or not name[9:].isascii() or not name[9:].isdigit() \
+            or name != f"manifest-{int(name[9:]):08d}" or int(name[9:]) == 0:
         raise Damage("CURRENT", f"does not name a manifest: {name!r}")
     return name
 
@@ -526,10 +527,12 @@ class Snapshot:
     def open(cls, path, verify=True):
         name = read_current(path)
         try:
-            data = read_bytes(os.path.join(path, name), limit=1 << 30)
+            data = read_bytes(os.path.join(path, name), limit=64 << 20)  # [R-FILE-CAPS]
         except FileNotFoundError:
             raise Damage("CURRENT", f"names {name}, which does not exist")
         snap = cls(path, name, parse_manifest(data, name))
+        if snap.m.generation != int(name[9:]):
+            raise Damage(name, f"holds generation {snap.m.generation}")
         m = snap.m
         for se in m.sealed:
             seg = read_segment(os.path.join(path, se.file), se.file, verify)
@@ -605,14 +608,19 @@ def check(path):
     names = [g.file for g in m.growing] + [s.file for s in m.sealed] + [t.file for t in m.tombstones]
     if len(set(names)) != len(names):
         probs.append("manifest: a file is named twice")
-    for nm in names:
-        kind, num = nm[:1], nm[2:10]
-        if not num.isdigit():
-            probs.append(f"manifest: {nm}: not a data file name")
-            continue
-        limit = m.next_maint_file if kind == "s" else m.next_ingest_file
-        if int(nm[2:].split(".")[0]) >= limit:
-            probs.append(f"manifest: {nm}: number not below its next-*-file counter {limit}")
+    ext = {"g": "log", "s": "vseg", "t": "tomb"}
+    kinds = {"g": [g.file for g in m.growing], "s": [s.file for s in m.sealed], "t": [t.file for t in m.tombstones]}
+    for kind, files in kinds.items():
+        for nm in files:
+            # [R-NAMES] exactly the name of its kind for a number 1 <= N < its counter
+            num = nm[2:-len(ext[kind]) - 1]
+            if not (nm.startswith(kind + "-") and nm.endswith("." + ext[kind]) and num.isascii() and num.isdigit()
+                    and nm == f"{kind}-{int(num):08d}.{ext[kind]}" and int(num) >= 1):
+                probs.append(f"manifest: {nm}: not the name of a {ext[kind]} file")
+                continue
+            limit = m.next_maint_file if kind == "s" else m.next_ingest_file
+            if int(num) >= limit:
+                probs.append(f"manifest: {nm}: number not below its next-*-file counter {limit}")
     for nd in m.nodes:
         if m.nodes.count(nd) > 1:
             probs.append(f"manifest: node {nd} listed twice")
