@@ -252,6 +252,16 @@ def parse_manifest(data, name="manifest"):
     return m
 
 
+def check_rows(name, ids, lsns, vecs, where=""):
+    """SPEC 1: ids below 2^63, LSNs at least 1, finite vectors, whatever the checksums say."""
+    if len(ids) and int(ids.max()) >= ID_LIMIT:
+        raise Damage(name, f"{where}an id is not below 2^63")
+    if len(lsns) and int(lsns.min()) < 1:
+        raise Damage(name, f"{where}an LSN is 0")
+    if vecs.size and not np.all(np.isfinite(vecs)):
+        raise Damage(name, f"{where}a vector is not finite")
+
+
 # ---- growing segments (SPEC 4) --------------------------------------------------------------
 
 LOG_MAGIC = b"\x89VLOG\r\n\x1a"
@@ -320,6 +330,7 @@ def read_log(path, start, length, name=None):
             kk = np.frombuffer(body, "<u8", n, p)
             p += 8 * n
         vecs = np.frombuffer(body, "<f4", n * dim, p).reshape(n, dim)
+        check_rows(name, ids, np.full(n, lsn, np.uint64), vecs, f"record at {o}: ")
         records.append(Record(o, lsn, ids, kk, vecs))
         o = nxt
     return Log(name, dim, shard, flags, records)
@@ -442,6 +453,7 @@ def read_segment(path, name=None, verify=True):
         if t in s.sections and s.sections[t].length != ln(s.rows, s.dim):
             raise Damage(name, f"section {SECTION_TYPES[t][0]}: length {s.sections[t].length}, "
                                f"expected {ln(s.rows, s.dim)}")
+    check_rows(name, s.decoded(2), s.decoded(3), s.decoded(1))
     order = s.decoded(6)
     if order is not None and len(order):
         ids = s.decoded(2)
