@@ -280,7 +280,8 @@ static void inspect_coll(const char *path)
                 cli_die(EX_DATAERR, "%s", err.msg);
             free(t);
             if (n != m.tombs[i].count)
-                cli_die(EX_DATAERR, "'%s': entry count differs from the manifest", m.tombs[i].file);
+                cli_die(EX_DATAERR, "'%s': the entry count is %zu in the file but %" PRIu64 " in the manifest",
+                        m.tombs[i].file, n, m.tombs[i].count);
         }
     }
     if (verify)
@@ -328,6 +329,9 @@ int main(int argc, char **argv)
         inspect_coll(path);
         return 0;
     }
+    /* a FIFO or device would block or never end: files are inspected by name */
+    if (!S_ISREG(st.st_mode))
+        cli_die(EX_DATAERR, "'%s': not a regular file or a directory", path);
     unsigned char magic[8] = {0};
     int fd = open(path, O_RDONLY);
     if (fd < 0 || read(fd, magic, 8) != 8)

@@ -151,14 +151,19 @@ static int new_job(seal_ctx *ctx, size_t *cap, int dry_run, job **out, vf_error 
     return rc;
 }
 
-/* Rows of sealed segment i that tombstones delete (a count via its id order). */
-static uint64_t deleted_rows(vf_coll *c, const vf_manifest *m, const vs_idmap *tomb, size_t i)
+/* *dead receives the rows of sealed segment i that tombstones delete.  A
+   damaged segment fails the plan: a maintenance run that goes on around
+   damage would exit 0 on a collection it cannot maintain. */
+static int deleted_rows(vf_coll *c, const vf_manifest *m, const vs_idmap *tomb, size_t i, uint64_t *dead,
+                        vf_error *err)
 {
+    *dead = 0;
     if (tomb->n == 0)
         return 0;
     vf_seg *s;
-    if (vs_sealed_open(c, m, i, &s, NULL))
-        return 0; /* the job reading it will report the damage */
+    int rc = vs_sealed_open(c, m, i, &s, err);
+    if (rc)
+        return rc;
     const vf_seg_info *in = vf_seg_get_info(s);
     const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL);
     uint64_t n = 0;
@@ -167,7 +172,8 @@ static uint64_t deleted_rows(vf_coll *c, const vf_manifest *m, const vs_idmap *t
         n += t && lsns[r] < *t;
     }
     vf_seg_close(s);
-    return n;
+    *dead = n;
+    return 0;
 }
 
 static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
@@ -238,7 +244,11 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
     for (size_t i = 0; i < m->nsealed; i++) {
         if (taken[i])
             continue;
-        uint64_t dead = deleted_rows(ctx->coll, m, ctx->tomb, i);
+        uint64_t dead;
+        if ((rc = deleted_rows(ctx->coll, m, ctx->tomb, i, &dead, err)) != 0) {
+            free(taken);
+            return rc;
+        }
         int rewrite = m->sealed[i].rows > 0 && dead * 100 >= pct * m->sealed[i].rows && dead > 0;
         int small = m->sealed[i].rows < target / 4;
         if (!rewrite && !small)
@@ -290,8 +300,10 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
         if (taken[i])
             continue;
         vf_seg *sg;
-        if (vs_sealed_open(ctx->coll, m, i, &sg, NULL))
-            continue; /* a job reading it would report the damage; leave it */
+        if ((rc = vs_sealed_open(ctx->coll, m, i, &sg, err)) != 0) {
+            free(taken);
+            return rc;
+        }
         uint64_t len = 0;
         const uint32_t *ivf = vf_seg_section(sg, 32, &len);
         int have = vf_seg_section(sg, 16, NULL) ? VS_INDEX_HNSW : ivf && len >= 4 ? (int)ivf[0] : VS_INDEX_FLAT;

@@ -117,6 +117,11 @@ int vs_tombs_load(vf_coll *coll, const vf_manifest *m, vs_idmap *map, vf_error *
         int rc = vf_tomb_read(vf_coll_dirfd(coll), m->tombs[i].file, &t, &n, err);
         if (rc)
             return gone(coll, m, m->tombs[i].file, rc, err);
+        /* [R-MANIFEST-MATCH] a tombstone file holds the count its line gives */
+        if (n != m->tombs[i].count) {
+            free(t);
+            return mismatch(err, m->tombs[i].file, "the entry count", n, m->tombs[i].count);
+        }
         for (size_t j = 0; j < n && rc == 0; j++) {
             uint64_t *cur = vs_idmap_get(map, t[j].id);
             if (cur && *cur >= t[j].lsn)

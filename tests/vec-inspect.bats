@@ -14,6 +14,12 @@ ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
     assert_equal "$stderr" "vec-inspect: 'nowhere': no such file or directory"
 }
 
+@test "a FIFO named as PATH is refused at once, not waited on" {
+    mkfifo fifo
+    run -65 --separate-stderr timeout 10 vec-inspect fifo
+    assert_equal "$stderr" "vec-inspect: 'fifo': not a regular file or a directory"
+}
+
 @test "SPEC.md's hex dump of the tiny segment is the golden file, byte for byte" {
     command -v xxd >/dev/null || skip "xxd is not installed"
     sed -n '/hexdump tiny.vseg begin/,/hexdump tiny.vseg end/p' "$ROOT/SPEC.md" |
@@ -63,15 +69,21 @@ ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
     vectors more.fvecs fvecs 20 8 2
     vec-ingest -q coll more.fvecs
     cp -r coll good
-    # files of dim 8 under a manifest that says 16: the reported defect
+    # files of dim 8 under a manifest that says 16: the reported defect (the rows no longer
+    # fit the bytes the manifest gives them), and under one that says 4
     edit_manifest coll 's/^dim 8$/dim 16/'
-    refuses coll 65 "^vec-inspect: '[gs]-[0-9]+\.(log|vseg)': dim is 8 in the file but 16 in the manifest$" \
+    refuses coll 65 "^vec-inspect: 'manifest-[0-9]+': '[gs]-[0-9]+\.(log|vseg)': [0-9]+ rows cannot fit in [0-9]+ bytes$" \
+        vec-inspect --verify coll
+    rm -rf coll && cp -r good coll
+    edit_manifest coll 's/^dim 8$/dim 4/'
+    refuses coll 65 "^vec-inspect: '[gs]-[0-9]+\.(log|vseg)': dim is 8 in the file but 4 in the manifest$" \
         vec-inspect --verify coll
     for edit in 's/^\(sealed [^ ]*\) shard=0/\1 shard=1/' 's/^\(sealed .*\) rows=50/\1 rows=49/' \
         's/^\(sealed .* bytes=\)\([0-9]*\)/\1\20/' 's/^keys no$/keys yes/'; do
         rm -rf coll && cp -r good coll
         edit_manifest coll "$edit"
-        refuses coll 65 "^vec-inspect: '[gs]-[0-9]+\.(log|vseg)': .* is [0-9]+ in the file but [0-9]+ in the manifest$" \
+        # (a shard the manifest does not list is refused by the manifest's own checks)
+        refuses coll 65 "^vec-inspect: ('[gs]-[0-9]+\.(log|vseg)': .* is [0-9]+ in the file but [0-9]+ in the manifest|'manifest-[0-9]+': 's-[0-9]+\.vseg' belongs to shard 1, which is not listed)$" \
             vec-inspect --verify coll
     done
 }

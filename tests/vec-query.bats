@@ -364,15 +364,23 @@ print(n.shape, (n[:, 4:] == -1).all(), np.isinf(d[:, 4:]).all(), sorted(n[0, :4]
     vectors b.npy npy-f4 30 8 2
     vec-ingest -q coll b.npy
     cp -r coll good
+    # a manifest dim above the files': their rows no longer fit the committed bytes
     edit_manifest coll 's/^dim 8$/dim 16/'
     vectors q.npy npy-f4 2 16 3
-    refuses coll 65 "^vec-query: '[gs]-[0-9]+\.(log|vseg)': dim is 8 in the file but 16 in the manifest$" \
+    refuses coll 65 "^vec-query: 'manifest-[0-9]+': '[gs]-[0-9]+\.(log|vseg)': [0-9]+ rows cannot fit in [0-9]+ bytes$" \
+        vec-query coll q.npy
+    # below the files': the rows fit, and the file's header gives it away
+    rm -rf coll && cp -r good coll
+    edit_manifest coll 's/^dim 8$/dim 4/'
+    vectors q.npy npy-f4 2 4 3
+    refuses coll 65 "^vec-query: '[gs]-[0-9]+\.(log|vseg)': dim is 8 in the file but 4 in the manifest$" \
         vec-query coll q.npy
     rm -rf coll && cp -r good coll
     edit_manifest coll 's/^\(growing [^ ]*\) shard=0/\1 shard=5/'
-    refuses coll 65 "^vec-query: 'g-[0-9]+\.log': shard is 0 in the file but 5 in the manifest$" vec-query coll a.npy
+    refuses coll 65 "^vec-query: 'manifest-[0-9]+': 'g-[0-9]+\.log' belongs to shard 5, which is not listed$" \
+        vec-query coll a.npy
     rm -rf coll && cp -r good coll
-    edit_manifest coll 's/^\(growing .*\) rows=30/\1 rows=31/'
-    refuses coll 65 "^vec-query: 'g-[0-9]+\.log': the row count is 30 in the file but 31 in the manifest$" \
+    edit_manifest coll 's/^\(growing .*\) rows=30/\1 rows=29/'
+    refuses coll 65 "^vec-query: 'g-[0-9]+\.log': the row count is 30 in the file but 29 in the manifest$" \
         vec-query coll a.npy
 }

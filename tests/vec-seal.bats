@@ -292,6 +292,11 @@ referenced() {
 @test "a growing log narrower than the manifest's dim is refused and nothing is sealed" {
     make_coll 40
     edit_manifest coll 's/^dim 12$/dim 64/'
-    refuses coll 65 "^vec-seal: 'g-00000001\.log': dim is 12 in the file but 64 in the manifest$" vec-seal --all coll
+    refuses coll 65 "^vec-seal: 'manifest-00000002': 'g-00000001\.log': 40 rows cannot fit in 2264 bytes$" \
+        vec-seal --all coll
+    ! ls coll/s-* 2>/dev/null
+    # a dim the rows would fit: the log's header is compared with the manifest
+    edit_manifest coll 's/^dim 64$/dim 6/'
+    refuses coll 65 "^vec-seal: 'g-00000001\.log': dim is 12 in the file but 6 in the manifest$" vec-seal --all coll
     ! ls coll/s-* 2>/dev/null
 }

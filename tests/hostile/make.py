@@ -379,6 +379,21 @@ def tomb_count_mismatch(c, w):
     reseal_tomb(p)
 
 
+@case
+def tomb_line_count(c, w):
+    """The file is sound; the manifest's line says it holds one entry more."""
+    def more(lines):
+        out = []
+        for l in lines:
+            if l.startswith(b"tombstones "):
+                f = l.split(b" ")
+                f[-1] = b"count=%d" % (int(f[-1].split(b"=")[1]) + 1)
+                l = b" ".join(f)
+            out.append(l)
+        return out
+    edit_manifest(c, more)
+
+
 # ---- partial results (WORLD/p.part) ----------------------------------------------------------
 
 def partial(nq, k, hits, reserved=0, trailer_reserved=0):
