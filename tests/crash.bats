@@ -59,6 +59,40 @@ PY
     assert_line "12	3	-	$want"
 }
 
+@test "vsreader refuses exactly the hostile collections vec-inspect --verify refuses" {
+    # two independent readers of SPEC.md, the tools and vsreader, agree on every hostile case
+    mkdir -p t/outside cases
+    cd t
+    vectors base.fvecs fvecs 40 4 1
+    vectors more.fvecs fvecs 20 4 2
+    vec-ingest -q -s 2 coll base.fvecs
+    vec-seal -q --all coll
+    vec-ingest -q coll more.fvecs
+    echo 3 | vec-ingest -q --delete coll
+    cd ..
+    "$PY" "$TESTS_DIR/hostile/make.py" --all "$PWD/t" "$PWD/cases"
+    run "$PY" - "$TESTS_DIR" <<'PY'
+import os, re, sys
+sys.path.insert(0, sys.argv[1])
+import vsreader
+want = {}
+for line in open(os.path.join(sys.argv[1], "hostile", "cases")):
+    if line.strip() and not line.startswith("#"):
+        case, tools, status, _ = [x.strip() for x in line.split("|", 3)]
+        if re.search(r"\b(all|readers|verify)\b", tools):
+            want[case] = status != "0"
+n = 0
+for case in sorted(want):
+    refused = bool(vsreader.check(os.path.join("cases", case, "coll")))
+    n += 1
+    if refused != want[case]:
+        print(f"{case}: vsreader {'refuses' if refused else 'accepts'}, --verify does not")
+print(f"{n} cases" if n >= 40 else f"only {n} cases")
+PY
+    assert_success
+    assert_output --regexp '^[0-9]+ cases$'
+}
+
 @test "a kill at any operation of a collection's first ingest leaves what the next ingest completes" {
     vectors v.npy npy-f4 20 4 1
     vectors w.npy npy-f4 5 4 2

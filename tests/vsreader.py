@@ -34,6 +34,7 @@ import numpy as np
 # ---- conventions (SPEC 1) -------------------------------------------------------------------
 
 ID_LIMIT = 1 << 63          # ids are 0 to 2^63-1
+M64 = (1 << 64) - 1
 NO_HIT = (1 << 64) - 1
 
 
@@ -112,13 +113,13 @@ class Manifest:
         self.unknown = []         # lines a version-1 reader ignores ([R-MANIFEST-UNKNOWN])
 
 
-def _num(name, tok, what):
-    # SPEC 3: numbers are decimal without sign or leading '+'
-    if not tok.isdigit() or not tok.isascii():
+def _num(name, tok, what, lo=0, hi=(1 << 64) - 1):
+    # [R-MANIFEST-STRICT] decimal digits only, no leading zero but "0", within the field's range
+    if not tok.isascii() or not tok.isdigit() or (len(tok) > 1 and tok[0] == "0"):
         raise Damage(name, f"{what}: {tok!r} is not a number")
     v = int(tok)
-    if v >= 1 << 64:
-        raise Damage(name, f"{what}: {tok} does not fit in 64 bits")
+    if not lo <= v <= hi:
+        raise Damage(name, f"{what}: {tok} is out of range ({lo} to {hi})")
     return v
 
 
@@ -165,17 +166,21 @@ def parse_manifest(data, name="manifest"):
     head = lines[0].split(" ")
     if len(head) != 3 or head[0] != "vecseg-manifest":
         raise Damage(name, "does not start with 'vecseg-manifest MAJOR MINOR'")
-    m.major, m.minor = _num(name, head[1], "major"), _num(name, head[2], "minor")
+    m.major, m.minor = _num(name, head[1], "major"), _num(name, head[2], "minor", 0, (1 << 32) - 1)
     if m.major != 1:
         raise Damage(name, f"manifest major version {m.major} is not 1")
     seen = set()
     for line in lines[1:]:
+        if line == "" or line.startswith(" "):
+            raise Damage(name, "an empty line or a line starting with a space")
         toks = line.split(" ")
-        if "" in toks:
-            raise Damage(name, f"fields must be separated by one space: {line!r}")
         word, rest = toks[0], toks[1:]
-        single = {"generation", "dim", "metric", "keys", "next-id", "next-lsn", "next-ingest-file",
-                  "next-maint-file"}
+        single = {"generation": (1, M64), "dim": (1, 65536), "metric": None, "keys": None,
+                  "next-id": (0, 1 << 63), "next-lsn": (1, M64), "next-ingest-file": (1, M64),
+                  "next-maint-file": (1, M64)}
+        known = set(single) | {"setting", "shard", "node", "growing", "sealed", "tombstones"}
+        if word in known and ("" in toks or len(toks) > 32):
+            raise Damage(name, f"fields must be separated by one space, at most 32: {line!r}")
         if word in single:
             if word in seen:
                 raise Damage(name, f"line {word!r} given twice")
@@ -192,7 +197,7 @@ def parse_manifest(data, name="manifest"):
                     raise Damage(name, f"keys {v!r} is not yes or no")
                 m.keys = v == "yes"
             else:
-                setattr(m, word.replace("-", "_"), _num(name, v, word))
+                setattr(m, word.replace("-", "_"), _num(name, v, word, *single[word]))
         elif word == "setting":
             if len(rest) != 2:
                 raise Damage(name, f"setting takes KEY VALUE: {line!r}")
@@ -211,8 +216,8 @@ def parse_manifest(data, name="manifest"):
                 m.shards.append(Shard(sid, None, None, _num(name, f["key"], "shard key")))
             else:
                 _fields(name, rest[1:], ("depth", "value"), line)
-                d, v = _num(name, f["depth"], "depth"), _num(name, f["value"], "value")
-                if d > 64 or (d < 64 and v >= 1 << d):
+                d, v = _num(name, f["depth"], "depth", 0, 63), _num(name, f["value"], "value")
+                if v >= 1 << d:
                     raise Damage(name, f"shard {sid}: value {v} does not fit in {d} bits")
                 m.shards.append(Shard(sid, d, v, None))
         elif word == "node":
@@ -245,10 +250,29 @@ def parse_manifest(data, name="manifest"):
                  "next-maint-file"):
         if word not in seen:
             raise Damage(name, f"no {word!r} line")
-    if m.generation < 1 or not 1 <= m.dim <= 65536 or m.next_lsn < 1:
-        raise Damage(name, "generation, dim or next-lsn out of range")
-    if not m.shards:
-        raise Damage(name, "names no shard")
+    # one fact, one line; coverage; references ([R-MANIFEST-STRICT], [R-ROUTE-COVER])
+    for what, vals in (("setting", [l.split(" ")[1] for l in lines if l.startswith("setting ")]),
+                       ("node", m.nodes), ("shard id", [x.id for x in m.shards]),
+                       ("isolated key", [x.key for x in m.shards if x.key is not None]),
+                       ("file", [x.file for x in m.growing + m.sealed + m.tombstones])):
+        if len(set(vals)) != len(vals):
+            raise Damage(name, f"a {what} appears twice")
+    trie = [x for x in m.shards if x.key is None]
+    if not trie:
+        raise Damage(name, "names no hash shard")
+    if sum(1 << (64 - x.depth) for x in trie) != 1 << 64:
+        raise Damage(name, "the shards do not cover every hash exactly once")
+    for a in trie:
+        for b in trie:
+            if a is not b and a.depth <= b.depth and b.value & ((1 << a.depth) - 1) == a.value:
+                raise Damage(name, f"shards {a.id} and {b.id} overlap")
+    ids = {x.id for x in m.shards}
+    for g in m.growing:
+        if g.shard not in ids or g.length >= 1 << 63 or g.rows * (8 + 4 * m.dim) > g.length - g.start:
+            raise Damage(name, f"{g.file}: unknown shard, or length or rows out of range")
+    for x in m.sealed:
+        if x.shard not in ids or x.bytes >= 1 << 63 or x.rows * (16 + 4 * m.dim) > x.bytes:
+            raise Damage(name, f"{x.file}: unknown shard, or bytes or rows out of range")
     return m
 
 
@@ -497,8 +521,6 @@ def read_tombstones(path, name=None):
 
 
 # ---- routing (SPEC 8) -----------------------------------------------------------------------
-
-M64 = (1 << 64) - 1
 
 
 def route_hash(key):
