@@ -87,7 +87,7 @@ for case in sorted(want):
     n += 1
     if refused != want[case]:
         print(f"{case}: vsreader {'refuses' if refused else 'accepts'}, --verify does not")
-print(f"{n} cases" if n >= 40 else f"only {n} cases")
+print(f"{n} cases" if n >= 30 else f"only {n} cases")
 PY
     assert_success
     assert_output --regexp '^[0-9]+ cases$'
