@@ -6,6 +6,7 @@
 #   make fuzz       libFuzzer (clang) on every fuzz target, FUZZ_SECS seconds each
 #   make demo       install what the demo needs, build, run fashion-mnist end to end
 #   make bench      benchmarks beside FAISS and hnswlib
+#   make crash      the long crash runs: kills, power loss (tests/crash/README.md)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 VERSION   := 0.1.0
@@ -33,6 +34,8 @@ B         := build-san
 ALL_CFLAGS += -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp
 export UBSAN_OPTIONS ?= print_stacktrace=1
+# the crash harnesses preload iotrace.so ahead of libasan, which ASan refuses unless told
+export ASAN_OPTIONS ?= verify_asan_link_order=0
 else ifeq ($(SAN),fuzz)
 B         := build-fuzz
 CC        := $(FUZZ_CC)
@@ -51,6 +54,8 @@ HEADERS    := $(wildcard format/*.h lib/*.h)
 FUZZ_TARGETS ?= $(filter-out replay,$(basename $(notdir $(wildcard tests/fuzz/*.c))))
 FUZZ_HDR   := $(wildcard tests/fuzz/*.h)
 REPLAYS    := $(addprefix $(B)/replay/,$(FUZZ_TARGETS))
+# the LD_PRELOAD shim of the crash harnesses (tests/crash/iotrace.c)
+IOTRACE    := $(B)/tests/iotrace.so
 # vec-query-mpi, the MPI engine of the fan-out, is built when OpenMPI's mpicc
 # is installed; `make MPI=0` leaves it out.
 MPICC     ?= mpicc
@@ -59,7 +64,7 @@ ifeq ($(MPI),1)
 BINS      += $(B)/bin/vec-query-mpi
 endif
 
-.PHONY: all check check-deps demo demo-deps bench install uninstall clean unit bats deps-build \
+.PHONY: all check check-deps demo demo-deps bench crash install uninstall clean unit bats deps-build \
         replay fuzz fuzz-build
 all: $(B)/libvecseg.a $(BINS)
 
@@ -98,18 +103,22 @@ $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_HDR) $(B)/libvecseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(B)/libvecseg.a $(LDLIBS)
 
+$(IOTRACE): tests/crash/iotrace.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -D_GNU_SOURCE $(CFLAGS) -shared -fPIC -o $@ $< -ldl -lpthread
+
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
 
-bats: all
-	VECSEG_BIN=$(CURDIR)/$(B)/bin bats --print-output-on-failure tests/*.bats
+bats: all $(IOTRACE)
+	VECSEG_BIN=$(CURDIR)/$(B)/bin VECSEG_IOTRACE=$(CURDIR)/$(IOTRACE) bats --print-output-on-failure tests/*.bats
 
 replay: $(REPLAYS)
 	@set -e; for t in $(REPLAYS); do $$t 2>/dev/null; done
 
 check: check-deps
-	$(MAKE) all $(UNITS) $(REPLAYS)
-	@VECSEG_BIN=$(CURDIR)/$(B)/bin scripts/run-tests $(UNITS) $(REPLAYS)
+	$(MAKE) all $(UNITS) $(REPLAYS) $(IOTRACE)
+	@VECSEG_BIN=$(CURDIR)/$(B)/bin VECSEG_IOTRACE=$(CURDIR)/$(IOTRACE) scripts/run-tests $(UNITS) $(REPLAYS)
 
 fuzz:
 	@scripts/deps fuzz
@@ -132,6 +141,10 @@ bench:
 	@scripts/deps bench
 	$(MAKE) all
 	@bench/run
+
+crash: check-deps
+	$(MAKE) all $(IOTRACE)
+	@tests/crash/run
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vecseg \

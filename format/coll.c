@@ -129,6 +129,44 @@ static int publish(vf_coll *c, const vf_manifest *m, vf_error *err)
     return vf_write_file_atomic(c->dirfd, "CURRENT", ptr, (size_t)n, err);
 }
 
+/* What a creation interrupted before CURRENT existed can have left: the lock
+   files, the first manifest and the temporary names of all of them. */
+static int creation_leftover(const char *n)
+{
+    static const char *names[] = {"commit.lock", "ingest.lock", "maint.lock", "manifest-00000001", "CURRENT"};
+    size_t len = strlen(n);
+    if (len > 4 && strcmp(n + len - 4, ".tmp") == 0)
+        len -= 4;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && strncmp(n, names[i], len) == 0)
+            return strcmp(names[i], "CURRENT") != 0 || n[len] != 0; /* CURRENT itself is no leftover */
+    return 0;
+}
+
+/* Makes a new directory's name durable: fsync of its parent. */
+static int fsync_parent(const char *path, vf_error *err)
+{
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", path);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == parent)
+        parent[1] = 0;
+    else
+        *slash = 0;
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return vf_fail(err, VF_EIO, "'%s': cannot open: %s", parent, strerror(errno));
+    int rc = vf_fsync_dir(fd, err);
+    close(fd);
+    return rc;
+}
+
+/* [R-CREATE] */
 int vf_coll_create(vf_coll **out, const char *path, vf_manifest *first, int *created_dir, vf_error *err)
 {
     *created_dir = 0;
@@ -139,23 +177,47 @@ int vf_coll_create(vf_coll **out, const char *path, vf_manifest *first, int *cre
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return vf_fail(err, VF_EIO, "'%s': cannot open: %s", path, strerror(errno));
-    if (!*created_dir) {
-        /* an existing directory must be empty: never adopt someone's files */
+    /* creators serialise on the directory itself and keep the lock until the
+       handle is closed: one that then finds CURRENT lost a race, and a
+       directory holding only creation leftovers was left by a creator that
+       died before CURRENT existed (no live creator holds the lock) */
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return vf_fail(err, VF_EIO, "'%s': cannot lock: %s", path, strerror(e));
+        }
+    int rc = *created_dir ? fsync_parent(path, err) : 0;
+    if (rc == 0 && !*created_dir && faccessat(fd, "CURRENT", F_OK, 0) == 0)
+        rc = vf_fail(err, VF_EBUSY, "'%s': another process created the collection meanwhile; retry", path);
+    if (rc == 0 && !*created_dir) {
+        /* an existing directory must be empty but for an interrupted creation's
+           files: never adopt someone's files */
         DIR *d = fdopendir(dup(fd));
         struct dirent *e;
-        int empty = 1;
+        int foreign = 0, removed = 0;
         while (d && (e = readdir(d)))
             if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                empty = 0;
+                foreign |= !creation_leftover(e->d_name);
+        if (d && !foreign) {
+            rewinddir(d);
+            while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && unlinkat(fd, e->d_name, 0) == 0)
+                    removed = 1;
+        }
         if (d)
             closedir(d);
-        if (!empty) {
-            close(fd);
-            return vf_fail(err, VF_EARG, "'%s': directory exists and is not a vecseg collection", path);
-        }
+        if (foreign)
+            rc = vf_fail(err, VF_EARG, "'%s': directory exists and is not a vecseg collection", path);
+        else if (removed)
+            rc = vf_fsync_dir(fd, err);
+    }
+    if (rc) {
+        close(fd);
+        return rc;
     }
     vf_coll *c;
-    int rc = coll_new(&c, path, fd, err);
+    rc = coll_new(&c, path, fd, err);
     if (rc)
         return rc;
     for (int i = 0; i < 3 && rc == 0; i++)

@@ -125,8 +125,10 @@ typedef struct vf_coll vf_coll;
 /* Opens an existing collection (a directory with CURRENT). */
 int vf_coll_open(vf_coll **c, const char *path, vf_error *err);
 /* Creates a collection at path with the given first manifest (generation is
-   set to 1).  The directory may exist only if empty.  *created_dir tells
-   whether the directory itself was made (for vf_coll_destroy on failure). */
+   set to 1), SPEC.md 2.6.  The directory may exist only if empty or holding
+   what an interrupted creation left; VF_EBUSY when another process created
+   the collection meanwhile.  *created_dir tells whether the directory itself
+   was made (for vf_coll_destroy on failure). */
 int vf_coll_create(vf_coll **c, const char *path, vf_manifest *first, int *created_dir, vf_error *err);
 /* Removes every file a failed vf_coll_create made, and the directory if made. */
 void vf_coll_destroy(vf_coll *c, int created_dir);
