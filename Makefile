@@ -36,6 +36,8 @@ export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp
 export UBSAN_OPTIONS ?= print_stacktrace=1
 # the crash harnesses preload iotrace.so ahead of libasan, which ASan refuses unless told
 export ASAN_OPTIONS ?= verify_asan_link_order=0
+# tests that cap memory with ulimit -v use ASan's own limits instead (see tests/hostile.bats)
+export VECSEG_SAN := 1
 else ifeq ($(SAN),fuzz)
 B         := build-fuzz
 CC        := $(FUZZ_CC)

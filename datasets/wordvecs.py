@@ -109,7 +109,7 @@ def main():
     p.add_argument("--queries", type=int, default=10000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--dim", type=int, default=100)
-    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--min-count", type=int, default=2)
     a = p.parse_args()
     if not shutil.which("fasttext"):
         gt.log("wordvecs: fasttext not found (Debian package fasttext; scripts/deps bench installs it)")
