@@ -45,13 +45,13 @@ ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointe
 endif
 
 FORMAT_SRC := $(wildcard format/*.c)
-LIB_SRC    := $(wildcard lib/*.c)
+LIB_SRC    := $(sort $(shell find lib -name '*.c'))
 OBJ        := $(patsubst %.c,$(B)/%.o,$(FORMAT_SRC) $(LIB_SRC))
 TOOLS      := vec-ingest vec-seal vec-query vec-inspect vec-balance vec-shard
 BINS       := $(addprefix $(B)/bin/,$(TOOLS))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
-HEADERS    := $(wildcard format/*.h lib/*.h)
+HEADERS    := $(wildcard format/*.h) $(shell find lib -name '*.h')
 # Fuzz targets: every tests/fuzz/NAME.c but the replay driver (tests/fuzz/README.md).
 FUZZ_TARGETS ?= $(filter-out replay,$(basename $(notdir $(wildcard tests/fuzz/*.c))))
 FUZZ_HDR   := $(wildcard tests/fuzz/*.h)
@@ -153,7 +153,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(B)/libvecseg.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 lib/vecseg.h lib/io.h lib/distance.h lib/index.h lib/topk.h format/vecseg_format.h format/vf_error.h $(DESTDIR)$(PREFIX)/include/vecseg/
+	install -m 644 lib/vecseg.h lib/io/io.h lib/simd/distance.h lib/index/index.h lib/search/topk.h format/vecseg_format.h format/vf_error.h $(DESTDIR)$(PREFIX)/include/vecseg/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 

@@ -2,8 +2,8 @@
 #ifndef VS_LIB_INTERNAL_H
 #define VS_LIB_INTERNAL_H
 
-#include "idmap.h"
-#include "index.h"
+#include "util/idmap.h"
+#include "index/index.h"
 #include "vecseg.h"
 
 /* A contiguous block of rows of one segment: a sealed segment, or one record

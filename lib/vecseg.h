@@ -21,10 +21,10 @@
 #include <stdint.h>
 
 #include "vecseg_format.h"
-#include "distance.h"
-#include "index.h"
-#include "io.h"
-#include "topk.h"
+#include "simd/distance.h"
+#include "index/index.h"
+#include "io/io.h"
+#include "search/topk.h"
 
 /* ---- version ----------------------------------------------------------- */
 #define VS_VERSION_MAJOR 0

@@ -12,7 +12,7 @@
 #define FUZZ_SEGMENT_H
 
 #include "fuzz.h"
-#include "index_internal.h"
+#include "index/index_internal.h"
 #include "lib_internal.h"
 
 #define SEG "s-00000001.vseg"

@@ -1,5 +1,5 @@
 /*
- * test_balance.c - placement of segments on nodes (lib/balance.c) on the
+ * test_balance.c - placement of segments on nodes (lib/coll/balance.c) on the
  * workload of issue 4: 1,000 tenants whose sizes follow a Zipf law (s = 1.1),
  * routed by partition key to shards whose rows are cut into segments of at
  * most segment-rows rows.  Targets: the busiest of 8 nodes carries at most

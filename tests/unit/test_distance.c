@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "distance.h"
+#include "simd/distance.h"
 #include "unit.h"
 #include "vf_error.h"
 

@@ -1,5 +1,5 @@
 /*
- * test_hnsw.c - the HNSW index (lib/index_hnsw_*.c) through the real segment writer and
+ * test_hnsw.c - the HNSW index (lib/hnsw/*.c) through the real segment writer and
  * reader: recall@10 against brute force for every metric, exact pushed distances,
  * deterministic bytes (same seed twice; 1 thread against 2), deleted rows never returned while
  * k hits still come back, damaged index bytes giving VF_ECORRUPT (never a crash), the code
@@ -13,13 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "distance.h"
-#include "index_hnsw.h"
+#include "simd/distance.h"
+#include "index/hnsw/hnsw.h"
 #include "unit.h"
 
 #define N 4000
 #define DMAX 64
-static uint32_t D = 32; /* 32: the dot form with aux; 64: L2 uses the L2 form (index_hnsw.h) */
+static uint32_t D = 32; /* 32: the dot form with aux; 64: L2 uses the L2 form (hnsw.h) */
 #define NQ 100
 #define K 10
 

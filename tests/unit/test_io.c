@@ -1,5 +1,5 @@
 /*
- * test_io.c - the foreign-format readers and the results writer (lib/io.h).
+ * test_io.c - the foreign-format readers and the results writer (lib/io/io.h).
  *
  * Writes small files of every format into a fresh temporary directory (HDF5 fixtures through
  * the HDF5 C API), reads them back in batches of 3 and compares every value; then every error
@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "io/io.h"
 #include "unit.h"
 #include "vf_error.h"
 

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "distance.h"
-#include "index_ivf.h"
+#include "simd/distance.h"
+#include "index/ivf/ivf.h"
 #include "unit.h"
 #include "vecseg_format.h"
 

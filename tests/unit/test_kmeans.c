@@ -1,5 +1,5 @@
 /*
- * test_kmeans.c - k-means and its helpers (lib/kmeans.c): separated
+ * test_kmeans.c - k-means and its helpers (lib/index/ivf/kmeans.c): separated
  * clusters are found, the result is deterministic for a seed whatever the
  * thread count, assignment matches a double-precision brute force, empty
  * clusters and tiny inputs are handled, sampling is uniform and sorted, and
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "distance.h"
-#include "kmeans.h"
+#include "simd/distance.h"
+#include "index/ivf/kmeans.h"
 #include "unit.h"
 
 #define N 6000

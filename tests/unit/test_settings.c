@@ -1,4 +1,4 @@
-/* test_settings.c - the settings table (lib/settings.c, SPEC.md 3.1): every
+/* test_settings.c - the settings table (lib/coll/settings.c, SPEC.md 3.1): every
    setting has a default inside its range, values parse only as plain decimal
    numbers within the range (no wrap past 2^64), a manifest value out of range
    is VF_ECORRUPT at use, and build options out of range are refused. */

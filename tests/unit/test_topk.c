@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "topk.h"
+#include "search/topk.h"
 #include "unit.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15u;

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "index.h"
+#include "index/index.h"
 #include "lib_internal.h"
 
 enum { JOB_SEAL, JOB_COMPACT };

@@ -1,7 +1,7 @@
 /*
- * index_hnsw.h - the on-disk layout of the HNSW index (lib/ internal), shared by
- * index_hnsw_build.c (which writes it), index_hnsw_search.c (which walks it in place) and
- * index_hnsw_simd.c (the code kernels).  The graph is the Hierarchical Navigable Small World
+ * hnsw.h - the on-disk layout of the HNSW index (lib/ internal), shared by
+ * hnsw_build.c (which writes it), hnsw_search.c (which walks it in place) and
+ * hnsw_simd.c (the code kernels).  The graph is the Hierarchical Navigable Small World
  * graph of Malkov & Yashunin, "Efficient and robust approximate nearest neighbor search using
  * Hierarchical Navigable Small World graphs" (2016, IEEE TPAMI 2018).
  *
@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "index_internal.h"
+#include "index/index_internal.h"
 
 #define VS_SEC_HNSW_NODES 17
 #define VS_SEC_HNSW_UPPER 18
@@ -79,7 +79,7 @@ typedef struct hnsw_meta {
     uint64_t seed;           /* 56: the build seed (informational) */
 } hnsw_meta;
 
-/* ---- the prepared query and the code kernels (index_hnsw_simd.c) ---------------------- */
+/* ---- the prepared query and the code kernels (hnsw_simd.c) ---------------------- */
 
 /* The approximate distance of a prepared query to a node is
    c0 + ca * aux + sq * dot(q8, code), the dot product exact in int32: q8 are the query's
@@ -118,11 +118,11 @@ hnsw_dot_fn hnsw_dot_kernel_named(const char *name);
 hnsw_l2_fn hnsw_l2_kernel(void);
 hnsw_l2_fn hnsw_l2_kernel_named(const char *name);
 
-/* The level of row r (index_hnsw_build.c): floor(-ln(u) / ln(M)), at most HNSW_MAX_LEVEL,
+/* The level of row r (hnsw_build.c): floor(-ln(u) / ln(M)), at most HNSW_MAX_LEVEL,
    with u = (h >> 11 + 0.5) / 2^53 and h = splitmix64(seed XOR splitmix64(r)). */
 int hnsw_level(uint64_t seed, uint64_t r, uint32_t M);
 
-/* ---- the query-side quantizer shared by build and search (index_hnsw_search.c) --------- */
+/* ---- the query-side quantizer shared by build and search (hnsw_search.c) --------- */
 
 /* Fills hq (w, q8, q16 with room for dim values each) for query q of squared norm qn, with
    the quantizer off/step of metric: L2 w = -2 q*step, c0 = qn - 2 q.off, ca = 1; IP

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io_internal.h"
+#include "io/io_internal.h"
 
 /* Fails with "LABEL: row R (line L), column C: MESSAGE" (no column part when col is 0). */
 static int text_fail(vs_reader *r, vf_error *err, int code, uint64_t line, int col,

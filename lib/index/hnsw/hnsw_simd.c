@@ -1,5 +1,5 @@
 /*
- * index_hnsw_simd.c - the kernel of the HNSW walk (Malkov & Yashunin, HNSW, 2016/2018): the
+ * hnsw_simd.c - the kernel of the HNSW walk (Malkov & Yashunin, HNSW, 2016/2018): the
  * integer dot product of a query's 8-bit weights with a row's 8-bit code, in four sets
  * (scalar; AVX2; AVX-512BW; AVX-512 VNNI), and the float L2 form (scalar, AVX2+FMA,
  * AVX-512), chosen like distance.c's.
@@ -14,8 +14,8 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "distance.h"
-#include "index_hnsw.h"
+#include "simd/distance.h"
+#include "index/hnsw/hnsw.h"
 
 static int32_t dot_scalar(const hnsw_query *hq, const uint8_t *c, size_t d)
 {

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "distance.h"
+#include "simd/distance.h"
 #include "vf_error.h"
 
 enum { OP_L2 = 0, OP_DOT = 1 };

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "io.h"
+#include "io/io.h"
 
 /* Element types of binary sources; every source maps onto one. */
 typedef enum elem_type { ET_F32, ET_F64, ET_U8, ET_I32, ET_I64, ET_U32, ET_U64 } elem_type;

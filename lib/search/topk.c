@@ -13,7 +13,7 @@
  */
 #include <stdlib.h>
 
-#include "topk.h"
+#include "search/topk.h"
 
 static const vs_hit missing_hit = {INFINITY, 0, VS_NO_ID};
 

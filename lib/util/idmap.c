@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "idmap.h"
-#include "topk.h"
+#include "util/idmap.h"
+#include "search/topk.h"
 #include "vecseg.h"
 
 void vs_idmap_init(vs_idmap *m) { memset(m, 0, sizeof *m); }

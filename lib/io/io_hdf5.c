@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io_internal.h"
+#include "io/io_internal.h"
 
 #define H5_CHUNK_CACHE ((size_t)32 << 20) /* per dataset: a chunked dataset decompresses once */
 

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "topk.h"
+#include "search/topk.h"
 #include "vecseg_format.h"
 
 enum vs_index_type {

@@ -1,9 +1,9 @@
 /*
- * index_hnsw_build.c - builds the HNSW index of a sealed segment: the Hierarchical Navigable
+ * hnsw_build.c - builds the HNSW index of a sealed segment: the Hierarchical Navigable
  * Small World graph of Malkov & Yashunin, "Efficient and robust approximate nearest neighbor
  * search using Hierarchical Navigable Small World graphs" (2016, IEEE TPAMI 2018), algorithms 1
  * (INSERT), 2 (SEARCH-LAYER) and 4 (SELECT-NEIGHBORS-HEURISTIC), with an 8-bit scalar-quantized
- * copy of the rows stored beside the level-0 links (layout in index_hnsw.h, SPEC.md 5.5).
+ * copy of the rows stored beside the level-0 links (layout in hnsw.h, SPEC.md 5.5).
  *
  * Determinism: a row's level is a function of (seed, row) alone; rows are inserted in batches
  * of consecutive rows, and the result of a batch does not depend on the thread count or on
@@ -38,8 +38,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "distance.h"
-#include "index_hnsw.h"
+#include "simd/distance.h"
+#include "index/hnsw/hnsw.h"
 
 #define BATCH_MAX 256
 #define BATCH_DIV 64

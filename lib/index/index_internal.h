@@ -5,7 +5,7 @@
 #ifndef VS_INDEX_INTERNAL_H
 #define VS_INDEX_INTERNAL_H
 
-#include "index.h"
+#include "index/index.h"
 
 typedef struct vs_index_ops {
     int (*open)(void **impl, const vf_seg *seg, const vs_rows_view *rows, vf_error *err);
@@ -16,12 +16,12 @@ typedef struct vs_index_ops {
                   vs_topk *t, void *scratch, vf_error *err);
 } vs_index_ops;
 
-/* HNSW (index_hnsw_build.c, index_hnsw_search.c): sections 16..31. */
+/* HNSW (hnsw_build.c, hnsw_search.c): sections 16..31. */
 int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
 extern const vs_index_ops vs_hnsw_ops;
 #define VS_SEC_HNSW_META 16          /* the section whose presence marks an HNSW index */
 
-/* IVF_FLAT, IVF_PQ, IVF_SQ8 (index_ivf*.c): sections 32..63. */
+/* IVF_FLAT, IVF_PQ, IVF_SQ8 (ivf/*.c): sections 32..63. */
 int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
 extern const vs_index_ops vs_ivf_ops;
 #define VS_SEC_IVF_META 32           /* the section whose presence marks an IVF index */

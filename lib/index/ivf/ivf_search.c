@@ -1,6 +1,6 @@
 /*
- * index_ivf_search.c - opens and searches IVF_FLAT, IVF_SQ8 and IVF_PQ
- * indexes in place on the segment's mapping (layout: index_ivf.h,
+ * ivf_search.c - opens and searches IVF_FLAT, IVF_SQ8 and IVF_PQ
+ * indexes in place on the segment's mapping (layout: ivf.h,
  * SPEC.md 5.5).
  *
  * A search ranks the nlist centroids by the query's distance (l2 and cosine:
@@ -46,9 +46,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "distance.h"
-#include "index_ivf.h"
-#include "kmeans.h"
+#include "simd/distance.h"
+#include "index/ivf/ivf.h"
+#include "index/ivf/kmeans.h"
 
 #define CHUNK 256     /* positions per distance batch */
 

@@ -1,7 +1,7 @@
 /*
- * index_ivf.h - the byte layout of the IVF family of indexes (IVF_FLAT,
- * IVF_SQ8, IVF_PQ) and what index_ivf.c, index_ivf_build.c and
- * index_ivf_search.c share (lib/ internal).  SPEC.md section 5.5 (IVF)
+ * ivf.h - the byte layout of the IVF family of indexes (IVF_FLAT,
+ * IVF_SQ8, IVF_PQ) and what ivf.c, ivf_build.c and
+ * ivf_search.c share (lib/ internal).  SPEC.md section 5.5 (IVF)
  * specifies every byte; the names here match its tables.
  *
  * An IVF index partitions the rows into nlist inverted lists, one per
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "index_internal.h"
+#include "index/index_internal.h"
 
 /* Section types (32..47 IVF, 48..63 quantizers).  VS_SEC_IVF_META (32) is in
    index_internal.h; its first u32 is the kind, read by index.c. */

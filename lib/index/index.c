@@ -1,13 +1,13 @@
 /*
  * index.c - index types, the AUTO choice, and dispatch to the index modules
- * (HNSW in index_hnsw_*.c, the IVF family in index_ivf*.c).
+ * (HNSW in hnsw/*.c, the IVF family in ivf/*.c).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "distance.h"
-#include "index_internal.h"
+#include "simd/distance.h"
+#include "index/index_internal.h"
 
 struct vs_index {
     const vs_index_ops *ops;

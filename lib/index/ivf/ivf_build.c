@@ -1,6 +1,6 @@
 /*
- * index_ivf_build.c - builds IVF_FLAT, IVF_SQ8 and IVF_PQ indexes and
- * appends their sections (layout: index_ivf.h, SPEC.md 5.5).
+ * ivf_build.c - builds IVF_FLAT, IVF_SQ8 and IVF_PQ indexes and
+ * appends their sections (layout: ivf.h, SPEC.md 5.5).
  *
  * Steps: coarse k-means on a seeded sample (kmeans.c) gives nlist centroids;
  * every row goes to its nearest centroid's list; the lists are laid out by
@@ -14,7 +14,7 @@
  *    centroid is cut into pq_m sub-vectors, each replaced by the nearest of
  *    256 codewords of its sub-quantizer (k-means on residuals of a sample).
  * For l2, SQ8 and PQ also store per position the norm term that lets a
- * search use one lookup table per query (index_ivf_search.c).
+ * search use one lookup table per query (ivf_search.c).
  * cosine works on normalised vectors (centroids, codes); ip on raw ones.
  *
  * Invariants: the bytes depend only on the rows, the parameters and the
@@ -28,9 +28,9 @@
 
 #include <cblas.h>
 
-#include "distance.h"
-#include "index_ivf.h"
-#include "kmeans.h"
+#include "simd/distance.h"
+#include "index/ivf/ivf.h"
+#include "index/ivf/kmeans.h"
 
 #define EBLOCK 256   /* rows per encoding block */
 

@@ -22,8 +22,8 @@
 
 #include <cblas.h>
 
-#include "distance.h"
-#include "kmeans.h"
+#include "simd/distance.h"
+#include "index/ivf/kmeans.h"
 
 #define ARB 256       /* rows per assignment block */
 #define ACB 1024      /* centroids per sgemm block: the product is 1 MiB */

@@ -1,7 +1,7 @@
 /*
- * index_ivf.c - the IVF_META section (encode, decode, checks) and the IVF
- * family's default parameters.  Builds are in index_ivf_build.c, searches in
- * index_ivf_search.c; the layout is in index_ivf.h and SPEC.md 5.5.
+ * ivf.c - the IVF_META section (encode, decode, checks) and the IVF
+ * family's default parameters.  Builds are in ivf_build.c, searches in
+ * ivf_search.c; the layout is in ivf.h and SPEC.md 5.5.
  *
  * Invariant: a vs_ivf_meta that vs_ivf_meta_decode accepted has a known
  * kind, 1 <= nlist <= max(rows, 1) and nlist <= VS_IVF_NLIST_MAX, and for
@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "index_ivf.h"
+#include "index/ivf/ivf.h"
 
 static void put32(uint8_t *p, uint32_t v)
 {

@@ -1,14 +1,14 @@
 /*
- * index_hnsw_search.c - searches the HNSW index of a sealed segment in place: the greedy
+ * hnsw_search.c - searches the HNSW index of a sealed segment in place: the greedy
  * descent and SEARCH-LAYER (algorithms 2 and 5) of Malkov & Yashunin, "Efficient and robust
  * approximate nearest neighbor search using Hierarchical Navigable Small World graphs" (2016,
- * IEEE TPAMI 2018), over the sections index_hnsw_build.c writes (index_hnsw.h, SPEC.md 5.5).
+ * IEEE TPAMI 2018), over the sections hnsw_build.c writes (hnsw.h, SPEC.md 5.5).
  * Also owns the query preparation both files share (hnsw_query_prep).
  *
  * Speed comes from reading few bytes per hop: the walk ranks nodes by an approximate distance
  * from each node's 8-bit code, which sits beside the node's level-0 links in one block, nodes
  * laid out breadth first so neighbours share pages; the query becomes 8-bit weights and a
- * node costs one integer dot product (index_hnsw_simd.c), or, for l2 when that saves a cache
+ * node costs one integer dot product (hnsw_simd.c), or, for l2 when that saves a cache
  * line, one float L2 kernel; the codes of the next few neighbours are prefetched while one is
  * scored.  The best walk results are then re-ranked with exact distances from VECTORS, in
  * approximate order, stopping once the approximation error seen shows the rest cannot enter;
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "index_hnsw.h"
+#include "index/hnsw/hnsw.h"
 
 typedef struct cand {
     float d;
