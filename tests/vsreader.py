@@ -14,9 +14,9 @@ cannot hide a bug in its writers, and SPEC.md cannot drift from the bytes.  Pyth
     vsreader.py check --deep COLL   also every byte of every index section (SPEC 5.5), the
                                     writer's layout and order; lines "[tag] file: problem"
     vsreader.py knn COLL Q.npy K    exact k-NN over the live rows (SPEC 9), as vec-query's TSV
-    vsreader.py search [--ef N --nprobe N --refine R] [--rank16] COLL Q.npy K
+    vsreader.py search [--ef N --nprobe N --refine R] [--[no-]rank16] COLL Q.npy K
                                     what vec-query answers: indexes searched as SPEC 5.5 says
-    vsreader.py compare [--rank16] COLL Q.npy K DEFAULT EXHAUSTIVE
+    vsreader.py compare [--[no-]rank16] COLL Q.npy K DEFAULT EXHAUSTIVE
                                     vec-query's partial results (--share 0/1 --partial) with
                                     default and exhaustive parameters against knn and search
     vsreader.py merge K PARTIAL...  partial results (SPEC 7) checked and merged, as TSV
@@ -1025,7 +1025,7 @@ class Ivf:
         n, name = self.rows, seg.name
         if k == 0 or n == 0:
             return []
-        d, m, L = self.dim, self.metric, self.nlist
+        m, L = self.metric, self.nlist
         q = q.astype(F)
         qn = F((q.astype(F64) ** 2).sum())
         npr = nprobe or max(8, int(np.floor(np.sqrt(L) + 0.5)))
@@ -1135,7 +1135,7 @@ class Ivf:
 
     def verify(self, seg):
         P = lambda tag, msg: index_problem(tag, seg, msg)
-        probs, n, d, L = [], self.rows, self.dim, self.nlist
+        probs, n, L = [], self.rows, self.nlist
         off = self.offsets.astype(np.int64)
         if np.any(np.diff(off) < 0):
             probs.append(P("ivf-offsets", "IVF_OFFSETS decrease"))
@@ -1713,7 +1713,8 @@ def main(argv):
     c.add_argument("coll")
     for name in ("knn", "search", "compare"):
         c = sub.add_parser(name)
-        c.add_argument("--rank16", action="store_true", help="IVF lists ranked on the binary16 copy")
+        c.add_argument("--rank16", action=argparse.BooleanOptionalAction, default=False,
+                       help="IVF lists ranked on the binary16 copy (SPEC 5.5.2), as vec-query on AVX-512")
         c.add_argument("coll")
         c.add_argument("queries", help=".npy of float32 queries")
         c.add_argument("k", type=int)
