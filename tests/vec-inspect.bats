@@ -30,6 +30,86 @@ ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
     [ "$(wc -l <spec.hex)" -eq 36 ]
 }
 
+# golden_index_segments DIR - writes DIR/tiny-TYPE.vseg for each index type with the tools, from
+# the fixed input of SPEC.md section 11.1 ([R-SEG-DETERMINISTIC]: the same bytes every time, on
+# every machine, the sums being exact).
+golden_index_segments() {
+    local dir=$1 index n opts
+    printf '0,0\n4,1\n1,3\n-2,2\n5,5\n-1,-3\n' >rows.csv
+    printf '10\n11\n12\n13\n14\n15\n' >ids.txt
+    for index in hnsw ivf_flat ivf_sq8 ivf_pq; do
+        case $index in
+            hnsw) n=6 opts="--M 2 --ef-construction 8" ;;
+            ivf_pq) n=4 opts="--nlist 2 --pq-m 1" ;;
+            *) n=4 opts="--nlist 2" ;;
+        esac
+        rm -rf g
+        head -n $n rows.csv >r.csv
+        head -n $n ids.txt >i.txt
+        vec-ingest -q --ids i.txt g r.csv
+        # shellcheck disable=SC2086 # opts holds several options
+        vec-seal -q --all --seed 1 --index $index $opts g
+        cp g/s-00000001.vseg "$dir/tiny-$index.vseg"
+    done
+}
+
+# hexdump_collapsed FILE - xxd's dump with runs of equal lines shown as one line and "*", as
+# hexdump -C prints them (the dumps of SPEC.md section 11.1).
+hexdump_collapsed() {
+    xxd "$1" | awk '{ d = substr($0, 11); if (d == p) { if (!st) print "*"; st = 1 } else { print; st = 0 }; p = d }'
+}
+
+@test "the tools write the golden index segments of SPEC.md 11.1 byte for byte" {
+    mkdir out
+    golden_index_segments "$PWD/out"
+    # GOLDEN_WRITE=1 rewrites them (after a deliberate format change, with SPEC.md's dumps)
+    [ -z "${GOLDEN_WRITE:-}" ] || cp out/*.vseg "$ROOT/tests/golden/"
+    for index in hnsw ivf_flat ivf_sq8 ivf_pq; do
+        run cmp "out/tiny-$index.vseg" "$ROOT/tests/golden/tiny-$index.vseg"
+        assert_success
+    done
+}
+
+@test "SPEC.md's hex dumps of the index segments are the golden files, byte for byte" {
+    command -v xxd >/dev/null || skip "xxd is not installed"
+    for index in hnsw ivf_flat ivf_sq8 ivf_pq; do
+        sed -n "/hexdump tiny-$index.vseg begin/,/hexdump tiny-$index.vseg end/p" "$ROOT/SPEC.md" |
+            grep -E '^([0-9a-f]{8}: |\*$)' >spec.hex
+        hexdump_collapsed "$ROOT/tests/golden/tiny-$index.vseg" >golden.hex
+        [ -s spec.hex ] || fail "SPEC.md has no dump of tiny-$index.vseg"
+        run diff spec.hex golden.hex
+        assert_success
+    done
+}
+
+@test "the golden index segments read back as SPEC.md 11.1 describes them" {
+    for index in hnsw ivf_flat ivf_sq8 ivf_pq; do
+        run vec-inspect --verify "$ROOT/tests/golden/tiny-$index.vseg"
+        assert_success
+    done
+    # and so does the reader written from SPEC.md: every byte checked, the values annotated
+    run "$PY" - "$ROOT/tests" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import vsreader as v
+g = sys.argv[1] + "/golden/tiny-%s.vseg"
+for k in ("hnsw", "ivf_flat", "ivf_sq8", "ivf_pq"):
+    for p in v.check_segment_deep(v.read_segment(g % k)):
+        print(p.line())
+h = v.Hnsw(v.read_segment(g % "hnsw"))
+assert h.row_of.tolist() == [0, 1, 2, 3, 5, 4] and h.max_level == 4 and h.stride == 64, h.row_of
+assert h.links[0].tolist() == [1, 2, 3, 4] and h.codes[0].tolist() == [73, 96]
+i = v.Ivf(v.read_segment(g % "ivf_sq8"))
+assert i.offsets.tolist() == [0, 3, 4] and i.pos_row.tolist() == [0, 2, 3, 1]
+assert i.codes.tolist() == [[85, 0], [128, 255], [0, 170], [255, 85]]
+q = v.Ivf(v.read_segment(g % "ivf_pq"))
+assert q.codes[:, 0].tolist() == [0, 2, 3, 1] and q.terms[3] == 0
+print("ok")
+PY
+    assert_success
+    assert_output "ok"
+}
+
 @test "the golden segment reads back as SPEC.md describes it" {
     run vec-inspect --verify --rows 3 "$ROOT/tests/golden/tiny.vseg"
     assert_success
