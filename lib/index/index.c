@@ -1,6 +1,6 @@
 /*
  * index.c - index types, the AUTO choice, and dispatch to the index modules
- * (HNSW in hnsw/*.c, the IVF family in ivf/*.c).
+ * (HNSW in hnsw/, the IVF family in ivf/).
  */
 #include <math.h>
 #include <stdlib.h>

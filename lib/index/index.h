@@ -31,6 +31,12 @@ enum vs_index_type {
 
 /* "flat", "hnsw", "ivf_flat", "ivf_pq", "ivf_sq8", "auto"; parse returns -1 if unknown. */
 const char *vs_index_type_name(int type);
+/* The SPEC.md name of a section type ("VECTORS", "HNSW_NODES", ...), "unknown" for others. */
+const char *vs_section_name(uint32_t type);
+/* One line describing segment s's index from its META section (opened and checked by
+   vf_seg_open and vs_index_open): "index hnsw M=16 ..." as key=value words, "index flat"
+   without index sections.  out receives at most len bytes, NUL included. */
+int vs_index_describe(const vf_seg *s, char *out, size_t len, vf_error *err);
 int vs_index_type_parse(const char *name);
 
 /* Build parameters; zero means the default.  DEFAULT/MIN/MAX per tunable. */
