@@ -9,6 +9,10 @@
  *    only on its rows and the centroids, never on which thread ran it, and
  *    the sgemm calls inside run single-threaded (OpenBLAS's own thread count
  *    is set to 1 for the duration and restored);
+ *  - the assignment is decided by exact distances in the blocked order of
+ *    lib/simd/simd.h, sgemm only narrowing the candidates within a proven
+ *    error bound, so it is also the same whatever OpenBLAS kernel or
+ *    instruction set a machine runs;
  *  - centroid sums run per cluster over its rows in ascending row order,
  *    in double precision;
  *  - every random choice comes from splitmix64 seeded by the caller's seed.
@@ -113,6 +117,7 @@ typedef struct assign_ctx {
     size_t n;
     uint32_t d, k;
     const float *cn;   /* sgemm path: squared centroid norms */
+    float cmax;        /* sgemm path: the largest centroid norm */
     const float *ct;   /* direct path: centroids transposed, d x k */
     float *work;       /* per worker: work_per floats */
     size_t work_per;
@@ -120,6 +125,17 @@ typedef struct assign_ctx {
     float *dist;
 } assign_ctx;
 
+/*
+ * The sgemm path decides by exact distances, so that the assignment is the same whatever
+ * OpenBLAS kernel a machine runs: sgemm gives each centroid an estimate
+ * e_c = |c|^2 - 2 x.c of D_c - |x|^2, and only centroids whose estimate lies within `band` of
+ * the smallest seen so far get their exact distance vs_l2sq (the blocked order of simd.h: the
+ * same bits everywhere), which decides, ties to the lower index.  With g = 2 (d + 2) 2^-24
+ * and S = (|x| + max |c|)^2, every estimate is within g S of D_c - |x|^2 and every vs_l2sq
+ * within g S of D_c (rounding error bounds for any summation order), so the winner's estimate
+ * is within 4 g S of the smallest estimate: band = 5 g S never skips it.  Most rows compute a
+ * handful of exact distances.
+ */
 static void assign_block(void *vctx, size_t b, int w)
 {
     const assign_ctx *a = vctx;
@@ -135,10 +151,14 @@ static void assign_block(void *vctx, size_t b, int w)
         }
         return;
     }
-    float best[ARB];
+    float low[ARB], band[ARB], best[ARB];
     uint32_t arg[ARB];
+    const float g = 2.0f * ((float)d + 2) * 0x1p-24f;
     for (size_t i = 0; i < nr; i++) {
-        best[i] = INFINITY;
+        const float *xi = a->x + (r0 + i) * d;
+        float s = sqrtf(vs_dot(xi, xi, d)) + a->cmax;
+        band[i] = 5 * g * s * s;
+        low[i] = best[i] = INFINITY;
         arg[i] = 0;
     }
     for (uint32_t c0 = 0; c0 < k; c0 += ACB) {
@@ -147,27 +167,24 @@ static void assign_block(void *vctx, size_t b, int w)
                     (int)d, a->c + (size_t)c0 * d, (int)d, 0.0f, buf, (int)nc);
         const float *cn = a->cn + c0;
         for (size_t i = 0; i < nr; i++) {
-            const float *row = buf + i * nc;
-            float bi = best[i];
-            uint32_t ai = arg[i];
+            const float *row = buf + i * nc, *xi = a->x + (r0 + i) * d;
             for (uint32_t j = 0; j < nc; j++) {
-                float v = cn[j] - 2.0f * row[j];
-                if (v < bi) {
-                    bi = v;
-                    ai = c0 + j;
+                float e = cn[j] - 2.0f * row[j];
+                if (!(e <= low[i] + band[i]))
+                    continue;
+                low[i] = e < low[i] ? e : low[i];
+                float v = vs_l2sq(xi, a->c + (size_t)(c0 + j) * d, d);
+                if (v < best[i]) {
+                    best[i] = v;
+                    arg[i] = c0 + j;
                 }
             }
-            best[i] = bi;
-            arg[i] = ai;
         }
     }
     for (size_t i = 0; i < nr; i++) {
         a->assign[r0 + i] = arg[i];
-        if (a->dist) {
-            const float *xi = a->x + (r0 + i) * d;
-            float v = vs_dot(xi, xi, d) + best[i];
-            a->dist[r0 + i] = v > 0 ? v : 0;
-        }
+        if (a->dist)
+            a->dist[r0 + i] = best[i];
     }
 }
 
@@ -203,8 +220,11 @@ int vs_kmeans_assign(const float *x, size_t n, uint32_t d, const float *c, uint3
                 aux[(size_t)t * k + j] = c[(size_t)j * d + t];
         a.ct = aux;
     } else {
-        for (uint32_t j = 0; j < k; j++)
+        for (uint32_t j = 0; j < k; j++) {
             aux[j] = vs_dot(c + (size_t)j * d, c + (size_t)j * d, d);
+            a.cmax = aux[j] > a.cmax ? aux[j] : a.cmax;
+        }
+        a.cmax = sqrtf(a.cmax);
         a.cn = aux;
     }
     /* our threads each run sgemm: keep OpenBLAS from adding its own */

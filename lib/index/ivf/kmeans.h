@@ -61,11 +61,13 @@ int vs_kmeans_train(const float *x, size_t n, uint32_t d, const vs_kmeans_params
 
 /*
  * The nearest of k centroids c (k * d floats) for each of the n rows of x by
- * squared L2 distance, computed as |x|^2 + |c|^2 - 2 x.c with OpenBLAS sgemm
- * over fixed blocks of rows and centroids (or a direct scan when d is small);
- * ties go to the lower centroid index.  assign: n entries; dist (may be NULL):
- * n squared distances (clamped at 0).  Uses `threads` threads (OpenBLAS
- * itself single-threaded meanwhile; its setting is restored).
+ * squared L2 distance as vs_l2sq computes it (the same bits on every machine),
+ * ties to the lower centroid index.  Candidates come from |c|^2 - 2 x.c,
+ * computed with OpenBLAS sgemm over fixed blocks of rows and centroids, within
+ * a proven rounding bound of the best (or from distance tables when d is
+ * small).  assign: n entries; dist (may be NULL): the n squared distances.
+ * Uses `threads` threads (OpenBLAS itself single-threaded meanwhile; its
+ * setting is restored).
  * Returns 0 or VF_ENOMEM.
  */
 int vs_kmeans_assign(const float *x, size_t n, uint32_t d, const float *c, uint32_t k, int threads,
