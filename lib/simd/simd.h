@@ -15,18 +15,19 @@
  * attributes and is reached only through the table of a level the CPU was found to run
  * (__builtin_cpu_supports also checks that the OS saves the wide registers).
  *
- * The blocked order (VS_BLOCK_*).  Every float sum whose result can reach a file — the squared
- * norms of NORMS, the distances an index build compares, the HNSW code distances of its walk —
- * is summed in one order that each level emulates, so every level gives the same bits:
- * term i of a vector of d terms (i < d) goes to accumulator A[j][l], l = i mod 16, with
- * j = (i mod 64) / 16, except the terms of a last group of fewer than 16 (i >= 16*floor(d/16)),
- * which go to A[3][l]; that group is padded with zero terms to 16, so every lane of A[3] takes
- * one more step.  Each A[j][l] starts at +0 and takes its terms in ascending i, each step one
- * fused multiply-add (fmaf: one rounding; for squared L2 the term of q[i] - x[i] = t is
- * fmaf(t, t, A), t rounded first).  Then S[l] = (A[0][l] + A[1][l]) + (A[2][l] + A[3][l])
- * and the result is vs_tree16(S): u[l] = S[l] + S[l+8], w[l] = u[l] + u[l+4],
- * x[l] = w[l] + w[l+2], result x[0] + x[1].  AVX-512 holds A[j] in one register, AVX2 in two,
- * scalar code in an array (VS_TARGET_SCALAR).
+ * The blocked order (SPEC.md 5.4, [R-SEG-DETERMINISTIC]).  Every float sum whose result can
+ * reach a file - the squared norms of NORMS, the distances an index build compares, the HNSW
+ * code distances of its walk - is summed in one order that each level emulates, so every
+ * level gives the same bits: term i of a vector of d terms (i < d) goes to accumulator
+ * A[j][l], l = i mod 16, j = (i mod 64) / 16, except the terms of a last group of fewer than
+ * 16 (i >= 16*floor(d/16)), which go to A[3][l]; that group is padded with zero terms to 16,
+ * so every lane of A[3] takes one more step.  Each A[j][l] starts at +0 and takes its terms
+ * in ascending i, each step one fused multiply-add (fmaf: one rounding; for squared L2 the
+ * term of t = q[i] - x[i] is fmaf(t, t, A), t rounded first).  Then
+ * S[l] = (A[0][l] + A[1][l]) + (A[2][l] + A[3][l]) and the result is vs_tree16(S):
+ * u[l] = S[l] + S[l+8], w[l] = u[l] + u[l+4], x[l] = w[l] + w[l+2], result x[0] + x[1].
+ * AVX-512 holds A[j] in one register, AVX2 in two, scalar code in an array
+ * (VS_TARGET_SCALAR).
  */
 #ifndef VS_SIMD_H
 #define VS_SIMD_H
