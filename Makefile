@@ -91,7 +91,7 @@ $(B)/cli/common.o: cli/common.c cli/common.h $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icli -c -o $@ $<
 
-$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libvecseg.a
+$(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libvecseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libvecseg.a $(LDLIBS)
 

@@ -170,84 +170,70 @@ static void sq8_scalar(const float *w, const uint8_t *codes, size_t n, size_t d,
     }
 }
 
-VS_TARGET_AVX512F VS_INLINE __m512 u8x16f(const uint8_t *c)
+/* R rows (R <= 4, a constant after inlining) sharing each load of w: one accumulator each over
+   the whole groups of 16 (or 8) codes, its lane sum, then the rest in order. */
+VS_TARGET_AVX512F VS_INLINE void f32rows512(const float *w, const uint8_t *c, size_t d, int R, float *out)
 {
-    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)c)));
+    size_t d16 = d & ~(size_t)15;
+    __m512 a[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        a[r] = _mm512_setzero_ps();
+    for (size_t t = 0; t < d16; t += 16) {
+        __m512 wv = _mm512_loadu_ps(w + t);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            a[r] = _mm512_fmadd_ps(
+                wv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(c + r * d + t)))), a[r]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        float s = vs_hsum512(a[r]);
+        for (size_t t = d16; t < d; t++)
+            s += w[t] * (float)c[r * d + t];
+        out[r] = s;
+    }
+}
+
+VS_TARGET_AVX2 VS_INLINE void f32rows256(const float *w, const uint8_t *c, size_t d, int R, float *out)
+{
+    size_t d8 = d & ~(size_t)7;
+    __m256 a[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        a[r] = _mm256_setzero_ps();
+    for (size_t t = 0; t < d8; t += 8) {
+        __m256 wv = _mm256_loadu_ps(w + t);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            a[r] = _mm256_fmadd_ps(
+                wv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(c + r * d + t)))), a[r]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        float s = vs_hsum256(a[r]);
+        for (size_t t = d8; t < d; t++)
+            s += w[t] * (float)c[r * d + t];
+        out[r] = s;
+    }
 }
 
 VS_TARGET_AVX512F static void sq8_512(const float *w, const uint8_t *codes, size_t n, size_t d, float *out)
 {
-    size_t d16 = d & ~(size_t)15, i = 0;
-    /* four rows at once share each load of w */
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c0 = codes + i * d, *c1 = c0 + d, *c2 = c1 + d, *c3 = c2 + d;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t t = 0; t < d16; t += 16) {
-            __m512 wv = _mm512_loadu_ps(w + t);
-            a0 = _mm512_fmadd_ps(wv, u8x16f(c0 + t), a0);
-            a1 = _mm512_fmadd_ps(wv, u8x16f(c1 + t), a1);
-            a2 = _mm512_fmadd_ps(wv, u8x16f(c2 + t), a2);
-            a3 = _mm512_fmadd_ps(wv, u8x16f(c3 + t), a3);
-        }
-        float r[4] = {vs_hsum512(a0), vs_hsum512(a1), vs_hsum512(a2),
-                      vs_hsum512(a3)};
-        for (size_t t = d16; t < d; t++) {
-            r[0] += w[t] * (float)c0[t];
-            r[1] += w[t] * (float)c1[t];
-            r[2] += w[t] * (float)c2[t];
-            r[3] += w[t] * (float)c3[t];
-        }
-        memcpy(out + i, r, sizeof r);
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * d;
-        __m512 a = _mm512_setzero_ps();
-        for (size_t t = 0; t < d16; t += 16)
-            a = _mm512_fmadd_ps(_mm512_loadu_ps(w + t), u8x16f(c + t), a);
-        float r = vs_hsum512(a);
-        for (size_t t = d16; t < d; t++)
-            r += w[t] * (float)c[t];
-        out[i] = r;
-    }
-}
-
-VS_TARGET_AVX2 VS_INLINE __m256 u8x8f(const uint8_t *c)
-{
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)c)));
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        f32rows512(w, codes + i * d, d, 4, out + i);
+    for (; i < n; i++)
+        f32rows512(w, codes + i * d, d, 1, out + i);
 }
 
 VS_TARGET_AVX2 static void sq8_256(const float *w, const uint8_t *codes, size_t n, size_t d, float *out)
 {
-    size_t d8 = d & ~(size_t)7, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c0 = codes + i * d, *c1 = c0 + d, *c2 = c1 + d, *c3 = c2 + d;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t t = 0; t < d8; t += 8) {
-            __m256 wv = _mm256_loadu_ps(w + t);
-            a0 = _mm256_fmadd_ps(wv, u8x8f(c0 + t), a0);
-            a1 = _mm256_fmadd_ps(wv, u8x8f(c1 + t), a1);
-            a2 = _mm256_fmadd_ps(wv, u8x8f(c2 + t), a2);
-            a3 = _mm256_fmadd_ps(wv, u8x8f(c3 + t), a3);
-        }
-        float r[4] = {vs_hsum256(a0), vs_hsum256(a1), vs_hsum256(a2), vs_hsum256(a3)};
-        for (size_t t = d8; t < d; t++) {
-            r[0] += w[t] * (float)c0[t];
-            r[1] += w[t] * (float)c1[t];
-            r[2] += w[t] * (float)c2[t];
-            r[3] += w[t] * (float)c3[t];
-        }
-        memcpy(out + i, r, sizeof r);
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * d;
-        __m256 a = _mm256_setzero_ps();
-        for (size_t t = 0; t < d8; t += 8)
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(w + t), u8x8f(c + t), a);
-        float r = vs_hsum256(a);
-        for (size_t t = d8; t < d; t++)
-            r += w[t] * (float)c[t];
-        out[i] = r;
-    }
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        f32rows256(w, codes + i * d, d, 4, out + i);
+    for (; i < n; i++)
+        f32rows256(w, codes + i * d, d, 1, out + i);
 }
 
 /* ---- the HNSW L2 form: sum_i (qo[i] - step[i] * c[i])^2 in the blocked order ------------- */

@@ -106,15 +106,6 @@ VS_INLINE void prefetch(const float *p)
 
 /* ---- AVX-512F: accumulator A[j] in one register ---------------------------------------- */
 
-VS_TARGET_AVX512F VS_INLINE __m512 step512(int op, __m512 s, __m512 q, __m512 x)
-{
-    if (op == OP_L2) {
-        __m512 t = _mm512_sub_ps(q, x);
-        return _mm512_fmadd_ps(t, t, s);
-    }
-    return _mm512_fmadd_ps(q, x, s);
-}
-
 /*
  * Distances from q to the R rows x, x + d, ... (R <= 4, a constant after inlining) into out.
  * The query block is loaded once per step and shared by the R rows.
@@ -143,7 +134,7 @@ VS_TARGET_AVX512F VS_INLINE void kern512(int op, const float *q, const float *x,
             __m512 qv = _mm512_loadu_ps(q + i + 16 * j);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++)
-                s[r][j] = step512(op, s[r][j], qv, _mm512_loadu_ps(row[r] + i + 16 * j));
+                s[r][j] = vs_step512(op == OP_L2, s[r][j], qv, _mm512_loadu_ps(row[r] + i + 16 * j));
         }
     }
     size_t rem = d - i;
@@ -153,7 +144,7 @@ VS_TARGET_AVX512F VS_INLINE void kern512(int op, const float *q, const float *x,
             __m512 qv = _mm512_loadu_ps(q + i + 16 * j);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++)
-                s[r][j] = step512(op, s[r][j], qv, _mm512_loadu_ps(row[r] + i + 16 * j));
+                s[r][j] = vs_step512(op == OP_L2, s[r][j], qv, _mm512_loadu_ps(row[r] + i + 16 * j));
         }
     }
     if (rem & 15) {
@@ -162,7 +153,7 @@ VS_TARGET_AVX512F VS_INLINE void kern512(int op, const float *q, const float *x,
         __m512 qv = _mm512_maskz_loadu_ps(m, q + o);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
-            s[r][3] = step512(op, s[r][3], qv, _mm512_maskz_loadu_ps(m, row[r] + o));
+            s[r][3] = vs_step512(op == OP_L2, s[r][3], qv, _mm512_maskz_loadu_ps(m, row[r] + o));
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -183,22 +174,23 @@ VS_TARGET_AVX512F static float dot_avx512(const float *a, const float *b, size_t
     return r;
 }
 
-VS_TARGET_AVX512F static void l2sq_many_avx512(const float *q, const float *x, size_t n, size_t d, float *out)
+VS_TARGET_AVX512F VS_INLINE void many512(int op, const float *q, const float *x, size_t n, size_t d, float *out)
 {
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
-        kern512(OP_L2, q, x + i * d, d, 4, 1, out + i);
+        kern512(op, q, x + i * d, d, 4, 1, out + i);
     for (; i < n; i++)
-        kern512(OP_L2, q, x + i * d, d, 1, 1, out + i);
+        kern512(op, q, x + i * d, d, 1, 1, out + i);
+}
+
+VS_TARGET_AVX512F static void l2sq_many_avx512(const float *q, const float *x, size_t n, size_t d, float *out)
+{
+    many512(OP_L2, q, x, n, d, out);
 }
 
 VS_TARGET_AVX512F static void dot_many_avx512(const float *q, const float *x, size_t n, size_t d, float *out)
 {
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        kern512(OP_DOT, q, x + i * d, d, 4, 1, out + i);
-    for (; i < n; i++)
-        kern512(OP_DOT, q, x + i * d, d, 1, 1, out + i);
+    many512(OP_DOT, q, x, n, d, out);
 }
 
 VS_TARGET_AVX512F static size_t scan_le_avx512(const float *c, const float *p, size_t n, float a, float b,
@@ -223,15 +215,6 @@ VS_TARGET_AVX512F static size_t scan_le_avx512(const float *c, const float *p, s
 
 /* ---- AVX2 + FMA: accumulator A[j] in two registers, lanes 0-7 and 8-15 ---------------- */
 
-VS_TARGET_AVX2 VS_INLINE __m256 step256(int op, __m256 s, __m256 q, __m256 x)
-{
-    if (op == OP_L2) {
-        __m256 t = _mm256_sub_ps(q, x);
-        return _mm256_fmadd_ps(t, t, s);
-    }
-    return _mm256_fmadd_ps(q, x, s);
-}
-
 /* As kern512 with R = 1: the 16 ymm registers hold the 8 accumulators of one row, the query
    block and temporaries, not those of two rows. */
 VS_TARGET_AVX2 VS_INLINE float kern256(int op, const float *q, const float *x, size_t d, int pf)
@@ -249,7 +232,7 @@ VS_TARGET_AVX2 VS_INLINE float kern256(int op, const float *q, const float *x, s
         }
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++)
-            s[k >> 1][k & 1] = step256(op, s[k >> 1][k & 1], _mm256_loadu_ps(q + i + 8 * k),
+            s[k >> 1][k & 1] = vs_step256(op == OP_L2, s[k >> 1][k & 1], _mm256_loadu_ps(q + i + 8 * k),
                                        _mm256_loadu_ps(x + i + 8 * k));
     }
     size_t rem = d - i;
@@ -258,7 +241,7 @@ VS_TARGET_AVX2 VS_INLINE float kern256(int op, const float *q, const float *x, s
         if (rem >= 16 * (size_t)(j + 1))
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++)
-                s[j][h] = step256(op, s[j][h], _mm256_loadu_ps(q + i + 16 * j + 8 * h),
+                s[j][h] = vs_step256(op == OP_L2, s[j][h], _mm256_loadu_ps(q + i + 16 * j + 8 * h),
                                   _mm256_loadu_ps(x + i + 16 * j + 8 * h));
     if (rem & 15) {
         size_t o = i + (rem & ~(size_t)15);
@@ -266,7 +249,8 @@ VS_TARGET_AVX2 VS_INLINE float kern256(int op, const float *q, const float *x, s
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) { /* lanes 8-15 step with zeros when p <= 8, as padding asks */
             __m256i m = vs_mask256(p - 8 * h);
-            s[3][h] = step256(op, s[3][h], _mm256_maskload_ps(q + o + 8 * h, m), _mm256_maskload_ps(x + o + 8 * h, m));
+            s[3][h] = vs_step256(op == OP_L2, s[3][h], _mm256_maskload_ps(q + o + 8 * h, m),
+                                 _mm256_maskload_ps(x + o + 8 * h, m));
         }
     }
     __m256 lo = _mm256_add_ps(_mm256_add_ps(s[0][0], s[1][0]), _mm256_add_ps(s[2][0], s[3][0]));

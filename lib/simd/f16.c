@@ -4,56 +4,33 @@
 #include "simd/f16.h"
 #include "simd/simd.h"
 
-/* Squared L2 (or dot) of q against n f16 rows of dp (a multiple of 16)
-   components: ranking the lists only, the exact values come from f32. */
-VS_TARGET_AVX512F VS_INLINE void many512(const float *q, const uint16_t *c, size_t n, size_t dp, int dot, float *out)
+/* Squared L2 (l2) or dot product of q and the R f16 rows x, x + dp, ... (R <= 4, a constant
+   after inlining) of dp components (a multiple of 16) into out: the query is loaded once per
+   step for the R rows. */
+VS_TARGET_AVX512F VS_INLINE void rows512(int l2, int R, const float *q, const uint16_t *x, size_t dp, float *out)
+{
+    __m512 a[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        a[r] = _mm512_setzero_ps();
+    for (size_t t = 0; t < dp; t += 16) {
+        __m512 qv = _mm512_loadu_ps(q + t);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            a[r] = vs_step512(l2, a[r], qv, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + r * dp + t))));
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        out[r] = vs_hsum512(a[r]);
+}
+
+VS_TARGET_AVX512F VS_INLINE void many512(int l2, const float *q, const uint16_t *x, size_t n, size_t dp, float *out)
 {
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint16_t *c0 = c + i * dp, *c1 = c0 + dp, *c2 = c1 + dp, *c3 = c2 + dp;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t t = 0; t < dp; t += 16) {
-            __m512 qv = _mm512_loadu_ps(q + t);
-            __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c0 + t)));
-            __m512 v1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c1 + t)));
-            __m512 v2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c2 + t)));
-            __m512 v3 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c3 + t)));
-            if (dot) {
-                a0 = _mm512_fmadd_ps(qv, v0, a0);
-                a1 = _mm512_fmadd_ps(qv, v1, a1);
-                a2 = _mm512_fmadd_ps(qv, v2, a2);
-                a3 = _mm512_fmadd_ps(qv, v3, a3);
-            } else {
-                v0 = _mm512_sub_ps(qv, v0);
-                v1 = _mm512_sub_ps(qv, v1);
-                v2 = _mm512_sub_ps(qv, v2);
-                v3 = _mm512_sub_ps(qv, v3);
-                a0 = _mm512_fmadd_ps(v0, v0, a0);
-                a1 = _mm512_fmadd_ps(v1, v1, a1);
-                a2 = _mm512_fmadd_ps(v2, v2, a2);
-                a3 = _mm512_fmadd_ps(v3, v3, a3);
-            }
-        }
-        out[i] = vs_hsum512(a0);
-        out[i + 1] = vs_hsum512(a1);
-        out[i + 2] = vs_hsum512(a2);
-        out[i + 3] = vs_hsum512(a3);
-    }
-    for (; i < n; i++) {
-        const uint16_t *c0 = c + i * dp;
-        __m512 a0 = _mm512_setzero_ps();
-        for (size_t t = 0; t < dp; t += 16) {
-            __m512 qv = _mm512_loadu_ps(q + t);
-            __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c0 + t)));
-            if (dot)
-                a0 = _mm512_fmadd_ps(qv, v0, a0);
-            else {
-                v0 = _mm512_sub_ps(qv, v0);
-                a0 = _mm512_fmadd_ps(v0, v0, a0);
-            }
-        }
-        out[i] = vs_hsum512(a0);
-    }
+    for (; i + 4 <= n; i += 4)
+        rows512(l2, 4, q, x + i * dp, dp, out + i);
+    for (; i < n; i++)
+        rows512(l2, 1, q, x + i * dp, dp, out + i);
 }
 
 /* Converts n rows of d floats, times scale, to f16 rows of dp (zero padded). */
@@ -71,12 +48,12 @@ VS_TARGET_AVX512F static void encode512(const float *c, size_t n, size_t d, floa
 
 VS_TARGET_AVX512F static void l2sq_many512(const float *q, const uint16_t *x, size_t n, size_t dp, float *out)
 {
-    many512(q, x, n, dp, 0, out);
+    many512(1, q, x, n, dp, out);
 }
 
 VS_TARGET_AVX512F static void dot_many512(const float *q, const uint16_t *x, size_t n, size_t dp, float *out)
 {
-    many512(q, x, n, dp, 1, out);
+    many512(0, q, x, n, dp, out);
 }
 
 typedef struct kernels {

@@ -32,99 +32,82 @@ VS_INLINE void table_tail(const float *x, const float *ct, uint32_t d, uint32_t 
     }
 }
 
-VS_TARGET_AVX512F static void table_512(const float *x, const float *ct, uint32_t d, uint32_t k, int l2, float *out)
+/* The entries of R registers of codewords from p (R <= 4, a constant after inlining: R
+   independent chains) into a. */
+VS_TARGET_AVX512F VS_INLINE void block512(int l2, int R, const float *x, const float *p, uint32_t d, uint32_t k,
+                                          __m512 *a)
 {
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        a[r] = _mm512_setzero_ps();
+    for (uint32_t t = 0; t < d; t++, p += k) {
+        __m512 xv = _mm512_set1_ps(x[t]);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            a[r] = vs_step512(l2, a[r], xv, _mm512_loadu_ps(p + 16 * r));
+    }
+}
+
+VS_TARGET_AVX2 VS_INLINE void block256(int l2, int R, const float *x, const float *p, uint32_t d, uint32_t k,
+                                       __m256 *a)
+{
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        a[r] = _mm256_setzero_ps();
+    for (uint32_t t = 0; t < d; t++, p += k) {
+        __m256 xv = _mm256_set1_ps(x[t]);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            a[r] = vs_step256(l2, a[r], xv, _mm256_loadu_ps(p + 8 * r));
+    }
+}
+
+VS_TARGET_AVX512F VS_INLINE void table512(int l2, const float *x, const float *ct, uint32_t d, uint32_t k, float *out)
+{
+    __m512 a[4];
     uint32_t c = 0;
-    /* four blocks of 16 codewords at once: independent FMA chains */
     for (; c + 64 <= k; c += 64) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m512 xv = _mm512_set1_ps(x[t]);
-            __m512 v0 = _mm512_loadu_ps(p), v1 = _mm512_loadu_ps(p + 16);
-            __m512 v2 = _mm512_loadu_ps(p + 32), v3 = _mm512_loadu_ps(p + 48);
-            if (l2) {
-                v0 = _mm512_sub_ps(xv, v0);
-                v1 = _mm512_sub_ps(xv, v1);
-                v2 = _mm512_sub_ps(xv, v2);
-                v3 = _mm512_sub_ps(xv, v3);
-                a0 = _mm512_fmadd_ps(v0, v0, a0);
-                a1 = _mm512_fmadd_ps(v1, v1, a1);
-                a2 = _mm512_fmadd_ps(v2, v2, a2);
-                a3 = _mm512_fmadd_ps(v3, v3, a3);
-            } else {
-                a0 = _mm512_fmadd_ps(xv, v0, a0);
-                a1 = _mm512_fmadd_ps(xv, v1, a1);
-                a2 = _mm512_fmadd_ps(xv, v2, a2);
-                a3 = _mm512_fmadd_ps(xv, v3, a3);
-            }
-        }
-        _mm512_storeu_ps(out + c, a0);
-        _mm512_storeu_ps(out + c + 16, a1);
-        _mm512_storeu_ps(out + c + 32, a2);
-        _mm512_storeu_ps(out + c + 48, a3);
+        block512(l2, 4, x, ct + c, d, k, a);
+        for (int r = 0; r < 4; r++)
+            _mm512_storeu_ps(out + c + 16 * r, a[r]);
     }
     for (; c + 16 <= k; c += 16) {
-        __m512 a0 = _mm512_setzero_ps();
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m512 xv = _mm512_set1_ps(x[t]), v0 = _mm512_loadu_ps(p);
-            if (l2) {
-                v0 = _mm512_sub_ps(xv, v0);
-                a0 = _mm512_fmadd_ps(v0, v0, a0);
-            } else
-                a0 = _mm512_fmadd_ps(xv, v0, a0);
-        }
-        _mm512_storeu_ps(out + c, a0);
+        block512(l2, 1, x, ct + c, d, k, a);
+        _mm512_storeu_ps(out + c, a[0]);
     }
     table_tail(x, ct, d, k, c, l2, out);
 }
 
-VS_TARGET_AVX2 static void table_256(const float *x, const float *ct, uint32_t d, uint32_t k, int l2, float *out)
+VS_TARGET_AVX2 VS_INLINE void table256(int l2, const float *x, const float *ct, uint32_t d, uint32_t k, float *out)
 {
+    __m256 a[4];
     uint32_t c = 0;
     for (; c + 32 <= k; c += 32) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m256 xv = _mm256_set1_ps(x[t]);
-            __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
-            __m256 v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24);
-            if (l2) {
-                v0 = _mm256_sub_ps(xv, v0);
-                v1 = _mm256_sub_ps(xv, v1);
-                v2 = _mm256_sub_ps(xv, v2);
-                v3 = _mm256_sub_ps(xv, v3);
-                a0 = _mm256_fmadd_ps(v0, v0, a0);
-                a1 = _mm256_fmadd_ps(v1, v1, a1);
-                a2 = _mm256_fmadd_ps(v2, v2, a2);
-                a3 = _mm256_fmadd_ps(v3, v3, a3);
-            } else {
-                a0 = _mm256_fmadd_ps(xv, v0, a0);
-                a1 = _mm256_fmadd_ps(xv, v1, a1);
-                a2 = _mm256_fmadd_ps(xv, v2, a2);
-                a3 = _mm256_fmadd_ps(xv, v3, a3);
-            }
-        }
-        _mm256_storeu_ps(out + c, a0);
-        _mm256_storeu_ps(out + c + 8, a1);
-        _mm256_storeu_ps(out + c + 16, a2);
-        _mm256_storeu_ps(out + c + 24, a3);
+        block256(l2, 4, x, ct + c, d, k, a);
+        for (int r = 0; r < 4; r++)
+            _mm256_storeu_ps(out + c + 8 * r, a[r]);
     }
     for (; c + 8 <= k; c += 8) {
-        __m256 a0 = _mm256_setzero_ps();
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m256 xv = _mm256_set1_ps(x[t]), v0 = _mm256_loadu_ps(p);
-            if (l2) {
-                v0 = _mm256_sub_ps(xv, v0);
-                a0 = _mm256_fmadd_ps(v0, v0, a0);
-            } else
-                a0 = _mm256_fmadd_ps(xv, v0, a0);
-        }
-        _mm256_storeu_ps(out + c, a0);
+        block256(l2, 1, x, ct + c, d, k, a);
+        _mm256_storeu_ps(out + c, a[0]);
     }
     table_tail(x, ct, d, k, c, l2, out);
+}
+
+VS_TARGET_AVX512F static void table_512(const float *x, const float *ct, uint32_t d, uint32_t k, int l2, float *out)
+{
+    if (l2)
+        table512(1, x, ct, d, k, out);
+    else
+        table512(0, x, ct, d, k, out);
+}
+
+VS_TARGET_AVX2 static void table_256(const float *x, const float *ct, uint32_t d, uint32_t k, int l2, float *out)
+{
+    if (l2)
+        table256(1, x, ct, d, k, out);
+    else
+        table256(0, x, ct, d, k, out);
 }
 
 VS_TARGET_SCALAR static void table_scalar(const float *x, const float *ct, uint32_t d, uint32_t k, int l2, float *out)
@@ -224,47 +207,35 @@ VS_TARGET_AVX512F static inline void merge_512(__m512 *v0, __m512i *i0, __m512 v
    per lane (one per 16-codeword slot of a 64 block), merged at the end. */
 VS_TARGET_AVX512F static uint32_t table_argmin_512(const float *x, const float *ct, uint32_t d, uint32_t k, float *best)
 {
-    const __m512 inf = _mm512_set1_ps(INFINITY);
-    __m512 b0 = inf, b1 = inf, b2 = inf, b3 = inf;
-    __m512i i0 = _mm512_setzero_si512(), i1 = i0, i2 = i0, i3 = i0;
-    __m512i c0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i s16 = _mm512_set1_epi32(16), s64 = _mm512_set1_epi32(64);
-    for (uint32_t c = 0; c < k; c += 64) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m512 xv = _mm512_set1_ps(x[t]);
-            __m512 v0 = _mm512_sub_ps(xv, _mm512_loadu_ps(p)), v1 = _mm512_sub_ps(xv, _mm512_loadu_ps(p + 16));
-            __m512 v2 = _mm512_sub_ps(xv, _mm512_loadu_ps(p + 32)), v3 = _mm512_sub_ps(xv, _mm512_loadu_ps(p + 48));
-            a0 = _mm512_fmadd_ps(v0, v0, a0);
-            a1 = _mm512_fmadd_ps(v1, v1, a1);
-            a2 = _mm512_fmadd_ps(v2, v2, a2);
-            a3 = _mm512_fmadd_ps(v3, v3, a3);
-        }
-        __m512i c1 = _mm512_add_epi32(c0, s16), c2 = _mm512_add_epi32(c1, s16), c3 = _mm512_add_epi32(c2, s16);
-        __mmask16 m0 = _mm512_cmp_ps_mask(a0, b0, _CMP_LT_OQ), m1 = _mm512_cmp_ps_mask(a1, b1, _CMP_LT_OQ);
-        __mmask16 m2 = _mm512_cmp_ps_mask(a2, b2, _CMP_LT_OQ), m3 = _mm512_cmp_ps_mask(a3, b3, _CMP_LT_OQ);
-        b0 = _mm512_mask_mov_ps(b0, m0, a0);
-        b1 = _mm512_mask_mov_ps(b1, m1, a1);
-        b2 = _mm512_mask_mov_ps(b2, m2, a2);
-        b3 = _mm512_mask_mov_ps(b3, m3, a3);
-        i0 = _mm512_mask_mov_epi32(i0, m0, c0);
-        i1 = _mm512_mask_mov_epi32(i1, m1, c1);
-        i2 = _mm512_mask_mov_epi32(i2, m2, c2);
-        i3 = _mm512_mask_mov_epi32(i3, m3, c3);
-        c0 = _mm512_add_epi32(c0, s64);
+    __m512 b[4], a[4];
+    __m512i bi[4], ci[4];
+    for (int r = 0; r < 4; r++) {
+        b[r] = _mm512_set1_ps(INFINITY);
+        bi[r] = _mm512_setzero_si512();
+        ci[r] = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                 _mm512_set1_epi32(16 * r));
     }
-    merge_512(&b0, &i0, b1, i1);
-    merge_512(&b2, &i2, b3, i3);
-    merge_512(&b0, &i0, b2, i2);
-    float b = _mm512_reduce_min_ps(b0);
-    __mmask16 eq = _mm512_cmp_ps_mask(b0, _mm512_set1_ps(b), _CMP_EQ_OQ);
+    for (uint32_t c = 0; c < k; c += 64) {
+        block512(1, 4, x, ct + c, d, k, a);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __mmask16 m = _mm512_cmp_ps_mask(a[r], b[r], _CMP_LT_OQ);
+            b[r] = _mm512_mask_mov_ps(b[r], m, a[r]);
+            bi[r] = _mm512_mask_mov_epi32(bi[r], m, ci[r]);
+            ci[r] = _mm512_add_epi32(ci[r], _mm512_set1_epi32(64));
+        }
+    }
+    merge_512(&b[0], &bi[0], b[1], bi[1]);
+    merge_512(&b[2], &bi[2], b[3], bi[3]);
+    merge_512(&b[0], &bi[0], b[2], bi[2]);
+    float m = _mm512_reduce_min_ps(b[0]);
+    __mmask16 eq = _mm512_cmp_ps_mask(b[0], _mm512_set1_ps(m), _CMP_EQ_OQ);
     if (!eq) { /* every distance NaN */
         *best = NAN;
         return 0;
     }
-    *best = b;
-    return (uint32_t)_mm512_mask_reduce_min_epi32(eq, i0);
+    *best = m;
+    return (uint32_t)_mm512_mask_reduce_min_epi32(eq, bi[0]);
 }
 
 /* ---- dispatch -------------------------------------------------------------------------- */

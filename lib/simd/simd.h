@@ -74,6 +74,27 @@ static inline vs_simd_level vs_simd_active(void)
    CPU without FMA pays for the call. */
 #define VS_TARGET_SCALAR __attribute__((target_clones("default", "fma")))
 
+/* ---- one step of a sum: squared differences (l2) or products -------------------------------- */
+
+/* acc + (q - x)^2 with q - x rounded first (l2), or acc + q * x, one fused multiply-add per lane. */
+VS_TARGET_AVX512F VS_INLINE __m512 vs_step512(int l2, __m512 acc, __m512 q, __m512 x)
+{
+    if (l2) {
+        __m512 t = _mm512_sub_ps(q, x);
+        return _mm512_fmadd_ps(t, t, acc);
+    }
+    return _mm512_fmadd_ps(q, x, acc);
+}
+
+VS_TARGET_AVX2 VS_INLINE __m256 vs_step256(int l2, __m256 acc, __m256 q, __m256 x)
+{
+    if (l2) {
+        __m256 t = _mm256_sub_ps(q, x);
+        return _mm256_fmadd_ps(t, t, acc);
+    }
+    return _mm256_fmadd_ps(q, x, acc);
+}
+
 /* ---- horizontal reductions ---------------------------------------------------------------- */
 
 /* The tree of the blocked order over 16 lanes (above). */

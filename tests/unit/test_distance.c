@@ -15,8 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "simd/distance.h"
-#include "simd/simd.h"
+#include "levels.h"
 #include "unit.h"
 #include "vf_error.h"
 
@@ -56,27 +55,36 @@ static int close_to(double got, double ref, double abs_sum)
     return fabs(got - ref) <= 1e-5 * abs_sum + 1e-30;
 }
 
-/* The blocked order of simd.h, from its description: term i to A[(i mod 64) / 16][i mod 16],
-   a last group of fewer than 16 to A[3] padded with zero terms, fmaf steps, then the tree. */
-static float blocked(int l2, const float *a, const float *b, size_t d)
+/* The terms of squared L2 and dot product, for blocked(). */
+typedef struct pair_ctx {
+    const float *a, *b;
+    size_t d;
+} pair_ctx;
+
+static float l2_step(float acc, size_t i, const void *ctx)
 {
-    float A[4][16] = {{0}}, S[16], u[8], w[4];
-    size_t whole = d / 16 * 16;
-    for (size_t i = 0; i < whole + (d > whole ? 16 : 0); i++) {
-        float x = i < d ? a[i] : 0.0f, y = i < d ? b[i] : 0.0f, t = x - y;
-        size_t j = i < whole ? i % 64 / 16 : 3;
-        A[j][i % 16] = l2 ? fmaf(t, t, A[j][i % 16]) : fmaf(x, y, A[j][i % 16]);
-    }
-    for (int l = 0; l < 16; l++)
-        S[l] = (A[0][l] + A[1][l]) + (A[2][l] + A[3][l]);
-    for (int l = 0; l < 8; l++)
-        u[l] = S[l] + S[l + 8];
-    for (int l = 0; l < 4; l++)
-        w[l] = u[l] + u[l + 4];
-    return (w[0] + w[2]) + (w[1] + w[3]);
+    const pair_ctx *p = ctx;
+    float t = i < p->d ? p->a[i] - p->b[i] : 0.0f;
+    return fmaf(t, t, acc);
 }
 
-static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+static float dot_step(float acc, size_t i, const void *ctx)
+{
+    const pair_ctx *p = ctx;
+    return i < p->d ? fmaf(p->a[i], p->b[i], acc) : fmaf(0.0f, 0.0f, acc);
+}
+
+static float blocked_l2(const float *a, const float *b, size_t d)
+{
+    pair_ctx p = {a, b, d};
+    return blocked(d, l2_step, &p);
+}
+
+static float blocked_dot(const float *a, const float *b, size_t d)
+{
+    pair_ctx p = {a, b, d};
+    return blocked(d, dot_step, &p);
+}
 
 static void test_pairs(const char *set)
 {
@@ -101,10 +109,10 @@ static void test_pairs(const char *set)
             }
             double abs_sum, rl = ref_l2(a, b, d), rd = ref_dot(a, b, d, &abs_sum);
             float gl = vs_l2sq(a, b, d), gd = vs_dot(a, b, d);
-            if (!same_bits(gl, blocked(1, a, b, d)) || !same_bits(gd, blocked(0, a, b, d))) {
+            if (!same_bits(gl, blocked_l2(a, b, d)) || !same_bits(gd, blocked_dot(a, b, d))) {
                 bad++;
                 CHECK_MSG(0, "%s: d %zu: l2sq %a dot %a, the blocked order gives %a %a", set, d, gl, gd,
-                          blocked(1, a, b, d), blocked(0, a, b, d));
+                          blocked_l2(a, b, d), blocked_dot(a, b, d));
             }
             if (!close_to(gl, rl, rl) || !close_to(gd, rd, abs_sum)) {
                 bad++;
@@ -240,24 +248,17 @@ static void test_scan(const char *set)
     CHECK_MSG(bad == 0, "%s: vs_scan_le disagrees with the formula %d times", set, bad);
 }
 
+static void test_level(const char *level)
+{
+    CHECK(!strcmp(vs_simd_name(), level));
+    test_pairs(level);
+    test_many(level);
+    test_guard_page(level);
+    test_scan(level);
+}
+
 int main(void)
 {
-    int tested = 0;
-    for (int l = 0; l < VS_SIMD_LEVELS; l++) {
-        const char *name = vs_simd_level_name((vs_simd_level)l);
-        if (vs_simd_select(name)) {
-            printf("  level %s: skipped (this CPU does not run it)\n", name);
-            continue;
-        }
-        CHECK(!strcmp(vs_simd_name(), name));
-        test_pairs(name);
-        test_many(name);
-        test_guard_page(name);
-        test_scan(name);
-        printf("  level %s: tested\n", name);
-        tested++;
-    }
-    CHECK(tested >= 1);
-    vs_simd_select("auto");
+    CHECK(each_level(test_level) >= 1);
     UNIT_DONE();
 }

@@ -22,7 +22,7 @@
 #include "simd/f16.h"
 #include "simd/metric.h"
 #include "simd/pq.h"
-#include "simd/simd.h"
+#include "levels.h"
 #include "unit.h"
 #include "vecseg.h"
 #include "vf_error.h"
@@ -36,8 +36,6 @@ static double urand(void) /* uniform in [0, 1) */
     rng ^= rng << 17;
     return (double)(rng >> 11) / 9007199254740992.0;
 }
-
-static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
 /* n bytes ending exactly at a PROT_NONE page (munmap with guard_free). */
 static void *guarded(size_t n)
@@ -60,23 +58,24 @@ static void guard_free(void *p, size_t n)
 
 /* ---- the HNSW and IVF_SQ8 code kernels ------------------------------------------------------ */
 
-/* The HNSW L2 form in the blocked order of simd.h, from its description. */
+/* The terms of the HNSW L2 form, for blocked(): t = qo - step * c rounded once. */
+typedef struct l2_ctx {
+    const float *qo, *st;
+    const uint8_t *c;
+    size_t d;
+} l2_ctx;
+
+static float code_l2_step(float acc, size_t i, const void *ctx)
+{
+    const l2_ctx *p = ctx;
+    float t = i < p->d ? fmaf(-p->st[i], (float)p->c[i], p->qo[i]) : fmaf(-0.0f, 0.0f, 0.0f);
+    return fmaf(t, t, acc);
+}
+
 static float l2_blocked(const float *qo, const float *st, const uint8_t *c, size_t d)
 {
-    float A[4][16] = {{0}}, S[16], u[8], w[4];
-    size_t whole = d / 16 * 16;
-    for (size_t i = 0; i < whole + (d > whole ? 16 : 0); i++) {
-        float t = i < d ? fmaf(-st[i], (float)c[i], qo[i]) : fmaf(-0.0f, 0.0f, 0.0f);
-        size_t j = i < whole ? i % 64 / 16 : 3;
-        A[j][i % 16] = fmaf(t, t, A[j][i % 16]);
-    }
-    for (int l = 0; l < 16; l++)
-        S[l] = (A[0][l] + A[1][l]) + (A[2][l] + A[3][l]);
-    for (int l = 0; l < 8; l++)
-        u[l] = S[l] + S[l + 8];
-    for (int l = 0; l < 4; l++)
-        w[l] = u[l] + u[l + 4];
-    return (w[0] + w[2]) + (w[1] + w[3]);
+    l2_ctx p = {qo, st, c, d};
+    return blocked(d, code_l2_step, &p);
 }
 
 static void test_codes(const char *level)
@@ -376,6 +375,13 @@ static void test_choice(void)
     CHECK_MSG(!strcmp(got, best), "VECSEG_SIMD=bogus: got '%s', want '%s'", got, best);
 }
 
+static void test_level(const char *level)
+{
+    test_codes(level);
+    test_pq(level);
+    test_f16(level);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "--print-level")) {
@@ -384,20 +390,6 @@ int main(int argc, char **argv)
     }
     test_choice();
     test_metric();
-    int tested = 0;
-    for (int l = 0; l < VS_SIMD_LEVELS; l++) {
-        const char *name = vs_simd_level_name((vs_simd_level)l);
-        if (vs_simd_select(name)) {
-            printf("  level %s: skipped (this CPU does not run it)\n", name);
-            continue;
-        }
-        test_codes(name);
-        test_pq(name);
-        test_f16(name);
-        printf("  level %s: tested%s\n", name, vs_f16_ready() ? " (with f16 rows)" : "");
-        tested++;
-    }
-    CHECK(tested >= 1);
-    vs_simd_select("auto");
+    CHECK(each_level(test_level) >= 1);
     UNIT_DONE();
 }
