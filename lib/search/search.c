@@ -15,7 +15,8 @@
  *    distance is the exact kernel value and results do not depend on blocking.
  *  - few queries: the SIMD kernels (distance.c) over each row directly.
  *
- * Internal distances: squared L2 (l2), -dot (ip), 1 - cosine (cosine).
+ * Internal distances: squared L2 (l2), -dot (ip), 1 - cosine (cosine), all
+ * through simd/metric.h.
  */
 #include <math.h>
 #include <pthread.h>
@@ -29,6 +30,7 @@
 #include <cblas.h>
 
 #include "lib_internal.h"
+#include "simd/metric.h"
 
 #define QBLOCK 1024      /* queries per sgemm block (tuned on fashion-mnist) */
 #define RBLOCK 1024      /* rows per sgemm block: C is 4 MiB */
@@ -36,22 +38,7 @@
 
 float vs_distance_report(int metric, float internal)
 {
-    if (metric == VF_METRIC_L2)
-        return sqrtf(internal > 0 ? internal : 0);
-    return internal;
-}
-
-/* The exact internal distance of query q (norm qn) to row i of part p. */
-static float exact_dist(int metric, const float *q, float qn, const vs_part *p, size_t i, uint32_t d)
-{
-    const float *x = p->vecs + i * d;
-    if (metric == VF_METRIC_L2)
-        return vs_l2sq(q, x, d);
-    float dot = vs_dot(q, x, d);
-    if (metric == VF_METRIC_IP)
-        return -dot;
-    float den = sqrtf(qn) * sqrtf(p->norms[i]);
-    return den > 0 ? 1.0f - dot / den : 1.0f;
+    return vs_metric_report(metric, internal);
 }
 
 /* A piece is rows [lo, hi) of one part; a share is a list of pieces. */
@@ -117,14 +104,9 @@ static void search_simd(task *t, vs_topk *tk, float *buf)
                 else {
                     vs_dot_many(q, part->vecs + b * d, n, d, buf);
                     float qs = sqrtf(t->qn[qi]);
-                    for (size_t j = 0; j < n; j++) {
-                        if (metric == VF_METRIC_IP)
-                            buf[j] = -buf[j];
-                        else {
-                            float den = qs * sqrtf(part->norms[b + j]);
-                            buf[j] = den > 0 ? 1.0f - buf[j] / den : 1.0f;
-                        }
-                    }
+                    for (size_t j = 0; j < n; j++)
+                        buf[j] = metric == VF_METRIC_IP ? -buf[j]
+                                                        : vs_metric_cosine(buf[j], qs, sqrtf(part->norms[b + j]));
                 }
                 for (size_t j = 0; j < n; j++)
                     if (buf[j] <= vs_topk_bound(h) && !vs_part_deleted(part, b + j))
@@ -184,7 +166,9 @@ static void search_blas(task *t, vs_topk *tk, float *c, float *pbuf, uint32_t *i
                         if (ca * p[j] + cb * ci[j] + cg * ci[j] * p[j] > vs_topk_bound(h) - shift ||
                             vs_part_deleted(part, b + j))
                             continue;
-                        vs_topk_push(h, exact_dist(metric, t->q + qi * d, qn, part, b + j, d), part->ids[b + j]);
+                        vs_topk_push(h, vs_metric_exact(metric, t->q + qi * d, qn, part->vecs + (b + j) * d,
+                                                        part->norms[b + j], d),
+                                     part->ids[b + j]);
                     }
                 }
             }

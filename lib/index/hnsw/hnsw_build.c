@@ -38,8 +38,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "simd/distance.h"
 #include "index/hnsw/hnsw.h"
+#include "simd/metric.h"
 
 #define BATCH_MAX 256
 #define BATCH_DIV 64
@@ -167,20 +167,16 @@ static inline float approx(const builder *b, const hnsw_query *hq, uint32_t r)
         return hq->l2(hq->w, hq->step, p, b->dim);
     float aux;
     memcpy(&aux, p + hnsw_aux_off(b->dim), 4);
-    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq, p, b->dim);
+    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq->q8, hq->q16, p, b->dim);
 }
 
 /* The exact internal distance between rows a and c (SPEC.md 9). */
 static float pair_dist(const builder *b, uint32_t a, uint32_t c)
 {
     const float *x = b->vecs + (size_t)a * b->dim, *y = b->vecs + (size_t)c * b->dim;
-    if (b->metric == VF_METRIC_L2)
-        return vs_l2sq(x, y, b->dim);
-    float dot = vs_dot(x, y, b->dim);
     if (b->metric == VF_METRIC_IP) /* squared L2 of the augmented rows */
-        return 2 * b->pmax - 2 * dot - 2 * b->aug[a] * b->aug[c];
-    float den = sqrtf(b->norms[a]) * sqrtf(b->norms[c]);
-    return den > 0 ? 1.0f - dot / den : 1.0f;
+        return 2 * b->pmax - 2 * vs_dot(x, y, b->dim) - 2 * b->aug[a] * b->aug[c];
+    return vs_metric_exact(b->metric, x, b->norms[a], y, b->norms[c], b->dim);
 }
 
 static inline void prefetch_code(const builder *b, uint32_t r)
@@ -355,7 +351,7 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
     uint32_t r = (uint32_t)(b->b0 + i);
     int L = b->level[r];
     hnsw_query hq = {.w = ts->w, .q8 = ts->q8, .q16 = ts->q16};
-    hnsw_query_prep(&hq, b->vecs + (size_t)r * b->dim, b->norms[r], b->metric, b->off, b->step, b->dim);
+    vs_hnsw_query_prep(&hq, b->vecs + (size_t)r * b->dim, b->norms[r], b->metric, b->off, b->step, b->dim);
     if (b->metric == VF_METRIC_IP) { /* the augmented L2 distance 2P - 2 r.x - 2 a(r) a(x), as pair_dist */
         hq.c0 = 2 * b->pmax + 2 * hq.c0;
         hq.sq *= 2;
@@ -456,7 +452,7 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-int hnsw_level(uint64_t seed, uint64_t r, uint32_t M)
+int vs_hnsw_level(uint64_t seed, uint64_t r, uint32_t M)
 {
     uint64_t h = splitmix64(seed ^ splitmix64(r));
     double u = ((double)(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
@@ -475,7 +471,7 @@ static void fit_quantizer(builder *b)
         const float *x = b->vecs + r * b->dim;
         float s = 1.0f;
         if (b->metric == VF_METRIC_COSINE)
-            s = b->norms[r] > 0 ? 1.0f / sqrtf(b->norms[r]) : 0.0f;
+            s = vs_metric_inv_norm(b->norms[r]);
         for (uint32_t j = 0; j < b->dim; j++) {
             float v = x[j] * s;
             b->off[j] = v < b->off[j] ? v : b->off[j];
@@ -497,7 +493,7 @@ static void encode_row(builder *b, size_t r, tscratch *ts)
     uint8_t *c = node(b, (uint32_t)r);
     float s = 1.0f;
     if (b->metric == VF_METRIC_COSINE)
-        s = b->norms[r] > 0 ? 1.0f / sqrtf(b->norms[r]) : 0.0f;
+        s = vs_metric_inv_norm(b->norms[r]);
     float aux = 0;
     for (uint32_t j = 0; j < b->dim; j++) {
         float v = 0;
@@ -714,7 +710,7 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
     /* levels, and the upper records laid out in row order */
     uint64_t words = 0;
     for (size_t r = 0; r < b->n; r++) {
-        int L = hnsw_level(bp->seed, r, b->M);
+        int L = vs_hnsw_level(bp->seed, r, b->M);
         b->level[r] = (uint8_t)L;
         b->uoff[r] = L ? (uint32_t)words : HNSW_NO_UPPER;
         words += L ? 1 + (uint64_t)L * (b->M + 1) : 0;

@@ -28,9 +28,10 @@
 
 #include <cblas.h>
 
-#include "simd/distance.h"
 #include "index/ivf/ivf.h"
 #include "index/ivf/kmeans.h"
+#include "simd/distance.h"
+#include "simd/pq.h"
 
 #define EBLOCK 256   /* rows per encoding block */
 
