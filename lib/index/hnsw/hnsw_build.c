@@ -40,14 +40,10 @@
 
 #include "simd/distance.h"
 #include "index/hnsw/hnsw.h"
+#include "index/hnsw/hnsw_heap.h"
 
 #define BATCH_MAX 256
 #define BATCH_DIV 64
-
-typedef struct cand {
-    float d;
-    uint32_t id;
-} cand;
 
 typedef struct req {           /* a reverse link: source joins target's list on level */
     uint32_t level, target, source;
@@ -188,81 +184,6 @@ static inline void prefetch_code(const builder *b, uint32_t r)
     const char *p = (const char *)node(b, r);
     for (uint32_t o = 0; o < b->code_bytes; o += 64)
         __builtin_prefetch(p + o);
-}
-
-/* ---- heaps of candidates ------------------------------------------------------------------ */
-
-static inline int worse(cand a, cand b) { return a.d > b.d || (a.d == b.d && a.id > b.id); }
-
-static void minheap_push(cand *h, size_t *n, cand c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!worse(h[p], c))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static cand minheap_pop(cand *h, size_t *n)
-{
-    cand top = h[0], last = h[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m)
-            break;
-        if (c + 1 < m && worse(h[c], h[c + 1]))
-            c++;
-        if (!worse(last, h[c]))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m)
-        h[i] = last;
-    return top;
-}
-
-static void maxheap_push(cand *h, size_t *n, cand c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!worse(c, h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static void maxheap_pop(cand *h, size_t *n)
-{
-    cand last = h[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m)
-            break;
-        if (c + 1 < m && worse(h[c + 1], h[c]))
-            c++;
-        if (!worse(h[c], last))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m)
-        h[i] = last;
-}
-
-static int cand_cmp(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    return worse(*x, *y) ? 1 : worse(*y, *x) ? -1 : 0;
 }
 
 /* ---- search on one level (SEARCH-LAYER) ------------------------------------------------- */
