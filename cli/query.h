@@ -71,22 +71,31 @@ int query_merge(const query_opts *o);
  */
 int query_narrow(vs_snapshot *s, const char *node, const uint64_t *keys, size_t nkeys, vf_error *err);
 
+/* One process's search: its snapshot, its queries and room for their hits. */
+typedef struct query_run {
+    vs_snapshot *s;
+    const vf_manifest *m;      /* the snapshot's manifest */
+    float *q;                  /* nq queries */
+    size_t nq, k;
+    vs_hit *h;                 /* nq * k hits, for the mode to fill */
+    double t0, t1;             /* when the run started; when the queries were read */
+} query_run;
+
 /*
- * Opens the snapshot o->coll, narrows it to o->node and o->pkeys, and reads o->qspec (raw
- * queries take the collection's dimension), checking the dimension: *q and *nq receive the
- * queries.  Dies on error.
+ * Opens the snapshot o->coll, narrows it to o->node and o->pkeys, reads o->qspec (raw
+ * queries take the collection's dimension) and checks the dimension.  Dies on error.
  */
-vs_snapshot *query_open(const query_opts *o, float **q, size_t *nq);
+void query_open(const query_opts *o, query_run *r);
+
+/* Prints the summary line (unless -q): queries, k, rows, search time since the queries were
+   read and its rate, total time; then frees the run and closes its snapshot. */
+void query_done(query_run *r);
 
 /* Writes the answer: nq hit lists of k (internal distances of metric) reported as TSV, JSON
    lines or -o HDF5, and with --truth recall@k on stderr.  Dies on error. */
 void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_hit *h);
 
-/* The summary line of a search (unless -q): queries, k, rows, search time since t1 and rate,
-   total time since t0. */
-void query_summary(const vs_snapshot *s, size_t nq, size_t k, double t0, double t1);
-
-/* n hits of scratch, or die. */
+/* n hits, or die. */
 vs_hit *query_hits(size_t n);
 
 #endif

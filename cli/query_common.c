@@ -139,23 +139,39 @@ int query_narrow(vs_snapshot *s, const char *node, const uint64_t *keys, size_t 
     return 0;
 }
 
-vs_snapshot *query_open(const query_opts *o, float **q, size_t *nq)
+void query_open(const query_opts *o, query_run *r)
 {
     vf_error err;
-    vs_snapshot *s;
-    if (vs_snapshot_open(&s, o->coll, &err))
+    memset(r, 0, sizeof *r);
+    r->t0 = cli_now();
+    r->k = o->so.k;
+    if (vs_snapshot_open(&r->s, o->coll, &err))
         cli_die_err(&err);
-    const vf_manifest *m = vs_snapshot_manifest(s);
-    if (query_narrow(s, o->node, o->pkeys, o->npkeys, &err))
+    r->m = vs_snapshot_manifest(r->s);
+    if (query_narrow(r->s, o->node, o->pkeys, o->npkeys, &err))
         cli_die_err(&err);
     vs_reader_opts ro = o->ro;
-    ro.raw_dim = m->dim; /* raw queries have the collection's dimension unless -d says */
+    ro.raw_dim = r->m->dim; /* raw queries have the collection's dimension unless -d says */
     uint32_t qd;
-    if (vs_read_all_f32(o->qspec, &ro, q, nq, &qd, &err))
+    if (vs_read_all_f32(o->qspec, &ro, &r->q, &r->nq, &qd, &err))
         cli_die_err(&err);
-    if (*nq && qd != m->dim)
-        cli_die(EX_DATAERR, "'%s': row 1: dimension %u does not match the collection's %u", o->qspec, qd, m->dim);
-    return s;
+    if (r->nq && qd != r->m->dim)
+        cli_die(EX_DATAERR, "'%s': row 1: dimension %u does not match the collection's %u", o->qspec, qd,
+                r->m->dim);
+    r->t1 = cli_now();
+    r->h = query_hits(r->nq * r->k);
+}
+
+void query_done(query_run *r)
+{
+    double t2 = cli_now();
+    if (!cli_quiet)
+        fprintf(stderr, "%s: %zu queries, k=%zu, %llu rows, search %.3f s (%.0f queries/s), total %.3f s\n", cli_tool,
+                r->nq, r->k, (unsigned long long)vs_snapshot_rows(r->s), t2 - r->t1,
+                t2 > r->t1 ? (double)r->nq / (t2 - r->t1) : 0.0, cli_now() - r->t0);
+    free(r->h);
+    free(r->q);
+    vs_snapshot_close(r->s);
 }
 
 vs_hit *query_hits(size_t n)
@@ -164,15 +180,6 @@ vs_hit *query_hits(size_t n)
     if (!h)
         cli_die(EX_OSERR, "out of memory");
     return h;
-}
-
-void query_summary(const vs_snapshot *s, size_t nq, size_t k, double t0, double t1)
-{
-    double t2 = cli_now();
-    if (!cli_quiet)
-        fprintf(stderr, "%s: %zu queries, k=%zu, %llu rows, search %.3f s (%.0f queries/s), total %.3f s\n", cli_tool,
-                nq, k, (unsigned long long)vs_snapshot_rows(s), t2 - t1, t2 > t1 ? (double)nq / (t2 - t1) : 0.0,
-                cli_now() - t0);
 }
 
 /* ---- the answer --------------------------------------------------------------------------- */

@@ -102,21 +102,14 @@ static int search_processes(vs_snapshot *s, const float *q, size_t nq, const que
 int query_search(const query_opts *o)
 {
     vf_error err;
-    double t0 = cli_now();
-    float *q;
-    size_t nq, k = o->so.k;
-    vs_snapshot *s = query_open(o, &q, &nq);
-    double t1 = cli_now();
-    vs_hit *h = query_hits(nq * k);
-    int rc = o->jobs > 1 ? search_processes(s, q, nq, o, h, &err)
-                         : vs_search_share(s, q, nq, &o->so, o->nshares ? o->share : 0, o->nshares ? o->nshares : 1,
-                                           h, &err);
+    query_run r;
+    query_open(o, &r);
+    int rc = o->jobs > 1 ? search_processes(r.s, r.q, r.nq, o, r.h, &err)
+                         : vs_search_share(r.s, r.q, r.nq, &o->so, o->nshares ? o->share : 0,
+                                           o->nshares ? o->nshares : 1, r.h, &err);
     if (rc)
         cli_die_err(&err);
-    query_write(o, nq, k, vs_snapshot_manifest(s)->metric, h);
-    query_summary(s, nq, k, t0, t1);
-    free(h);
-    free(q);
-    vs_snapshot_close(s);
+    query_write(o, r.nq, r.k, r.m->metric, r.h);
+    query_done(&r);
     return 0;
 }
