@@ -117,11 +117,15 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     query_opts o;
     query_parse(argc, argv, usage, &o);
+    int rc;
     if (o.merge)
-        return query_merge(&o);
-    if (o.node || o.nshares || o.partial || o.jobs > 1)
-        cli_usage("under MPI each rank serves one node: drop --node, --share, --partial and -j");
-    int rc = run_mpi(&o);
-    MPI_Finalize();
+        rc = query_merge(&o);
+    else {
+        if (o.node || o.nshares || o.partial || o.jobs > 1)
+            cli_usage("under MPI each rank serves one node: drop --node, --share, --partial and -j");
+        rc = run_mpi(&o);
+        MPI_Finalize();
+    }
+    free(o.pkeys);
     return rc;
 }

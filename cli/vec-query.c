@@ -5,6 +5,8 @@
  * modes (query.h): the answer (query_search.c), --partial (query_partial.c) and --merge
  * (query_merge.c).  vec-query-mpi, the MPI engine, has its own main in query_mpi.c.
  */
+#include <stdlib.h>
+
 #include "query.h"
 
 static const char usage[] =
@@ -41,9 +43,9 @@ int main(int argc, char **argv)
     cli_init("vec-query", argv);
     query_opts o;
     query_parse(argc, argv, usage, &o);
-    if (o.merge)
-        return query_merge(&o);
     if ((o.node || o.nshares) && o.jobs > 1)
         cli_usage("--node and --share run one share: drop -j");
-    return o.partial ? query_partial(&o) : query_search(&o);
+    int rc = o.merge ? query_merge(&o) : o.partial ? query_partial(&o) : query_search(&o);
+    free(o.pkeys);
+    return rc;
 }

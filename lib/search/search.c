@@ -226,11 +226,11 @@ static int search_indexes(task *t, vs_topk *tk)
     return rc;
 }
 
-/* Runs task i of the array ctx (a vs_parallel_for item): its hits depend on the task alone. */
-static void run_task(void *ctx, size_t i, int w)
+/* Runs task ti of the array ctx (a vs_parallel_for item): its hits depend on the task alone. */
+static void run_task(void *ctx, size_t ti, int w)
 {
     (void)w;
-    task *t = (task *)ctx + i;
+    task *t = (task *)ctx + ti;
     size_t nq = t->q1 - t->q0;
     vs_topk *tk = malloc((nq ? nq : 1) * sizeof *tk);
     float *buf = malloc((size_t)QBLOCK * RBLOCK * sizeof(float) + RBLOCK * sizeof(float));
