@@ -84,12 +84,20 @@ $(B)/bin/%: cli/%.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icli -o $@ $< $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
 
-$(B)/bin/vec-query-mpi: cli/vec-query.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
+# vec-query: its main (cli/vec-query.c) and its modes (cli/query_*.c, see cli/query.h);
+# vec-query-mpi: the MPI engine's main (cli/query_mpi.c) with the modes it shares.
+QUERY_SHARED := $(B)/cli/query_common.o $(B)/cli/query_merge.o
+QUERY_OBJ    := $(QUERY_SHARED) $(B)/cli/query_search.o $(B)/cli/query_partial.o
+$(B)/bin/vec-query: cli/vec-query.c $(QUERY_OBJ) $(B)/cli/common.o $(B)/libvecseg.a cli/common.h cli/query.h
 	@mkdir -p $(dir $@)
-	$(MPICC) $(ALL_CFLAGS) -DVS_MPI -Icli -o $@ $< $(if $(filter 1,$(SAN)),tests/san-mpi.c) \
-	  $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Icli -o $@ $< $(QUERY_OBJ) $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
 
-$(B)/cli/common.o: cli/common.c cli/common.h $(HEADERS)
+$(B)/bin/vec-query-mpi: cli/query_mpi.c $(QUERY_SHARED) $(B)/cli/common.o $(B)/libvecseg.a cli/common.h cli/query.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(ALL_CFLAGS) -Icli -o $@ $< $(if $(filter 1,$(SAN)),tests/san-mpi.c) \
+	  $(QUERY_SHARED) $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
+
+$(B)/cli/%.o: cli/%.c cli/common.h cli/query.h $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icli -c -o $@ $<
 

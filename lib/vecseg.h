@@ -6,7 +6,7 @@
  * what the bytes mean: it routes rows to shards, ingests them into growing
  * segments in one atomic transaction, seals growing segments into FLAT
  * segment files, and answers exact k-nearest-neighbour searches over one
- * snapshot, fanning out over threads and worker processes.  It also reads the
+ * snapshot, in shares a caller may fan out over processes.  It also reads the
  * foreign formats rows and queries arrive in (io.h), and holds the distance
  * kernels (distance.h) and top-k merging (topk.h).
  *
@@ -142,7 +142,7 @@ typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's setting
     uint32_t M, ef_construction, nlist, pq_m;   /* index parameters, 0 = settings */
     uint64_t seed;      /* 0 = setting "index-seed" */
     int jobs;           /* segments built at once; 0 = 1 */
-    int threads;        /* threads per build; 0 = cores / jobs */
+    int threads;        /* threads per build; 0 = vs_cores() / jobs */
 } vs_seal_opts;
 
 typedef struct vs_seal_plan {     /* one sealed segment written */
@@ -256,6 +256,16 @@ int vs_sealed_open(vf_coll *c, const vf_manifest *m, size_t i, vf_seg **s, vf_er
    is known once its records are read: callers compare it). */
 int vs_growing_map(vf_coll *c, const vf_manifest *m, size_t i, vf_log_view *v, vf_error *err);
 
+/* ---- threads ----------------------------------------------------------- */
+#define VS_THREADS_MAX 1024
+/* What "all the cores" means wherever a thread count of 0 is taken: the
+   environment variable VECSEG_THREADS when it holds a number from 1 to
+   VS_THREADS_MAX, else the CPUs this process may run on (its affinity mask:
+   taskset, cpusets) lowered to its cgroup CPU quota (rounded up).  lib/
+   runs sgemm on its own threads, so searches and builds set OpenBLAS to one
+   thread per caller (openblas_set_num_threads(1)) for the process. */
+int vs_cores(void);
+
 /* ---- search ------------------------------------------------------------ */
 typedef struct vs_snapshot vs_snapshot;
 /* Opens one consistent snapshot of a collection for searching: maps every
@@ -281,8 +291,7 @@ int vs_snapshot_filter_keys(vs_snapshot *s, const uint64_t *keys, size_t n, vf_e
 
 typedef struct vs_search_opts {   /* zeroed = defaults */
     size_t k;           /* neighbours per query; 0 = 10 */
-    int jobs;           /* worker processes; 0 or 1 = search in this process */
-    int threads;        /* threads per process; 0 = cores / jobs */
+    int threads;        /* threads; 0 = vs_cores() */
     uint32_t ef;        /* HNSW segments: candidate list size; 0 = the index's default */
     uint32_t nprobe;    /* IVF segments: lists visited; 0 = the index's default */
     uint32_t refine;    /* IVF_PQ/IVF_SQ8: re-rank refine*k candidates exactly; 0 = none */
@@ -297,8 +306,10 @@ int vs_search(vs_snapshot *s, const float *queries, size_t nq, const vs_search_o
 
 /* One share of a search: rows [share*N/nshares, (share+1)*N/nshares) of the
    snapshot's rows in manifest order (an indexed segment belongs whole to the
-   share holding its first row).  Writes internal distances; hits
-   ascending.  Used by the fan-out; partial results merge associatively. */
+   share holding its first row).  Fills out[nq*k] with nq hit lists (topk.h):
+   internal distances, ascending, padded with missing hits.  The fan-out
+   (worker processes, MPI ranks: the caller's choice) runs shares and merges
+   their lists with vs_hits_merge_lists, associatively. */
 int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, const vs_search_opts *o, int share,
                     int nshares, vs_hit *out, vf_error *err);
 

@@ -1,9 +1,12 @@
 /*
- * topk.h - the k best hits of a search, and the merge of partial hit lists.
+ * topk.h - hit lists: the k best hits of a search, the merge of partial hit lists, what a
+ * search reports, and hit lists as partial results (SPEC.md section 7).
  *
  * A hit is (distance, id).  Hits are ordered by distance ascending, ties broken by the smaller
  * id, so every result is deterministic.  A missing hit (a list padded up to k) has
- * id = VS_NO_ID and dist = +INFINITY.
+ * id = VS_NO_ID and dist = +INFINITY.  A *hit list* is k hits, ascending, real hits first and
+ * padded with missing ones: what vs_search_share writes per query and vs_hits_merge_lists
+ * keeps.  Distances in hit lists are internal (see vs_distance_report).
  */
 #ifndef VS_TOPK_H
 #define VS_TOPK_H
@@ -11,6 +14,8 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "vecseg_format.h"
 
 typedef struct vs_hit {
     float dist;
@@ -80,5 +85,31 @@ void vs_topk_sort(vs_topk *t);
  */
 size_t vs_hits_merge(const vs_hit *a, size_t na, const vs_hit *b, size_t nb, vs_hit *out,
                      size_t k);
+
+/*
+ * Merges nq hit lists of k hits each: acc[q*k..] becomes the best k hits of itself and
+ * b[q*k..] (vs_hits_merge's rules, missing hits anywhere in either list skipped, so no count
+ * is needed).  Every fan-out merge goes through here: threads, worker processes, MPI ranks
+ * and vec-query --merge.  VF_ENOMEM (acc unchanged) when k hits of scratch cannot be had.
+ */
+int vs_hits_merge_lists(vs_hit *acc, const vs_hit *b, size_t nq, size_t k, vf_error *err);
+
+/* Fills n hit lists' worth of hits (n = lists * k) with missing hits. */
+void vs_hits_clear(vs_hit *h, size_t n);
+
+/*
+ * What a search reports for n hits: ids[i] = h[i].id and dist[i] its reported distance under
+ * metric (vs_distance_report); a missing hit gives VS_NO_ID and +INFINITY.
+ */
+void vs_hits_report(const vs_hit *h, size_t n, int metric, uint64_t *ids, float *dist);
+
+/*
+ * Hit lists as a partial result (SPEC.md section 7): writes hd->nq lists of hd->k hits to fd
+ * (name for messages), or reads them, *h malloc'd (hd->nq * hd->k hits; free it).  The
+ * format's calls (vf_partial_write_fd, vf_partial_read_fd) with the copy between hits and the
+ * format's distance and id arrays done once, here.
+ */
+int vs_hits_write_partial(int fd, const vf_partial_hdr *hd, const vs_hit *h, const char *name, vf_error *err);
+int vs_hits_read_partial(int fd, vf_partial_hdr *hd, vs_hit **h, const char *name, vf_error *err);
 
 #endif

@@ -26,12 +26,8 @@
 #include <string.h>
 
 #include "index/hnsw/hnsw.h"
+#include "index/hnsw/hnsw_heap.h"
 #include "simd/metric.h"
-
-typedef struct cand {
-    float d;
-    uint32_t id;
-} cand;
 
 typedef struct hnsw_ix {
     const vs_rows_view *rows;
@@ -163,81 +159,6 @@ static void *hnsw_scratch_new(const void *impl)
         return NULL;
     }
     return s;
-}
-
-/* ---- heaps -------------------------------------------------------------------------------- */
-
-static inline int worse(cand a, cand b) { return a.d > b.d || (a.d == b.d && a.id > b.id); }
-
-static inline void minheap_push(cand *h, size_t *n, cand c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!worse(h[p], c))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static inline cand minheap_pop(cand *h, size_t *n)
-{
-    cand top = h[0], last = h[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m)
-            break;
-        if (c + 1 < m && worse(h[c], h[c + 1]))
-            c++;
-        if (!worse(last, h[c]))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m)
-        h[i] = last;
-    return top;
-}
-
-static inline void maxheap_push(cand *h, size_t *n, cand c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!worse(c, h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static inline void maxheap_pop(cand *h, size_t *n)
-{
-    cand last = h[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m)
-            break;
-        if (c + 1 < m && worse(h[c + 1], h[c]))
-            c++;
-        if (!worse(h[c], last))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m)
-        h[i] = last;
-}
-
-static int cand_cmp(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    return worse(*x, *y) ? 1 : worse(*y, *x) ? -1 : 0;
 }
 
 void vs_hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const float *off, const float *step,

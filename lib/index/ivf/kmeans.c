@@ -1,14 +1,14 @@
 /*
  * kmeans.c - Lloyd's k-means (the IVF coarse quantizer and the PQ codebooks),
- * nearest-centroid assignment, seeded sampling and a fixed-block thread pool
- * helper.  The distance kernels it runs are lib/simd/'s.
+ * nearest-centroid assignment and seeded sampling.  The distance kernels it
+ * runs are lib/simd/'s, its threads util/parallel.c's.
  *
  * Invariants (determinism: same input, seed and parameters give the same
  * centroids whatever the thread count):
- *  - assignment works on fixed blocks of ARB rows; a block's result depends
- *    only on its rows and the centroids, never on which thread ran it, and
- *    the sgemm calls inside run single-threaded (OpenBLAS's own thread count
- *    is set to 1 for the duration and restored);
+ *  - assignment works on fixed blocks of ARB rows (vs_parallel_for items); a
+ *    block's result depends only on its rows and the centroids, never on
+ *    which thread ran it, and the sgemm calls inside run single-threaded
+ *    (vs_blas_serial);
  *  - the assignment is decided by exact distances in the blocked order of
  *    lib/simd/simd.h, sgemm only narrowing the candidates within a proven
  *    error bound, so it is also the same whatever OpenBLAS kernel or
@@ -18,16 +18,15 @@
  *  - every random choice comes from splitmix64 seeded by the caller's seed.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cblas.h>
 
 #include "index/ivf/kmeans.h"
 #include "simd/distance.h"
 #include "simd/pq.h"
+#include "util/parallel.h"
 
 #define ARB 256       /* rows per assignment block */
 #define ACB 1024      /* centroids per sgemm block: the product is 1 MiB */
@@ -55,59 +54,6 @@ void vs_sample_rows(size_t n, size_t m, uint64_t seed, uint32_t *out)
     for (size_t i = 0; i < n && got < m; i++)
         if (rand_unit(&s) * (double)(n - i) < (double)(m - got))
             out[got++] = (uint32_t)i;
-}
-
-int vs_cores(void)
-{
-    long c = sysconf(_SC_NPROCESSORS_ONLN);
-    return c < 1 ? 1 : c > 1024 ? 1024 : (int)c;
-}
-
-typedef struct pjob {
-    void (*fn)(void *, size_t, int);
-    void *ctx;
-    size_t nblocks;
-    int threads, w;
-} pjob;
-
-static void *pjob_run(void *arg)
-{
-    pjob *j = arg;
-    for (size_t b = (size_t)j->w; b < j->nblocks; b += (size_t)j->threads)
-        j->fn(j->ctx, b, j->w);
-    return NULL;
-}
-
-void vs_parallel_blocks(int threads, size_t nblocks, void (*fn)(void *ctx, size_t b, int w), void *ctx)
-{
-    if (threads < 1)
-        threads = 1;
-    if ((size_t)threads > nblocks)
-        threads = nblocks ? (int)nblocks : 1;
-    pjob *jobs = threads > 1 ? calloc((size_t)threads, sizeof *jobs) : NULL;
-    pthread_t *tid = threads > 1 ? calloc((size_t)threads, sizeof *tid) : NULL;
-    char *started = threads > 1 ? calloc((size_t)threads, 1) : NULL;
-    if (!jobs || !tid || !started) {
-        free(jobs);
-        free(tid);
-        free(started);
-        pjob one = {fn, ctx, nblocks, 1, 0};
-        pjob_run(&one);
-        return;
-    }
-    for (int w = 0; w < threads; w++)
-        jobs[w] = (pjob){fn, ctx, nblocks, threads, w};
-    for (int w = 1; w < threads; w++)
-        started[w] = pthread_create(&tid[w], NULL, pjob_run, &jobs[w]) == 0;
-    pjob_run(&jobs[0]);
-    for (int w = 1; w < threads; w++)
-        if (started[w])
-            pthread_join(tid[w], NULL);
-        else
-            pjob_run(&jobs[w]);
-    free(jobs);
-    free(tid);
-    free(started);
 }
 
 /* ---- assignment ------------------------------------------------------------------------ */
@@ -227,13 +173,9 @@ int vs_kmeans_assign(const float *x, size_t n, uint32_t d, const float *c, uint3
         a.cmax = sqrtf(a.cmax);
         a.cn = aux;
     }
-    /* our threads each run sgemm: keep OpenBLAS from adding its own */
-    int blas_threads = openblas_get_num_threads();
-    if (!direct && blas_threads != 1)
-        openblas_set_num_threads(1);
-    vs_parallel_blocks(threads, nblocks, assign_block, &a);
-    if (!direct && blas_threads != 1)
-        openblas_set_num_threads(blas_threads);
+    if (!direct)
+        vs_blas_serial(); /* our threads each run sgemm */
+    vs_parallel_for(threads, nblocks, assign_block, &a);
     free(aux);
     free(a.work);
     return 0;
@@ -431,7 +373,7 @@ int vs_kmeans_train(const float *x, size_t n, uint32_t d, const vs_kmeans_params
         for (uint32_t j = 0; j < k; j++)
             count[j] = start[j + 1] - start[j];
         update_ctx u = {xs, d, k, order, start, cent, acc};
-        vs_parallel_blocks(threads, (k + UCB - 1) / UCB, update_block, &u);
+        vs_parallel_for(threads, (k + UCB - 1) / UCB, update_block, &u);
         split_empty(d, k, count, cent);
     }
     if (!rc && assign && ns == n) {

@@ -82,16 +82,4 @@ void vs_sample_rows(size_t n, size_t m, uint64_t seed, uint32_t *out);
 /* splitmix64: the next value of the generator whose state is *s. */
 uint64_t vs_rand64(uint64_t *s);
 
-/*
- * Runs fn(ctx, b, w) for every block b < nblocks on `threads` workers (the
- * caller is worker 0): worker w takes blocks w, w + threads, ...  fn must
- * write only to places that depend on b (or on w, for scratch), so results
- * never depend on the thread count.  If a thread cannot be started its
- * blocks run in the caller.
- */
-void vs_parallel_blocks(int threads, size_t nblocks, void (*fn)(void *ctx, size_t b, int w), void *ctx);
-
-/* The thread count meaning "all cores" (at least 1). */
-int vs_cores(void);
-
 #endif
