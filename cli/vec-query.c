@@ -441,7 +441,7 @@ int main(int argc, char **argv)
     so.k = 10;
     while ((c = getopt_long(argc, argv, "k:j:t:F:d:o:qhV", lo, NULL)) != -1) {
         switch (c) {
-        case 'k': so.k = (size_t)cli_u64("-k", optarg, 1, 100000); break;
+        case 'k': so.k = (size_t)cli_u64("-k", optarg, 1, VS_K_MAX); break;
         case 'j': so.jobs = (int)cli_u64("--jobs", optarg, 1, 1024); break;
         case 't': so.threads = (int)cli_u64("--threads", optarg, 1, 1024); break;
         case 'F':
@@ -449,7 +449,7 @@ int main(int argc, char **argv)
                 cli_usage("unknown input format '%s'", optarg);
             ro.format = (vs_format)vs_format_parse(optarg);
             break;
-        case 'd': ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VS_DIM_MAX); break;
+        case 'd': ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VF_DIM_MAX); break;
         case O_FORMAT:
             if (strcmp(optarg, "tsv") && strcmp(optarg, "jsonl"))
                 cli_usage("unknown output format '%s' (tsv or jsonl)", optarg);

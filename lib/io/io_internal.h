@@ -1,6 +1,6 @@
 /*
  * io_internal.h - the reader struct and helpers shared by io.c, io_text.c and io_hdf5.c.
- * Not for cli/: use io.h.
+ * Not for cli/: the readers' API is in vecseg.h.
  */
 #ifndef VS_IO_INTERNAL_H
 #define VS_IO_INTERNAL_H
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "io/io.h"
+#include "vecseg.h"
 
 /* Element types of binary sources; every source maps onto one. */
 typedef enum elem_type { ET_F32, ET_F64, ET_U8, ET_I32, ET_I64, ET_U32, ET_U64 } elem_type;

@@ -17,6 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define VECSEG_STATIC_LINKING_ONLY /* vs_simd_name */
+#include "vecseg.h"
+
 /* Squared Euclidean distance sum((a[i] - b[i])^2) of two vectors of length d (0 when d == 0). */
 float vs_l2sq(const float *a, const float *b, size_t d);
 
@@ -40,10 +43,7 @@ void vs_dot_many(const float *q, const float *x, size_t n, size_t d, float *out)
 size_t vs_scan_le(const float *c, const float *p, size_t n, float a, float b, float g, float thr,
                   uint32_t *idx);
 
-/*
- * The kernel set in use: "avx512", "avx2" or "scalar".  The returned string is static.
- */
-const char *vs_simd_name(void);
+/* vs_simd_name(), the kernel set in use, is public: vecseg.h. */
 
 /*
  * Switches every later call (in all threads) to kernel set name: "scalar", "avx2", "avx512", or
