@@ -24,6 +24,8 @@ ALL_CFLAGS = -std=c11 -Wall -Wextra -D_GNU_SOURCE -Iformat -Ilib $(PKG_CFLAGS) $
 LIB_CFLAGS = -fPIC -fno-semantic-interposition -fvisibility=hidden
 LDLIBS    := $(PKG_LIBS) -lm -lpthread
 B         := build
+# Where the C test binaries find the source tree's files (tests/srcdir.h).
+export VECSEG_SRCDIR := $(CURDIR)
 
 # SAN=1: AddressSanitizer and UndefinedBehaviorSanitizer (gcc's, plus the float-to-integer
 # overflow check gcc leaves out of "undefined" and clang does not), every report fatal, in a
