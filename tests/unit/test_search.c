@@ -126,12 +126,15 @@ static void run_metric(int metric, const char *root)
         CHECK(vs_snapshot_open(&s, path, &e) == 0);
         if (!s)
             return;
-        vs_search_opts so = {K, 1, 1};
+        vs_search_opts so = {.k = K, .jobs = 1, .threads = 1};
         CHECK(vs_search(s, qs, NQ, &so, rid, rd, &e) == 0);
         CHECK_MSG(check(metric, rid, rd) == 0, "%s phase %d: results differ from brute force", vf_metric_name(metric),
                   phase);
         /* any split of the work gives the same bytes: threads, workers, one query */
-        const vs_search_opts splits[] = {{K, 1, 2}, {K, 3, 1}, {K, 2, 2}, {K, 4, 3}};
+        const vs_search_opts splits[] = {{.k = K, .jobs = 1, .threads = 2},
+                                         {.k = K, .jobs = 3, .threads = 1},
+                                         {.k = K, .jobs = 2, .threads = 2},
+                                         {.k = K, .jobs = 4, .threads = 3}};
         for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
             CHECK(vs_search(s, qs, NQ, &splits[i], rid2, rd2, &e) == 0);
             CHECK_MSG(!memcmp(rid, rid2, sizeof rid) && !memcmp(rd, rd2, sizeof rd), "%s: split %zu differs",
@@ -143,7 +146,7 @@ static void run_metric(int metric, const char *root)
                       "%s: single query %d differs from batch", vf_metric_name(metric), q);
         }
         vs_snapshot_close(s);
-        vs_seal_opts seal = {1, 0, 0, 0};
+        vs_seal_opts seal = {.all = 1};
         vs_seal_report rep;
         if (phase == 0) {
             CHECK(vs_seal(path, &seal, &rep, &e) == 0);
@@ -164,7 +167,7 @@ static void run_metric(int metric, const char *root)
     CHECK(vs_ingest_commit(h, NULL, &e) == 0);
     vs_snapshot *s;
     CHECK(vs_snapshot_open(&s, path, &e) == 0);
-    vs_search_opts so = {K, 1, 1};
+    vs_search_opts so = {.k = K, .jobs = 1, .threads = 1};
     CHECK(vs_search(s, qs, 1, &so, rid, rd, &e) == 0);
     CHECK(rid[0] == 1 && (metric != VF_METRIC_L2 || rd[0] == 0));
     int ones = 0;
