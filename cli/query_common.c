@@ -36,7 +36,7 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
         cli_die(EX_OSERR, "out of memory");
     while ((c = getopt_long(argc, argv, "k:j:t:F:d:o:qhV", lo, NULL)) != -1) {
         switch (c) {
-        case 'k': o->so.k = (size_t)cli_u64("-k", optarg, 1, 100000); break;
+        case 'k': o->so.k = (size_t)cli_u64("-k", optarg, 1, VS_K_MAX); break;
         case 'j': o->jobs = (int)cli_u64("--jobs", optarg, 1, 1024); break;
         case 't': o->so.threads = (int)cli_u64("--threads", optarg, 1, VS_THREADS_MAX); break;
         case 'F':
@@ -44,7 +44,7 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
                 cli_usage("unknown input format '%s'", optarg);
             o->ro.format = (vs_format)vs_format_parse(optarg);
             break;
-        case 'd': o->ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VS_DIM_MAX); break;
+        case 'd': o->ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VF_DIM_MAX); break;
         case O_FORMAT:
             if (strcmp(optarg, "tsv") && strcmp(optarg, "jsonl"))
                 cli_usage("unknown output format '%s' (tsv or jsonl)", optarg);

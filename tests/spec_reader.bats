@@ -21,7 +21,6 @@ known() {
         hnsw-reach) echo "Reachability: HNSW rows unreachable from the entry on level 0 are never found" ;;
         search-order-ties) echo "[R-SEARCH-ORDER]: index searches keep ties by row number, not by id" ;;
         ivf-sq8-scalar) echo "Rounding: IVF_SQ8 estimates under VECSEG_SIMD=scalar use f32, not 16-bit, weights" ;;
-        seg-deterministic) echo "[R-SEG-DETERMINISTIC]: NORMS depend on the SIMD kernels that sealed the rows" ;;
         tags-uncited) echo "requirement tags cited nowhere in format/, lib/ or cli/ (17 of 53)" ;;
         *) return 1 ;;
     esac
@@ -243,17 +242,6 @@ PY
     vec-query -q -k 10 "${EXHAUSTIVE[@]}" --share 0/1 --partial e.p c q.npy
     run reader compare c q.npy 10 d.p e.p
     assert_output --partial "[ivf-sq8-scalar]"
-}
-
-@test "known defect seg-deterministic still reproduces: NORMS under VECSEG_SIMD=scalar" {
-    grep -qw avx2 /proc/cpuinfo || skip "no AVX2: one kernel set only"
-    rows_npy float
-    for simd in scalar avx2; do
-        VECSEG_SIMD=$simd vec-ingest -q "c$simd" b1.npy
-        VECSEG_SIMD=$simd vec-seal -q --all --index flat "c$simd"
-    done
-    run cmp cscalar/s-00000001.vseg cavx2/s-00000001.vseg
-    assert_failure
 }
 
 @test "vec-inspect names every section of every index type and prints the index header" {

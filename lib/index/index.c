@@ -39,12 +39,10 @@ int vs_index_auto(size_t n, uint32_t dim, int metric)
 {
     (void)dim;
     (void)metric;
-    /* a scan of a few thousand rows beats any graph walk */
-    if (n < 20000)
+    /* the thresholds and why: vecseg.h */
+    if (n < VS_AUTO_HNSW_ROWS_MIN)
         return VS_INDEX_FLAT;
-    /* past this a graph (about 4*M links a row plus the vectors) outgrows
-       memory faster than quantized lists do */
-    if (n <= 4000000)
+    if (n <= VS_AUTO_HNSW_ROWS_MAX)
         return VS_INDEX_HNSW;
     return VS_INDEX_IVF_PQ;
 }

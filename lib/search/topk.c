@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vecseg.h"
+#include "search/topk.h"
 
 static const vs_hit missing_hit = {INFINITY, 0, VS_NO_ID};
 

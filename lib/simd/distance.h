@@ -19,6 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define VECSEG_STATIC_LINKING_ONLY /* vs_simd_name */
+#include "vecseg.h"
+
 /* Squared Euclidean distance sum((a[i] - b[i])^2) of two vectors of length d (0 when d == 0). */
 float vs_l2sq(const float *a, const float *b, size_t d);
 
@@ -42,11 +45,7 @@ void vs_dot_many(const float *q, const float *x, size_t n, size_t d, float *out)
 size_t vs_scan_le(const float *c, const float *p, size_t n, float a, float b, float g, float thr,
                   uint32_t *idx);
 
-/*
- * The level in use: "scalar", "avx2", "avx512f", "avx512bw" or "avx512vnni".  The returned
- * string is static.
- */
-const char *vs_simd_name(void);
+/* vs_simd_name(), the kernel set in use, is public: vecseg.h. */
 
 /*
  * Switches every later call (in all threads, every kernel file) to level name: a name above,

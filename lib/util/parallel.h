@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#define VECSEG_STATIC_LINKING_ONLY
 #include "vecseg.h" /* VS_THREADS_MAX and vs_cores(), whose rules are documented there */
 
 /*

@@ -160,7 +160,7 @@ static void run_metric(int metric, const char *root)
                       "%s: single query %d differs from batch", vf_metric_name(metric), q);
         }
         vs_snapshot_close(s);
-        vs_seal_opts seal = {1, 0, 0, 0};
+        vs_seal_opts seal = {.all = 1};
         vs_seal_report rep;
         if (phase == 0) {
             CHECK(vs_seal(path, &seal, &rep, &e) == 0);

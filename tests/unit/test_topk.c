@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "vecseg.h"
+#include "search/topk.h"
 #include "unit.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15u;
