@@ -16,7 +16,8 @@
  *      only its own list.
  * Batches start at one row and grow with the graph (about 1/64 of it, at most BATCH_MAX), so a
  * row misses only a small, recent part of the graph, and sees even that part through step 1's
- * brute force.
+ * brute force.  After the last batch, repair_reach links every row the entry does not reach
+ * over level-0 links (pruning can strand one), so a search can find every row.
  *
  * The graph is built with row numbers as node numbers; write_sections then lays the nodes out
  * breadth first from the entry point and renumbers every link (node_order), so a node's
@@ -235,10 +236,9 @@ static uint32_t select_heuristic(const builder *b, const cand *pool, size_t np, 
 
 /* ---- the three steps of a batch --------------------------------------------------------- */
 
-static void insert_search(builder *b, size_t i, tscratch *ts)
+/* The walk's query for row r: its approximate distance to a node's code. */
+static hnsw_query row_query(const builder *b, uint32_t r, tscratch *ts)
 {
-    uint32_t r = (uint32_t)(b->b0 + i);
-    int L = b->level[r];
     hnsw_query hq = {.w = ts->w, .q8 = ts->q8, .q16 = ts->q16};
     vs_hnsw_query_prep(&hq, b->vecs + (size_t)r * b->dim, b->norms[r], b->metric, b->off, b->step, b->dim);
     if (b->metric == VF_METRIC_IP) { /* the augmented L2 distance 2P - 2 r.x - 2 a(r) a(x), as pair_dist */
@@ -246,6 +246,14 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
         hq.sq *= 2;
         hq.ca = -2 * b->aug[r];
     }
+    return hq;
+}
+
+static void insert_search(builder *b, size_t i, tscratch *ts)
+{
+    uint32_t r = (uint32_t)(b->b0 + i);
+    int L = b->level[r];
+    hnsw_query hq = row_query(b, r, ts);
     for (size_t j = 0; j < i; j++)
         ts->bdist[j] = approx(b, &hq, (uint32_t)(b->b0 + j));
     uint32_t *sel = b->sel + b->selo[i];
@@ -329,6 +337,103 @@ static void link_back(builder *b, size_t g, tscratch *ts)
         ts->pool[np++] = (cand){pair_dist(b, t, rq[j].source), rq[j].source};
     qsort(ts->pool, np, sizeof(cand), cand_cmp);
     ls[0] = select_heuristic(b, ts->pool, np, cap, ls + 1);
+    /* the words past the count are zero (SPEC 5.5.1), not the links the pruning dropped */
+    memset(ls + 1 + ls[0], 0, (cap - ls[0]) * sizeof(uint32_t));
+}
+
+/* ---- reachability repair ------------------------------------------------------------------ */
+
+/* Marks reach[] for every row reachable over level-0 links from `from` (already marked or
+   not), using stack (room for n) as the work list. */
+static void mark_reachable(const builder *b, uint32_t from, uint8_t *reach, uint32_t *stack)
+{
+    size_t top = 0;
+    reach[from] = 1;
+    stack[top++] = from;
+    while (top) {
+        const uint32_t *ls = list_at(b, stack[--top], 0);
+        for (uint32_t i = 0; i < ls[0]; i++)
+            if (!reach[ls[1 + i]]) {
+                reach[ls[1 + i]] = 1;
+                stack[top++] = ls[1 + i];
+            }
+    }
+}
+
+/* Links the unreachable row u from a reachable node: the walk for u from the entry (which
+   meets only reachable nodes on level 0) offers ef_construction candidates; by exact distance,
+   lowest row on ties, the first with a free level-0 slot gains the link u, or, when every one
+   is full, the nearest replaces its farthest link with u.  u links back when it has room. */
+static void link_unreachable(builder *b, uint32_t u, const uint8_t *reach, tscratch *ts)
+{
+    hnsw_query hq = row_query(b, u, ts);
+    cand ep = {approx(b, &hq, b->entry), b->entry};
+    for (int l = b->gmax; l > 0; l--)
+        greedy(b, &hq, &ep, l);
+    if (!reach[ep.id]) /* reachable on an upper level only: walk level 0 from the entry */
+        ep = (cand){approx(b, &hq, b->entry), b->entry};
+    size_t np = 0, nw = search_layer(b, ts, &hq, ep, b->efc, 0);
+    for (size_t j = 0; j < nw; j++)
+        if (reach[ts->wq[j].id])
+            ts->pool[np++] = (cand){pair_dist(b, u, ts->wq[j].id), ts->wq[j].id};
+    if (np == 0) /* cannot happen: the entry is reachable */
+        ts->pool[np++] = (cand){pair_dist(b, u, b->entry), b->entry};
+    qsort(ts->pool, np, sizeof(cand), cand_cmp);
+    size_t pick = 0;
+    while (pick < np && list_at(b, ts->pool[pick].id, 0)[0] >= b->M0)
+        pick++;
+    uint32_t v = ts->pool[pick < np ? pick : 0].id;
+    uint32_t *ls = list_at(b, v, 0);
+    if (ls[0] < b->M0) {
+        ls[1 + ls[0]++] = u;
+    } else {
+        uint32_t far = 0;
+        float fd = -INFINITY;
+        for (uint32_t i = 0; i < ls[0]; i++) {
+            float d = pair_dist(b, v, ls[1 + i]);
+            if (d > fd || (d == fd && ls[1 + i] > ls[1 + far])) {
+                fd = d;
+                far = i;
+            }
+        }
+        ls[1 + far] = u;
+    }
+    uint32_t *us = list_at(b, u, 0);
+    int has = 0;
+    for (uint32_t i = 0; i < us[0]; i++)
+        has |= us[1 + i] == v;
+    if (!has && us[0] < b->M0)
+        us[1 + us[0]++] = v;
+}
+
+/* Makes every row reachable from the entry over level-0 links (SPEC 5.5.1, Building): the
+   rows not reached, in ascending order, each still unreached one linked by link_unreachable;
+   a replaced link can strand its target, so passes repeat until none is left. */
+static int repair_reach(builder *b)
+{
+    if (b->n == 0)
+        return 0;
+    uint8_t *reach = malloc(b->n);
+    uint32_t *stack = malloc(b->n * sizeof(uint32_t));
+    if (!reach || !stack) {
+        free(reach);
+        free(stack);
+        return VF_ENOMEM;
+    }
+    for (int pass = 0, left = 1; left && pass < 64; pass++) {
+        memset(reach, 0, b->n);
+        mark_reachable(b, b->entry, reach, stack);
+        left = 0;
+        for (size_t u = 0; u < b->n; u++)
+            if (!reach[u]) {
+                link_unreachable(b, (uint32_t)u, reach, &b->ts[0]);
+                mark_reachable(b, (uint32_t)u, reach, stack);
+                left = 1;
+            }
+    }
+    free(reach);
+    free(stack);
+    return 0;
 }
 
 /* ---- quantizer and levels ----------------------------------------------------------------- */
@@ -650,7 +755,9 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
             }
         b0 += bn;
     }
-    rc = write_sections(b, bp->seed, w, err);
+    rc = repair_reach(b);
+    if (!rc)
+        rc = write_sections(b, bp->seed, w, err);
 out:
     if (rc == VF_ENOMEM)
         vf_fail(err, rc, "hnsw: out of memory");
