@@ -33,6 +33,10 @@
  * no 32-bit sum overflows.  The kernels are lib/simd/'s (codes.h, pq.h,
  * f16.h), at the level VECSEG_SIMD or the CPU chose.
  *
+ * Order: the k best go by (distance, id) [R-SEARCH-ORDER], ids from the segment's IDS section,
+ * so a tie at the k-th distance keeps the smaller ids, as an exact scan does; the hits kept
+ * carry their row numbers, which the caller maps to ids (index.h).
+ *
  * Invariants: open reads only IVF_META and the two ends of IVF_OFFSETS and
  * checks every section's length against it; a search checks each probed
  * list's offsets and each row number before use, so damaged bytes give
@@ -66,6 +70,7 @@ typedef struct ivf {
     const uint8_t *codes;     /* SQ8: n * d; PQ: n * pq_m */
     const float *terms;       /* l2, SQ8 and PQ: n by position */
     const float *cbt;         /* PQ: pq_m * dsub * 256 */
+    const uint64_t *ids;      /* n ids by row (IDS), the tie order; NULL: by row */
     /* A half-precision copy of the centroids, scaled by c16_scale (a power
        of two) and padded to c16_dim (a multiple of 16) dimensions, built by
        the first scratch_new on an AVX-512 machine: ranking the lists reads
@@ -82,6 +87,17 @@ typedef struct pair {         /* a list and its distance to the query */
     uint32_t l;
 } pair;
 
+typedef struct hit {          /* a hit as the search ranks it: by (d, id), carrying its row */
+    float d;
+    uint32_t row;
+    uint64_t id;
+} hit;
+
+typedef struct best {         /* the k best hits: a max-heap, h[0] the worst kept once n == k */
+    hit *h;
+    size_t n, k;
+} best;
+
 typedef struct scratch {
     float *cd;                /* nlist: the lists' distances to the query, for ranking */
     pair *pr;                 /* nlist: the probe order */
@@ -93,8 +109,10 @@ typedef struct scratch {
     float w16_inv;            /* ... times this */
     int use16;                /* w16 is set for this query */
     float *buf;               /* CHUNK distances */
-    vs_hit *cand;             /* refine candidates */
+    hit *cand;                /* refine candidates */
     size_t cand_cap;
+    hit *res;                 /* the k best */
+    size_t res_cap;
 } scratch;
 
 /* Builds the f16 copy once per open index (under the lock); leaves
@@ -215,6 +233,9 @@ static int ivf_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, vf
             x->terms = v;
         }
     }
+    const void *ids = vf_seg_section(seg, VF_SEC_IDS, &len);
+    x->ids = ids && len == n * 8 ? ids : NULL;
+    /* [R-IVF-META] the lists cover the positions exactly */
     if (!rc && (x->off[0] != 0 || x->off[m.nlist] != n))
         rc = vf_fail(err, VF_ECORRUPT, "ivf: list offsets run from %llu to %llu, expected 0 to %llu",
                      (unsigned long long)x->off[0], (unsigned long long)x->off[m.nlist], (unsigned long long)n);
@@ -279,12 +300,59 @@ static void ivf_scratch_free(void *p)
     free(s->lut);
     free(s->buf);
     free(s->cand);
+    free(s->res);
     free(s->q16);
     free(s->w16);
     free(s);
 }
 
 /* ---- search ---------------------------------------------------------------------------- */
+
+static inline int hit_before(const hit *a, const hit *b)
+{
+    return a->d < b->d || (a->d == b->d && (a->id < b->id || (a->id == b->id && a->row < b->row)));
+}
+
+/* Offers (d, row) to the k best by (distance, id) [R-SEARCH-ORDER]; NaN never enters. */
+static void best_push(best *t, const ivf *x, float d, uint32_t row)
+{
+    if (t->k == 0 || !(t->n < t->k || d <= t->h[0].d)) /* also drops NaN */
+        return;
+    hit y = {d, row, x->ids ? x->ids[row] : row};
+    size_t i;
+    if (t->n < t->k) {
+        for (i = t->n++; i > 0 && hit_before(&t->h[(i - 1) / 2], &y); i = (i - 1) / 2)
+            t->h[i] = t->h[(i - 1) / 2];
+    } else {
+        if (!hit_before(&y, &t->h[0]))
+            return;
+        for (i = 0;;) {
+            size_t c = 2 * i + 1;
+            if (c >= t->n)
+                break;
+            if (c + 1 < t->n && hit_before(&t->h[c], &t->h[c + 1]))
+                c++;
+            if (!hit_before(&y, &t->h[c]))
+                break;
+            t->h[i] = t->h[c];
+            i = c;
+        }
+    }
+    t->h[i] = y;
+}
+
+/* Room for cap hits in *buf (of *have), grown as needed. */
+static int hits_reserve(hit **buf, size_t *have, size_t cap)
+{
+    if (cap <= *have)
+        return 0;
+    hit *h = realloc(*buf, cap * sizeof *h);
+    if (!h)
+        return -1;
+    *buf = h;
+    *have = cap;
+    return 0;
+}
 
 static int pair_before(pair a, pair b) { return a.d < b.d || (a.d == b.d && a.l < b.l); }
 
@@ -342,7 +410,7 @@ typedef struct run {
     const float *q, *qx;      /* the query; normalised for cosine */
     float qn;
     const uint8_t *deleted;
-    vs_topk *out;             /* where hits go: t, or the refine candidates */
+    best *out;                /* where hits go: the k best, or the refine candidates */
     size_t live;              /* live rows seen */
 } run;
 
@@ -409,7 +477,7 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
                 }
             } else
                 dist = base + (x->terms ? x->terms[p] : 0.0f) + buf[i];
-            vs_topk_push(r->out, dist, row);
+            best_push(r->out, x, dist, row);
         }
     }
     return 0;
@@ -501,20 +569,17 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
     if (np > nlist)
         np = nlist;
     size_t refine = qp && x->m.kind != VS_INDEX_IVF_FLAT ? qp->refine : 0;
-    run r = {.x = x, .s = s, .q = q, .qn = qn, .deleted = deleted, .out = t};
-    vs_topk cand;
+    if (hits_reserve(&s->res, &s->res_cap, k))
+        return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
+    best res = {s->res, 0, k}, cand = {0};
+    run r = {.x = x, .s = s, .q = q, .qn = qn, .deleted = deleted, .out = &res};
     if (refine) {
         size_t cap = refine * k;
         if (cap / k != refine || cap > x->n)
             cap = x->n;
-        if (cap > s->cand_cap) {
-            vs_hit *c = realloc(s->cand, cap * sizeof *c);
-            if (!c)
-                return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
-            s->cand = c;
-            s->cand_cap = cap;
-        }
-        vs_topk_init(&cand, s->cand, cap);
+        if (hits_reserve(&s->cand, &s->cand_cap, cap))
+            return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
+        cand = (best){s->cand, 0, cap};
         r.out = &cand;
     }
     r.qx = prepare(x, s, q, qn, vs_sq8_i16_ready());
@@ -536,10 +601,11 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
         }
     }
     if (refine)
-        for (size_t i = 0; i < cand.n; i++) {
-            size_t row = (size_t)cand.h[i].id;
-            vs_topk_push(t, vs_row_distance(x->rows, q, qn, row), row);
-        }
+        for (size_t i = 0; i < cand.n; i++)
+            best_push(&res, x, vs_row_distance(x->rows, q, qn, cand.h[i].row), cand.h[i].row);
+    /* the k best by (distance, id), handed over by row: t keeps them all (it holds k) */
+    for (size_t i = 0; i < res.n; i++)
+        vs_topk_push(t, res.h[i].d, res.h[i].row);
     return 0;
 }
 
