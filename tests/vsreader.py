@@ -1077,7 +1077,8 @@ class Ivf:
             base = F(F64(qn) - 2.0 * qm) if m == 1 else F(-qm) if m == 2 else F(1.0 - qm)
             w = (f * qx) * self.sq_scale
             if sq8_float:
-                # (the scalar kernels' form, a known defect: f32 weights, four partial sums)
+                # (the f32-weight form, four partial sums, of the scalar kernels before they
+                # gained the 16-bit one: kept to name that defect should it return)
                 def dots(codes):
                     cf = codes.astype(F)
                     d4 = d - d % 4

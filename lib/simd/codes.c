@@ -5,8 +5,9 @@
  *
  * Invariants: the integer kernels are exact (int32), so every level gives the same value; the
  * HNSW L2 form sums in the blocked order of simd.h on every level, so an HNSW graph built with
- * it is the same on every machine; the float SQ8 scan is used by searches only and its sums
- * may differ between levels in the last bits.  No kernel reads past c[d-1], w[d-1], qo[d-1]
+ * it is the same on every machine; every level has the 16-bit SQ8 scan, exact, which searches
+ * use; the float SQ8 scan (only for weights that are not finite) may differ between levels in
+ * the last bits.  No kernel reads past c[d-1], w[d-1], qo[d-1]
  * or step[d-1] (tails are masked, or copied, or scalar).
  */
 #include <math.h>
@@ -120,8 +121,20 @@ VS_TARGET_AVX512VNNI static int32_t dot_vnni(const int8_t *w8, const int16_t *w1
     return vs_hsum512i(_mm512_add_epi32(s0, s1));
 }
 
-/* The IVF_SQ8 scan with 16-bit weights: out[i] = inv * (float)(sum_t w[t] * row i's code t),
-   four rows at a time sharing each load of w. */
+/* The IVF_SQ8 scan with 16-bit weights: out[i] = inv * (float)(sum_t w[t] * row i's code t).
+   The sum is exact, so every level gives the same estimate (SPEC 5.5.2). */
+static void sq8i_scalar(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *c = codes + i * d;
+        int32_t s = 0;
+        for (size_t t = 0; t < d; t++)
+            s += (int32_t)w[t] * c[t];
+        out[i] = (float)s * inv;
+    }
+}
+
+/* Four rows at a time sharing each load of w. */
 VS_TARGET_AVX2 static void sq8i_256(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out)
 {
     int32_t s[4];
@@ -337,12 +350,12 @@ typedef struct kernels {
     void (*sq8i)(const int16_t *, const uint8_t *, size_t, size_t, float, float *); /* NULL: none */
 } kernels;
 
-/* AVX-512F alone has no byte or word lanes: it keeps the AVX2 code kernels (and, as before,
-   the float SQ8 scan). */
+/* AVX-512F alone has no byte or word lanes: it keeps the AVX2 code kernels.  Every level has
+   the 16-bit SQ8 scan, so IVF_SQ8 estimates are the same on every machine. */
 static const kernels sets[VS_SIMD_LEVELS] = {
-    [VS_SIMD_SCALAR] = {dot_scalar, l2_scalar, sq8_scalar, NULL},
+    [VS_SIMD_SCALAR] = {dot_scalar, l2_scalar, sq8_scalar, sq8i_scalar},
     [VS_SIMD_AVX2] = {dot_avx2, l2_avx2, sq8_256, sq8i_256},
-    [VS_SIMD_AVX512F] = {dot_avx2, l2_avx2, sq8_512, NULL},
+    [VS_SIMD_AVX512F] = {dot_avx2, l2_avx2, sq8_512, sq8i_256},
     [VS_SIMD_AVX512BW] = {dot_avx512bw, l2_avx512, sq8_512, sq8i_512},
     [VS_SIMD_AVX512VNNI] = {dot_vnni, l2_avx512, sq8_512, sq8i_512},
 };

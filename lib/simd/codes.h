@@ -29,7 +29,7 @@ void vs_sq8_dot(const float *w, const uint8_t *codes, size_t n, size_t d, float 
 
 /* The same with 16-bit weights, two codes per multiply-add: out[i] = inv * (float)(the exact
    int32 sum).  The caller keeps 255 * sum_t |w[t]| below 2^31.  Only when vs_sq8_i16_ready()
-   (the AVX2 and AVX-512BW levels). */
+   (every level). */
 int vs_sq8_i16_ready(void);
 void vs_sq8_dot_i16(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out);
 
