@@ -267,6 +267,7 @@ static int read_manifest(vf_coll *c, const char *name, uint64_t gen, vf_manifest
     return rc;
 }
 
+/* [R-SNAPSHOT] CURRENT is read once; the caller keeps the manifest it names for its run. */
 int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err)
 {
     char *ptr;

@@ -203,6 +203,7 @@ int vf_log_next(const vf_log_view *v, uint64_t *off, uint64_t end, vf_rows *rows
         return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu fails its checksum", (unsigned long long)o);
     uint32_t type = vf_get32(b), n = vf_get32(b + 4);
     int keys = (v->flags & VF_LOG_FLAG_KEYS) != 0;
+    /* [R-LOG-RECORD] type 1 and exactly its length (offset, end and CRC checked above) */
     if (type != VF_LOG_REC_ROWS || n == 0 || n > MAX_REC_ROWS || blen != body_len(v->dim, n, keys))
         return vf_fail(err, VF_ECORRUPT, "log: record at offset %llu has bad contents", (unsigned long long)o);
     /* blen <= end - o - 8 and end <= maplen, so this cannot wrap */

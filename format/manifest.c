@@ -108,6 +108,7 @@ int vf_manifest_add_node(vf_manifest *m, const char *name, vf_error *err)
     return push((void **)&m->nodes, &m->nnodes, sizeof buf, buf, err);
 }
 
+/* [R-PLACE-SERVE] an absent or unlisted node means the first listed one */
 const char *vf_manifest_serving_node(const vf_manifest *m, const char *node)
 {
     for (size_t i = 0; i < m->nnodes; i++)

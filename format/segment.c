@@ -8,7 +8,8 @@
  * after fsync ([R-ATOMIC]); the same calls give the same bytes
  * ([R-SEG-DETERMINISTIC]: no timestamps, no uninitialised padding).  The
  * reader trusts no offset or length before checking it against the file size
- * ([R-SEG-BOUNDS]) and reads only the header, table and footer at open.
+ * ([R-SEG-BOUNDS]) and reads only the header, table and footer at open
+ * ([R-SEG-OPEN]).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -275,10 +276,10 @@ static int seg_validate(vf_seg *s, const char *name, vf_error *err)
         return vf_fail(err, VF_ECORRUPT, "'%s': not a vecseg segment (bad magic)", name);
     if (vf_get32(h + 60) != vf_crc32(0, h, 60))
         return vf_fail(err, VF_ECORRUPT, "'%s': header checksum mismatch", name);
-    if (vf_get16(h + 8) > VF_FORMAT_VERSION)
+    if (vf_get16(h + 8) > VF_FORMAT_VERSION) /* [R-VERSION] */
         return vf_fail(err, VF_EVERSION, "'%s': needs reader version %u (this reads %d)", name, vf_get16(h + 8),
                        VF_FORMAT_VERSION);
-    const unsigned char *f = s->map + s->size - VF_SEG_FOOTER_SIZE;
+    const unsigned char *f = s->map + s->size - VF_SEG_FOOTER_SIZE; /* [R-SEG-TRUNC] */
     if (memcmp(f + 24, end_magic, 8) != 0 || vf_get64(f + 8) != s->size || vf_get32(f + 20) != 0)
         return vf_fail(err, VF_ECORRUPT, "'%s': truncated (footer missing or size mismatch)", name);
     s->info.dim = vf_get32(h + 16);
@@ -325,7 +326,7 @@ static int seg_validate(vf_seg *s, const char *name, vf_error *err)
         for (uint32_t j = 0; j < i; j++)
             if (s->sec[j].type == x->type)
                 return vf_fail(err, VF_ECORRUPT, "'%s': section %u appears twice", name, x->type);
-        if (!known_type(x->type) && (x->flags & VF_SECTION_REQUIRED))
+        if (!known_type(x->type) && (x->flags & VF_SECTION_REQUIRED)) /* else skipped [R-SEG-SKIP] */
             return vf_fail(err, VF_EVERSION, "'%s': required section %u is unknown to this reader", name, x->type);
         s->nsec++;
     }

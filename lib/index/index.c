@@ -71,6 +71,7 @@ int vs_index_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_w
     return vf_fail(err, VF_EARG, "index type %d cannot be built (resolve auto first)", bp->type);
 }
 
+/* [R-INDEX-OPEN] each module's open reads only its META section (IVF: and the ends of IVF_OFFSETS) */
 int vs_index_open(vs_index **out, const vf_seg *seg, const vs_rows_view *rows, vf_error *err)
 {
     *out = NULL;

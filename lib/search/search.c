@@ -104,7 +104,7 @@ static void search_simd(task *t, vs_topk *tk, float *buf)
                         buf[j] = metric == VF_METRIC_IP ? -buf[j]
                                                         : vs_metric_cosine(buf[j], qs, sqrtf(part->norms[b + j]));
                 }
-                for (size_t j = 0; j < n; j++)
+                for (size_t j = 0; j < n; j++) /* live rows only [R-SEARCH-LIVE] */
                     if (buf[j] <= vs_topk_bound(h) && !vs_part_deleted(part, b + j))
                         vs_topk_push(h, buf[j], part->ids[b + j]);
             }

@@ -137,6 +137,7 @@ static int skip_hit(const vs_hit *h)
     return h->id == VS_NO_ID || isnan(h->dist);
 }
 
+/* [R-PARTIAL-MERGE] commutative and associative (see the file comment) */
 size_t vs_hits_merge(const vs_hit *a, size_t na, const vs_hit *b, size_t nb, vs_hit *out,
                      size_t k)
 {

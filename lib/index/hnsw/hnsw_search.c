@@ -56,11 +56,13 @@ typedef struct hscratch {
 
 /* ---- open and close ------------------------------------------------------------------------- */
 
+/* Every count, link, row, upper offset and level is checked before use [R-HNSW-CHECK]. */
 static int bad(vf_error *err, const char *what)
 {
     return vf_fail(err, VF_ECORRUPT, "hnsw index: %s", what);
 }
 
+/* Checks HNSW_META as SPEC 5.5.1 lists [R-HNSW-META]; reads nothing else [R-INDEX-OPEN]. */
 static int hnsw_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, vf_error *err)
 {
     uint64_t mlen = 0, nlen = 0, ulen = 0;

@@ -277,7 +277,7 @@ static int write_sections(build *b, const vs_build_params *bp, uint32_t train_ro
     vs_ivf_meta_encode(&m, meta);
     size_t n = b->n, d = b->d;
     /* Derived from the FLAT sections: a reader that skips them can still
-       answer exactly, so none is marked required. */
+       answer exactly, so none is marked required [R-IVF-OPTIONAL]. */
     int rc = vf_seg_writer_section(w, VS_SEC_IVF_META, 0, meta, sizeof meta, err);
     if (!rc)
         rc = vf_seg_writer_section(w, VS_SEC_IVF_CENTROIDS, 0, b->cent, (size_t)b->nlist * d * 4, err);

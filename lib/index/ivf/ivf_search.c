@@ -37,7 +37,7 @@
  * so a tie at the k-th distance keeps the smaller ids, as an exact scan does; the hits kept
  * carry their row numbers, which the caller maps to ids (index.h).
  *
- * Invariants: open reads only IVF_META and the two ends of IVF_OFFSETS and
+ * Invariants: open reads only IVF_META and the two ends of IVF_OFFSETS ([R-INDEX-OPEN]) and
  * checks every section's length against it; a search checks each probed
  * list's offsets and each row number before use, so damaged bytes give
  * VF_ECORRUPT, never an out-of-bounds read.  Deleted rows are never pushed.
@@ -425,7 +425,7 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
     const ivf *x = r->x;
     scratch *s = r->s;
     uint64_t lo = x->off[l], hi = x->off[l + 1];
-    if (lo > hi || hi > x->n)
+    if (lo > hi || hi > x->n) /* [R-IVF-BOUNDS] */
         return vf_fail(err, VF_ECORRUPT, "ivf: list %u spans positions %llu..%llu of %zu", l,
                        (unsigned long long)lo, (unsigned long long)hi, x->n);
     size_t d = x->d;
@@ -461,9 +461,9 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
         for (size_t i = 0; i < cnt; i++) {
             size_t p = p0 + i;
             uint32_t row = x->pos_row[p];
-            if (row >= x->n)
+            if (row >= x->n) /* [R-IVF-BOUNDS] */
                 return bad_row(row, p, err);
-            if (r->deleted && (r->deleted[row >> 3] >> (row & 7) & 1))
+            if (r->deleted /* never pushed [R-SEARCH-LIVE] */ && (r->deleted[row >> 3] >> (row & 7) & 1))
                 continue;
             r->live++;
             float dist;
@@ -590,7 +590,7 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
             return rc;
     }
     if (r.live < k && np < nlist) {
-        /* too few live rows in the nearest lists: go on in the same order */
+        /* too few live rows in the nearest lists: go on in the same order [R-IVF-LIVE] */
         for (uint32_t l = 0; l < nlist; l++)
             s->pr[l] = (pair){s->cd[l], l};
         qsort(s->pr, nlist, sizeof *s->pr, pair_cmp);
