@@ -1434,7 +1434,8 @@ class Searcher:
     def search(self, Q, k, ef=0, nprobe=0, refine=0, emulate=(), extra=0):
         """What vec-query answers by SPEC: FLAT parts exactly, indexed ones through their index.
         extra: also the next hits of the merge (for judging near ties at the k-th place).
-        emulate: known defects to reproduce ('row-ties', 'sq8-float'), for diagnosis only."""
+        emulate: known defects to reproduce ('row-ties': HNSW ties by row number; 'sq8-float'),
+        for diagnosis only."""
         out = []
         for q in Q:
             hits = []
@@ -1444,7 +1445,9 @@ class Searcher:
                     d = exact_distances(self.metric, q, p.vecs[live], xn[live])
                     hits += zip(d.tolist(), p.ids[live].tolist())
                     continue
-                tie = np.arange(len(p.ids)) if "row-ties" in emulate else p.ids
+                # row-ties: HNSW's open defect (IVF keeps the id order since issue 9)
+                row_ties = "row-ties" in emulate and isinstance(idx, Hnsw)
+                tie = np.arange(len(p.ids)) if row_ties else p.ids
                 exact = lambda rows, p=p, xn=xn: exact_distances(self.metric, q, p.vecs[rows], xn[rows])
                 if isinstance(idx, Hnsw):
                     rs = idx.search(q, k, exact, gone, tie, ef, refine, seg.name)
