@@ -316,7 +316,7 @@ static inline int hit_before(const hit *a, const hit *b)
 /* Offers (d, row) to the k best by (distance, id) [R-SEARCH-ORDER]; NaN never enters. */
 static void best_push(best *t, const ivf *x, float d, uint32_t row)
 {
-    if (t->k == 0 || !(t->n < t->k || d <= t->h[0].d)) /* also drops NaN */
+    if (t->k == 0 || isnan(d) || (t->n == t->k && d > t->h[0].d))
         return;
     hit y = {d, row, x->ids ? x->ids[row] : row};
     size_t i;
