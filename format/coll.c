@@ -267,28 +267,49 @@ static int read_manifest(vf_coll *c, const char *name, uint64_t gen, vf_manifest
     return rc;
 }
 
-/* [R-SNAPSHOT] CURRENT is read once; the caller keeps the manifest it names for its run. */
-int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err)
+/* Reads CURRENT: *name (malloc'd) the manifest it names and *gen its generation. */
+static int read_current(vf_coll *c, char **name, uint64_t *gen, vf_error *err)
 {
-    char *ptr;
     size_t plen;
-    memset(m, 0, sizeof *m); /* releasable whatever happens below */
-    int rc = vf_read_file(c->dirfd, "CURRENT", VF_CURRENT_MAX, &ptr, &plen, err);
+    int rc = vf_read_file(c->dirfd, "CURRENT", VF_CURRENT_MAX, name, &plen, err);
     if (rc)
         return in_coll(c, rc, err);
     /* [R-CURRENT] CURRENT holds one manifest file name and a newline */
-    uint64_t gen = 0;
-    if (plen >= 2 && ptr[plen - 1] == '\n' && !memchr(ptr, 0, plen)) {
-        ptr[plen - 1] = 0;
-        gen = manifest_number(ptr);
+    *gen = 0;
+    if (plen >= 2 && (*name)[plen - 1] == '\n' && !memchr(*name, 0, plen)) {
+        (*name)[plen - 1] = 0;
+        *gen = manifest_number(*name);
     }
-    if (gen == 0) {
-        free(ptr);
+    if (*gen == 0) {
+        free(*name);
         return vf_fail(err, VF_ECORRUPT, "'%s/CURRENT': does not name a manifest", c->path);
     }
-    rc = read_manifest(c, ptr, gen, m, err);
-    free(ptr);
-    return rc;
+    return 0;
+}
+
+/* [R-SNAPSHOT] CURRENT is read once per snapshot; the caller keeps the manifest it names for its
+   run.  A commit and a garbage collection may remove that manifest between the read of CURRENT
+   and its opening: then CURRENT names a newer one, which is taken instead (a reader never fails
+   for a writer's progress); a manifest missing while CURRENT still names it is an error. */
+int vf_coll_snapshot(vf_coll *c, vf_manifest *m, vf_error *err)
+{
+    memset(m, 0, sizeof *m); /* releasable whatever happens below */
+    char *name;
+    uint64_t gen, now;
+    int rc = read_current(c, &name, &gen, err);
+    if (rc)
+        return rc;
+    for (int tries = 0;; tries++) {
+        rc = read_manifest(c, name, gen, m, err);
+        free(name);
+        if (rc != VF_ENOENT || tries == 100 || read_current(c, &name, &now, NULL))
+            return rc;
+        if (now == gen) { /* CURRENT still names it: really missing */
+            free(name);
+            return rc;
+        }
+        gen = now;
+    }
 }
 
 int vf_coll_snapshot_at(vf_coll *c, uint64_t generation, vf_manifest *m, vf_error *err)

@@ -115,3 +115,29 @@ all_ids() {
     # after the ingest some neighbours are new rows: the query above did not see them
     run ! cmp -s before.tsv after.tsv
 }
+
+@test "a reader whose manifest is removed between its read of CURRENT and its open takes the newer one" {
+    local iotrace="${VECSEG_IOTRACE:-$TESTS_DIR/../build/tests/iotrace.so}"
+    [ -f "$iotrace" ] || skip "iotrace.so is not built (run make check)"
+    vectors rows.fvecs fvecs 300 8 1
+    vectors more.fvecs fvecs 50 8 2
+    vectors q.fvecs fvecs 5 8 3
+    vec-ingest -q coll rows.fvecs
+    old=$(cat coll/CURRENT)
+    # the query stops just before it opens the manifest CURRENT named (iotrace's stop point):
+    # certainly after its read of CURRENT, certainly before the open
+    LD_PRELOAD="$iotrace" IOTRACE_STOP_OPEN=manifest- vec-query -q -k 5 coll q.fvecs >during.tsv &
+    q=$!
+    for _ in $(seq 1 600); do
+        [ "$(awk '{ print $3 }' "/proc/$q/stat" 2>/dev/null)" = T ] && break
+        sleep 0.05
+    done
+    [ "$(awk '{ print $3 }' "/proc/$q/stat")" = T ] || fail "the query did not stop before its manifest"
+    vec-ingest -q coll more.fvecs
+    vec-seal -q --all --grace 0 coll
+    [ ! -e "coll/$old" ] || fail "garbage collection kept $old"
+    kill -CONT "$q"
+    wait "$q" || fail "the query failed for a writer's progress"
+    vec-query -q -k 5 coll q.fvecs >after.tsv
+    cmp after.tsv during.tsv
+}

@@ -14,6 +14,9 @@
  *   IOTRACE_OUT      file the records are appended to (optional)
  *   IOTRACE_KILL_AT  kill before the Nth traced operation (1-based, optional)
  *   IOTRACE_NODATA   if set, records leave out the bytes written (kill points only)
+ *   IOTRACE_STOP_OPEN  stop (SIGSTOP) just before the first open, of any kind and anywhere,
+ *                    of a file whose name begins with this prefix: a test then acts while
+ *                    the process certainly sits between two steps, and continues it (SIGCONT)
  *
  * Record (little-endian): u32 magic 'IOTR', u32 op, u64 seq, u64 ino,
  * u64 off, u64 len, i32 result, u32 flags, u32 plen, u32 plen2, u32 dlen,
@@ -67,6 +70,7 @@ static char root[PATH_MAX];
 static size_t rootlen;
 static int out_fd = -1;
 static uint64_t seq, kill_at;
+static const char *stop_open; /* IOTRACE_STOP_OPEN, cleared once used */
 static int inited, nodata;
 
 static int (*r_open)(const char *, int, ...);
@@ -118,6 +122,9 @@ static void init(void)
     if (k && *k)
         kill_at = strtoull(k, NULL, 10);
     nodata = getenv("IOTRACE_NODATA") != NULL;
+    stop_open = getenv("IOTRACE_STOP_OPEN");
+    if (stop_open && !*stop_open)
+        stop_open = NULL;
     inited = 1;
 }
 
@@ -220,6 +227,14 @@ static uint64_t fd_ino(int fd)
 static int do_openat(int dirfd, const char *name, int flags, mode_t mode)
 {
     init();
+    if (stop_open && name) {
+        const char *base = strrchr(name, '/');
+        base = base ? base + 1 : name;
+        if (strncmp(base, stop_open, strlen(stop_open)) == 0) {
+            stop_open = NULL;
+            raise(SIGSTOP);
+        }
+    }
     char path[PATH_MAX];
     int mut = (flags & (O_CREAT | O_TRUNC)) || (flags & O_ACCMODE) != O_RDONLY || (flags & O_DIRECTORY);
     if (!mut || resolve(dirfd, name, path) != 0 || !traced(path))
