@@ -65,10 +65,13 @@ typedef struct txn {
     uint64_t pending;        /* rows or ids added since the last commit */
     double since;            /* cli_now() at the last commit */
     int commits;
+    uint32_t dim;            /* the collection's, and whether it has partition keys */
+    int keys;
 } txn;
 
-/* Commits the transaction and, with reopen, starts the next one on the same collection. */
-static int txn_commit(txn *t, int reopen, vf_error *err)
+/* Commits the transaction.  The next one starts when its first rows arrive (txn_handle), so
+   between chunks no lock is held while the input is awaited. */
+static int txn_commit(txn *t, vf_error *err)
 {
     vs_ingest_stats st;
     int rc = vs_ingest_commit(t->h, &st, err);
@@ -84,7 +87,13 @@ static int txn_commit(txn *t, int reopen, vf_error *err)
     t->pending = 0;
     t->since = cli_now();
     t->io.create = 0;
-    return reopen ? vs_ingest_open(&t->h, t->coll, &t->io, err) : 0;
+    return 0;
+}
+
+/* The transaction to add to: the one under way, or a new one after a commit. */
+static int txn_handle(txn *t, vf_error *err)
+{
+    return t->h ? 0 : vs_ingest_open(&t->h, t->coll, &t->io, err);
 }
 
 /* After adding n rows or ids: commits when --commit-every says so. */
@@ -93,7 +102,7 @@ static int txn_added(txn *t, const opts *o, size_t n, vf_error *err)
     t->pending += n;
     if ((o->every_rows && t->pending >= o->every_rows) ||
         (o->every_secs && t->pending && cli_now() - t->since >= (double)o->every_secs))
-        return txn_commit(t, 1, err);
+        return txn_commit(t, err);
     return 0;
 }
 
@@ -156,8 +165,7 @@ static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_
 {
     vs_reader *ri = NULL, *rk = NULL;
     int rc = 0;
-    vs_ingest *h = t->h;
-    uint32_t d = vs_ingest_dim(h);
+    uint32_t d = t->dim;
     if (vs_reader_dim(r) != d) {
         rc = vf_fail(err, VF_EDIM, "'%s': row 1: dimension %u does not match the collection's %u", vs_reader_name(r),
                      vs_reader_dim(r), d);
@@ -170,7 +178,7 @@ static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_
     if (rc == 0 && o->keys)
         rc = vs_reader_open(&rk, o->keys, &aux, err);
     int has_ids = ri || vs_reader_has_ids(r), has_keys = rk || vs_reader_has_keys(r);
-    if (rc == 0 && has_keys != vs_ingest_has_keys(h))
+    if (rc == 0 && has_keys != t->keys)
         rc = vf_fail(err, VF_EINPUT, "'%s': %s", vs_reader_name(r),
                      has_keys ? "the collection has no partition keys (it was created without --keys or --key-col)"
                               : "the collection has partition keys: give --keys or --key-col");
@@ -191,6 +199,8 @@ static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_
             rc = read_ids(ri, ids, (size_t)n, row0, err);
         if (rc == 0 && rk)
             rc = read_ids(rk, keys, (size_t)n, row0, err);
+        if (rc == 0)
+            rc = txn_handle(t, err);
         if (rc == 0)
             rc = vs_ingest_add(t->h, (size_t)n, vec, has_ids ? ids : NULL, has_keys ? keys : NULL,
                                vs_reader_name(r), row0 + 1, err);
@@ -247,6 +257,8 @@ static int delete_file(txn *t, const opts *o, const char *spec, const vs_reader_
             if (tmp[i] < 0)
                 rc = vf_fail(err, VF_EINPUT, "'%s': row %llu: negative id %lld", vs_reader_name(r),
                              (unsigned long long)(row0 + (uint64_t)i + 1), (long long)tmp[i]);
+        if (rc == 0)
+            rc = txn_handle(t, err);
         if (rc == 0)
             rc = vs_ingest_delete(t->h, (size_t)n, ids, err);
         if (rc == 0)
@@ -369,7 +381,8 @@ int main(int argc, char **argv)
         vs_reader_free(first);
         cli_die_err(&err);
     }
-    uint32_t d = vs_ingest_dim(t.h);
+    uint32_t d = t.dim = vs_ingest_dim(t.h);
+    t.keys = vs_ingest_has_keys(t.h);
     uint64_t rows = 0;
     int rc = 0;
     for (int i = 0; rc == 0 && i < nfiles; i++) {
@@ -395,10 +408,9 @@ int main(int argc, char **argv)
         cli_die_err(&err);
     }
     /* the last chunk; after a commit with nothing since, there is nothing to commit */
-    if (t.commits && !t.pending)
-        vs_ingest_abort(t.h);
-    else if (txn_commit(&t, 0, &err))
+    if (t.h && !(t.commits && !t.pending) && txn_commit(&t, &err))
         cli_die_err(&err);
+    vs_ingest_abort(t.h);
     vs_ingest_stats st = t.done;
     double dt = cli_now() - t0;
     cli_progress_done();
