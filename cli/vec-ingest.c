@@ -96,12 +96,17 @@ static int txn_handle(txn *t, vf_error *err)
     return t->h ? 0 : vs_ingest_open(&t->h, t->coll, &t->io, err);
 }
 
+/* Whether --commit-every Ns says the time for a commit has come. */
+static int txn_due(const txn *t, const opts *o)
+{
+    return o->every_secs && cli_now() - t->since >= (double)o->every_secs;
+}
+
 /* After adding n rows or ids: commits when --commit-every says so. */
 static int txn_added(txn *t, const opts *o, size_t n, vf_error *err)
 {
     t->pending += n;
-    if ((o->every_rows && t->pending >= o->every_rows) ||
-        (o->every_secs && t->pending && cli_now() - t->since >= (double)o->every_secs))
+    if ((o->every_rows && t->pending >= o->every_rows) || (t->pending && txn_due(t, o)))
         return txn_commit(t, err);
     return 0;
 }
@@ -190,7 +195,18 @@ static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_
     uint64_t row0 = 0;
     double t0 = cli_now();
     while (rc == 0) {
-        long n = vs_reader_read(r, vec, ids, keys, next_batch(t, o, b), err);
+        /* with --commit-every Ns a batch is read a row at a time, so rows that came are
+           committed when the time is up although the batch is not full */
+        size_t want = next_batch(t, o, b);
+        long n = 0;
+        do {
+            long m = vs_reader_read(r, vec + (size_t)n * d, ids + n, keys + n, o->every_secs ? 1 : want, err);
+            if (m <= 0) {
+                n = m < 0 ? m : n;
+                break;
+            }
+            n += m;
+        } while (o->every_secs && (size_t)n < want && !txn_due(t, o));
         if (n < 0)
             rc = (int)n;
         if (n <= 0)
