@@ -46,8 +46,8 @@ static const char usage[] =
     "  -V, --version        versions of the tool, library and format\n"
     "\n"
     "Examples:\n"
-    "  vec-export coll rows.csv && vec-ingest --id-col 1 copy rows.csv\n"
-    "  vec-export coll rows.h5 && vec-ingest --ids rows.h5:/ids copy rows.h5:/train\n"
+    "  vec-export coll rows.csv\n"
+    "  vec-export coll rows.h5\n"
     "  vec-export --ids ids.npy coll vecs.npy\n"
     "  vec-export -f jsonl --partition 7 coll | jq -c .vector\n"
     "  vec-export --backup coll /backup/coll-$(date +%F)\n";
