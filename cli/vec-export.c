@@ -490,7 +490,10 @@ static void backup(const char *coll, const char *dir)
     uint64_t bytes = 0;
     for (int tries = 0; rc == ENOENT && tries < 10; tries++) {
         empty_dir(to, tmp);
-        if (vf_coll_snapshot(c, &m, &err)) {
+        int src = vf_coll_snapshot(c, &m, &err);
+        if (src == VF_ENOENT) /* the manifest CURRENT named was superseded and removed: again */
+            continue;
+        if (src) {
             rmdir(tmp);
             cli_die_err(&err);
         }
