@@ -431,15 +431,18 @@ int main(int argc, char **argv)
     double dt = cli_now() - t0;
     cli_progress_done();
     if (!cli_quiet) {
+        char chunks[32] = "";
+        if (t.commits > 1)
+            snprintf(chunks, sizeof chunks, " (last of %d commits)", t.commits);
         if (o.del)
-            fprintf(stderr, "%s: deleted %llu ids (%llu were live) in '%s', %.2f s, generation %llu\n", cli_tool,
+            fprintf(stderr, "%s: deleted %llu ids (%llu were live) in '%s', %.2f s, generation %llu%s\n", cli_tool,
                     (unsigned long long)st.deleted, (unsigned long long)st.deleted_live, coll, dt,
-                    (unsigned long long)st.generation);
+                    (unsigned long long)st.generation, chunks);
         else
-            fprintf(stderr, "%s: %llu rows, %.1f MB in %.2f s (%.1f MB/s) into '%s'%s, generation %llu\n", cli_tool,
-                    (unsigned long long)rows, (double)rows * d * 4 / 1e6, dt,
+            fprintf(stderr, "%s: %llu rows, %.1f MB in %.2f s (%.1f MB/s) into '%s'%s, generation %llu%s\n",
+                    cli_tool, (unsigned long long)rows, (double)rows * d * 4 / 1e6, dt,
                     dt > 0 ? (double)rows * d * 4 / 1e6 / dt : 0.0, coll, st.created ? " (created)" : "",
-                    (unsigned long long)st.generation);
+                    (unsigned long long)st.generation, chunks);
     }
     return 0;
 }

@@ -404,7 +404,8 @@ wait_rows() {
 @test "--commit-every with --delete commits the ids in chunks" {
     vectors v.csv csv 10 4
     vec-ingest -q c v.csv
-    seq 0 4 | vec-ingest -q --delete --commit-every 2 c
+    run -0 bash -c 'seq 0 4 | vec-ingest --delete --commit-every 2 c'
+    assert_output --regexp "^vec-ingest: deleted 5 ids \(5 were live\) in 'c', .* generation 5 \(last of 3 commits\)$"
     assert_equal "$(vec-export -q c | cut -f1 | tr '\n' ' ')" "5 6 7 8 9 "
     run -0 cat c/CURRENT
     assert_output manifest-00000005
