@@ -293,6 +293,21 @@ EOF
     cmp or.csv ob2.csv
 }
 
+@test "--backup to another file system copies what it cannot link" {
+    [ -d /dev/shm ] && [ -w /dev/shm ] || skip "no /dev/shm"
+    [ "$(stat -c %d /dev/shm)" != "$(stat -c %d .)" ] || skip "/dev/shm is this file system"
+    make_coll
+    local dir
+    dir=$(mktemp -d /dev/shm/vecseg-export.XXXXXX)
+    run -0 vec-export --backup c "$dir/b"
+    assert_output --regexp " 0 hard links, "
+    vec-inspect --verify -q "$dir/b"
+    vec-export -q c o.csv
+    vec-export -q "$dir/b" ob.csv
+    rm -rf "$dir"
+    cmp o.csv ob.csv
+}
+
 @test "--backup while a writer ingests in a loop: a committed snapshot, verified, searched alike" {
     vectors q.fvecs fvecs 5 8 99
     make_coll
