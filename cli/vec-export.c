@@ -358,12 +358,16 @@ static void export_rows(const char *coll, const char *path, const opts *o)
    `to`, fsynced.  Returns 0, ENOENT when the file is gone (garbage collected), or dies. */
 static int copy_file(int from, int to, const char *name, uint64_t len)
 {
-    int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* [R-FILES] no link followed, no FIFO waited on, only a regular file read */
+    int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (in < 0) {
         if (errno == ENOENT)
             return ENOENT;
-        cli_die(EX_IOERR, "'%s': cannot open: %s", name, strerror(errno));
+        cli_die(errno == ELOOP ? EX_DATAERR : EX_IOERR, "'%s': cannot open: %s", name, strerror(errno));
     }
+    struct stat st;
+    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode))
+        cli_die(EX_DATAERR, "'%s': not a regular file (a collection holds regular files only)", name);
     int out = openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (out < 0)
         cli_die(EX_CANTCREAT, "'%s': cannot create: %s", name, strerror(errno));
@@ -401,6 +405,11 @@ static int copy_file(int from, int to, const char *name, uint64_t len)
    file systems.  Returns 0 or ENOENT (garbage collected meanwhile). */
 static int link_file(int from, int to, const char *name, int *linked)
 {
+    struct stat st;
+    if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? ENOENT : (cli_die(EX_IOERR, "'%s': %s", name, strerror(errno)), 0);
+    if (!S_ISREG(st.st_mode))
+        cli_die(EX_DATAERR, "'%s': not a regular file (a collection holds regular files only)", name);
     if (linkat(from, name, to, name, 0) == 0) {
         (*linked)++;
         return 0;
@@ -467,6 +476,24 @@ static int backup_once(int from, int to, const vf_manifest *m, int *linked, uint
     return 0;
 }
 
+/* The backup directory under construction, removed if the tool dies. */
+static char backup_tmp[PATH_MAX];
+static int backup_fd = -1;
+
+static void backup_cleanup(void)
+{
+    if (!backup_tmp[0])
+        return;
+    DIR *d = fdopendir(dup(backup_fd));
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            unlinkat(backup_fd, e->d_name, 0);
+    if (d)
+        closedir(d);
+    rmdir(backup_tmp);
+}
+
 static void backup(const char *coll, const char *dir)
 {
     vf_error err;
@@ -477,40 +504,45 @@ static void backup(const char *coll, const char *dir)
     if (lstat(dir, &st) == 0)
         cli_die(EX_CANTCREAT, "'%s': exists (a backup goes to a new directory)", dir);
     /* built under a temporary name and renamed: a directory named DIR is a whole backup */
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dir, (long)getpid()) >= (int)sizeof tmp)
+    char *tmp = backup_tmp;
+    if (snprintf(tmp, sizeof backup_tmp, "%s.tmp.%ld", dir, (long)getpid()) >= (int)sizeof backup_tmp)
         cli_die(EX_USAGE, "'%s': name too long", dir);
-    if (mkdir(tmp, 0755) != 0)
-        cli_die(EX_CANTCREAT, "'%s': cannot create: %s", tmp, strerror(errno));
-    int to = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (mkdir(tmp, 0755) != 0) {
+        tmp[0] = 0;
+        cli_die(EX_CANTCREAT, "'%s.tmp.%ld': cannot create: %s", dir, (long)getpid(), strerror(errno));
+    }
+    int to = backup_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (to < 0)
         cli_die(EX_IOERR, "'%s': cannot open: %s", tmp, strerror(errno));
+    atexit(backup_cleanup);
     vf_manifest m;
+    memset(&m, 0, sizeof m);
     int linked = 0, rc = ENOENT;
     uint64_t bytes = 0;
     for (int tries = 0; rc == ENOENT && tries < 10; tries++) {
         empty_dir(to, tmp);
-        int src = vf_coll_snapshot(c, &m, &err);
-        if (src == VF_ENOENT) /* the manifest CURRENT named was superseded and removed: again */
+        /* the snapshot checks every file against its manifest line before it is copied */
+        vs_snapshot *s;
+        int src = vs_snapshot_open(&s, coll, &err);
+        if (src == VF_EBUSY) /* garbage collection took a file of it meanwhile: a newer one */
             continue;
-        if (src) {
-            rmdir(tmp);
+        if (src)
             cli_die_err(&err);
-        }
+        if (vf_manifest_copy(&m, vs_snapshot_manifest(s), &err))
+            cli_die_err(&err);
         rc = backup_once(vf_coll_dirfd(c), to, &m, &linked, &bytes);
+        vs_snapshot_close(s);
         if (rc)
             vf_manifest_release(&m);
     }
-    if (rc) {
-        empty_dir(to, tmp);
-        rmdir(tmp);
+    if (rc)
         cli_die(EX_TEMPFAIL, "'%s': files kept disappearing under garbage collection; try again", coll);
-    }
     if (vf_fsync_dir(to, &err))
         cli_die_err(&err);
-    close(to);
     if (rename(tmp, dir) != 0)
         cli_die(EX_CANTCREAT, "'%s': cannot rename from '%s': %s", dir, tmp, strerror(errno));
+    tmp[0] = 0; /* done: nothing to clean up */
+    close(to);
     char *parent = strdup(dir);
     char *slash = parent ? strrchr(parent, '/') : NULL;
     int pfd = open(slash ? (slash == parent ? "/" : (*slash = 0, parent)) : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

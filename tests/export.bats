@@ -293,6 +293,19 @@ EOF
     cmp or.csv ob2.csv
 }
 
+@test "--backup refuses a damaged collection and leaves no directory behind" {
+    vectors v.csv csv 10 4
+    vec-ingest -q c v.csv
+    local log
+    log=$(cd c && ls g-*.log)
+    rm "c/$log"
+    mkfifo "c/$log"
+    run -65 timeout 20 vec-export --backup c b
+    assert_output --partial "'$log'"
+    [ ! -e b ]
+    assert_equal "$(ls -d b* 2>/dev/null)" ""
+}
+
 @test "--backup to another file system copies what it cannot link" {
     [ -d /dev/shm ] && [ -w /dev/shm ] || skip "no /dev/shm"
     [ "$(stat -c %d /dev/shm)" != "$(stat -c %d .)" ] || skip "/dev/shm is this file system"
