@@ -56,7 +56,7 @@ endif
 FORMAT_SRC := $(wildcard format/*.c)
 LIB_SRC    := $(sort $(shell find lib -name '*.c'))
 OBJ        := $(patsubst %.c,$(B)/%.o,$(FORMAT_SRC) $(LIB_SRC))
-TOOLS      := vec-ingest vec-seal vec-query vec-inspect vec-balance vec-shard
+TOOLS      := vec-ingest vec-seal vec-query vec-inspect vec-balance vec-shard vec-export
 BINS       := $(addprefix $(B)/bin/,$(TOOLS))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))

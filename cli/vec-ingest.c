@@ -31,6 +31,10 @@ static const char usage[] =
     "Changes:\n"
     "      --upsert         rows whose id exists replace the old rows\n"
     "      --delete         FILEs hold ids to delete (text, ivecs, npy, hdf5)\n"
+    "      --commit-every N commit every N rows (or ids), or, as '5s', every N\n"
+    "                       seconds as rows arrive: a long input from a pipe\n"
+    "                       becomes visible in chunks, and an error keeps the\n"
+    "                       chunks committed before it\n"
     "Output:\n"
     "  -q, --quiet          no summary line\n"
     "  -h, --help           this help\n"
@@ -41,14 +45,80 @@ static const char usage[] =
     "  vec-ingest -m cosine coll data.h5:/train\n"
     "  vec-ingest --id-col 1 coll rows.csv\n"
     "  cat vecs.f32 | vec-ingest -f raw -d 128 coll -\n"
-    "  echo 42 | vec-ingest --delete coll\n";
+    "  echo 42 | vec-ingest --delete coll\n"
+    "  producer | vec-ingest --commit-every 10000 --commit-every 5s coll -\n";
 
 typedef struct opts {
     vs_reader_opts ro;
     const char *ids, *keys;
     int metric, del, upsert;
     uint32_t shards;
+    uint64_t every_rows, every_secs;   /* --commit-every; 0 = one transaction */
 } opts;
+
+/* The transaction under way and what the commits before it did (--commit-every). */
+typedef struct txn {
+    vs_ingest *h;
+    const char *coll;
+    vs_ingest_opts io;
+    vs_ingest_stats done;    /* summed over the commits so far */
+    uint64_t pending;        /* rows or ids added since the last commit */
+    double since;            /* cli_now() at the last commit */
+    int commits;
+    uint32_t dim;            /* the collection's, and whether it has partition keys */
+    int keys;
+} txn;
+
+/* Commits the transaction.  The next one starts when its first rows arrive (txn_handle), so
+   between chunks no lock is held while the input is awaited. */
+static int txn_commit(txn *t, vf_error *err)
+{
+    vs_ingest_stats st;
+    int rc = vs_ingest_commit(t->h, &st, err);
+    t->h = NULL;
+    if (rc)
+        return rc;
+    t->done.rows += st.rows;
+    t->done.deleted += st.deleted;
+    t->done.deleted_live += st.deleted_live;
+    t->done.generation = st.generation;
+    t->done.created |= st.created;
+    t->commits++;
+    t->pending = 0;
+    t->since = cli_now();
+    t->io.create = 0;
+    return 0;
+}
+
+/* The transaction to add to: the one under way, or a new one after a commit. */
+static int txn_handle(txn *t, vf_error *err)
+{
+    return t->h ? 0 : vs_ingest_open(&t->h, t->coll, &t->io, err);
+}
+
+/* Whether --commit-every Ns says the time for a commit has come. */
+static int txn_due(const txn *t, const opts *o)
+{
+    return o->every_secs && cli_now() - t->since >= (double)o->every_secs;
+}
+
+/* After adding n rows or ids: commits when --commit-every says so. */
+static int txn_added(txn *t, const opts *o, size_t n, vf_error *err)
+{
+    t->pending += n;
+    if ((o->every_rows && t->pending >= o->every_rows) || (t->pending && txn_due(t, o)))
+        return txn_commit(t, err);
+    return 0;
+}
+
+/* How many rows to read next: a batch, but no more than the row count that completes a chunk,
+   so a chunk commits as soon as its last row arrives, whatever follows. */
+static size_t next_batch(const txn *t, const opts *o, size_t b)
+{
+    if (o->every_rows && o->every_rows - t->pending < b)
+        return (size_t)(o->every_rows - t->pending);
+    return b;
+}
 
 /* Rows per batch: about 8 MiB of vectors, so memory stays bounded. */
 static size_t batch_rows(uint32_t dim)
@@ -96,11 +166,11 @@ static int read_ids(vs_reader *r, uint64_t *out, size_t n, uint64_t row0, vf_err
 }
 
 /* Ingests the rows of r (which it frees). */
-static int ingest_file(vs_ingest *h, vs_reader *r, const opts *o, uint64_t *nrows, vf_error *err)
+static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_error *err)
 {
     vs_reader *ri = NULL, *rk = NULL;
     int rc = 0;
-    uint32_t d = vs_ingest_dim(h);
+    uint32_t d = t->dim;
     if (vs_reader_dim(r) != d) {
         rc = vf_fail(err, VF_EDIM, "'%s': row 1: dimension %u does not match the collection's %u", vs_reader_name(r),
                      vs_reader_dim(r), d);
@@ -113,7 +183,7 @@ static int ingest_file(vs_ingest *h, vs_reader *r, const opts *o, uint64_t *nrow
     if (rc == 0 && o->keys)
         rc = vs_reader_open(&rk, o->keys, &aux, err);
     int has_ids = ri || vs_reader_has_ids(r), has_keys = rk || vs_reader_has_keys(r);
-    if (rc == 0 && has_keys != vs_ingest_has_keys(h))
+    if (rc == 0 && has_keys != t->keys)
         rc = vf_fail(err, VF_EINPUT, "'%s': %s", vs_reader_name(r),
                      has_keys ? "the collection has no partition keys (it was created without --keys or --key-col)"
                               : "the collection has partition keys: give --keys or --key-col");
@@ -125,7 +195,18 @@ static int ingest_file(vs_ingest *h, vs_reader *r, const opts *o, uint64_t *nrow
     uint64_t row0 = 0;
     double t0 = cli_now();
     while (rc == 0) {
-        long n = vs_reader_read(r, vec, ids, keys, b, err);
+        /* with --commit-every Ns a batch is read a row at a time, so rows that came are
+           committed when the time is up although the batch is not full */
+        size_t want = next_batch(t, o, b);
+        long n = 0;
+        do {
+            long m = vs_reader_read(r, vec + (size_t)n * d, ids + n, keys + n, o->every_secs ? 1 : want, err);
+            if (m <= 0) {
+                n = m < 0 ? m : n;
+                break;
+            }
+            n += m;
+        } while (o->every_secs && (size_t)n < want && !txn_due(t, o));
         if (n < 0)
             rc = (int)n;
         if (n <= 0)
@@ -135,8 +216,12 @@ static int ingest_file(vs_ingest *h, vs_reader *r, const opts *o, uint64_t *nrow
         if (rc == 0 && rk)
             rc = read_ids(rk, keys, (size_t)n, row0, err);
         if (rc == 0)
-            rc = vs_ingest_add(h, (size_t)n, vec, has_ids ? ids : NULL, has_keys ? keys : NULL, vs_reader_name(r),
-                               row0 + 1, err);
+            rc = txn_handle(t, err);
+        if (rc == 0)
+            rc = vs_ingest_add(t->h, (size_t)n, vec, has_ids ? ids : NULL, has_keys ? keys : NULL,
+                               vs_reader_name(r), row0 + 1, err);
+        if (rc == 0)
+            rc = txn_added(t, o, (size_t)n, err);
         row0 += (uint64_t)n;
         double dt = cli_now() - t0;
         cli_progress("%s: %llu rows, %.1f MB/s", vs_reader_name(r), (unsigned long long)row0,
@@ -160,7 +245,7 @@ static int ingest_file(vs_ingest *h, vs_reader *r, const opts *o, uint64_t *nrow
     return rc;
 }
 
-static int delete_file(vs_ingest *h, const char *spec, const vs_reader_opts *given, vf_error *err)
+static int delete_file(txn *t, const opts *o, const char *spec, const vs_reader_opts *given, vf_error *err)
 {
     vs_reader *r;
     vs_reader_opts ro = {0};
@@ -179,7 +264,7 @@ static int delete_file(vs_ingest *h, const char *spec, const vs_reader_opts *giv
                      vs_reader_dim(r));
     while (rc == 0) {
         int64_t *tmp = (int64_t *)ids;
-        long n = vs_reader_read_i64(r, tmp, b, err);
+        long n = vs_reader_read_i64(r, tmp, next_batch(t, o, b), err);
         if (n <= 0) {
             rc = n < 0 ? (int)n : 0;
             break;
@@ -189,7 +274,11 @@ static int delete_file(vs_ingest *h, const char *spec, const vs_reader_opts *giv
                 rc = vf_fail(err, VF_EINPUT, "'%s': row %llu: negative id %lld", vs_reader_name(r),
                              (unsigned long long)(row0 + (uint64_t)i + 1), (long long)tmp[i]);
         if (rc == 0)
-            rc = vs_ingest_delete(h, (size_t)n, ids, err);
+            rc = txn_handle(t, err);
+        if (rc == 0)
+            rc = vs_ingest_delete(t->h, (size_t)n, ids, err);
+        if (rc == 0)
+            rc = txn_added(t, o, (size_t)n, err);
         row0 += (uint64_t)n;
     }
     free(ids);
@@ -200,14 +289,15 @@ static int delete_file(vs_ingest *h, const char *spec, const vs_reader_opts *giv
 int main(int argc, char **argv)
 {
     cli_init("vec-ingest", argv);
-    enum { O_IDS = 256, O_IDCOL, O_KEYS, O_KEYCOL, O_UPSERT, O_DELETE };
+    enum { O_IDS = 256, O_IDCOL, O_KEYS, O_KEYCOL, O_UPSERT, O_DELETE, O_EVERY };
     static const struct option lo[] = {
         {"format", required_argument, 0, 'f'}, {"input-format", required_argument, 0, 'f'},
         {"dim", required_argument, 0, 'd'},    {"metric", required_argument, 0, 'm'},
         {"shards", required_argument, 0, 's'}, {"ids", required_argument, 0, O_IDS},
         {"id-col", required_argument, 0, O_IDCOL}, {"keys", required_argument, 0, O_KEYS},
         {"key-col", required_argument, 0, O_KEYCOL}, {"upsert", no_argument, 0, O_UPSERT},
-        {"delete", no_argument, 0, O_DELETE},  {"quiet", no_argument, 0, 'q'},
+        {"delete", no_argument, 0, O_DELETE},  {"commit-every", required_argument, 0, O_EVERY},
+        {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     opts o;
@@ -232,6 +322,18 @@ int main(int argc, char **argv)
         case O_KEYCOL: o.ro.key_col = (int)cli_u64("--key-col", optarg, 1, 1000000); break;
         case O_UPSERT: o.upsert = 1; break;
         case O_DELETE: o.del = 1; break;
+        case O_EVERY: {
+            /* N rows, or Ns seconds; given twice, whichever comes first */
+            size_t len = strlen(optarg);
+            if (len > 1 && optarg[len - 1] == 's') {
+                char num[32];
+                snprintf(num, sizeof num, "%.*s", (int)(len - 1), optarg);
+                o.every_secs = cli_u64("--commit-every", num, 1, VS_SECONDS_MAX);
+            } else {
+                o.every_rows = cli_u64("--commit-every", optarg, 1, VS_ROWS_MAX);
+            }
+            break;
+        }
         case 'q': cli_quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();
@@ -287,47 +389,60 @@ int main(int argc, char **argv)
         open_reader(&first, files[0], &o.ro);
         io.dim = vs_reader_dim(first);
     }
-    vs_ingest *h;
-    if (vs_ingest_open(&h, coll, &io, &err)) {
+    txn t = {0};
+    t.coll = coll;
+    t.io = io;
+    t.since = cli_now();
+    if (vs_ingest_open(&t.h, coll, &io, &err)) {
         vs_reader_free(first);
         cli_die_err(&err);
     }
+    uint32_t d = t.dim = vs_ingest_dim(t.h);
+    t.keys = vs_ingest_has_keys(t.h);
     uint64_t rows = 0;
     int rc = 0;
     for (int i = 0; rc == 0 && i < nfiles; i++) {
         if (o.del) {
-            rc = delete_file(h, files[i], &o.ro, &err);
+            rc = delete_file(&t, &o, files[i], &o.ro, &err);
             continue;
         }
         if (i > 0) {
             vs_reader_opts ro = o.ro;
-            ro.raw_dim = vs_ingest_dim(h);
+            ro.raw_dim = d;
             rc = vs_reader_open(&first, files[i], &ro, &err);
         }
         if (rc == 0)
-            rc = ingest_file(h, first, &o, &rows, &err);
+            rc = ingest_file(&t, first, &o, &rows, &err);
         first = NULL;
     }
-    vs_ingest_stats st;
-    uint32_t d = vs_ingest_dim(h);
     if (rc) {
-        vs_ingest_abort(h);
+        vs_ingest_abort(t.h);
+        if (t.commits)
+            cli_die(cli_status(err.code), "%s (%llu %s committed before it are kept, generation %llu)", err.msg,
+                    (unsigned long long)(o.del ? t.done.deleted : t.done.rows), o.del ? "ids" : "rows",
+                    (unsigned long long)t.done.generation);
         cli_die_err(&err);
     }
-    if (vs_ingest_commit(h, &st, &err))
+    /* the last chunk; after a commit with nothing since, there is nothing to commit */
+    if (t.h && !(t.commits && !t.pending) && txn_commit(&t, &err))
         cli_die_err(&err);
+    vs_ingest_abort(t.h);
+    vs_ingest_stats st = t.done;
     double dt = cli_now() - t0;
     cli_progress_done();
     if (!cli_quiet) {
+        char chunks[32] = "";
+        if (t.commits > 1)
+            snprintf(chunks, sizeof chunks, " (last of %d commits)", t.commits);
         if (o.del)
-            fprintf(stderr, "%s: deleted %llu ids (%llu were live) in '%s', %.2f s, generation %llu\n", cli_tool,
+            fprintf(stderr, "%s: deleted %llu ids (%llu were live) in '%s', %.2f s, generation %llu%s\n", cli_tool,
                     (unsigned long long)st.deleted, (unsigned long long)st.deleted_live, coll, dt,
-                    (unsigned long long)st.generation);
+                    (unsigned long long)st.generation, chunks);
         else
-            fprintf(stderr, "%s: %llu rows, %.1f MB in %.2f s (%.1f MB/s) into '%s'%s, generation %llu\n", cli_tool,
-                    (unsigned long long)rows, (double)rows * d * 4 / 1e6, dt,
+            fprintf(stderr, "%s: %llu rows, %.1f MB in %.2f s (%.1f MB/s) into '%s'%s, generation %llu%s\n",
+                    cli_tool, (unsigned long long)rows, (double)rows * d * 4 / 1e6, dt,
                     dt > 0 ? (double)rows * d * 4 / 1e6 / dt : 0.0, coll, st.created ? " (created)" : "",
-                    (unsigned long long)st.generation);
+                    (unsigned long long)st.generation, chunks);
     }
     return 0;
 }

@@ -538,6 +538,32 @@ VS_API int vs_snapshot_open_at(vs_snapshot **s, const char *path, uint64_t gener
    Restrictions (this and vs_snapshot_filter_keys) combine, in any order. */
 VS_API int vs_snapshot_select(vs_snapshot *s, const char *const *files, size_t n, vf_error *err);
 
+/* One live row of a snapshot; vec points into the snapshot's mapped files. */
+typedef struct vs_row {
+    uint64_t id, key;             /* key: 0 when the collection has no partition keys */
+    const float *vec;             /* dim floats */
+    uint32_t shard, pad;
+} vs_row;
+/* The rows a search of s may return (not deleted, not left out by
+   vs_snapshot_filter_keys or vs_snapshot_select), sorted by id: *rows is
+   malloc'd (*n entries; free it), valid while s is open. */
+VS_API int vs_snapshot_live_rows(vs_snapshot *s, vs_row **rows, size_t *n, vf_error *err);
+
+/* Writes rows as an HDF5 file: datasets "train" (float32, n x dim), "ids"
+   (int64, n) and, with keys, "keys" (int64, n), and the root attribute
+   "distance" (ann-benchmarks' name of the metric) when distance is not
+   NULL.  Written like vs_h5_write_results (temporary name, synced, renamed
+   over path); the bytes depend only on the rows (no timestamps).  open
+   gives the row count up front; write adds rows in order; close commits,
+   abort removes the temporary file (both free w; abort accepts NULL). */
+typedef struct vs_h5_rows vs_h5_rows;
+VS_API int vs_h5_rows_open(vs_h5_rows **w, const char *path, uint64_t n, uint32_t dim, int keys,
+                           const char *distance, vf_error *err);
+VS_API int vs_h5_rows_write(vs_h5_rows *w, size_t n, const float *vecs, const uint64_t *ids, const uint64_t *keys,
+                            vf_error *err);
+VS_API int vs_h5_rows_close(vs_h5_rows *w, vf_error *err);
+VS_API void vs_h5_rows_abort(vs_h5_rows *w);
+
 /* A hit: (internal distance, id).  Hits are ordered by distance ascending,
    ties broken by the smaller id, so every result is deterministic; a missing
    hit is id VS_NO_ID and distance +INFINITY. */

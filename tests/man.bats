@@ -359,6 +359,24 @@ TOOL_SECTIONS=(NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" ENVIRONMENT FILES
     check_synopsis vec-inspect
 }
 
+# --- vec-export ---------------------------------------------------------------
+
+@test "vec-export: every --help long option is in OPTIONS of vec-export.1" {
+    check_help_in_page vec-export
+}
+
+@test "vec-export: every option of vec-export.1 OPTIONS is in --help" {
+    check_page_in_help vec-export
+}
+
+@test "vec-export: OPTIONS tags match --help's option lines" {
+    check_specs vec-export
+}
+
+@test "vec-export: SYNOPSIS matches the Usage lines of --help" {
+    check_synopsis vec-export
+}
+
 # --- every page ---------------------------------------------------------------
 
 @test "every tool has a page and every page a tool or the format" {

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib_internal.h"
@@ -197,7 +199,12 @@ static int open_shard_log(vs_ingest *h, size_t si, vf_error *err)
     int rc = vs_setting_get(&h->m, "log-bytes", &log_bytes, err);
     if (rc)
         return rc;
-    if (newest && newest->length < log_bytes) {
+    /* a log linked from elsewhere too (a `cp -al` copy of the collection) is never appended to
+       or cut ([R-FILES]): its shard starts a new log, as when the log is full, so neither copy
+       changes the other and both stay writable */
+    struct stat st;
+    int shared = newest && fstatat(dirfd, newest->file, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink != 1;
+    if (newest && newest->length < log_bytes && !shared) {
         /* rows go only into a log that holds what its manifest line says */
         vf_log_view v;
         rc = vs_growing_map(h->coll, &h->m, (size_t)(newest - h->m.growing), &v, err);

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* the rows writer is of the advanced API */
+#define VECSEG_STATIC_LINKING_ONLY
 #include "io/io_internal.h"
 
 #define H5_CHUNK_CACHE ((size_t)32 << 20) /* per dataset: a chunked dataset decompresses once */
@@ -221,6 +223,188 @@ static int sync_path(const char *path, int dir)
     int rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+/* ---- rows writer (vec-export) --------------------------------------------------------------- */
+
+struct vs_h5_rows {
+    hid_t file, vecs, ids, keys;
+    uint64_t n, at;
+    uint32_t dim;
+    char *path, *tmp;
+};
+
+/* A dataset of n x cols (cols 0: 1-D) with no modification times, so two exports of the same
+   rows are the same bytes. */
+static hid_t rows_dataset(hid_t file, const char *name, hid_t ftype, uint64_t n, uint32_t cols)
+{
+    hsize_t dims[2] = {n, cols};
+    hid_t space = H5Screate_simple(cols ? 2 : 1, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t ds = -1;
+    if (space >= 0 && dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0)
+        ds = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (space >= 0)
+        H5Sclose(space);
+    return ds;
+}
+
+/* Writes n rows of cols values (cols 0: 1-D) at row `at` of ds. */
+static int rows_put(hid_t ds, hid_t mtype, uint64_t at, size_t n, uint32_t cols, const void *data)
+{
+    hsize_t start[2] = {at, 0}, count[2] = {n, cols};
+    int rank = cols ? 2 : 1;
+    hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(rank, count, NULL);
+    int rc = fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+                     H5Dwrite(ds, mtype, ms, fs, H5P_DEFAULT, data) < 0
+                 ? -1
+                 : 0;
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (ms >= 0)
+        H5Sclose(ms);
+    return rc;
+}
+
+static void rows_free(vs_h5_rows *w)
+{
+    if (w->keys >= 0)
+        H5Dclose(w->keys);
+    if (w->ids >= 0)
+        H5Dclose(w->ids);
+    if (w->vecs >= 0)
+        H5Dclose(w->vecs);
+    if (w->file >= 0)
+        H5Fclose(w->file);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+void vs_h5_rows_abort(vs_h5_rows *w)
+{
+    if (!w)
+        return;
+    char *tmp = w->tmp;
+    w->tmp = NULL;
+    rows_free(w);
+    if (tmp)
+        unlink(tmp);
+    free(tmp);
+}
+
+int vs_h5_rows_open(vs_h5_rows **out, const char *path, uint64_t n, uint32_t dim, int keys, const char *distance,
+                    vf_error *err)
+{
+    *out = NULL;
+    if (!path || !*path || dim == 0)
+        return vf_fail(err, VF_EARG, "no HDF5 file or dimension given");
+    quiet();
+    vs_h5_rows *w = calloc(1, sizeof *w);
+    if (!w)
+        return vf_fail(err, VF_ENOMEM, "'%s': out of memory", path);
+    w->file = w->vecs = w->ids = w->keys = -1;
+    w->n = n;
+    w->dim = dim;
+    size_t plen = strlen(path);
+    w->path = strdup(path);
+    w->tmp = malloc(plen + 32);
+    if (!w->path || !w->tmp) {
+        vs_h5_rows_abort(w);
+        return vf_fail(err, VF_ENOMEM, "'%s': out of memory", path);
+    }
+    snprintf(w->tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl >= 0 ? fcpl : H5P_DEFAULT, H5P_DEFAULT);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    if (w->file < 0) {
+        char *tmp = w->tmp;
+        w->tmp = NULL;
+        rows_free(w);
+        int rc = vf_fail(err, VF_EIO, "'%s': cannot create '%s'", path, tmp);
+        free(tmp);
+        return rc;
+    }
+    int rc = 0;
+    w->vecs = rows_dataset(w->file, "train", H5T_IEEE_F32LE, n, dim);
+    w->ids = rows_dataset(w->file, "ids", H5T_STD_I64LE, n, 0);
+    if (keys)
+        w->keys = rows_dataset(w->file, "keys", H5T_STD_I64LE, n, 0);
+    if (w->vecs < 0 || w->ids < 0 || (keys && w->keys < 0))
+        rc = -1;
+    if (rc == 0 && distance) {
+        /* a variable-length UTF-8 string, as h5py writes ann-benchmarks' attributes */
+        hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
+        if (t >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0 && sp >= 0)
+            a = H5Acreate2(w->file, "distance", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        if (a < 0 || H5Awrite(a, t, &distance) < 0)
+            rc = -1;
+        if (a >= 0)
+            H5Aclose(a);
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (t >= 0)
+            H5Tclose(t);
+    }
+    if (rc) {
+        rc = vf_fail(err, VF_EIO, "'%s': creating the datasets failed", w->tmp);
+        vs_h5_rows_abort(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int vs_h5_rows_write(vs_h5_rows *w, size_t n, const float *vecs, const uint64_t *ids, const uint64_t *keys,
+                     vf_error *err)
+{
+    if (n == 0)
+        return 0;
+    if (n > w->n - w->at)
+        return vf_fail(err, VF_EARG, "'%s': more rows than the %llu announced", w->path, (unsigned long long)w->n);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] > (uint64_t)INT64_MAX || (keys && keys[i] > (uint64_t)INT64_MAX))
+            return vf_fail(err, VF_EVALUE, "'%s': id or key %llu does not fit int64", w->path,
+                           (unsigned long long)(ids[i] > (uint64_t)INT64_MAX ? ids[i] : keys[i]));
+    if (rows_put(w->vecs, H5T_NATIVE_FLOAT, w->at, n, w->dim, vecs) < 0 ||
+        rows_put(w->ids, H5T_NATIVE_INT64, w->at, n, 0, ids) < 0 ||
+        (w->keys >= 0 && rows_put(w->keys, H5T_NATIVE_INT64, w->at, n, 0, keys) < 0))
+        return vf_fail(err, VF_EIO, "'%s': writing rows failed", w->tmp);
+    w->at += n;
+    return 0;
+}
+
+int vs_h5_rows_close(vs_h5_rows *w, vf_error *err)
+{
+    int rc = 0;
+    if (w->at != w->n)
+        rc = vf_fail(err, VF_EARG, "'%s': %llu rows written of the %llu announced", w->path,
+                     (unsigned long long)w->at, (unsigned long long)w->n);
+    hid_t ds[3] = {w->vecs, w->ids, w->keys};
+    for (int i = 0; i < 3; i++)
+        if (ds[i] >= 0 && H5Dclose(ds[i]) < 0 && rc == 0)
+            rc = vf_fail(err, VF_EIO, "'%s': closing a dataset failed", w->tmp);
+    w->vecs = w->ids = w->keys = -1;
+    if (H5Fclose(w->file) < 0 && rc == 0)
+        rc = vf_fail(err, VF_EIO, "'%s': closing failed", w->tmp);
+    w->file = -1;
+    if (rc == 0 && sync_path(w->tmp, 0) < 0)
+        rc = vf_fail(err, VF_EIO, "'%s': fsync failed: %s", w->tmp, strerror(errno));
+    if (rc == 0 && rename(w->tmp, w->path) < 0)
+        rc = vf_fail(err, VF_EIO, "'%s': rename from '%s' failed: %s", w->path, w->tmp, strerror(errno));
+    if (rc) {
+        vs_h5_rows_abort(w);
+        return rc;
+    }
+    char *d = strdup(w->path);
+    if (d)
+        sync_path(dirname(d), 1); /* best effort: the file itself is complete */
+    free(d);
+    rows_free(w);
+    return 0;
 }
 
 int vs_h5_write_results(const char *path, size_t nq, size_t k, const int64_t *ids,
