@@ -152,8 +152,8 @@ typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's setting
     int dry_run;        /* plan only */
     long grace;         /* seconds before unreferenced files go; <0 = setting/default */
     int wait;           /* wait for another vec-seal instead of returning VF_EBUSY */
-    const char *index;  /* index type name for this run, NULL = setting "index" */
-    uint32_t M, ef_construction, nlist, pq_m;   /* index parameters, 0 = settings */
+    const char *index;  /* index type name, NULL = setting "index"; committed as the setting */
+    uint32_t M, ef_construction, nlist, pq_m;   /* index parameters, 0 = settings; given ones are committed */
     uint64_t seed;      /* 0 = setting "index-seed" */
     int jobs;           /* segments built at once; 0 = 1 */
     int threads;        /* threads per build; 0 = vs_cores() / jobs */

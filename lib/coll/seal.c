@@ -6,7 +6,10 @@
  * segment-rows rows, each with the collection's index.  Compaction rewrites
  * sealed segments: it merges a shard's small segments into target-size ones
  * and rewrites a segment whose deleted share passed compact-deleted percent,
- * so deleted rows stop costing time.  Rows some tombstone deletes are left
+ * so deleted rows stop costing time.  A run's --index and build parameters
+ * become the collection's settings in the same commit, so every later
+ * rewrite (compaction, shard split, rebuild) keeps that index; segments
+ * built with another index type are rebuilt.  Rows some tombstone deletes are left
  * out of every segment written.  One commit then swaps the new segments in:
  * it adds them, moves each sealed log's start past the rows now sealed, and
  * removes the compacted segments; garbage collection deletes the old files
@@ -51,6 +54,10 @@ typedef struct seal_ctx {
     size_t njobs;
     uint64_t next_file;
     int ingest_idle;        /* we hold ingest.lock: no ingest is appending */
+    /* index options of this run that differ from the settings: committed as
+       the settings (one rule: a one-off --index becomes the setting) */
+    char set_key[6][24], set_val[6][24];
+    size_t nset;
 } seal_ctx;
 
 /* Collects a job's rows from its sources and writes its segment. */
@@ -288,9 +295,11 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
                                   m->sealed[src[k]].file);
     }
     /* lazy rebuild: a segment whose index differs from an explicit index
-       setting (changed since it was built) is rewritten with the new one;
-       a run that overrides the index with --index rebuilds nothing */
-    for (size_t i = 0; !o->index && want != VS_INDEX_AUTO && i < m->nsealed; i++) {
+       setting (changed since it was built, or by this run's --index, which
+       becomes the setting) is rewritten with the new one */
+    if (o->index)
+        want = (uint64_t)ctx->bp.type;
+    for (size_t i = 0; want != VS_INDEX_AUTO && i < m->nsealed; i++) {
         if (taken[i])
             continue;
         vf_seg *sg;
@@ -333,6 +342,11 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
 {
     seal_ctx *ctx = arg;
     const vf_manifest *m = ctx->m;
+    for (size_t i = 0; i < ctx->nset; i++) {
+        int rc = vf_manifest_set(next, ctx->set_key[i], ctx->set_val[i], err);
+        if (rc)
+            return rc;
+    }
     for (size_t i = 0; i < ctx->njobs; i++) {
         const job *jb = &ctx->jobs[i];
         if (jb->kind == JOB_SEAL) {
@@ -397,6 +411,37 @@ static int param(const vf_manifest *m, const char *key, uint64_t given, uint64_t
     return 0;
 }
 
+/* Notes the options of this run that change a setting: --index and the
+   build parameters given with it become the collection's settings, so that
+   later rewrites (compaction, splits, rebuilds) build the same index. */
+static void note_settings(seal_ctx *ctx, const vs_seal_opts *o)
+{
+    const struct {
+        const char *key;
+        uint64_t given;
+    } opt[] = {{"hnsw-m", o->M}, {"hnsw-ef-construction", o->ef_construction}, {"ivf-nlist", o->nlist},
+               {"pq-m", o->pq_m}, {"index-seed", o->seed}};
+    char val[24];
+    ctx->nset = 0;
+    for (size_t i = 0; i <= sizeof opt / sizeof opt[0]; i++) {
+        const char *key = i ? opt[i - 1].key : "index";
+        if (i == 0 && !o->index)
+            continue;
+        if (i > 0 && !opt[i - 1].given)
+            continue;
+        if (i == 0)
+            snprintf(val, sizeof val, "%s", vs_index_type_name(ctx->bp.type));
+        else
+            snprintf(val, sizeof val, "%llu", (unsigned long long)opt[i - 1].given);
+        const char *now = vf_manifest_get(ctx->m, key);
+        if (now && !strcmp(now, val))
+            continue;
+        snprintf(ctx->set_key[ctx->nset], sizeof ctx->set_key[0], "%s", key);
+        snprintf(ctx->set_val[ctx->nset], sizeof ctx->set_val[0], "%s", val);
+        ctx->nset++;
+    }
+}
+
 /* The build parameters: the collection's settings, overridden by o. */
 int vs_build_params_of(const vf_manifest *m, const vs_seal_opts *o, vs_build_params *bp, vf_error *err)
 {
@@ -456,6 +501,8 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     ctx.next_file = m.next_maint_file;
     if (rc == 0)
         rc = vs_build_params_of(&m, o, &ctx.bp, err);
+    if (rc == 0)
+        note_settings(&ctx, o);
     uint64_t grace = (uint64_t)o->grace; /* read up front: a bad setting fails before any work */
     if (rc == 0 && o->grace < 0)
         rc = vs_setting_get(&m, "grace", &grace, err);
@@ -477,7 +524,7 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
                     *err = ctx.jobs[i].err;
             }
     }
-    if (rc == 0 && !o->dry_run && ctx.njobs) {
+    if (rc == 0 && !o->dry_run && (ctx.njobs || ctx.nset)) {
         vf_manifest done;
         int ilock = -1;
         ctx.ingest_idle = vf_lock(c, VF_LOCK_INGEST, 0, &ilock, NULL) == 0;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bats
+# Scale: one rule for index settings (a one-off --index becomes the
+# setting), and the hot/cold bytes vec-inspect reports for memory sizing.
+
+load test_helper
+
+manifest() { cat "$1/$(cat "$1/CURRENT")"; }
+
+# index_lines DIR - the index line of each segment the manifest names
+index_lines() {
+    manifest "$1" | awk '/^sealed / {print $2}' | while read -r f; do
+        vec-inspect "$1/$f" | grep '^index '
+    done
+}
+
+@test "vec-seal --index makes the index and its parameters the collection's settings" {
+    vectors rows.fvecs fvecs 3000 16 3
+    vec-ingest -q coll rows.fvecs
+    vec-seal -q --all --index ivf_pq --pq-m 4 --nlist 8 coll
+    run -0 vec-inspect coll
+    assert_line "setting index ivf_pq"
+    assert_line "setting pq-m 4"
+    assert_line "setting ivf-nlist 8"
+    # settled: a plain run has nothing to rebuild
+    run -0 --separate-stderr vec-seal --dry-run coll
+    assert_equal "${#lines[@]}" 0
+}
+
+@test "a split keeps the IVF_PQ index and its parameters that vec-seal --index chose" {
+    vectors rows.csv csv 3000 16 3 --id-col 1 --key-col 2 --keys-mod 7
+    vec-ingest -q -s 2 --id-col 1 --key-col 2 coll rows.csv
+    vec-seal -q --all --index ivf_pq --pq-m 4 --nlist 8 coll
+    vec-shard -q --split 0 coll
+    [ "$(manifest coll | grep -c '^shard ')" -eq 3 ]
+    run -0 index_lines coll
+    assert_equal "${#lines[@]}" 3
+    for l in "${lines[@]}"; do
+        [[ "$l" == "index ivf_pq nlist=8 "*" pq-m=4 pq-bits=8" ]] || { echo "mixed: $l"; return 1; }
+    done
+}
+
+@test "vec-seal --index rebuilds the segments an earlier run built with another index" {
+    vectors rows.fvecs fvecs 3000 16 3
+    vec-ingest -q coll rows.fvecs
+    vec-seal -q --all coll
+    run -0 index_lines coll
+    assert_equal "$output" "index flat"
+    run -0 --separate-stderr vec-seal --dry-run --index ivf_sq8 --nlist 4 coll
+    [[ "${lines[0]}" == *$'\t'ivf_sq8$'\t'rebuild ]]
+    vec-seal -q --index ivf_sq8 --nlist 4 coll
+    run -0 index_lines coll
+    [[ "$output" == "index ivf_sq8 nlist=4 "* ]]
+}
