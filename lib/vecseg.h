@@ -514,6 +514,23 @@ VS_API double vs_segment_cost(uint64_t rows, uint32_t dim, int index_type);
    moves from the busiest to the idlest node even the load.  Deterministic. */
 VS_API int vs_place(vs_place_item *items, size_t n, size_t nnodes, vf_error *err);
 
+/* Placements aim at the busiest node within (1 + VS_PLACE_TOL) x the mean. */
+#define VS_PLACE_TOL 0.05
+typedef struct vs_place_cut {     /* rows cut off a segment into a new one */
+    size_t item;                  /* the segment cut: its rows and cost are what stays */
+    uint64_t rows;                /* rows of the new segment */
+    long to;                      /* its node */
+} vs_place_cut;
+/* vs_place, and where whole segments cannot bring the busiest node within
+   the bound, pieces cut off the busiest nodes' segments for the idlest ones.
+   *cuts is malloc'd (free it), *ncuts its length.  Deterministic. */
+VS_API int vs_place_cuts(vs_place_item *items, size_t n, size_t nnodes, vs_place_cut **cuts, size_t *ncuts,
+                         vf_error *err);
+/* Rows that must move for every node to carry the mean cost, from the
+   items' `from` placement: all rows of nodes that left and each node's
+   excess (at the items' average rows per cost). */
+VS_API uint64_t vs_place_min_moved(const vs_place_item *items, size_t n, size_t nnodes);
+
 /* ---- the files a manifest names ------------------------------------------------- */
 /* Every reader and writer opens a segment a manifest names through these, so
    a file that does not hold what its manifest line says is refused as damage
