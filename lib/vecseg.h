@@ -231,12 +231,16 @@ typedef struct vs_balance_report {
     vs_balance_move *moves;       /* malloc'd; vs_balance_report_release */
     size_t nmoves;
     uint64_t rows, moved_rows;
+    uint64_t min_rows;            /* rows any plan must move to even the nodes (vs_place_min_moved) */
+    size_t cuts;                  /* segments rewritten as pieces (a move of part of a segment) */
     double max_over_mean;         /* the busiest node's cost over the mean */
     uint64_t generation;          /* committed manifest, 0 on a dry run */
 } vs_balance_report;
 
 /* Places every segment of the collection on the given nodes and commits the
-   placement (unless dry_run). */
+   placement (unless dry_run).  Sealed segments too coarse for the nodes are
+   cut: the pieces to move are rewritten as new segments, in the same commit
+   (moves then list the source segment with the rows of the piece). */
 VS_API int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dry_run, vs_balance_report *rep,
                       vf_error *err);
 VS_API void vs_balance_report_release(vs_balance_report *rep);
@@ -504,6 +508,7 @@ typedef struct vs_place_item {    /* one segment to place */
     double cost;                  /* vs_segment_cost */
     long from;                    /* current node index, -1 = none or a node that left */
     long to;                      /* filled by vs_place */
+    int whole;                    /* never cut (a growing segment) */
 } vs_place_item;
 
 /* Estimated query cost of a segment: rows x dim, weighted by how much of the

@@ -51,3 +51,27 @@ index_lines() {
     run -0 index_lines coll
     [[ "$output" == "index ivf_sq8 nlist=4 "* ]]
 }
+
+@test "a fifth node joining 8 coarse segments on 4 nodes gets its share by cuts, answers unchanged" {
+    vectors rows.fvecs fvecs 4000 8 3
+    vectors q.fvecs fvecs 20 8 9
+    vec-ingest -q -s 8 coll rows.fvecs
+    vec-seal -q --all coll
+    vec-balance -q --nodes a,b,c,d coll
+    vec-query -q -k 10 coll q.fvecs >before.tsv
+    run -0 --separate-stderr vec-balance --nodes a,b,c,d,e coll
+    [[ "$stderr" =~ \(minimum\ ([0-9]+),\ ([0-9.]+)\ x\),\ ([0-9]+)\ segment.*busiest\ node\ ([0-9.]+)\ x ]]
+    echo "$stderr"
+    [ "${BASH_REMATCH[1]}" -eq 800 ]
+    awk -v r="${BASH_REMATCH[2]}" -v b="${BASH_REMATCH[4]}" 'BEGIN { exit !(r <= 1.25 && b <= 1.10) }'
+    [ "${BASH_REMATCH[3]}" -gt 0 ]
+    # every row once, each node's rows within 1.10x the mean (flat segments: cost ~ rows)
+    manifest coll | awk '/^sealed / { for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        n[f["node"]] += f["rows"]; t += f["rows"] }
+        END { if (t != 4000) exit 1; for (k in n) if (n[k] > 1.10 * t / 5) exit 1; exit length(n) != 5 }'
+    vec-query -q -k 10 coll q.fvecs >after.tsv
+    cmp before.tsv after.tsv
+    # settled: nothing more moves
+    run -0 --separate-stderr vec-balance --nodes a,b,c,d,e coll
+    [[ "$stderr" == *"moved 0 segment(s), 0 of 4000 rows"* ]]
+}

@@ -183,7 +183,8 @@ static int place(vs_place_item *it, size_t n, size_t nnodes, double tol, vs_plac
                 whole = (long)i;
                 break;
             }
-            big = (long)i; /* ends as the smallest too big to fit */
+            if (!it[i].whole)
+                big = (long)i; /* ends as the smallest too big to fit */
         }
         if (whole >= 0) {
             it[whole].to = (long)lo;
@@ -337,15 +338,20 @@ int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dr
             vf_seg_close(s);
         }
         it[i].rows = rows;
+        it[i].whole = !sealed; /* a growing segment is a log: it moves whole */
         it[i].cost = vs_segment_cost(rows, m.dim, type);
         it[i].from = -1;
         for (size_t k = 0; k < nnodes; k++)
             if (!strcmp(nodes[k], node))
                 it[i].from = (long)k;
     }
-    if (rc == 0)
-        rc = vs_place(it, n, nnodes, err);
-    if (rc == 0 && !(rep->moves = calloc(n + 1, sizeof *rep->moves)))
+    vs_place_cut *cut = NULL;
+    size_t nc = 0;
+    if (rc == 0) {
+        rep->min_rows = vs_place_min_moved(it, n, nnodes);
+        rc = vs_place_cuts(it, n, nnodes, &cut, &nc, err);
+    }
+    if (rc == 0 && !(rep->moves = calloc(n + nc + 1, sizeof *rep->moves)))
         rc = vf_fail(err, VF_ENOMEM, "balance: out of memory");
     double *load = rc ? NULL : calloc(nnodes, sizeof *load);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -363,6 +369,21 @@ int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dr
             mv->rows = it[i].rows;
             rep->moved_rows += it[i].rows;
         }
+        /* the pieces cut off this segment */
+        for (size_t k = 0; k < nc; k++) {
+            if (cut[k].item != i)
+                continue;
+            double cost = it[i].cost / (double)(it[i].rows ? it[i].rows : 1) * (double)cut[k].rows;
+            if (load)
+                load[cut[k].to] += cost;
+            rep->rows += cut[k].rows;
+            vs_balance_move *mv = &rep->moves[rep->nmoves++];
+            snprintf(mv->segment, sizeof mv->segment, "%s", file);
+            snprintf(mv->from, sizeof mv->from, "%s", node);
+            snprintf(mv->to, sizeof mv->to, "%s", nodes[cut[k].to]);
+            mv->rows = cut[k].rows;
+            rep->moved_rows += cut[k].rows;
+        }
         snprintf(node, VF_NODE_MAX, "%s", nodes[it[i].to]);
     }
     if (rc == 0 && load) {
@@ -375,15 +396,36 @@ int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dr
         rep->max_over_mean = sum > 0 ? mx / (sum / (double)nnodes) : 1.0;
     }
     free(load);
+    vs_seal_cut *spec = NULL;
+    size_t ns = 0;
+    if (rc == 0 && nc && !(spec = calloc(2 * nc, sizeof *spec)))
+        rc = vf_fail(err, VF_ENOMEM, "balance: out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        /* a cut segment becomes its pieces, in row order, then what stays */
+        uint64_t lo = 0;
+        for (size_t k = 0; k < nc; k++)
+            if (cut[k].item == i) {
+                spec[ns++] = (vs_seal_cut){i, lo, lo + cut[k].rows, nodes[cut[k].to]};
+                lo += cut[k].rows;
+            }
+        if (lo)
+            spec[ns++] = (vs_seal_cut){i, lo, lo + it[i].rows, nodes[it[i].to]};
+    }
+    rep->cuts = 0;
+    for (size_t k = 0; k < ns; k++)
+        rep->cuts += k == 0 || spec[k].sealed != spec[k - 1].sealed;
     if (rc == 0 && !dry_run) {
         bal_ctx ctx = {nodes, nnodes, &m};
         vf_manifest done;
-        rc = vf_coll_commit(c, apply_balance, &ctx, &done, err);
-        if (rc == 0) {
+        if (ns)
+            rc = vs_seal_cuts(c, &m, spec, ns, apply_balance, &ctx, &rep->generation, err);
+        else if ((rc = vf_coll_commit(c, apply_balance, &ctx, &done, err)) == 0) {
             rep->generation = done.generation;
             vf_manifest_release(&done);
         }
     }
+    free(spec);
+    free(cut);
     free(it);
     vf_manifest_release(&m);
     vf_unlock(mlock);

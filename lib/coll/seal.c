@@ -40,6 +40,9 @@ typedef struct job {
     uint64_t rows_in;       /* rows the sources hold (deleted included) */
     size_t *src;            /* JOB_COMPACT: indexes into the snapshot's sealed list */
     size_t nsrc;
+    uint64_t lo, hi;        /* a cut: rows [lo, hi) of its one source, when hi > 0 */
+    int keep_src;           /* a cut after the first of its source: the first removes it */
+    char node[VF_NODE_MAX]; /* a cut: the node of the new segment */
     vs_seal_plan plan;
     int rc;
     vf_error err;
@@ -54,6 +57,8 @@ typedef struct seal_ctx {
     size_t njobs;
     uint64_t next_file;
     int ingest_idle;        /* we hold ingest.lock: no ingest is appending */
+    vf_apply_fn more;       /* cuts: the caller's changes, in the same commit */
+    void *more_arg;
     /* index options of this run that differ from the settings: committed as
        the settings (one rule: a one-off --index becomes the setting) */
     char set_key[6][24], set_val[6][24];
@@ -96,13 +101,17 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
             if (rc)
                 break;
             const vf_seg_info *in = vf_seg_get_info(s);
-            if (seen + in->rows > jb->rows_in)
+            /* a cut reads rows [lo, hi) of its source, others all */
+            uint64_t lo = jb->hi ? jb->lo : 0, hi = jb->hi ? jb->hi : in->rows;
+            const float *vecs = vf_seg_section(s, VF_SEC_VECTORS, NULL);
+            const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL),
+                           *keys = vf_seg_section(s, VF_SEC_KEYS, NULL);
+            if (hi > in->rows || lo > hi || seen + (hi - lo) > jb->rows_in)
                 rc = vf_fail(err, VF_ECORRUPT, "'%s': segment does not match the manifest", se->file);
             else
-                vs_rowbuf_add(&b, ctx->tomb, (size_t)in->rows, vf_seg_section(s, VF_SEC_VECTORS, NULL),
-                           vf_seg_section(s, VF_SEC_IDS, NULL), vf_seg_section(s, VF_SEC_LSNS, NULL), 0,
-                           vf_seg_section(s, VF_SEC_KEYS, NULL));
-            seen += in->rows;
+                vs_rowbuf_add(&b, ctx->tomb, (size_t)(hi - lo), vecs + lo * m->dim, ids + lo, lsns + lo, 0,
+                              keys ? keys + lo : NULL);
+            seen += hi - lo;
             vf_seg_close(s);
         }
     }
@@ -357,7 +366,7 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
             g->start = jb->to;
             g->rows -= jb->plan.rows;
         } else {
-            for (size_t k = 0; k < jb->nsrc; k++) {
+            for (size_t k = 0; !jb->keep_src && k < jb->nsrc; k++) {
                 const char *file = m->sealed[jb->src[k]].file;
                 size_t j = 0;
                 while (j < next->nsealed && strcmp(next->sealed[j].file, file) != 0)
@@ -372,7 +381,7 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
         snprintf(s.file, sizeof s.file, "%s", jb->plan.sealed);
         /* the new segment stays where its rows were served until vec-balance moves it */
         snprintf(s.node, sizeof s.node, "%s",
-                 jb->kind == JOB_SEAL ? m->growing[jb->g].node : m->sealed[jb->src[0]].node);
+                 jb->node[0] ? jb->node : jb->kind == JOB_SEAL ? m->growing[jb->g].node : m->sealed[jb->src[0]].node);
         s.shard = jb->plan.shard;
         s.rows = jb->plan.kept;
         s.bytes = jb->plan.bytes;
@@ -394,7 +403,7 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
     next->ngrowing = w;
     if (ctx->next_file > next->next_maint_file)
         next->next_maint_file = ctx->next_file;
-    return 0;
+    return ctx->more ? ctx->more(next, ctx->more_arg, err) : 0;
 }
 
 /* A build parameter: the option when given (non-zero, within the setting's
@@ -578,4 +587,77 @@ void vs_seal_report_release(vs_seal_report *rep)
     free(rep->plans);
     rep->plans = NULL;
     rep->nplans = 0;
+}
+
+/* ---- cuts (vec-balance) ---------------------------------------------------- */
+
+int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size_t n, vf_apply_fn more,
+                 void *more_arg, uint64_t *generation, vf_error *err)
+{
+    vs_idmap tomb;
+    vs_idmap_init(&tomb);
+    seal_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.coll = c;
+    ctx.m = m;
+    ctx.tomb = &tomb;
+    ctx.next_file = m->next_maint_file;
+    ctx.more = more;
+    ctx.more_arg = more_arg;
+    vs_seal_opts none;
+    memset(&none, 0, sizeof none);
+    size_t cap = 0;
+    int rc = vs_build_params_of(m, &none, &ctx.bp, err);
+    if (rc == 0)
+        rc = vs_tombs_load(c, m, &tomb, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        job *jb;
+        size_t *src = malloc(sizeof *src);
+        rc = src ? new_job(&ctx, &cap, 0, &jb, err) : vf_fail(err, VF_ENOMEM, "balance: out of memory");
+        if (rc) {
+            free(src);
+            break;
+        }
+        src[0] = cuts[i].sealed;
+        jb->kind = JOB_COMPACT;
+        jb->src = src;
+        jb->nsrc = 1;
+        jb->lo = cuts[i].lo;
+        jb->hi = cuts[i].hi;
+        jb->rows_in = cuts[i].hi - cuts[i].lo;
+        /* the first cut of a source removes it in the commit */
+        for (size_t k = 0; k < i; k++)
+            jb->keep_src |= cuts[k].sealed == cuts[i].sealed;
+        snprintf(jb->node, sizeof jb->node, "%s", cuts[i].node);
+        jb->plan.shard = m->sealed[cuts[i].sealed].shard;
+        snprintf(jb->plan.action, sizeof jb->plan.action, "cut");
+    }
+    if (rc == 0 && ctx.njobs) {
+        int jobs = vs_cores() < (int)ctx.njobs ? vs_cores() : (int)ctx.njobs;
+        ctx.bp.threads = vs_cores() / jobs > 1 ? vs_cores() / jobs : 1;
+        vs_parallel_for(jobs, ctx.njobs, run_item, &ctx);
+        for (size_t i = 0; rc == 0 && i < ctx.njobs; i++)
+            if (ctx.jobs[i].rc) {
+                rc = ctx.jobs[i].rc;
+                if (err)
+                    *err = ctx.jobs[i].err;
+            }
+    }
+    if (rc == 0) {
+        vf_manifest done;
+        rc = vf_coll_commit(c, apply_seal, &ctx, &done, err);
+        if (rc == 0) {
+            if (generation)
+                *generation = done.generation;
+            vf_manifest_release(&done);
+        }
+    }
+    if (rc) /* nothing names the files written so far: remove them */
+        for (size_t i = 0; i < ctx.njobs; i++)
+            unlinkat(vf_coll_dirfd(c), ctx.jobs[i].plan.sealed, 0);
+    for (size_t i = 0; i < ctx.njobs; i++)
+        free(ctx.jobs[i].src);
+    free(ctx.jobs);
+    vs_idmap_release(&tomb);
+    return rc;
 }

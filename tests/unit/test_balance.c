@@ -68,6 +68,7 @@ static void coarse(vs_place_item *it, size_t nseg, uint64_t rows, long nodes)
         it[i].cost = vs_segment_cost(rows, 128, VS_INDEX_IVF_PQ);
         it[i].from = (long)i % nodes;
         it[i].to = -1;
+        it[i].whole = 0;
     }
 }
 
@@ -115,6 +116,16 @@ static void issue12(void)
     node_joins(16, 262144, 4);
     node_joins(3, 1000000, 2);
     node_joins(8, SEG, 8);
+    /* a segment that may not be cut (a growing log) is never cut */
+    vs_place_item g[8];
+    coarse(g, 8, SEG, 4);
+    for (size_t i = 0; i < 8; i++)
+        g[i].whole = 1;
+    vs_place_cut *cut;
+    size_t nc;
+    CHECK(vs_place_cuts(g, 8, 5, &cut, &nc, NULL) == 0);
+    CHECK(nc == 0);
+    free(cut);
 }
 
 int main(void)
