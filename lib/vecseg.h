@@ -463,6 +463,13 @@ VS_API const char *vs_section_name(uint32_t type);
    vf_seg_open and vs_index_open): "index hnsw M=16 ..." as key=value words, "index flat"
    without index sections.  out receives at most len bytes, NUL included. */
 VS_API int vs_index_describe(const vf_seg *s, char *out, size_t len, vf_error *err);
+/* The bytes of segment s a query reads whatever it asks (*hot: the header,
+   section table and footer, and every section but the cold one) and those
+   it reads only for the candidates it re-ranks (*cold: VECTORS, when the
+   segment has an index, which scans its own sections instead); SPEC.md
+   5.6.  Memory for the hot bytes keeps a query off the disk but for the
+   cold rows of its candidates. */
+VS_API void vs_seg_memory(const vf_seg *s, uint64_t *hot, uint64_t *cold);
 
 /* AUTO builds FLAT below VS_AUTO_HNSW_ROWS_MIN rows (a scan of a few
    thousand rows beats any graph walk), HNSW from there up to

@@ -75,3 +75,31 @@ index_lines() {
     run -0 --separate-stderr vec-balance --nodes a,b,c,d,e coll
     [[ "$stderr" == *"moved 0 segment(s), 0 of 4000 rows"* ]]
 }
+
+@test "vec-inspect splits a segment's bytes into hot and cold: the vectors of indexed segments are cold" {
+    vectors rows.fvecs fvecs 3000 16 3
+    vec-ingest -q pq rows.fvecs
+    vec-seal -q --all --index ivf_pq --pq-m 4 --nlist 8 pq
+    vec-ingest -q flat rows.fvecs
+    vec-seal -q --all --index flat flat
+    bytes=$(stat -c %s pq/s-00000001.vseg)
+    run -0 vec-inspect pq/s-00000001.vseg
+    assert_line "memory hot-bytes=$((bytes - 3000 * 16 * 4)) cold-bytes=$((3000 * 16 * 4))"
+    run -0 vec-inspect flat/s-00000001.vseg
+    assert_line "memory hot-bytes=$(stat -c %s flat/s-00000001.vseg) cold-bytes=0"
+    # a collection sums its segments and counts its logs as hot
+    vec-ingest -q pq rows.fvecs
+    log=$(manifest pq | awk '/^growing / {print $2}')
+    run -0 vec-inspect pq
+    assert_line "memory hot-bytes=$((bytes - 3000 * 16 * 4 + $(stat -c %s "pq/$log"))) cold-bytes=$((3000 * 16 * 4))"
+}
+
+@test "vec-inspect still summarises a collection with an unreadable segment, and --verify refuses it" {
+    vectors rows.fvecs fvecs 300 8 3
+    vec-ingest -q coll rows.fvecs
+    vec-seal -q --all coll
+    truncate -s 100 coll/s-00000001.vseg
+    run -0 vec-inspect coll
+    assert_line "memory hot-bytes=0 cold-bytes=0 unreadable-segments=1"
+    run -65 vec-inspect --verify coll
+}
