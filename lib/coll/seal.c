@@ -420,7 +420,7 @@ static int param(const vf_manifest *m, const char *key, uint64_t given, uint64_t
     return 0;
 }
 
-/* Notes the options of this run that change a setting: --index and the
+/* [R-SETTINGS-INDEX] Notes the options of this run that change a setting: --index and the
    build parameters given with it become the collection's settings, so that
    later rewrites (compaction, splits, rebuilds) build the same index. */
 static void note_settings(seal_ctx *ctx, const vs_seal_opts *o)

@@ -66,6 +66,7 @@ int vs_index_describe(const vf_seg *s, char *out, size_t len, vf_error *err)
     return 0;
 }
 
+/* [R-HOT-BYTES] */
 void vs_seg_memory(const vf_seg *s, uint64_t *hot, uint64_t *cold)
 {
     /* an index searches its own sections (codes, graph, list copies) and
