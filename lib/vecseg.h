@@ -522,8 +522,10 @@ typedef struct vs_place_item {    /* one segment to place */
    rows its index touches (1 for an exact scan). */
 VS_API double vs_segment_cost(uint64_t rows, uint32_t dim, int index_type);
 /* Places n segments on nnodes nodes so the costs are even, moving as few as
-   it can: a segment stays on its node unless the node left; then single
-   moves from the busiest to the idlest node even the load.  Deterministic. */
+   it can: a segment stays on its node unless the node left; then moves from
+   the busiest to the idlest node even the load, each lowering the busiest
+   node (none is made that would not), until it carries at most
+   (1 + VS_PLACE_TOL) x the mean or no whole segment can.  Deterministic. */
 VS_API int vs_place(vs_place_item *items, size_t n, size_t nnodes, vf_error *err);
 
 /* Placements aim at the busiest node within (1 + VS_PLACE_TOL) x the mean. */

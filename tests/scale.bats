@@ -103,3 +103,17 @@ index_lines() {
     assert_line "memory hot-bytes=0 cold-bytes=0 unreadable-segments=1"
     run -65 vec-inspect --verify coll
 }
+
+@test "the pieces a cut writes carry the collection's index and parameters" {
+    vectors rows.fvecs fvecs 4000 8 3
+    vec-ingest -q -s 8 coll rows.fvecs
+    vec-seal -q --all --index ivf_sq8 --nlist 4 coll
+    vec-balance -q --nodes a,b,c,d coll
+    run -0 --separate-stderr vec-balance --nodes a,b,c,d,e coll
+    [[ "$stderr" == *" 4 segment(s) cut,"* ]]
+    run -0 index_lines coll
+    [ "${#lines[@]}" -eq 12 ]
+    for l in "${lines[@]}"; do
+        [[ "$l" == "index ivf_sq8 nlist=4 "* ]] || { echo "$l"; return 1; }
+    done
+}
