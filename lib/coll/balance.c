@@ -78,12 +78,16 @@ static void move_cost(double *load, long from, long to, double cost)
 /* Levels out whole segments by batches: every node at the maximum gives its
    biggest segment that leaves both ends below that maximum to the idlest
    node; a batch is kept only if every busiest node was lowered, so no move
-   is kept that does not lower the maximum.  Returns the moves kept. */
-static size_t polish(vs_place_item *it, size_t n, double *load, size_t nnodes, long *undo)
+   is kept that does not lower the maximum.  Stops once the maximum is at
+   most cap: moves past the bound would only add moved rows.  Returns the
+   moves kept. */
+static size_t polish(vs_place_item *it, size_t n, double *load, size_t nnodes, double cap, long *undo)
 {
     size_t kept = 0;
     for (int round = 0; round < 1000; round++) {
         double mx = load[most_loaded(load, nnodes)], eps = mx * 1e-12;
+        if (mx <= cap)
+            break;
         size_t nu = 0;
         int ok = 1;
         for (size_t hi = 0; ok && hi < nnodes; hi++) {
@@ -209,7 +213,7 @@ static int place(vs_place_item *it, size_t n, size_t nnodes, double tol, vs_plac
         load[hi] -= (double)rows * per_row;
         load[lo] += (double)rows * per_row;
     }
-    polish(it, n, load, nnodes, undo);
+    polish(it, n, load, nnodes, mean + slack, undo);
     free(load);
     free(order);
     free(pool);
