@@ -20,7 +20,8 @@ static const char usage[] =
     "Place every segment (growing and sealed) of collection COLL on the nodes\n"
     "given, so the estimated query cost (rows, dimension, index type) of every\n"
     "node is even, moving as few segments as possible when nodes join or leave,\n"
-    "and commit the placement to the manifest atomically.\n"
+    "and commit the placement to the manifest atomically.  Segments too coarse\n"
+    "for the nodes are cut: the piece that moves is rewritten as a new segment.\n"
     "\n"
     "  -N, --nodes LIST     node names, comma-separated\n"
     "      --nodes-file FILE  node names, one per line ('-': stdin)\n"
@@ -127,9 +128,13 @@ int main(int argc, char **argv)
             printf("%s\t%s\t%s\t%llu\n", rep.moves[i].segment, rep.moves[i].from[0] ? rep.moves[i].from : "-",
                    rep.moves[i].to, (unsigned long long)rep.moves[i].rows);
     if (!cli_quiet)
-        fprintf(stderr, "%s: %s %zu segment(s), %llu of %llu rows, over %zu node(s); busiest node %.3f x the mean%s\n",
+        fprintf(stderr,
+                "%s: %s %zu segment(s), %llu of %llu rows (minimum %llu, %.2f x), %zu segment(s) cut, over %zu "
+                "node(s); busiest node %.3f x the mean%s\n",
                 cli_tool, dry ? "would move" : "moved", rep.nmoves, (unsigned long long)rep.moved_rows,
-                (unsigned long long)rep.rows, n, rep.max_over_mean, dry ? " (dry run)" : "");
+                (unsigned long long)rep.rows, (unsigned long long)rep.min_rows,
+                rep.min_rows ? (double)rep.moved_rows / (double)rep.min_rows : 1.0, rep.cuts, n, rep.max_over_mean,
+                dry ? " (dry run)" : "");
     vs_balance_report_release(&rep);
     free(list);
     return 0;

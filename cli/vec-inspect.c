@@ -71,6 +71,9 @@ static void show_seg(vf_seg *s, const char *shown)
     if (vs_index_describe(s, ix, sizeof ix, &err))
         cli_die(EX_DATAERR, "'%s': %s", shown, err.msg);
     OUT("%s\n", ix);
+    uint64_t hot, cold;
+    vs_seg_memory(s, &hot, &cold);
+    OUT("memory hot-bytes=%" PRIu64 " cold-bytes=%" PRIu64 "\n", hot, cold);
     const float *v = vf_seg_section(s, VF_SEC_VECTORS, NULL);
     const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsn = vf_seg_section(s, VF_SEC_LSNS, NULL);
     for (uint64_t r = 0; r < nrows && r < in->rows; r++)
@@ -246,22 +249,33 @@ static void inspect_coll(const char *path)
         OUT("shard %u depth=%u value=%" PRIu64 " rows=%" PRIu64 " sealed=%" PRIu64 " growing=%" PRIu64 "\n",
             m.shards[i].id, m.shards[i].depth, m.shards[i].value, rows, ns, ng);
     }
+    uint64_t hot = 0, cold = 0, unread = 0;
     for (size_t i = 0; i < m.nsealed; i++) {
         OUT("sealed %s shard=%u rows=%" PRIu64 " bytes=%" PRIu64 "\n", m.sealed[i].file, m.sealed[i].shard,
             m.sealed[i].rows, m.sealed[i].bytes);
-        if (verify) {
-            /* opened as every reader opens it: checked against its manifest line */
-            vf_seg *s;
-            if (vs_sealed_open(c, &m, i, &s, &err))
+        /* opened as every reader opens it: checked against its manifest line */
+        vf_seg *s;
+        if (vs_sealed_open(c, &m, i, &s, &err)) {
+            if (verify)
                 cli_die_err(&err);
+            unread++; /* the summary still describes a damaged collection */
+            continue;
+        }
+        uint64_t h, k;
+        vs_seg_memory(s, &h, &k);
+        hot += h;
+        cold += k;
+        if (verify) {
             int q = quiet;
             quiet = 1;
             show_seg(s, m.sealed[i].file);
             quiet = q;
-        }
+        } else
+            vf_seg_close(s);
     }
     for (size_t i = 0; i < m.ngrowing; i++) {
         const vf_growing_ent *g = &m.growing[i];
+        hot += g->length; /* a log is scanned whole */
         OUT("growing %s shard=%u rows=%" PRIu64 " start=%" PRIu64 " length=%" PRIu64 "\n", g->file, g->shard, g->rows,
             g->start, g->length);
         vf_log_view v;
@@ -283,6 +297,12 @@ static void inspect_coll(const char *path)
                         m.tombs[i].file, n, m.tombs[i].count);
         }
     }
+    /* what a query reads (to keep in memory) and what only its candidates
+       do: the sizing of SPEC.md 5.6 (tombstone files are read once, at open) */
+    OUT("memory hot-bytes=%" PRIu64 " cold-bytes=%" PRIu64, hot, cold);
+    if (unread)
+        OUT(" unreadable-segments=%" PRIu64, unread);
+    OUT("\n");
     if (verify)
         OUT("verified %zu sealed, %zu growing, %zu tombstone file(s)\n", m.nsealed, m.ngrowing, m.ntombs);
     vf_manifest_release(&m);

@@ -82,6 +82,19 @@ int vs_rowbuf_write(vf_coll *coll, const vf_manifest *m, const vs_build_params *
 /* The build parameters: the collection's settings, overridden by o. */
 int vs_build_params_of(const vf_manifest *m, const vs_seal_opts *o, vs_build_params *bp, vf_error *err);
 
+/* A piece of a sealed segment for vec-balance: rows [lo, hi) of the
+   snapshot's sealed segment `sealed`, rewritten as a new segment on node. */
+typedef struct vs_seal_cut {
+    size_t sealed;
+    uint64_t lo, hi;
+    const char *node;
+} vs_seal_cut;
+/* Writes the cuts (the pieces of a segment must cover all its rows) and
+   commits them, replacing their sources, with more(next, more_arg) applied
+   in the same commit; the caller holds maint.lock (seal.c). */
+int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size_t n, vf_apply_fn more,
+                 void *more_arg, uint64_t *generation, vf_error *err);
+
 /* Puts every setting's default into a new collection's manifest (settings.c). */
 int vs_settings_init(vf_manifest *m, vf_error *err);
 /* Takes the next number of a file counter (next-ingest-file for kind 'g'

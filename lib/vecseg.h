@@ -152,8 +152,8 @@ typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's setting
     int dry_run;        /* plan only */
     long grace;         /* seconds before unreferenced files go; <0 = setting/default */
     int wait;           /* wait for another vec-seal instead of returning VF_EBUSY */
-    const char *index;  /* index type name for this run, NULL = setting "index" */
-    uint32_t M, ef_construction, nlist, pq_m;   /* index parameters, 0 = settings */
+    const char *index;  /* index type name, NULL = setting "index"; committed as the setting */
+    uint32_t M, ef_construction, nlist, pq_m;   /* index parameters, 0 = settings; given ones are committed */
     uint64_t seed;      /* 0 = setting "index-seed" */
     int jobs;           /* segments built at once; 0 = 1 */
     int threads;        /* threads per build; 0 = vs_cores() / jobs */
@@ -231,12 +231,16 @@ typedef struct vs_balance_report {
     vs_balance_move *moves;       /* malloc'd; vs_balance_report_release */
     size_t nmoves;
     uint64_t rows, moved_rows;
+    uint64_t min_rows;            /* rows any plan must move to even the nodes (vs_place_min_moved) */
+    size_t cuts;                  /* segments rewritten as pieces (a move of part of a segment) */
     double max_over_mean;         /* the busiest node's cost over the mean */
     uint64_t generation;          /* committed manifest, 0 on a dry run */
 } vs_balance_report;
 
 /* Places every segment of the collection on the given nodes and commits the
-   placement (unless dry_run). */
+   placement (unless dry_run).  Sealed segments too coarse for the nodes are
+   cut: the pieces to move are rewritten as new segments, in the same commit
+   (moves then list the source segment with the rows of the piece). */
 VS_API int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dry_run, vs_balance_report *rep,
                       vf_error *err);
 VS_API void vs_balance_report_release(vs_balance_report *rep);
@@ -459,6 +463,13 @@ VS_API const char *vs_section_name(uint32_t type);
    vf_seg_open and vs_index_open): "index hnsw M=16 ..." as key=value words, "index flat"
    without index sections.  out receives at most len bytes, NUL included. */
 VS_API int vs_index_describe(const vf_seg *s, char *out, size_t len, vf_error *err);
+/* The bytes of segment s a query reads whatever it asks (*hot: the header,
+   section table and footer, and every section but the cold one) and those
+   it reads only for the candidates it re-ranks (*cold: VECTORS, when the
+   segment has an index, which scans its own sections instead); SPEC.md
+   5.6.  Memory for the hot bytes keeps a query off the disk but for the
+   cold rows of its candidates. */
+VS_API void vs_seg_memory(const vf_seg *s, uint64_t *hot, uint64_t *cold);
 
 /* AUTO builds FLAT below VS_AUTO_HNSW_ROWS_MIN rows (a scan of a few
    thousand rows beats any graph walk), HNSW from there up to
@@ -504,15 +515,35 @@ typedef struct vs_place_item {    /* one segment to place */
     double cost;                  /* vs_segment_cost */
     long from;                    /* current node index, -1 = none or a node that left */
     long to;                      /* filled by vs_place */
+    int whole;                    /* never cut (a growing segment) */
 } vs_place_item;
 
 /* Estimated query cost of a segment: rows x dim, weighted by how much of the
    rows its index touches (1 for an exact scan). */
 VS_API double vs_segment_cost(uint64_t rows, uint32_t dim, int index_type);
 /* Places n segments on nnodes nodes so the costs are even, moving as few as
-   it can: a segment stays on its node unless the node left; then single
-   moves from the busiest to the idlest node even the load.  Deterministic. */
+   it can: a segment stays on its node unless the node left; then moves from
+   the busiest to the idlest node even the load, each lowering the busiest
+   node (none is made that would not), until it carries at most
+   (1 + VS_PLACE_TOL) x the mean or no whole segment can.  Deterministic. */
 VS_API int vs_place(vs_place_item *items, size_t n, size_t nnodes, vf_error *err);
+
+/* Placements aim at the busiest node within (1 + VS_PLACE_TOL) x the mean. */
+#define VS_PLACE_TOL 0.05
+typedef struct vs_place_cut {     /* rows cut off a segment into a new one */
+    size_t item;                  /* the segment cut: its rows and cost are what stays */
+    uint64_t rows;                /* rows of the new segment */
+    long to;                      /* its node */
+} vs_place_cut;
+/* vs_place, and where whole segments cannot bring the busiest node within
+   the bound, pieces cut off the busiest nodes' segments for the idlest ones.
+   *cuts is malloc'd (free it), *ncuts its length.  Deterministic. */
+VS_API int vs_place_cuts(vs_place_item *items, size_t n, size_t nnodes, vs_place_cut **cuts, size_t *ncuts,
+                         vf_error *err);
+/* Rows that must move for every node to carry the mean cost, from the
+   items' `from` placement: all rows of nodes that left and each node's
+   excess (at the items' average rows per cost). */
+VS_API uint64_t vs_place_min_moved(const vs_place_item *items, size_t n, size_t nnodes);
 
 /* ---- the files a manifest names ------------------------------------------------- */
 /* Every reader and writer opens a segment a manifest names through these, so

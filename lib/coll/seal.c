@@ -6,7 +6,10 @@
  * segment-rows rows, each with the collection's index.  Compaction rewrites
  * sealed segments: it merges a shard's small segments into target-size ones
  * and rewrites a segment whose deleted share passed compact-deleted percent,
- * so deleted rows stop costing time.  Rows some tombstone deletes are left
+ * so deleted rows stop costing time.  A run's --index and build parameters
+ * become the collection's settings in the same commit, so every later
+ * rewrite (compaction, shard split, rebuild) keeps that index; segments
+ * built with another index type are rebuilt.  Rows some tombstone deletes are left
  * out of every segment written.  One commit then swaps the new segments in:
  * it adds them, moves each sealed log's start past the rows now sealed, and
  * removes the compacted segments; garbage collection deletes the old files
@@ -37,6 +40,9 @@ typedef struct job {
     uint64_t rows_in;       /* rows the sources hold (deleted included) */
     size_t *src;            /* JOB_COMPACT: indexes into the snapshot's sealed list */
     size_t nsrc;
+    uint64_t lo, hi;        /* a cut: rows [lo, hi) of its one source, when hi > 0 */
+    int keep_src;           /* a cut after the first of its source: the first removes it */
+    char node[VF_NODE_MAX]; /* a cut: the node of the new segment */
     vs_seal_plan plan;
     int rc;
     vf_error err;
@@ -51,6 +57,12 @@ typedef struct seal_ctx {
     size_t njobs;
     uint64_t next_file;
     int ingest_idle;        /* we hold ingest.lock: no ingest is appending */
+    vf_apply_fn more;       /* cuts: the caller's changes, in the same commit */
+    void *more_arg;
+    /* index options of this run that differ from the settings: committed as
+       the settings (one rule: a one-off --index becomes the setting) */
+    char set_key[6][24], set_val[6][24];
+    size_t nset;
 } seal_ctx;
 
 /* Collects a job's rows from its sources and writes its segment. */
@@ -89,13 +101,17 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
             if (rc)
                 break;
             const vf_seg_info *in = vf_seg_get_info(s);
-            if (seen + in->rows > jb->rows_in)
+            /* a cut reads rows [lo, hi) of its source, others all */
+            uint64_t lo = jb->hi ? jb->lo : 0, hi = jb->hi ? jb->hi : in->rows;
+            const float *vecs = vf_seg_section(s, VF_SEC_VECTORS, NULL);
+            const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL),
+                           *keys = vf_seg_section(s, VF_SEC_KEYS, NULL);
+            if (hi > in->rows || lo > hi || seen + (hi - lo) > jb->rows_in)
                 rc = vf_fail(err, VF_ECORRUPT, "'%s': segment does not match the manifest", se->file);
             else
-                vs_rowbuf_add(&b, ctx->tomb, (size_t)in->rows, vf_seg_section(s, VF_SEC_VECTORS, NULL),
-                           vf_seg_section(s, VF_SEC_IDS, NULL), vf_seg_section(s, VF_SEC_LSNS, NULL), 0,
-                           vf_seg_section(s, VF_SEC_KEYS, NULL));
-            seen += in->rows;
+                vs_rowbuf_add(&b, ctx->tomb, (size_t)(hi - lo), vecs + lo * m->dim, ids + lo, lsns + lo, 0,
+                              keys ? keys + lo : NULL);
+            seen += hi - lo;
             vf_seg_close(s);
         }
     }
@@ -288,9 +304,11 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
                                   m->sealed[src[k]].file);
     }
     /* lazy rebuild: a segment whose index differs from an explicit index
-       setting (changed since it was built) is rewritten with the new one;
-       a run that overrides the index with --index rebuilds nothing */
-    for (size_t i = 0; !o->index && want != VS_INDEX_AUTO && i < m->nsealed; i++) {
+       setting (changed since it was built, or by this run's --index, which
+       becomes the setting) is rewritten with the new one */
+    if (o->index)
+        want = (uint64_t)ctx->bp.type;
+    for (size_t i = 0; want != VS_INDEX_AUTO && i < m->nsealed; i++) {
         if (taken[i])
             continue;
         vf_seg *sg;
@@ -333,6 +351,11 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
 {
     seal_ctx *ctx = arg;
     const vf_manifest *m = ctx->m;
+    for (size_t i = 0; i < ctx->nset; i++) {
+        int rc = vf_manifest_set(next, ctx->set_key[i], ctx->set_val[i], err);
+        if (rc)
+            return rc;
+    }
     for (size_t i = 0; i < ctx->njobs; i++) {
         const job *jb = &ctx->jobs[i];
         if (jb->kind == JOB_SEAL) {
@@ -343,7 +366,7 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
             g->start = jb->to;
             g->rows -= jb->plan.rows;
         } else {
-            for (size_t k = 0; k < jb->nsrc; k++) {
+            for (size_t k = 0; !jb->keep_src && k < jb->nsrc; k++) {
                 const char *file = m->sealed[jb->src[k]].file;
                 size_t j = 0;
                 while (j < next->nsealed && strcmp(next->sealed[j].file, file) != 0)
@@ -358,7 +381,7 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
         snprintf(s.file, sizeof s.file, "%s", jb->plan.sealed);
         /* the new segment stays where its rows were served until vec-balance moves it */
         snprintf(s.node, sizeof s.node, "%s",
-                 jb->kind == JOB_SEAL ? m->growing[jb->g].node : m->sealed[jb->src[0]].node);
+                 jb->node[0] ? jb->node : jb->kind == JOB_SEAL ? m->growing[jb->g].node : m->sealed[jb->src[0]].node);
         s.shard = jb->plan.shard;
         s.rows = jb->plan.kept;
         s.bytes = jb->plan.bytes;
@@ -380,7 +403,7 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
     next->ngrowing = w;
     if (ctx->next_file > next->next_maint_file)
         next->next_maint_file = ctx->next_file;
-    return 0;
+    return ctx->more ? ctx->more(next, ctx->more_arg, err) : 0;
 }
 
 /* A build parameter: the option when given (non-zero, within the setting's
@@ -395,6 +418,37 @@ static int param(const vf_manifest *m, const char *key, uint64_t given, uint64_t
                        (unsigned long long)d->min, (unsigned long long)d->max);
     *out = given;
     return 0;
+}
+
+/* [R-SETTINGS-INDEX] Notes the options of this run that change a setting: --index and the
+   build parameters given with it become the collection's settings, so that
+   later rewrites (compaction, splits, rebuilds) build the same index. */
+static void note_settings(seal_ctx *ctx, const vs_seal_opts *o)
+{
+    const struct {
+        const char *key;
+        uint64_t given;
+    } opt[] = {{"hnsw-m", o->M}, {"hnsw-ef-construction", o->ef_construction}, {"ivf-nlist", o->nlist},
+               {"pq-m", o->pq_m}, {"index-seed", o->seed}};
+    char val[24];
+    ctx->nset = 0;
+    for (size_t i = 0; i <= sizeof opt / sizeof opt[0]; i++) {
+        const char *key = i ? opt[i - 1].key : "index";
+        if (i == 0 && !o->index)
+            continue;
+        if (i > 0 && !opt[i - 1].given)
+            continue;
+        if (i == 0)
+            snprintf(val, sizeof val, "%s", vs_index_type_name(ctx->bp.type));
+        else
+            snprintf(val, sizeof val, "%llu", (unsigned long long)opt[i - 1].given);
+        const char *now = vf_manifest_get(ctx->m, key);
+        if (now && !strcmp(now, val))
+            continue;
+        snprintf(ctx->set_key[ctx->nset], sizeof ctx->set_key[0], "%s", key);
+        snprintf(ctx->set_val[ctx->nset], sizeof ctx->set_val[0], "%s", val);
+        ctx->nset++;
+    }
 }
 
 /* The build parameters: the collection's settings, overridden by o. */
@@ -456,6 +510,8 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     ctx.next_file = m.next_maint_file;
     if (rc == 0)
         rc = vs_build_params_of(&m, o, &ctx.bp, err);
+    if (rc == 0)
+        note_settings(&ctx, o);
     uint64_t grace = (uint64_t)o->grace; /* read up front: a bad setting fails before any work */
     if (rc == 0 && o->grace < 0)
         rc = vs_setting_get(&m, "grace", &grace, err);
@@ -477,7 +533,7 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
                     *err = ctx.jobs[i].err;
             }
     }
-    if (rc == 0 && !o->dry_run && ctx.njobs) {
+    if (rc == 0 && !o->dry_run && (ctx.njobs || ctx.nset)) {
         vf_manifest done;
         int ilock = -1;
         ctx.ingest_idle = vf_lock(c, VF_LOCK_INGEST, 0, &ilock, NULL) == 0;
@@ -531,4 +587,77 @@ void vs_seal_report_release(vs_seal_report *rep)
     free(rep->plans);
     rep->plans = NULL;
     rep->nplans = 0;
+}
+
+/* ---- cuts (vec-balance) ---------------------------------------------------- */
+
+int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size_t n, vf_apply_fn more,
+                 void *more_arg, uint64_t *generation, vf_error *err)
+{
+    vs_idmap tomb;
+    vs_idmap_init(&tomb);
+    seal_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.coll = c;
+    ctx.m = m;
+    ctx.tomb = &tomb;
+    ctx.next_file = m->next_maint_file;
+    ctx.more = more;
+    ctx.more_arg = more_arg;
+    vs_seal_opts none;
+    memset(&none, 0, sizeof none);
+    size_t cap = 0;
+    int rc = vs_build_params_of(m, &none, &ctx.bp, err);
+    if (rc == 0)
+        rc = vs_tombs_load(c, m, &tomb, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        job *jb;
+        size_t *src = malloc(sizeof *src);
+        rc = src ? new_job(&ctx, &cap, 0, &jb, err) : vf_fail(err, VF_ENOMEM, "balance: out of memory");
+        if (rc) {
+            free(src);
+            break;
+        }
+        src[0] = cuts[i].sealed;
+        jb->kind = JOB_COMPACT;
+        jb->src = src;
+        jb->nsrc = 1;
+        jb->lo = cuts[i].lo;
+        jb->hi = cuts[i].hi;
+        jb->rows_in = cuts[i].hi - cuts[i].lo;
+        /* the first cut of a source removes it in the commit */
+        for (size_t k = 0; k < i; k++)
+            jb->keep_src |= cuts[k].sealed == cuts[i].sealed;
+        snprintf(jb->node, sizeof jb->node, "%s", cuts[i].node);
+        jb->plan.shard = m->sealed[cuts[i].sealed].shard;
+        snprintf(jb->plan.action, sizeof jb->plan.action, "cut");
+    }
+    if (rc == 0 && ctx.njobs) {
+        int jobs = vs_cores() < (int)ctx.njobs ? vs_cores() : (int)ctx.njobs;
+        ctx.bp.threads = vs_cores() / jobs > 1 ? vs_cores() / jobs : 1;
+        vs_parallel_for(jobs, ctx.njobs, run_item, &ctx);
+        for (size_t i = 0; rc == 0 && i < ctx.njobs; i++)
+            if (ctx.jobs[i].rc) {
+                rc = ctx.jobs[i].rc;
+                if (err)
+                    *err = ctx.jobs[i].err;
+            }
+    }
+    if (rc == 0) {
+        vf_manifest done;
+        rc = vf_coll_commit(c, apply_seal, &ctx, &done, err);
+        if (rc == 0) {
+            if (generation)
+                *generation = done.generation;
+            vf_manifest_release(&done);
+        }
+    }
+    if (rc) /* nothing names the files written so far: remove them */
+        for (size_t i = 0; i < ctx.njobs; i++)
+            unlinkat(vf_coll_dirfd(c), ctx.jobs[i].plan.sealed, 0);
+    for (size_t i = 0; i < ctx.njobs; i++)
+        free(ctx.jobs[i].src);
+    free(ctx.jobs);
+    vs_idmap_release(&tomb);
+    return rc;
 }

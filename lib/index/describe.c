@@ -1,7 +1,8 @@
 /*
  * describe.c - names every section type a segment may hold and prints an index's META
- * header as key=value words, for vec-inspect (SPEC.md 5.4 and 5.5).  Reads only the META
- * sections the opener already checked; never walks an index.
+ * header as key=value words, and splits a segment's bytes into hot and cold (SPEC.md 5.6),
+ * for vec-inspect (SPEC.md 5.4 and 5.5).  Reads only the META sections the opener already
+ * checked; never walks an index.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,4 +64,17 @@ int vs_index_describe(const vf_seg *s, char *out, size_t len, vf_error *err)
     }
     snprintf(out, len, "index flat");
     return 0;
+}
+
+/* [R-HOT-BYTES] */
+void vs_seg_memory(const vf_seg *s, uint64_t *hot, uint64_t *cold)
+{
+    /* an index searches its own sections (codes, graph, list copies) and
+       reads VECTORS only to re-rank candidates; a FLAT segment scans them */
+    int indexed = vf_seg_section(s, VS_SEC_HNSW_META, NULL) || vf_seg_section(s, VS_SEC_IVF_META, NULL);
+    uint64_t len = 0;
+    *cold = 0;
+    if (indexed && vf_seg_section(s, VF_SEC_VECTORS, &len))
+        *cold = len;
+    *hot = vf_seg_file_size(s) - *cold;
 }
