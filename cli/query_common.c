@@ -276,8 +276,7 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
                         printf("%zu\t%zu\t%llu\t%.9g\n", i, j + 1, (unsigned long long)ids[i * k + j], dist[i * k + j]);
             }
         }
-        if (fflush(stdout) != 0)
-            cli_die(EX_IOERR, "writing results failed");
+        /* a failed write is reported once, at exit (close_stdout, cli/common.c) */
     }
     if (o->truth)
         fprintf(stderr, "recall@%zu %.4f\n", k, recall(nq, k, ids, dist, tn, tk, td));

@@ -94,3 +94,69 @@ EOF
     printf 'id,x,y\n9,1,1\n' | vec-ingest -q --id-col 1 -f csv c -
     run -1 make -q out.tsv
 }
+
+# --- every failed write to stdout is reported -----------------------------------
+
+# writers COLL - one command per line that writes to stdout, for every tool (the dry runs too)
+writers() {
+    cat <<EOF2
+vec-shard $1
+vec-inspect $1
+vec-inspect --rows 2 $1
+vec-seal --dry-run --all $1
+vec-balance --dry-run --nodes x,y $1
+vec-query -k 1 $1 q.csv
+vec-query --format jsonl -k 1 $1 q.csv
+vec-ingest --help
+vec-seal --help
+vec-query --help
+vec-inspect --help
+vec-balance --help
+vec-shard --help
+vec-ingest --version
+EOF2
+    [ ! -x "$BIN_DIR/vec-query-mpi" ] || echo "vec-query-mpi --version"
+}
+
+@test "a write to a full stdout fails with one line and exit 74, in every tool" {
+    coll_csv c
+    printf '0.1,0.2\n' >q.csv
+    local cmd
+    while IFS= read -r cmd; do
+        run -74 --separate-stderr bash -c "$cmd >/dev/full"
+        [[ $stderr == *"${cmd%% *}: write error on standard output: No space left on device" ]] ||
+            fail "$cmd >/dev/full: $stderr"
+        [ "$(grep -c 'standard output' <<<"$stderr")" -eq 1 ] || fail "$cmd: more than one line: $stderr"
+    done < <(writers c)
+}
+
+@test "a write to a closed stdout fails with exit 74, in every tool, and never lands in a file" {
+    coll_csv c
+    printf '0.1,0.2\n' >q.csv
+    local before cmd
+    before=$(coll_digest c)
+    while IFS= read -r cmd; do
+        run -74 --separate-stderr bash -c "$cmd >&-"
+        assert_stderr_matches "write error on standard output: Bad file descriptor$"
+    done < <(writers c)
+    assert_equal "$(coll_digest c)" "$before"
+    # an ingest with stdout closed: the descriptor the tool opens next is not stdout
+    printf 'id,x,y\n7,1,1\n' >more.csv
+    run -0 bash -c 'vec-ingest -q --id-col 1 c more.csv >&-'
+    run -0 vec-inspect --verify -q c
+}
+
+@test "a tool that writes nothing to a closed stdout exits 0" {
+    coll_csv c
+    run -0 bash -c 'vec-seal -q c >&-'
+    run -0 bash -c 'vec-balance -q --nodes a,b c >&-'
+}
+
+@test "a reader that goes away is no error: SIGPIPE as usual, quiet exit when it is ignored" {
+    coll_csv c
+    # the reader is gone before the tool writes
+    run bash -c '{ sleep 0.3; vec-shard c; echo "status $?" >&2; } | true'
+    assert_output "status 141"
+    run bash -c 'trap "" PIPE; { sleep 0.3; vec-shard c; echo "status $?" >&2; } | true'
+    assert_output "status 0"
+}
