@@ -31,6 +31,7 @@ static const char usage[] =
     "Changes:\n"
     "      --upsert         rows whose id exists replace the old rows\n"
     "      --delete         FILEs hold ids to delete (text, ivecs, npy, hdf5)\n"
+    "      --no-wait        exit 75 at once when another writer holds the collection\n"
     "Output:\n"
     "  -q, --quiet          no summary line\n"
     "  -h, --help           this help\n"
@@ -46,7 +47,7 @@ static const char usage[] =
 typedef struct opts {
     vs_reader_opts ro;
     const char *ids, *keys;
-    int metric, del, upsert;
+    int metric, del, upsert, no_wait;
     uint32_t shards;
 } opts;
 
@@ -200,14 +201,15 @@ static int delete_file(vs_ingest *h, const char *spec, const vs_reader_opts *giv
 int main(int argc, char **argv)
 {
     cli_init("vec-ingest", argv);
-    enum { O_IDS = 256, O_IDCOL, O_KEYS, O_KEYCOL, O_UPSERT, O_DELETE };
+    enum { O_IDS = 256, O_IDCOL, O_KEYS, O_KEYCOL, O_UPSERT, O_DELETE, O_NO_WAIT };
     static const struct option lo[] = {
         {"format", required_argument, 0, 'f'}, {"input-format", required_argument, 0, 'f'},
         {"dim", required_argument, 0, 'd'},    {"metric", required_argument, 0, 'm'},
         {"shards", required_argument, 0, 's'}, {"ids", required_argument, 0, O_IDS},
         {"id-col", required_argument, 0, O_IDCOL}, {"keys", required_argument, 0, O_KEYS},
         {"key-col", required_argument, 0, O_KEYCOL}, {"upsert", no_argument, 0, O_UPSERT},
-        {"delete", no_argument, 0, O_DELETE},  {"quiet", no_argument, 0, 'q'},
+        {"delete", no_argument, 0, O_DELETE},  {"no-wait", no_argument, 0, O_NO_WAIT},
+        {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     opts o;
@@ -232,6 +234,7 @@ int main(int argc, char **argv)
         case O_KEYCOL: o.ro.key_col = (int)cli_u64("--key-col", optarg, 1, 1000000); break;
         case O_UPSERT: o.upsert = 1; break;
         case O_DELETE: o.del = 1; break;
+        case O_NO_WAIT: o.no_wait = 1; break;
         case 'q': cli_quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();
@@ -287,8 +290,17 @@ int main(int argc, char **argv)
         open_reader(&first, files[0], &o.ro);
         io.dim = vs_reader_dim(first);
     }
+    /* say so before waiting for another writer, unless -q; --no-wait: exit 75 at once */
     vs_ingest *h;
-    if (vs_ingest_open(&h, coll, &io, &err)) {
+    io.no_wait = 1;
+    int orc = vs_ingest_open(&h, coll, &io, &err);
+    if (orc == VF_EBUSY && !o.no_wait) {
+        if (!cli_quiet)
+            cli_msg("'%s': waiting for another writer to finish (ingest.lock)", coll);
+        io.no_wait = 0;
+        orc = vs_ingest_open(&h, coll, &io, &err);
+    }
+    if (orc) {
         vs_reader_free(first);
         cli_die_err(&err);
     }

@@ -34,6 +34,7 @@ static const char usage[] =
     "      --set KEY=VALUE  change a collection setting (repeatable), nothing else\n"
     "      --grace SECONDS  keep unreferenced files this long (default: setting grace)\n"
     "      --wait           wait for a running vec-seal instead of exiting 75\n"
+    "                       (with -q, that exit is silent)\n"
     "  -q, --quiet          no summary line\n"
     "  -h, --help           this help\n"
     "  -V, --version        versions of the tool, library and format\n";
@@ -45,7 +46,7 @@ static const char examples[] =
     "  vec-seal --all --index hnsw --M 16 --ef-construction 200 coll\n"
     "  vec-seal --set index=ivf_pq --set pq-m=16 coll\n"
     "  vec-seal --dry-run coll\n"
-    "  */10 * * * *  vec-seal -q /data/coll     (crontab)\n";
+    "  */10 * * * *  vec-seal -q /data/coll     (crontab: silent unless an error)\n";
 
 /* The settings, from the table that checks them (the man page must agree). */
 static void print_settings(void)
@@ -137,7 +138,11 @@ int main(int argc, char **argv)
         cli_progress("sealing '%s'", coll);
     vs_seal_report rep;
     vf_error err;
-    if (vs_seal(coll, &o, &rep, &err))
+    int rc = vs_seal(coll, &o, &rep, &err);
+    /* a run still going is nothing to report from cron: with -q, exit 75 without a word */
+    if (rc == VF_EBUSY && cli_quiet)
+        exit(EX_TEMPFAIL);
+    if (rc)
         cli_die_err(&err);
     cli_progress_done();
     uint64_t rows = 0, kept = 0, bytes = 0;

@@ -79,6 +79,7 @@ typedef struct vs_ingest_opts {   /* zeroed = defaults */
     int keys;           /* rows carry partition keys (a new collection takes it) */
     int upsert;         /* given ids replace existing rows */
     int create;         /* may create the collection when it does not exist */
+    int no_wait;        /* VF_EBUSY at once when another writer holds the ingest lock */
 } vs_ingest_opts;
 
 typedef struct vs_ingest_stats {
@@ -88,7 +89,8 @@ typedef struct vs_ingest_stats {
 
 typedef struct vs_ingest vs_ingest;
 /* Opens (or, with o->create, creates) the collection at path and starts a
-   transaction.  Holds the collection's ingest lock until commit or abort. */
+   transaction.  Holds the collection's ingest lock until commit or abort;
+   waits for it unless o->no_wait (then VF_EBUSY, and nothing changed). */
 VS_API int vs_ingest_open(vs_ingest **h, const char *path, const vs_ingest_opts *o, vf_error *err);
 /* The dimension / metric / keys flag of the collection being written. */
 VS_API uint32_t vs_ingest_dim(const vs_ingest *h);

@@ -160,3 +160,64 @@ EOF2
     run bash -c 'trap "" PIPE; { sleep 0.3; vec-shard c; echo "status $?" >&2; } | true'
     assert_output "status 0"
 }
+
+# --- cron and locks -----------------------------------------------------------
+
+@test "vec-seal -q meeting a running vec-seal exits 75 without a word (the cron recipe)" {
+    coll_csv c
+    hold_lock c/maint.lock 30
+    run -75 --separate-stderr vec-seal -q c
+    assert_equal "$stderr" ""
+    assert_output ""
+    # without -q it says why
+    run -75 --separate-stderr vec-seal c
+    assert_one_stderr_line
+    assert_stderr_matches "^vec-seal: 'c/maint.lock': held by another process$"
+    # the crontab line of vec-seal(1) and README: silent, and a success for a wrapper
+    run -0 --separate-stderr bash -c 'vec-seal -q c || [ $? -eq 75 ]'
+    assert_equal "$stderr" ""
+}
+
+@test "vec-seal -q from cron with nothing to seal prints nothing and exits 0" {
+    coll_csv c
+    run -0 --separate-stderr vec-seal -q c
+    assert_equal "$stderr$output" ""
+}
+
+@test "vec-ingest --no-wait exits 75 at once when another writer holds the collection" {
+    coll_csv c
+    local before
+    before=$(coll_digest c)
+    hold_lock c/ingest.lock 30
+    printf 'id,x,y\n7,1,1\n' >more.csv
+    run -75 --separate-stderr timeout 10 vec-ingest --no-wait --id-col 1 c more.csv
+    assert_one_stderr_line
+    assert_stderr_matches "^vec-ingest: 'c/ingest.lock': held by another process$"
+    assert_equal "$(coll_digest c)" "$before"
+}
+
+@test "vec-ingest says it waits for another writer (not under -q), then ingests" {
+    coll_csv c
+    hold_lock c/ingest.lock 30
+    printf 'id,x,y\n7,1,1\n' >more.csv
+    vec-ingest --id-col 1 c more.csv 2>err &
+    local pid=$!
+    wait_flock "$pid" c/ingest.lock waiting
+    run cat err
+    assert_output "vec-ingest: 'c': waiting for another writer to finish (ingest.lock)"
+    kill "$LOCK_PID"
+    wait "$pid"
+    printf "1,1\n" >q.csv
+    run -0 top_ids c q.csv
+    assert_output 7
+    # -q waits silently
+    hold_lock c/ingest.lock 30
+    printf 'id,x,y\n8,2,2\n' >more.csv
+    vec-ingest -q --id-col 1 c more.csv 2>err &
+    pid=$!
+    wait_flock "$pid" c/ingest.lock waiting
+    kill "$LOCK_PID"
+    wait "$pid"
+    run cat err
+    assert_output ""
+}

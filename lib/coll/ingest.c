@@ -106,7 +106,7 @@ int vs_ingest_open(vs_ingest **out, const char *path, const vs_ingest_opts *o, v
         h->created = rc == 0;
     }
     if (rc == 0)
-        rc = vf_lock(h->coll, VF_LOCK_INGEST, 1, &h->ilock, err);
+        rc = vf_lock(h->coll, VF_LOCK_INGEST, !o->no_wait, &h->ilock, err);
     if (rc == 0)
         rc = vf_coll_snapshot(h->coll, &h->m, err);
     if (rc == 0 && o->shards && o->shards != h->m.nshards && !h->created)
