@@ -18,8 +18,9 @@
  * This header is the only one a program needs: it includes vecseg_format.h
  * (the bytes of a collection: the manifest and file types some calls take)
  * and vf_error.h (the error record and codes), which are installed beside it.
- * Link with -lvecseg and the libraries it uses (hdf5, openblas, zlib, libm,
- * pthread).
+ * Build with `pkg-config --cflags --libs vecseg` (the shared library,
+ * libvecseg.so) or `pkg-config --static --libs vecseg` (libvecseg.a and the
+ * libraries it uses: hdf5, openblas, zlib, libm, pthread).
  *
  * Errors: every call that can fail returns 0 (or a count) on success and a
  * negative VF_E* code otherwise, and fills a caller-owned vf_error (which may
