@@ -16,6 +16,7 @@
 
 const char *cli_tool = "vecseg";
 int cli_quiet;
+int cli_verbose;
 static int progress_shown;
 
 /* OpenBLAS reads its settings once, when the library loads, so they are set in the

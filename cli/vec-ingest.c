@@ -19,7 +19,7 @@ static const char usage[] =
     "\n"
     "Input (fvecs, bvecs, ivecs, npy, hdf5 as FILE.h5:/dataset, csv, tsv, txt,\n"
     "raw float32; '-' is stdin):\n"
-    "  -f, --format FMT     input format (default: from the file name)\n"
+    "  -F, --input-format FMT  input format (default: from the file name)\n"
     "  -d, --dim N          vector dimension (needed for raw input)\n"
     "      --ids SPEC       ids of the rows, one per row (ivecs, npy, hdf5, text)\n"
     "      --id-col N       text input: column N (from 1) holds the id\n"
@@ -34,6 +34,7 @@ static const char usage[] =
     "      --no-wait        exit 75 at once when another writer holds the collection\n"
     "Output:\n"
     "  -q, --quiet          no summary line\n"
+    "  -v, --verbose        also a line per input file\n"
     "  -h, --help           this help\n"
     "  -V, --version        versions of the tool, library and format\n"
     "\n"
@@ -41,7 +42,7 @@ static const char usage[] =
     "  vec-ingest coll train.fvecs\n"
     "  vec-ingest -m cosine coll data.h5:/train\n"
     "  vec-ingest --id-col 1 coll rows.csv\n"
-    "  cat vecs.f32 | vec-ingest -f raw -d 128 coll -\n"
+    "  cat vecs.f32 | vec-ingest -F raw -d 128 coll -\n"
     "  echo 42 | vec-ingest --delete coll\n";
 
 typedef struct opts {
@@ -203,20 +204,22 @@ int main(int argc, char **argv)
     cli_init("vec-ingest", argv);
     enum { O_IDS = 256, O_IDCOL, O_KEYS, O_KEYCOL, O_UPSERT, O_DELETE, O_NO_WAIT };
     static const struct option lo[] = {
-        {"format", required_argument, 0, 'f'}, {"input-format", required_argument, 0, 'f'},
+        /* -f and --format: the spellings before --input-format, kept for scripts */
+        {"input-format", required_argument, 0, 'F'}, {"format", required_argument, 0, 'F'},
         {"dim", required_argument, 0, 'd'},    {"metric", required_argument, 0, 'm'},
         {"shards", required_argument, 0, 's'}, {"ids", required_argument, 0, O_IDS},
         {"id-col", required_argument, 0, O_IDCOL}, {"keys", required_argument, 0, O_KEYS},
         {"key-col", required_argument, 0, O_KEYCOL}, {"upsert", no_argument, 0, O_UPSERT},
         {"delete", no_argument, 0, O_DELETE},  {"no-wait", no_argument, 0, O_NO_WAIT},
-        {"quiet", no_argument, 0, 'q'},
+        {"quiet", no_argument, 0, 'q'},         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     opts o;
     memset(&o, 0, sizeof o);
     int c;
-    while ((c = getopt_long(argc, argv, "f:d:m:s:qhV", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "F:f:d:m:s:qvhV", lo, NULL)) != -1) {
         switch (c) {
+        case 'F':
         case 'f':
             if (vs_format_parse(optarg) < 0)
                 cli_usage("unknown format '%s'", optarg);
@@ -236,6 +239,7 @@ int main(int argc, char **argv)
         case O_DELETE: o.del = 1; break;
         case O_NO_WAIT: o.no_wait = 1; break;
         case 'q': cli_quiet = 1; break;
+        case 'v': cli_verbose = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();
         default: cli_usage("bad option");
@@ -250,7 +254,7 @@ int main(int argc, char **argv)
     if (!nfiles)
         nfiles = 1;
     if (o.del && (o.ids || o.keys || o.upsert || o.ro.id_col || o.ro.key_col || o.metric || o.shards))
-        cli_usage("--delete takes only id files (and --format)");
+        cli_usage("--delete takes only id files (and --input-format)");
     if ((o.ids || o.keys) && nfiles > 1)
         cli_usage("--ids and --keys go with a single input FILE");
     if (o.ids && o.ro.id_col)
@@ -316,9 +320,12 @@ int main(int argc, char **argv)
             ro.raw_dim = vs_ingest_dim(h);
             rc = vs_reader_open(&first, files[i], &ro, &err);
         }
+        uint64_t before = rows;
         if (rc == 0)
             rc = ingest_file(h, first, &o, &rows, &err);
         first = NULL;
+        if (rc == 0 && cli_verbose)
+            cli_msg("'%s': %llu rows", files[i], (unsigned long long)(rows - before));
     }
     vs_ingest_stats st;
     uint32_t d = vs_ingest_dim(h);

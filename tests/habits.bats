@@ -221,3 +221,91 @@ EOF2
     run cat err
     assert_output ""
 }
+
+# --- one vocabulary -----------------------------------------------------------
+
+@test "the input format is -F, --input-format in vec-ingest as in vec-query; -f and --format still work" {
+    printf '1,0.1,0.2\n2,0.3,0.4\n' >rows
+    run -0 vec-ingest -q -F csv --id-col 1 a - <rows
+    run -0 vec-ingest -q --input-format csv --id-col 1 b - <rows
+    run -0 vec-ingest -q -f csv --id-col 1 c - <rows
+    run -0 vec-ingest -q --format csv --id-col 1 d - <rows
+    printf '0.1,0.2\n' >q
+    local want
+    want=$(vec-query -q -k 2 -F csv a - <q)
+    for c in b c d; do
+        assert_equal "$(vec-query -q -k 2 --input-format csv "$c" - <q)" "$want"
+    done
+    run -64 --separate-stderr vec-ingest -F nosuch x rows
+    assert_stderr_matches "^vec-ingest: unknown format 'nosuch'"
+}
+
+@test "vec-seal's index options are named after their settings; the old spellings still work, and errors name what was typed" {
+    vectors rows.fvecs fvecs 300 8 1
+    vec-ingest -q a rows.fvecs
+    vec-ingest -q b rows.fvecs
+    vec-seal -q --all --index hnsw --hnsw-m 8 --hnsw-ef-construction 40 --index-seed 3 a
+    vec-seal -q --all --index hnsw --M 8 --ef-construction 40 --seed 3 b
+    cmp a/s-00000001.vseg b/s-00000001.vseg
+    run -64 --separate-stderr vec-seal --all --hnsw-m 1 a
+    assert_stderr_matches "option '--hnsw-m': '1' is not a number from 2 to 128"
+    run -64 --separate-stderr vec-seal --all --M 1 a
+    assert_stderr_matches "option '--M': '1' is not a number from 2 to 128"
+    run -64 --separate-stderr vec-seal --all --ivf-nlist 0 a
+    assert_stderr_matches "option '--ivf-nlist': '0' is not a number"
+}
+
+@test "the partition key filter is --key in vec-query (--partition still works)" {
+    printf 'id,key,x,y\n1,7,0.1,0.2\n2,8,0.1,0.21\n3,7,0.9,0.9\n' >rows.csv
+    vec-ingest -q --id-col 1 --key-col 2 c rows.csv
+    printf '0.1,0.2\n' >q.csv
+    run -0 vec-query -q -k 3 --key 8 c q.csv
+    assert_output "$(printf '0\t1\t2\t0.00999999046')"
+    assert_equal "$(vec-query -q -k 3 --partition 8 c q.csv)" "$output"
+    run -64 --separate-stderr vec-query --merge --key 8 p
+    assert_stderr_matches "^vec-query: --key applies where the partial results are made"
+}
+
+@test "nodes: --node NAME names one node in vec-balance as in vec-query, --nodes LIST a list" {
+    coll_csv c
+    cp -a c d
+    vec-balance -q --node x --node y c
+    vec-balance -q --nodes x,y d
+    assert_equal "$(vec-shard c)" "$(vec-shard d)"
+    run -64 --separate-stderr vec-balance --node x --nodes y c
+    assert_stderr_matches "give the nodes once"
+    run -64 --separate-stderr vec-balance --node x,y c
+    assert_stderr_matches "^vec-balance: --node: 'x,y' is not one node name"
+}
+
+@test "TSV is data only in every tool; --header adds the column names" {
+    coll_csv c
+    printf '0.1,0.2\n' >q.csv
+    run -0 vec-query -q -k 1 c q.csv
+    assert_output "$(printf '0\t1\t1\t0')"
+    run -0 vec-query -q -k 1 --header c q.csv
+    assert_output "$(printf 'query\trank\tid\tdistance\n0\t1\t1\t0')"
+    run -0 vec-shard c
+    [[ ${lines[0]} == 0$'\t'* ]]
+    run -0 vec-shard --header c
+    [[ ${lines[0]} == shard$'\t'depth* ]]
+    run -0 vec-seal -q -n --all --header c
+    assert_equal "${lines[0]}" $'source\tsealed\tshard\trows\tindex\taction'
+    run -0 vec-balance -q -n --header --nodes x c
+    assert_equal "${lines[0]}" $'segment\tfrom\tto\trows'
+    run -64 vec-seal --header c
+    run -64 vec-balance --header --nodes x c
+    run -64 vec-query --header --format jsonl c q.csv
+    run -64 vec-shard --header --format jsonl c
+}
+
+@test "-v, --verbose: a line per step in vec-ingest, vec-seal and vec-balance" {
+    printf 'id,x,y\n1,0.1,0.2\n' >a.csv
+    printf 'id,x,y\n2,0.3,0.4\n3,0.5,0.6\n' >b.csv
+    run -0 --separate-stderr vec-ingest -v --id-col 1 c a.csv b.csv
+    assert_equal "$(grep -c "'.\.csv': [0-9]* rows$" <<<"$stderr")" 2
+    run -0 --separate-stderr vec-seal --verbose --all c
+    assert_stderr_matches "vec-seal: seal: g-00000001.log -> s-[0-9]+\.vseg, shard 0, 3 rows, index flat"
+    run -0 --separate-stderr vec-balance -v --nodes x c
+    assert_stderr_matches "vec-balance: moved s-[0-9]+\.vseg from - to x, 3 rows"
+}
