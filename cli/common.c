@@ -124,7 +124,7 @@ void cli_init(const char *tool, char **argv)
             cli_die(EX_USAGE, "VECSEG_THREADS: '%s' is not a number from 1 to %d", threads, VS_THREADS_MAX);
     }
     tune_openblas(argv);
-    guard_stdout(); /* s2-habits: close_stdout at exit (issue 11) */
+    guard_stdout(); /* at exit, a failed write to stdout fails the tool (close_stdout) */
 }
 
 static void vmsg(const char *fmt, va_list ap)
