@@ -25,6 +25,7 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
         {"input-format", required_argument, 0, 'F'}, {"dim", required_argument, 0, 'd'},
         {"format", required_argument, 0, O_FORMAT}, {"output", required_argument, 0, 'o'},
         {"truth", required_argument, 0, O_TRUTH}, {"quiet", no_argument, 0, 'q'},
+        {"verbose", no_argument, 0, 'v'},
         {"ef", required_argument, 0, O_EF},    {"nprobe", required_argument, 0, O_NPROBE},
         {"refine", required_argument, 0, O_REFINE}, {"share", required_argument, 0, O_SHARE},
         {"node", required_argument, 0, O_NODE}, {"partial", required_argument, 0, O_PARTIAL},
@@ -41,7 +42,7 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
     if (!o->pkeys)
         cli_die(EX_OSERR, "out of memory");
     int li = -1;
-    while ((c = getopt_long(argc, argv, "k:j:t:F:d:o:qhV", lo, &li)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:j:t:F:d:o:qvhV", lo, &li)) != -1) {
         switch (c) {
         case 'k': o->so.k = (size_t)cli_u64("-k", optarg, 1, VS_K_MAX); break;
         case 'j': o->jobs = (int)cli_u64("--jobs", optarg, 1, 1024); break;
@@ -82,6 +83,11 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
             break;
         case O_HEADER: o->header = 1; break;
         case 'q': cli_quiet = 1; break;
+        case 'v': /* vec-query's: vec-query-mpi's ranks open their snapshots elsewhere */
+            if (strcmp(cli_tool, "vec-query"))
+                cli_usage("unknown option '-v'");
+            cli_verbose = 1;
+            break;
         case 'h': fputs(usage, stdout); exit(0);
         case 'V': cli_version();
         default: cli_usage("bad option");
@@ -161,6 +167,10 @@ void query_open(const query_opts *o, query_run *r)
     if (vs_snapshot_open(&r->s, o->coll, &err))
         cli_die_err(&err);
     r->m = vs_snapshot_manifest(r->s);
+    if (cli_verbose)
+        cli_msg("'%s': generation %llu, %zu sealed and %zu growing segment(s), %llu rows, dim %u, %s", o->coll,
+                (unsigned long long)r->m->generation, r->m->nsealed, r->m->ngrowing,
+                (unsigned long long)vs_snapshot_rows(r->s), r->m->dim, vf_metric_name(r->m->metric));
     if (query_narrow(r->s, o->node, o->pkeys, o->npkeys, &err))
         cli_die_err(&err);
     vs_reader_opts ro = o->ro;

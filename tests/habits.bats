@@ -299,7 +299,7 @@ EOF2
     run -64 vec-shard --header --format jsonl c
 }
 
-@test "-v, --verbose: a line per step in vec-ingest, vec-seal and vec-balance" {
+@test "-v, --verbose: a line per step in vec-ingest, vec-seal and vec-balance, the snapshot in vec-query" {
     printf 'id,x,y\n1,0.1,0.2\n' >a.csv
     printf 'id,x,y\n2,0.3,0.4\n3,0.5,0.6\n' >b.csv
     run -0 --separate-stderr vec-ingest -v --id-col 1 c a.csv b.csv
@@ -308,4 +308,7 @@ EOF2
     assert_stderr_matches "vec-seal: seal: g-00000001.log -> s-[0-9]+\.vseg, shard 0, 3 rows, index flat"
     run -0 --separate-stderr vec-balance -v --nodes x c
     assert_stderr_matches "vec-balance: moved s-[0-9]+\.vseg from - to x, 3 rows"
+    printf '0.1,0.2\n' >q.csv
+    run -0 --separate-stderr vec-query -v -k 1 c q.csv
+    assert_stderr_matches "^vec-query: 'c': generation [0-9]+, 1 sealed and 0 growing segment\(s\), 3 rows, dim 2, l2"
 }
