@@ -1,6 +1,6 @@
 # vecseg - vector collections as Unix tools.  See README.md.
 #
-#   make            build the tools and libvecseg.a into build/
+#   make            build the tools, libvecseg.a and libvecseg.so into build/
 #   make check      install what the tests need (apt-get), build, run every test
 #   make check SAN=1  the same with ASan and UBSan, built into build-san/
 #   make fuzz       libFuzzer (clang) on every fuzz target, FUZZ_SECS seconds each
@@ -13,6 +13,13 @@
 VERSION   := $(shell awk '/^\#define VS_VERSION_(MAJOR|MINOR|PATCH) /{v = v s $$3; s = "."} END{print v}' lib/vecseg.h)
 PREFIX    ?= /usr/local
 DESTDIR   ?=
+LIBDIR    ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+# The shared library's soname: libvecseg.so.MAJOR, or libvecseg.so.0.MINOR while the major
+# version is 0 (before 1.0 a minor release may change the ABI).
+VERSION_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+SOVERSION := $(if $(filter 0,$(VERSION_MAJOR)),0.$(word 2,$(subst ., ,$(VERSION))),$(VERSION_MAJOR))
+SONAME    := libvecseg.so.$(SOVERSION)
 CC        ?= cc
 PKGS      := hdf5 openblas zlib
 CFLAGS    ?= -O2 -g
@@ -80,7 +87,7 @@ endif
 
 .PHONY: print-% all check check-deps demo demo-deps bench crash install uninstall clean unit bats deps-build \
         replay fuzz fuzz-build
-all: $(B)/libvecseg.a $(BINS)
+all: $(B)/libvecseg.a $(B)/libvecseg.so $(BINS)
 
 $(B)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -89,6 +96,26 @@ $(B)/%.o: %.c $(HEADERS)
 $(B)/libvecseg.a: $(OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+# The shared library: the same objects, the soname above, every symbol resolved (-z defs;
+# not under SAN, whose runtime the program brings).
+# The tools link the static one (they use the advanced API, VECSEG_STATIC_LINKING_ONLY).
+$(B)/libvecseg.so.$(VERSION): $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(SAN_FLAGS) -Wl,-soname,$(SONAME) $(if $(SAN),,-Wl,-z,defs) -o $@ $^ $(LDLIBS)
+
+$(B)/libvecseg.so: $(B)/libvecseg.so.$(VERSION)
+	ln -sf libvecseg.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# vecseg.pc for pkg-config, written by install for its PREFIX (libdir and includedir follow
+# ${prefix} when under it, so --define-variable=prefix=DIR finds a staged copy); --static adds
+# what the static library needs (Libs.private: the libraries this build found, not their
+# Requires, whose Cflags a program of the public header does not need).
+PC_LINES = 'prefix=$(PREFIX)' 'libdir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))' \
+  'includedir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))' '' 'Name: vecseg' \
+  'Description: vector collections as Unix tools: the vector library' 'Version: $(VERSION)' \
+  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lvecseg' 'Libs.private: $(strip $(LDLIBS))'
 
 $(B)/bin/%: cli/%.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
 	@mkdir -p $(dir $@)
@@ -168,24 +195,33 @@ crash: check-deps
 	$(MAKE) all $(IOTRACE)
 	@tests/crash/run
 
-# A program includes <vecseg/vecseg.h> and links -lvecseg $(LDLIBS).
+# A program includes <vecseg/vecseg.h> and links `pkg-config --libs vecseg` (shared) or
+# `pkg-config --static --libs vecseg` (static).  No ldconfig here: DESTDIR installs are staged;
+# run it after installing into a system directory.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vecseg \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/vecseg \
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(B)/libvecseg.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/vecseg/
+	install -m 644 $(B)/libvecseg.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libvecseg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvecseg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libvecseg.so
+	printf '%s\n' $(PC_LINES) >$(DESTDIR)$(LIBDIR)/pkgconfig/vecseg.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/vecseg.pc
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/vecseg/
 	install -m 644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man5/
 
 # Every file install may have put, vec-query-mpi whether or not this build has MPI; of the
 # directories only include/vecseg, which is ours alone.
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS) vec-query-mpi) $(DESTDIR)$(PREFIX)/lib/libvecseg.a
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/vecseg/,$(notdir $(PUBLIC_HEADERS)))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS) vec-query-mpi)
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libvecseg.a libvecseg.so $(SONAME) libvecseg.so.$(VERSION) \
+	  pkgconfig/vecseg.pc)
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/vecseg/,$(notdir $(PUBLIC_HEADERS)))
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/man1/,$(notdir $(filter %.1,$(MAN_PAGES))))
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/man5/,$(notdir $(filter %.5,$(MAN_PAGES))))
-	if [ -d $(DESTDIR)$(PREFIX)/include/vecseg ]; then rmdir $(DESTDIR)$(PREFIX)/include/vecseg; fi
+	if [ -d $(DESTDIR)$(INCLUDEDIR)/vecseg ]; then rmdir $(DESTDIR)$(INCLUDEDIR)/vecseg; fi
 
 # make print-VAR: the value of a variable (tests/api.bats asks for LDLIBS and SAN_FLAGS).
 print-%:

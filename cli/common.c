@@ -1,10 +1,14 @@
 /* common.c - shared helpers of the vecseg tools (see common.h). */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,6 +16,7 @@
 
 const char *cli_tool = "vecseg";
 int cli_quiet;
+int cli_verbose;
 static int progress_shown;
 
 /* OpenBLAS reads its settings once, when the library loads, so they are set in the
@@ -50,6 +55,59 @@ static void tune_openblas(char **argv)
     /* no /proc: carry on with OpenBLAS's own choices */
 }
 
+/* True when stdout is a pipe or socket whose reader has gone (`| head` that has read enough):
+   poll reports POLLERR on the write end then, whatever errno says by now. */
+static int reader_gone(void)
+{
+    struct stat st;
+    if (fstat(STDOUT_FILENO, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return 0;
+    struct pollfd p = {STDOUT_FILENO, POLLOUT, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+/* gnulib's close_stdout: a write to stdout that failed (a full disk, /dev/full, a closed
+   descriptor) must not end in exit 0.  At exit, flush and close stdout; on an error print one
+   line and exit 74 (EX_IOERR).  A reader that went away is no error: with SIGPIPE at its
+   default the tool has already ended by the signal, and when SIGPIPE is ignored the tool ends
+   with the status it had, as after the signal, quietly. */
+static void close_stdout(void)
+{
+    int pending = __fpending(stdout) != 0;
+    int bad = fflush(stdout) != 0;
+    int saved = errno;
+    bad |= ferror(stdout) != 0;
+    int gone = bad && reader_gone(); /* before fclose closes descriptor 1 */
+    if (fclose(stdout) != 0 && (pending || errno != EBADF)) {
+        if (!bad)
+            saved = errno;
+        bad = 1;
+    }
+    if (!bad || gone || saved == EPIPE)
+        return;
+    cli_progress_done();
+    fprintf(stderr, "%s: write error on standard output%s%s\n", cli_tool, saved ? ": " : "",
+            saved ? strerror(saved) : "");
+    _exit(EX_IOERR);
+}
+
+/* Guards stdout for the whole run: a closed descriptor 0, 1 or 2 gets /dev/null opened the
+   wrong way round (as gnulib's stdopen does), so a file the tool opens never lands on it and
+   a write to a closed stdout fails instead of writing into a collection file; then
+   close_stdout runs at exit. */
+static void guard_stdout(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int n = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+            if (n >= 0 && n != fd) {
+                dup2(n, fd);
+                close(n);
+            }
+        }
+    atexit(close_stdout);
+}
+
 void cli_init(const char *tool, char **argv)
 {
     cli_tool = tool;
@@ -66,6 +124,7 @@ void cli_init(const char *tool, char **argv)
             cli_die(EX_USAGE, "VECSEG_THREADS: '%s' is not a number from 1 to %d", threads, VS_THREADS_MAX);
     }
     tune_openblas(argv);
+    guard_stdout(); /* at exit, a failed write to stdout fails the tool (close_stdout) */
 }
 
 static void vmsg(const char *fmt, va_list ap)

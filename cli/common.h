@@ -16,6 +16,7 @@
 
 extern const char *cli_tool;   /* set by cli_init */
 extern int cli_quiet;
+extern int cli_verbose;  /* -v: one line per step on stderr */
 
 /* Sets the tool name; may re-execute the tool once to tune OpenBLAS. */
 void cli_init(const char *tool, char **argv);

@@ -25,6 +25,7 @@
     "  -F, --input-format FMT  query format (default: from the file name)\n" \
     "  -d, --dim N          query dimension (needed for raw input)\n" \
     "      --format FMT     output: tsv (default) or jsonl\n" \
+    "      --header         TSV output: a first line naming the columns\n" \
     "  -o, --output FILE.h5 write datasets neighbors and distances instead\n"
 #define QUERY_HELP_END \
     "  -q, --quiet          no summary line\n" \
@@ -39,11 +40,12 @@ typedef struct query_opts {
     int jobs;                  /* -j: worker processes (1: this process) */
     const char *out, *truth;   /* -o FILE.h5, --truth SPEC */
     int jsonl;                 /* --format jsonl */
+    int header;                /* --header: TSV column names first */
     int share, nshares;        /* --share I/N (nshares 0: none) */
     const char *node;          /* --node NAME */
     const char *partial;       /* --partial FILE */
     int merge;                 /* --merge */
-    uint64_t *pkeys;           /* --partition keys, npkeys of them */
+    uint64_t *pkeys;           /* --key keys (--partition, the old spelling), npkeys of them */
     size_t npkeys;
     const char *coll, *qspec;  /* COLL QUERIES */
     char **files;              /* --merge: the PARTIAL files, nfiles of them */

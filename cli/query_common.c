@@ -13,18 +13,25 @@
 
 /* ---- options -------------------------------------------------------------------------- */
 
+/* The partition-key option as the command line spelled it (--key, or --partition from before
+   the tools shared one vocabulary), so messages name what the user typed. */
+static const char *key_opt = "--key";
+
 void query_parse(int argc, char **argv, const char *usage, query_opts *o)
 {
-    enum { O_FORMAT = 256, O_TRUTH, O_EF, O_NPROBE, O_REFINE, O_SHARE, O_NODE, O_PARTIAL, O_MERGE, O_PARTITION };
+    enum { O_FORMAT = 256, O_TRUTH, O_EF, O_NPROBE, O_REFINE, O_SHARE, O_NODE, O_PARTIAL, O_MERGE, O_PARTITION, O_HEADER };
     static const struct option lo[] = {
         {"jobs", required_argument, 0, 'j'},   {"threads", required_argument, 0, 't'},
         {"input-format", required_argument, 0, 'F'}, {"dim", required_argument, 0, 'd'},
         {"format", required_argument, 0, O_FORMAT}, {"output", required_argument, 0, 'o'},
         {"truth", required_argument, 0, O_TRUTH}, {"quiet", no_argument, 0, 'q'},
+        {"verbose", no_argument, 0, 'v'},
         {"ef", required_argument, 0, O_EF},    {"nprobe", required_argument, 0, O_NPROBE},
         {"refine", required_argument, 0, O_REFINE}, {"share", required_argument, 0, O_SHARE},
         {"node", required_argument, 0, O_NODE}, {"partial", required_argument, 0, O_PARTIAL},
-        {"merge", no_argument, 0, O_MERGE}, {"partition", required_argument, 0, O_PARTITION},
+        {"merge", no_argument, 0, O_MERGE}, {"key", required_argument, 0, O_PARTITION},
+        {"partition", required_argument, 0, O_PARTITION}, /* --key's old spelling, kept for scripts */
+        {"header", no_argument, 0, O_HEADER},
         {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
@@ -34,7 +41,8 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
     o->pkeys = calloc((size_t)argc, sizeof *o->pkeys);
     if (!o->pkeys)
         cli_die(EX_OSERR, "out of memory");
-    while ((c = getopt_long(argc, argv, "k:j:t:F:d:o:qhV", lo, NULL)) != -1) {
+    int li = -1;
+    while ((c = getopt_long(argc, argv, "k:j:t:F:d:o:qvhV", lo, &li)) != -1) {
         switch (c) {
         case 'k': o->so.k = (size_t)cli_u64("-k", optarg, 1, VS_K_MAX); break;
         case 'j': o->jobs = (int)cli_u64("--jobs", optarg, 1, 1024); break;
@@ -69,8 +77,17 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
         case O_NODE: o->node = optarg; break;
         case O_PARTIAL: o->partial = optarg; break;
         case O_MERGE: o->merge = 1; break;
-        case O_PARTITION: o->pkeys[o->npkeys++] = cli_u64("--partition", optarg, 0, UINT64_MAX); break;
+        case O_PARTITION:
+            key_opt = strcmp(lo[li].name, "key") ? "--partition" : "--key";
+            o->pkeys[o->npkeys++] = cli_u64(key_opt, optarg, 0, UINT64_MAX);
+            break;
+        case O_HEADER: o->header = 1; break;
         case 'q': cli_quiet = 1; break;
+        case 'v': /* vec-query's: vec-query-mpi's ranks open their snapshots elsewhere */
+            if (strcmp(cli_tool, "vec-query"))
+                cli_usage("unknown option '-v'");
+            cli_verbose = 1;
+            break;
         case 'h': fputs(usage, stdout); exit(0);
         case 'V': cli_version();
         default: cli_usage("bad option");
@@ -78,11 +95,13 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
     }
     if (o->out && o->jsonl)
         cli_usage("--output and --format exclude each other");
+    if (o->header && (o->out || o->jsonl || o->partial))
+        cli_usage("--header goes with TSV output");
     if (o->partial && (o->out || o->jsonl || o->truth))
         cli_usage("--partial writes a partial result: --output, --format and --truth go with the merge");
     if (o->merge) {
         if (o->npkeys)
-            cli_usage("--partition applies where the partial results are made, not to --merge");
+            cli_usage("%s applies where the partial results are made, not to --merge", key_opt);
         if (o->partial || o->node || o->nshares || o->jobs > 1)
             cli_usage("--merge takes only partial results and output options");
         if (optind >= argc)
@@ -135,7 +154,7 @@ int query_narrow(vs_snapshot *s, const char *node, const uint64_t *keys, size_t 
     }
     vf_error e;
     if (nkeys && vs_snapshot_filter_keys(s, keys, nkeys, &e))
-        return vf_fail(err, e.code, "--partition: %s", e.msg);
+        return vf_fail(err, e.code, "%s: %s", key_opt, e.msg);
     return 0;
 }
 
@@ -148,6 +167,10 @@ void query_open(const query_opts *o, query_run *r)
     if (vs_snapshot_open(&r->s, o->coll, &err))
         cli_die_err(&err);
     r->m = vs_snapshot_manifest(r->s);
+    if (cli_verbose)
+        cli_msg("'%s': generation %llu, %zu sealed and %zu growing segment(s), %llu rows, dim %u, %s", o->coll,
+                (unsigned long long)r->m->generation, r->m->nsealed, r->m->ngrowing,
+                (unsigned long long)vs_snapshot_rows(r->s), r->m->dim, vf_metric_name(r->m->metric));
     if (query_narrow(r->s, o->node, o->pkeys, o->npkeys, &err))
         cli_die_err(&err);
     vs_reader_opts ro = o->ro;
@@ -259,6 +282,8 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
     } else {
         static char obuf[1 << 16];
         setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+        if (o->header && !o->jsonl)
+            printf("query\trank\tid\tdistance\n");
         for (size_t i = 0; i < nq; i++) {
             if (o->jsonl) {
                 printf("{\"query\":%zu,\"ids\":[", i);
@@ -276,8 +301,7 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
                         printf("%zu\t%zu\t%llu\t%.9g\n", i, j + 1, (unsigned long long)ids[i * k + j], dist[i * k + j]);
             }
         }
-        if (fflush(stdout) != 0)
-            cli_die(EX_IOERR, "writing results failed");
+        /* a failed write is reported once, at exit (close_stdout, cli/common.c) */
     }
     if (o->truth)
         fprintf(stderr, "recall@%zu %.4f\n", k, recall(nq, k, ids, dist, tn, tk, td));

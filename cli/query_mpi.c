@@ -26,7 +26,7 @@ static const char usage[] =
     "  -t, --threads N      threads per rank (default: cores)\n"
     QUERY_HELP_SEARCH
     "      --truth SPEC     true neighbours: print recall@k on stderr\n"
-    "      --partition KEY  only rows with this partition key (repeatable)\n"
+    "      --key KEY        only rows with this partition key (repeatable)\n"
     QUERY_HELP_END
     "  mpirun -np 4 vec-query-mpi -k 10 coll queries.fvecs\n"
     "  mpirun --hostfile hosts -np 8 vec-query-mpi -o out.h5 /shared/coll q.h5:/test\n";

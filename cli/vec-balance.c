@@ -24,14 +24,18 @@ static const char usage[] =
     "for the nodes are cut: the piece that moves is rewritten as a new segment.\n"
     "\n"
     "  -N, --nodes LIST     node names, comma-separated\n"
+    "      --node NAME      a node (repeatable): --node a --node b is --nodes a,b\n"
     "      --nodes-file FILE  node names, one per line ('-': stdin)\n"
     "  -n, --dry-run        print the plan (TSV: segment, from, to, rows), change nothing\n"
+    "      --header         the plan's first line names its columns\n"
     "  -q, --quiet          no summary line\n"
+    "  -v, --verbose        also a line per segment moved\n"
     "  -h, --help           this help\n"
     "  -V, --version        versions of the tool, library and format\n"
     "\n"
     "Examples:\n"
     "  vec-balance --nodes a,b,c coll\n"
+    "  vec-balance --node a --node b coll\n"
     "  vec-balance --dry-run --nodes-file hosts coll\n";
 
 #define NODES_MAX 4096
@@ -87,24 +91,42 @@ static char *slurp(const char *path)
 int main(int argc, char **argv)
 {
     cli_init("vec-balance", argv);
-    enum { O_NODES_FILE = 256 };
+    enum { O_NODES_FILE = 256, O_NODE, O_HEADER };
     static const struct option lo[] = {{"nodes", required_argument, 0, 'N'}, {"nodes-file", required_argument, 0, O_NODES_FILE},
+                                       {"node", required_argument, 0, O_NODE}, {"header", no_argument, 0, O_HEADER},
                                        {"dry-run", no_argument, 0, 'n'},     {"quiet", no_argument, 0, 'q'},
+                                       {"verbose", no_argument, 0, 'v'},
                                        {"help", no_argument, 0, 'h'},        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
     char *list = NULL;
-    int dry = 0, from_file = 0, c;
-    while ((c = getopt_long(argc, argv, "N:nqhV", lo, NULL)) != -1) {
+    int dry = 0, from_file = 0, by_node = 0, header = 0, c;
+    while ((c = getopt_long(argc, argv, "N:nqvhV", lo, NULL)) != -1) {
         switch (c) {
         case 'N':
         case O_NODES_FILE:
             if (list)
-                cli_usage("give the nodes once (--nodes or --nodes-file)");
+                cli_usage("give the nodes once (--nodes, --node or --nodes-file)");
             list = c == 'N' ? strdup(optarg) : slurp(optarg);
             from_file = c != 'N';
             break;
+        case O_NODE: { /* one name each, the same word as vec-query --node */
+            if (list && !by_node)
+                cli_usage("give the nodes once (--nodes, --node or --nodes-file)");
+            if (!*optarg || strpbrk(optarg, ", \t\r\n"))
+                cli_usage("--node: '%s' is not one node name", optarg);
+            size_t len = list ? strlen(list) : 0;
+            char *more = realloc(list, len + strlen(optarg) + 2);
+            if (!more)
+                cli_die(EX_OSERR, "out of memory");
+            snprintf(more + len, strlen(optarg) + 2, "%s%s", len ? "," : "", optarg);
+            list = more;
+            by_node = 1;
+            break;
+        }
+        case O_HEADER: header = 1; break;
         case 'n': dry = 1; break;
         case 'q': cli_quiet = 1; break;
+        case 'v': cli_verbose = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();
         default: cli_usage("bad option");
@@ -113,7 +135,9 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         cli_usage(optind >= argc ? "missing COLL" : "too many arguments");
     if (!list)
-        cli_usage("missing --nodes or --nodes-file");
+        cli_usage("missing --nodes, --node or --nodes-file");
+    if (header && !dry)
+        cli_usage("--header goes with --dry-run");
     static const char *names[NODES_MAX];
     size_t n = split_names(list, names, from_file ? EX_DATAERR : EX_USAGE);
     if (n == 0)
@@ -123,6 +147,11 @@ int main(int argc, char **argv)
     vf_error err;
     if (vs_balance(coll, names, n, dry, &rep, &err))
         cli_die_err(&err);
+    if (dry && header)
+        printf("segment\tfrom\tto\trows\n");
+    for (size_t i = 0; !dry && cli_verbose && i < rep.nmoves; i++)
+        cli_msg("moved %s from %s to %s, %llu rows", rep.moves[i].segment,
+                rep.moves[i].from[0] ? rep.moves[i].from : "-", rep.moves[i].to, (unsigned long long)rep.moves[i].rows);
     if (dry)
         for (size_t i = 0; i < rep.nmoves; i++)
             printf("%s\t%s\t%s\t%llu\n", rep.moves[i].segment, rep.moves[i].from[0] ? rep.moves[i].from : "-",

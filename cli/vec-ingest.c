@@ -19,7 +19,7 @@ static const char usage[] =
     "\n"
     "Input (fvecs, bvecs, ivecs, npy, hdf5 as FILE.h5:/dataset, csv, tsv, txt,\n"
     "raw float32; '-' is stdin):\n"
-    "  -f, --format FMT     input format (default: from the file name)\n"
+    "  -F, --input-format FMT  input format (default: from the file name)\n"
     "  -d, --dim N          vector dimension (needed for raw input)\n"
     "      --ids SPEC       ids of the rows, one per row (ivecs, npy, hdf5, text)\n"
     "      --id-col N       text input: column N (from 1) holds the id\n"
@@ -35,8 +35,10 @@ static const char usage[] =
     "                       seconds as rows arrive: a long input from a pipe\n"
     "                       becomes visible in chunks, and an error keeps the\n"
     "                       chunks committed before it\n"
+    "      --no-wait        exit 75 at once when another writer holds the collection\n"
     "Output:\n"
     "  -q, --quiet          no summary line\n"
+    "  -v, --verbose        also a line per input file\n"
     "  -h, --help           this help\n"
     "  -V, --version        versions of the tool, library and format\n"
     "\n"
@@ -44,14 +46,14 @@ static const char usage[] =
     "  vec-ingest coll train.fvecs\n"
     "  vec-ingest -m cosine coll data.h5:/train\n"
     "  vec-ingest --id-col 1 coll rows.csv\n"
-    "  cat vecs.f32 | vec-ingest -f raw -d 128 coll -\n"
+    "  cat vecs.f32 | vec-ingest -F raw -d 128 coll -\n"
     "  echo 42 | vec-ingest --delete coll\n"
     "  producer | vec-ingest --commit-every 10000 --commit-every 5s coll -\n";
 
 typedef struct opts {
     vs_reader_opts ro;
     const char *ids, *keys;
-    int metric, del, upsert;
+    int metric, del, upsert, no_wait;
     uint32_t shards;
     uint64_t every_rows, every_secs;   /* --commit-every; 0 = one transaction */
 } opts;
@@ -67,6 +69,7 @@ typedef struct txn {
     int commits;
     uint32_t dim;            /* the collection's, and whether it has partition keys */
     int keys;
+    int no_wait;             /* --no-wait */
 } txn;
 
 /* Commits the transaction.  The next one starts when its first rows arrive (txn_handle), so
@@ -90,10 +93,22 @@ static int txn_commit(txn *t, vf_error *err)
     return 0;
 }
 
-/* The transaction to add to: the one under way, or a new one after a commit. */
+/* The transaction to add to: the one under way, or a new one after a commit.  Another writer
+   holding the collection is waited for, saying so first (unless -q), or with --no-wait refused
+   at once (exit 75). */
 static int txn_handle(txn *t, vf_error *err)
 {
-    return t->h ? 0 : vs_ingest_open(&t->h, t->coll, &t->io, err);
+    if (t->h)
+        return 0;
+    t->io.no_wait = 1;
+    int rc = vs_ingest_open(&t->h, t->coll, &t->io, err);
+    if (rc == VF_EBUSY && !t->no_wait) {
+        if (!cli_quiet)
+            cli_msg("'%s': waiting for another writer to finish (ingest.lock)", t->coll);
+        t->io.no_wait = 0;
+        rc = vs_ingest_open(&t->h, t->coll, &t->io, err);
+    }
+    return rc;
 }
 
 /* Whether --commit-every Ns says the time for a commit has come. */
@@ -289,22 +304,25 @@ static int delete_file(txn *t, const opts *o, const char *spec, const vs_reader_
 int main(int argc, char **argv)
 {
     cli_init("vec-ingest", argv);
-    enum { O_IDS = 256, O_IDCOL, O_KEYS, O_KEYCOL, O_UPSERT, O_DELETE, O_EVERY };
+    enum { O_IDS = 256, O_IDCOL, O_KEYS, O_KEYCOL, O_UPSERT, O_DELETE, O_EVERY, O_NO_WAIT };
     static const struct option lo[] = {
-        {"format", required_argument, 0, 'f'}, {"input-format", required_argument, 0, 'f'},
+        /* -f and --format: the spellings before --input-format, kept for scripts */
+        {"input-format", required_argument, 0, 'F'}, {"format", required_argument, 0, 'F'},
         {"dim", required_argument, 0, 'd'},    {"metric", required_argument, 0, 'm'},
         {"shards", required_argument, 0, 's'}, {"ids", required_argument, 0, O_IDS},
         {"id-col", required_argument, 0, O_IDCOL}, {"keys", required_argument, 0, O_KEYS},
         {"key-col", required_argument, 0, O_KEYCOL}, {"upsert", no_argument, 0, O_UPSERT},
         {"delete", no_argument, 0, O_DELETE},  {"commit-every", required_argument, 0, O_EVERY},
-        {"quiet", no_argument, 0, 'q'},
+        {"no-wait", no_argument, 0, O_NO_WAIT}, {"quiet", no_argument, 0, 'q'},
+        {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     opts o;
     memset(&o, 0, sizeof o);
     int c;
-    while ((c = getopt_long(argc, argv, "f:d:m:s:qhV", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "F:f:d:m:s:qvhV", lo, NULL)) != -1) {
         switch (c) {
+        case 'F':
         case 'f':
             if (vs_format_parse(optarg) < 0)
                 cli_usage("unknown format '%s'", optarg);
@@ -334,7 +352,9 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case O_NO_WAIT: o.no_wait = 1; break;
         case 'q': cli_quiet = 1; break;
+        case 'v': cli_verbose = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();
         default: cli_usage("bad option");
@@ -349,7 +369,7 @@ int main(int argc, char **argv)
     if (!nfiles)
         nfiles = 1;
     if (o.del && (o.ids || o.keys || o.upsert || o.ro.id_col || o.ro.key_col || o.metric || o.shards))
-        cli_usage("--delete takes only id files (and --format)");
+        cli_usage("--delete takes only id files (and --input-format)");
     if ((o.ids || o.keys) && nfiles > 1)
         cli_usage("--ids and --keys go with a single input FILE");
     if (o.ids && o.ro.id_col)
@@ -393,7 +413,8 @@ int main(int argc, char **argv)
     t.coll = coll;
     t.io = io;
     t.since = cli_now();
-    if (vs_ingest_open(&t.h, coll, &io, &err)) {
+    t.no_wait = o.no_wait;
+    if (txn_handle(&t, &err)) {
         vs_reader_free(first);
         cli_die_err(&err);
     }
@@ -411,9 +432,12 @@ int main(int argc, char **argv)
             ro.raw_dim = d;
             rc = vs_reader_open(&first, files[i], &ro, &err);
         }
+        uint64_t before = rows;
         if (rc == 0)
             rc = ingest_file(&t, first, &o, &rows, &err);
         first = NULL;
+        if (rc == 0 && cli_verbose)
+            cli_msg("'%s': %llu rows", files[i], (unsigned long long)(rows - before));
     }
     if (rc) {
         vs_ingest_abort(t.h);

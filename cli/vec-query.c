@@ -25,7 +25,8 @@ static const char usage[] =
     QUERY_HELP_SEARCH
     "      --truth SPEC     true neighbours (FILE.h5:/neighbors, ivecs, ...):\n"
     "                       print recall@k on stderr\n"
-    "      --partition KEY  only rows with this partition key (repeatable)\n"
+    "      --key KEY        only rows with this partition key (repeatable)\n"
+    "  -v, --verbose        also a line naming the snapshot searched\n"
     "Fan-out (partial results: SPEC.md section 7):\n"
     "      --share I/N      search only share I (from 0) of N of the rows\n"
     "      --node NAME      search only the segments placed on node NAME\n"

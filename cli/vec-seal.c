@@ -23,18 +23,22 @@ static const char usage[] =
     "  -a, --all            seal every growing segment that has rows\n"
     "  -n, --dry-run        print the plan (TSV: source, sealed, shard, rows, index,\n"
     "                       action), change nothing\n"
+    "      --header         the plan's first line names its columns\n"
     "      --index TYPE     flat, hnsw, ivf_flat, ivf_pq, ivf_sq8 or auto\n"
     "                       (default: setting index)\n"
-    "      --M N            HNSW links per node (default: setting hnsw-m, 16)\n"
-    "      --ef-construction N  HNSW build candidate list (default 200)\n"
-    "      --nlist N        IVF lists (default: about 4*sqrt(rows))\n"
+    "      --hnsw-m N       HNSW links per node (default: setting hnsw-m, 16)\n"
+    "      --hnsw-ef-construction N  HNSW build candidate list (default 200)\n"
+    "      --ivf-nlist N    IVF lists (default: about 4*sqrt(rows))\n"
     "      --pq-m N         IVF_PQ sub-quantizers, a divisor of the dimension\n"
-    "      --seed N         seed of the index build (default: setting index-seed)\n"
+    "      --index-seed N   seed of the index build (default: setting index-seed)\n"
+    "                       (each is the setting of that name, for this run)\n"
     "  -j, --jobs N         build N segments at once (default 1)\n"
     "      --set KEY=VALUE  change a collection setting (repeatable), nothing else\n"
     "      --grace SECONDS  keep unreferenced files this long (default: setting grace)\n"
     "      --wait           wait for a running vec-seal instead of exiting 75\n"
+    "                       (with -q, that exit is silent)\n"
     "  -q, --quiet          no summary line\n"
+    "  -v, --verbose        also a line per segment sealed or compacted\n"
     "  -h, --help           this help\n"
     "  -V, --version        versions of the tool, library and format\n";
 
@@ -42,10 +46,10 @@ static const char examples[] =
     "\n"
     "Examples:\n"
     "  vec-seal --all coll\n"
-    "  vec-seal --all --index hnsw --M 16 --ef-construction 200 coll\n"
+    "  vec-seal --all --index hnsw --hnsw-m 16 --hnsw-ef-construction 200 coll\n"
     "  vec-seal --set index=ivf_pq --set pq-m=16 coll\n"
     "  vec-seal --dry-run coll\n"
-    "  */10 * * * *  vec-seal -q /data/coll     (crontab)\n";
+    "  */10 * * * *  vec-seal -q /data/coll     (crontab: silent unless an error)\n";
 
 /* The settings, from the table that checks them (the man page must agree). */
 static void print_settings(void)
@@ -64,12 +68,17 @@ static void print_settings(void)
 int main(int argc, char **argv)
 {
     cli_init("vec-seal", argv);
-    enum { O_GRACE = 256, O_WAIT, O_INDEX, O_M, O_EFC, O_NLIST, O_PQM, O_SEED, O_SET };
+    enum { O_GRACE = 256, O_WAIT, O_INDEX, O_M, O_EFC, O_NLIST, O_PQM, O_SEED, O_SET, O_HEADER };
     static const struct option lo[] = {
         {"all", no_argument, 0, 'a'},   {"dry-run", no_argument, 0, 'n'}, {"grace", required_argument, 0, O_GRACE},
-        {"wait", no_argument, 0, O_WAIT}, {"index", required_argument, 0, O_INDEX}, {"M", required_argument, 0, O_M},
-        {"ef-construction", required_argument, 0, O_EFC}, {"nlist", required_argument, 0, O_NLIST},
-        {"pq-m", required_argument, 0, O_PQM}, {"seed", required_argument, 0, O_SEED},
+        {"wait", no_argument, 0, O_WAIT}, {"index", required_argument, 0, O_INDEX},
+        {"hnsw-m", required_argument, 0, O_M}, {"hnsw-ef-construction", required_argument, 0, O_EFC},
+        {"ivf-nlist", required_argument, 0, O_NLIST}, {"pq-m", required_argument, 0, O_PQM},
+        {"index-seed", required_argument, 0, O_SEED}, {"header", no_argument, 0, O_HEADER},
+        {"verbose", no_argument, 0, 'v'},
+        /* the spellings before the options took their settings' names, kept for scripts */
+        {"M", required_argument, 0, O_M}, {"ef-construction", required_argument, 0, O_EFC},
+        {"nlist", required_argument, 0, O_NLIST}, {"seed", required_argument, 0, O_SEED},
         {"jobs", required_argument, 0, 'j'}, {"set", required_argument, 0, O_SET},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
@@ -77,8 +86,12 @@ int main(int argc, char **argv)
     o.grace = -1;
     const char **sets = calloc((size_t)argc, sizeof *sets);
     size_t nsets = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "anj:qhV", lo, NULL)) != -1) {
+    int c, header = 0;
+    int li = -1;
+    char opt[32]; /* a long option as typed (--hnsw-m or its old spelling --M), for messages */
+    while ((c = getopt_long(argc, argv, "anj:qvhV", lo, &li)) != -1) {
+        snprintf(opt, sizeof opt, "--%s", li >= 0 ? lo[li].name : "");
+        li = -1;
         switch (c) {
         case 'a': o.all = 1; break;
         case 'n': o.dry_run = 1; break;
@@ -87,11 +100,11 @@ int main(int argc, char **argv)
                 cli_usage("unknown index type '%s' (flat, hnsw, ivf_flat, ivf_pq, ivf_sq8, auto)", optarg);
             o.index = optarg;
             break;
-        case O_M: o.M = (uint32_t)cli_u64("--M", optarg, VS_HNSW_M_MIN, VS_HNSW_M_MAX); break;
-        case O_EFC: o.ef_construction = (uint32_t)cli_u64("--ef-construction", optarg, VS_HNSW_EFC_MIN, VS_HNSW_EFC_MAX); break;
-        case O_NLIST: o.nlist = (uint32_t)cli_u64("--nlist", optarg, VS_IVF_NLIST_MIN, VS_IVF_NLIST_MAX); break;
+        case O_M: o.M = (uint32_t)cli_u64(opt, optarg, VS_HNSW_M_MIN, VS_HNSW_M_MAX); break;
+        case O_EFC: o.ef_construction = (uint32_t)cli_u64(opt, optarg, VS_HNSW_EFC_MIN, VS_HNSW_EFC_MAX); break;
+        case O_NLIST: o.nlist = (uint32_t)cli_u64(opt, optarg, VS_IVF_NLIST_MIN, VS_IVF_NLIST_MAX); break;
         case O_PQM: o.pq_m = (uint32_t)cli_u64("--pq-m", optarg, VS_PQ_M_MIN, VS_PQ_M_MAX); break;
-        case O_SEED: o.seed = cli_u64("--seed", optarg, 1, UINT64_MAX); break;
+        case O_SEED: o.seed = cli_u64(opt, optarg, 1, UINT64_MAX); break;
         case 'j': o.jobs = (int)cli_u64("--jobs", optarg, 1, 256); break;
         case O_SET: sets[nsets++] = optarg; break;
         case O_GRACE: {
@@ -101,6 +114,8 @@ int main(int argc, char **argv)
         }
         case O_WAIT: o.wait = 1; break;
         case 'q': cli_quiet = 1; break;
+        case 'v': cli_verbose = 1; break;
+        case O_HEADER: header = 1; break;
         case 'h':
             fputs(usage, stdout);
             print_settings();
@@ -113,6 +128,8 @@ int main(int argc, char **argv)
     }
     if (optind != argc - 1)
         cli_usage(optind >= argc ? "missing COLL" : "too many arguments");
+    if (header && !o.dry_run)
+        cli_usage("--header goes with --dry-run");
     const char *coll = argv[optind];
     if (nsets) {
         if (o.all || o.dry_run || o.index || o.M || o.ef_construction || o.nlist || o.pq_m || o.seed || o.jobs)
@@ -121,9 +138,13 @@ int main(int argc, char **argv)
         vf_error serr;
         if (vs_settings_set(coll, sets, nsets, &gen, &serr))
             cli_die_err(&serr);
-        if (!cli_quiet)
-            fprintf(stderr, "%s: %zu setting(s) changed in '%s', generation %llu\n", cli_tool, nsets, coll,
-                    (unsigned long long)gen);
+        /* a value equal to the current one commits nothing: "now", not "changed" */
+        if (!cli_quiet) {
+            fprintf(stderr, "%s: '%s' now has", cli_tool, coll);
+            for (size_t i = 0; i < nsets; i++)
+                fprintf(stderr, " %s", sets[i]);
+            fprintf(stderr, ", generation %llu\n", (unsigned long long)gen);
+        }
         free(sets);
         return 0;
     }
@@ -133,12 +154,21 @@ int main(int argc, char **argv)
         cli_progress("sealing '%s'", coll);
     vs_seal_report rep;
     vf_error err;
-    if (vs_seal(coll, &o, &rep, &err))
+    int rc = vs_seal(coll, &o, &rep, &err);
+    /* a run still going is nothing to report from cron: with -q, exit 75 without a word */
+    if (rc == VF_EBUSY && cli_quiet)
+        exit(EX_TEMPFAIL);
+    if (rc)
         cli_die_err(&err);
     cli_progress_done();
     uint64_t rows = 0, kept = 0, bytes = 0;
+    if (o.dry_run && header)
+        printf("source\tsealed\tshard\trows\tindex\taction\n");
     for (size_t i = 0; i < rep.nplans; i++) {
         const vs_seal_plan *p = &rep.plans[i];
+        if (!o.dry_run && cli_verbose)
+            cli_msg("%s: %s -> %s, shard %u, %llu rows, index %s", p->action, p->growing, p->sealed, p->shard,
+                    (unsigned long long)p->rows, p->index);
         if (o.dry_run)
             printf("%s\t%s\t%u\t%llu\t%s\t%s\n", p->growing, p->sealed, p->shard, (unsigned long long)p->rows,
                    p->index, p->action);

@@ -13,10 +13,11 @@
 
 static const char usage[] =
     "Usage: vec-shard [OPTIONS] COLL\n"
-    "List the shards of collection COLL (rows, tombstoned rows, growing and\n"
-    "sealed segments, bytes, the nodes serving them), or change them online.\n"
+    "List the shards of collection COLL (TSV: shard, depth, value, key, rows,\n"
+    "deleted, growing, sealed, bytes, nodes), or change them online.\n"
     "\n"
-    "      --format FMT     listing: tsv (default, with a header line) or jsonl\n"
+    "      --format FMT     listing: tsv (default) or jsonl\n"
+    "      --header         the TSV listing's first line names its columns\n"
     "  -s, --shards N       split shards, shallowest first, until there are N\n"
     "      --split ID       split shard ID in two by one more hash bit\n"
     "      --auto           split every shard with more rows than setting split-rows\n"
@@ -34,16 +35,17 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
     cli_init("vec-shard", argv);
-    enum { O_FORMAT = 256, O_SPLIT, O_AUTO, O_ISOLATE };
+    enum { O_FORMAT = 256, O_SPLIT, O_AUTO, O_ISOLATE, O_HEADER };
     static const struct option lo[] = {
         {"format", required_argument, 0, O_FORMAT}, {"shards", required_argument, 0, 's'},
         {"split", required_argument, 0, O_SPLIT},   {"auto", no_argument, 0, O_AUTO},
         {"isolate", required_argument, 0, O_ISOLATE}, {"dry-run", no_argument, 0, 'n'},
+        {"header", no_argument, 0, O_HEADER},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
     vs_shard_opts o = {0};
     o.split = -1;
-    int jsonl = 0, changes = 0, c;
+    int jsonl = 0, changes = 0, header = 0, c;
     while ((c = getopt_long(argc, argv, "s:nqhV", lo, NULL)) != -1) {
         switch (c) {
         case O_FORMAT:
@@ -56,6 +58,7 @@ int main(int argc, char **argv)
         case O_AUTO: o.auto_split = 1; changes++; break;
         case O_ISOLATE: o.isolate = 1; o.key = cli_u64("--isolate", optarg, 0, UINT64_MAX); changes++; break;
         case 'n': o.dry_run = 1; break;
+        case O_HEADER: header = 1; break;
         case 'q': cli_quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();
@@ -66,6 +69,8 @@ int main(int argc, char **argv)
         cli_usage(optind >= argc ? "missing COLL" : "too many arguments");
     if (changes > 1)
         cli_usage("give one change: --shards, --split, --auto or --isolate");
+    if (header && (changes || jsonl))
+        cli_usage("--header goes with the TSV listing");
     if (o.dry_run && !changes)
         cli_usage("--dry-run goes with a change");
     const char *coll = argv[optind];
@@ -75,7 +80,8 @@ int main(int argc, char **argv)
         size_t n;
         if (vs_shard_list(coll, &v, &n, &err))
             cli_die_err(&err);
-        if (!jsonl)
+        /* TSV, as every tool writes it: data only, the column names with --header */
+        if (!jsonl && header)
             printf("shard\tdepth\tvalue\tkey\trows\tdeleted\tgrowing\tsealed\tbytes\tnodes\n");
         for (size_t i = 0; i < n; i++) {
             const vs_shard_info *x = &v[i];

@@ -18,8 +18,9 @@
  * This header is the only one a program needs: it includes vecseg_format.h
  * (the bytes of a collection: the manifest and file types some calls take)
  * and vf_error.h (the error record and codes), which are installed beside it.
- * Link with -lvecseg and the libraries it uses (hdf5, openblas, zlib, libm,
- * pthread).
+ * Build with `pkg-config --cflags --libs vecseg` (the shared library,
+ * libvecseg.so) or `pkg-config --static --libs vecseg` (libvecseg.a and the
+ * libraries it uses: hdf5, openblas, zlib, libm, pthread).
  *
  * Errors: every call that can fail returns 0 (or a count) on success and a
  * negative VF_E* code otherwise, and fills a caller-owned vf_error (which may
@@ -79,6 +80,7 @@ typedef struct vs_ingest_opts {   /* zeroed = defaults */
     int keys;           /* rows carry partition keys (a new collection takes it) */
     int upsert;         /* given ids replace existing rows */
     int create;         /* may create the collection when it does not exist */
+    int no_wait;        /* VF_EBUSY at once when another writer holds the ingest lock */
 } vs_ingest_opts;
 
 typedef struct vs_ingest_stats {
@@ -88,7 +90,8 @@ typedef struct vs_ingest_stats {
 
 typedef struct vs_ingest vs_ingest;
 /* Opens (or, with o->create, creates) the collection at path and starts a
-   transaction.  Holds the collection's ingest lock until commit or abort. */
+   transaction.  Holds the collection's ingest lock until commit or abort;
+   waits for it unless o->no_wait (then VF_EBUSY, and nothing changed). */
 VS_API int vs_ingest_open(vs_ingest **h, const char *path, const vs_ingest_opts *o, vf_error *err);
 /* The dimension / metric / keys flag of the collection being written. */
 VS_API uint32_t vs_ingest_dim(const vs_ingest *h);
@@ -100,7 +103,9 @@ VS_API int vs_ingest_add(vs_ingest *h, size_t n, const float *vecs, const uint64
                          const char *src, uint64_t first_row, vf_error *err);
 /* Records tombstones for n ids. */
 VS_API int vs_ingest_delete(vs_ingest *h, size_t n, const uint64_t *ids, vf_error *err);
-/* Makes everything added durable and visible, atomically, and frees h. */
+/* Makes everything added durable and visible, atomically, and frees h.  A
+   transaction that added and deleted nothing commits nothing (st->generation
+   is the current one). */
 VS_API int vs_ingest_commit(vs_ingest *h, vs_ingest_stats *st, vf_error *err);
 /* Undoes everything: the collection is left exactly as it was.  Frees h;
    accepts NULL. */
@@ -184,7 +189,8 @@ VS_API void vs_seal_report_release(vs_seal_report *rep);
 
 /* Commits new values for collection settings, given as "KEY=VALUE" strings
    (SPEC.md 3.1; the table is vs_settings_table); unknown keys and values out
-   of range are refused (VF_EARG) before anything is written. */
+   of range are refused (VF_EARG) before anything is written.  Values equal
+   to the current ones commit nothing (*generation is the current one). */
 VS_API int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t *generation, vf_error *err);
 
 /* ---- shards ---------------------------------------------------------------- */
@@ -240,7 +246,9 @@ typedef struct vs_balance_report {
 /* Places every segment of the collection on the given nodes and commits the
    placement (unless dry_run).  Sealed segments too coarse for the nodes are
    cut: the pieces to move are rewritten as new segments, in the same commit
-   (moves then list the source segment with the rows of the piece). */
+   (moves then list the source segment with the rows of the piece).  When no segment
+   moves or is cut and the nodes are the manifest's, nothing is committed and
+   rep->generation is the current one. */
 VS_API int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dry_run, vs_balance_report *rep,
                       vf_error *err);
 VS_API void vs_balance_report_release(vs_balance_report *rep);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The public API: programs in C and C++ built against an installed copy of the headers and the
-# static library and nothing from the source tree, make uninstall removing exactly what make
-# install put, the library exporting only its public calls, and one version everywhere.
+# static or the shared library and nothing from the source tree (examples/query.c through
+# pkg-config, both ways), make uninstall removing exactly what make install put, the library
+# exporting only its public calls, and one version everywhere.
 
 load test_helper
 
@@ -22,12 +23,13 @@ install_copy() {
 }
 
 # build_prog DIR SRC OUT COMPILER FLAGS... - compiles a test program against DIR's installed copy
+# and links its static library (the advanced API is for static linking only)
 build_prog() {
     local dir=$1 src=$2 out=$3 cc=$4
     shift 4
     # shellcheck disable=SC2046,SC2086 # LDLIBS and SAN_FLAGS are lists of words
     "$cc" "$@" -Wall -Wextra -Werror -pedantic -o "$out" "$TESTS_DIR/api/$src" \
-        -L"$dir/usr/lib" -lvecseg $(mk print-LDLIBS) $(mk print-SAN_FLAGS)
+        -L"$dir/usr/lib" -l:libvecseg.a $(mk print-LDLIBS) $(mk print-SAN_FLAGS)
 }
 
 @test "make install ships exactly the public headers, and make uninstall removes all it put" {
@@ -37,6 +39,18 @@ build_prog() {
     [ -f dest/usr/lib/libvecseg.a ]
     [ -x dest/usr/bin/vec-query ]
     [ -f dest/usr/share/man/man5/vecseg.5 ]
+    [ -f dest/usr/lib/pkgconfig/vecseg.pc ]
+    # the shared library: a real file named by the version, the soname link and the dev link
+    local v so
+    v=$(mk print-VERSION)
+    so=$(mk print-SONAME)
+    [ -f "dest/usr/lib/libvecseg.so.$v" ] && [ ! -L "dest/usr/lib/libvecseg.so.$v" ]
+    assert_equal "$(readlink "dest/usr/lib/$so")" "libvecseg.so.$v"
+    assert_equal "$(readlink dest/usr/lib/libvecseg.so)" "$so"
+    run -0 readelf -d "dest/usr/lib/libvecseg.so.$v"
+    assert_output --partial "Library soname: [$so]"
+    # vec-query-mpi goes too, when this build has it
+    [ "$(mk print-MPI)" != 1 ] || [ -x dest/usr/bin/vec-query-mpi ]
     mk uninstall DESTDIR="$PWD/dest" PREFIX=/usr >/dev/null
     run find dest ! -type d
     assert_output ""
@@ -72,12 +86,14 @@ build_prog() {
 }
 
 @test "the library exports only the calls its public headers declare, all prefixed" {
-    # a shared object of the library's objects, as the shared library will be linked
-    # (the archive's objects, not whatever a build tree holds)
+    # the shared library the build made, and one linked from the archive: the same symbols
     # shellcheck disable=SC2046
     cc -shared -o libvecseg-test.so -Wl,--whole-archive "$BUILD/libvecseg.a" -Wl,--no-whole-archive \
         $(mk print-LDLIBS) $(mk print-SAN_FLAGS)
     nm -D --defined-only libvecseg-test.so | awk '{ print $3 }' | grep -v '^_' | sort >exported
+    nm -D --defined-only "$BUILD/libvecseg.so" | awk '{ print $3 }' | grep -v '^_' | sort >exported-so
+    run diff exported exported-so
+    assert_success
     run grep -v -E '^v[sf]_' exported
     assert_output ""
     grep -h -o -E '^V[SF]_API [^(]*\b[a-z0-9_]+ *\(' "$ROOT/lib/vecseg.h" "$ROOT/format/vecseg_format.h" \
@@ -98,4 +114,54 @@ build_prog() {
     for page in "$ROOT"/man/*.[15]; do
         grep -q "^\.TH .* \"vecseg $v\"" "$page" || fail "$page: .TH does not name vecseg $v"
     done
+}
+
+# pc DIR ARGS... - pkg-config on DIR's installed vecseg.pc, its prefix moved to the staged copy
+pc() {
+    local dir=$1
+    shift
+    PKG_CONFIG_PATH="$dir/usr/lib/pkgconfig" pkg-config --define-variable=prefix="$dir/usr" "$@"
+}
+
+@test "vecseg.pc gives the flags of the shared library, and with --static what libvecseg.a needs" {
+    install_copy dest
+    run -0 pc "$PWD/dest" --modversion vecseg
+    assert_output "$(mk print-VERSION)"
+    run -0 pc "$PWD/dest" --cflags --libs vecseg
+    # shellcheck disable=SC2086 # squeezes the blanks pkg-config leaves
+    assert_equal "$(echo $output)" "-I$PWD/dest/usr/include -L$PWD/dest/usr/lib -lvecseg"
+    run -0 pc "$PWD/dest" --static --libs vecseg
+    assert_output --partial "-lvecseg"
+    assert_output --partial "-lhdf5"
+    assert_output --partial "-lopenblas"
+    assert_output --partial "-lz"
+}
+
+@test "examples/query.c, built by its Makefile through pkg-config, shared and static, answers as vec-query" {
+    install_copy dest
+    cp "$ROOT/examples/query.c" "$ROOT/examples/Makefile" .
+    local pcfg
+    pcfg="pkg-config --define-variable=prefix=$PWD/dest/usr"
+    # shellcheck disable=SC2046
+    PKG_CONFIG_PATH="$PWD/dest/usr/lib/pkgconfig" env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s all static \
+        PKG_CONFIG="$pcfg" CFLAGS="-O2 -Wall -Wextra -Werror -pedantic $(mk print-SAN_FLAGS)"
+    # the shared build needs libvecseg.so at run time, the static one does not
+    run -0 readelf -d query
+    assert_output --partial "Shared library: [$(mk print-SONAME)]"
+    run -0 readelf -d query-static
+    refute_output --partial "libvecseg"
+    vectors rows.fvecs fvecs 200 8 1
+    vectors q.csv csv 5 8 2
+    vec-ingest -q c rows.fvecs
+    vec-seal -q --all c
+    vec-query -q -k 3 c q.csv >want
+    sed 's/,/ /g' q.csv >q.txt
+    LD_LIBRARY_PATH="$PWD/dest/usr/lib" ./query c 3 <q.txt >got-shared
+    ./query-static c 3 <q.txt >got-static
+    run diff want got-shared
+    assert_success
+    run diff want got-static
+    assert_success
+    # without the library on the loader's path the shared build does not start: it really uses it
+    run ! env -u LD_LIBRARY_PATH ./query c 3 <q.txt
 }

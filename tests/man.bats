@@ -171,7 +171,8 @@ check_help_in_page() {
     local documented
     documented=$(option_tags "$page" | long_options)
     [ -n "$documented" ] || fail "$page: no options in its OPTIONS section"
-    for opt in $(printf '%s\n' "$help" | long_options); do
+    # the options, not the examples (vec-query-mpi's show mpirun's --hostfile)
+    for opt in $(printf '%s\n' "$help" | sed '/^Examples:/,$d' | long_options); do
         grep -qxF -- "$opt" <<<"$documented" || missing="$missing $opt"
     done
     [ -z "$missing" ] || fail "$tool --help prints options that $page does not document:$missing"
@@ -377,6 +378,38 @@ TOOL_SECTIONS=(NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" ENVIRONMENT FILES
     check_synopsis vec-export
 }
 
+# --- vec-balance, vec-shard, vec-query-mpi --------------------------------------
+
+@test "vec-balance: --help and vec-balance.1 agree (options, tags, SYNOPSIS)" {
+    check_help_in_page vec-balance
+    check_page_in_help vec-balance
+    check_specs vec-balance
+    check_synopsis vec-balance
+}
+
+@test "vec-shard: --help and vec-shard.1 agree (options, tags, SYNOPSIS)" {
+    check_help_in_page vec-shard
+    check_page_in_help vec-shard
+    check_specs vec-shard
+    check_synopsis vec-shard
+}
+
+@test "vec-query-mpi: --help and vec-query-mpi.1 agree (options, tags, SYNOPSIS)" {
+    check_help_in_page vec-query-mpi
+    check_page_in_help vec-query-mpi
+    check_specs vec-query-mpi
+    check_synopsis vec-query-mpi
+}
+
+@test "every tool has a --help test above: none escapes the comparison" {
+    local f name
+    for f in "$MAN_DIR"/vec-*.1; do
+        name=${f##*/}
+        name=${name%.1}
+        grep -qE "^ +check_specs $name\$" "$BATS_TEST_FILENAME" || fail "$name: --help is not compared with $name.1"
+    done
+}
+
 # --- every page ---------------------------------------------------------------
 
 @test "every tool has a page and every page a tool or the format" {
@@ -441,6 +474,18 @@ TOOL_SECTIONS=(NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" ENVIRONMENT FILES
 
 @test "vec-inspect.1 renders without warnings" {
     check_render "$MAN_DIR/vec-inspect.1"
+}
+
+@test "vec-balance.1 renders without warnings" {
+    check_render "$MAN_DIR/vec-balance.1"
+}
+
+@test "vec-shard.1 renders without warnings" {
+    check_render "$MAN_DIR/vec-shard.1"
+}
+
+@test "vec-query-mpi.1 renders without warnings" {
+    check_render "$MAN_DIR/vec-query-mpi.1"
 }
 
 @test "vecseg.5 renders without warnings" {

@@ -24,10 +24,13 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     run -66 vec-shard nowhere
 }
 
-@test "vec-shard lists shards as TSV with a header, or as JSON lines" {
+@test "vec-shard lists shards as TSV (data only, the column names with --header), or as JSON lines" {
     make_rows
     vec-ingest -q -s 3 --id-col 1 --key-col 2 coll rows.csv
     run -0 vec-shard coll
+    assert_equal "${#lines[@]}" 3
+    [ "$(printf '%s\n' "${lines[@]}" | awk -F'\t' '{n += $5} END {print n}')" -eq 400 ]
+    run -0 vec-shard --header coll
     assert_equal "${lines[0]}" $'shard\tdepth\tvalue\tkey\trows\tdeleted\tgrowing\tsealed\tbytes\tnodes'
     assert_equal "${#lines[@]}" 4
     [ "$(printf '%s\n' "${lines[@]:1}" | awk -F'\t' '{n += $5} END {print n}')" -eq 400 ]

@@ -418,7 +418,18 @@ int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dr
     rep->cuts = 0;
     for (size_t k = 0; k < ns; k++)
         rep->cuts += k == 0 || spec[k].sealed != spec[k - 1].sealed;
-    if (rc == 0 && !dry_run) {
+    /* nothing moves or is cut and the node list is the one the manifest has (in any order):
+       commit nothing, so CURRENT keeps its generation and its mtime */
+    int same = rc == 0 && rep->nmoves == 0 && ns == 0 && m.nnodes == nnodes;
+    for (size_t k = 0; same && k < nnodes; k++) {
+        int found = 0;
+        for (size_t j = 0; !found && j < m.nnodes; j++)
+            found = !strcmp(m.nodes[j], nodes[k]);
+        same = found;
+    }
+    if (same && !dry_run)
+        rep->generation = m.generation;
+    if (rc == 0 && !dry_run && !same) {
         bal_ctx ctx = {nodes, nnodes, &m};
         vf_manifest done;
         if (ns)

@@ -108,7 +108,7 @@ int vs_ingest_open(vs_ingest **out, const char *path, const vs_ingest_opts *o, v
         h->created = rc == 0;
     }
     if (rc == 0)
-        rc = vf_lock(h->coll, VF_LOCK_INGEST, 1, &h->ilock, err);
+        rc = vf_lock(h->coll, VF_LOCK_INGEST, !o->no_wait, &h->ilock, err);
     if (rc == 0)
         rc = vf_coll_snapshot(h->coll, &h->m, err);
     if (rc == 0 && o->shards && o->shards != h->m.nshards && !h->created)
@@ -421,6 +421,18 @@ int vs_ingest_commit(vs_ingest *h, vs_ingest_stats *st, vf_error *err)
             rc = vf_tomb_write(dirfd, h->tomb_file, h->tombs, h->ntombs, err);
         if (rc)
             h->tomb_file[0] = 0;
+    }
+    /* no row appended and no id deleted (empty input, a header-only CSV): commit nothing, so
+       CURRENT keeps its generation and its mtime */
+    int nothing = !h->ntombs;
+    for (size_t si = 0; nothing && si < h->m.nshards; si++)
+        nothing = h->logs[si].fd < 0;
+    if (rc == 0 && nothing && !h->created) {
+        h->st.generation = h->m.generation;
+        if (st)
+            *st = h->st;
+        free_handle(h);
+        return 0;
     }
     vf_manifest done;
     if (rc == 0)

@@ -193,6 +193,30 @@ int vs_settings_set(const char *path, const char *const *kv, size_t n, uint64_t 
     int rc = vf_coll_open(&c, path, err);
     if (rc)
         return rc;
+    /* a --set to the values the settings already have commits nothing, so a Makefile rule
+       on CURRENT stays up to date (a --set racing ours is ordered after it) */
+    vf_manifest cur;
+    rc = vf_coll_snapshot(c, &cur, err);
+    if (rc) {
+        vf_coll_close(c);
+        return rc;
+    }
+    int same = 1;
+    for (size_t i = 0; same && i < n; i++) {
+        char key[64];
+        const char *value = split_kv(kv[i], key);
+        uint64_t want = 0, have = 0;
+        vs_setting_parse(vs_setting_find(key), value, &want, NULL); /* checked above */
+        same = vf_manifest_get(&cur, key) && vs_setting_get(&cur, key, &have, NULL) == 0 && have == want;
+    }
+    if (same) {
+        if (generation)
+            *generation = cur.generation;
+        vf_manifest_release(&cur);
+        vf_coll_close(c);
+        return 0;
+    }
+    vf_manifest_release(&cur);
     set_arg a = {kv, n};
     vf_manifest done;
     rc = vf_coll_commit(c, apply_set, &a, &done, err);
