@@ -14,7 +14,7 @@ VERSION   := $(shell awk '/^\#define VS_VERSION_(MAJOR|MINOR|PATCH) /{v = v s $$
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 CC        ?= cc
-PKGS      := hdf5 openblas zlib
+PKGS      := hdf5 openblas zlib jansson
 CFLAGS    ?= -O2 -g
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
