@@ -292,10 +292,10 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
             cli_die_err(&err);
         const char *dn;
         int tm = vs_reader_metric(tr, &dn);
-        vs_reader_free(tr);
         if (tm && tm != metric)
             cli_die(EX_DATAERR, "'%s': distance '%s' is %s, but the collection is %s: recall would compare "
                     "across metrics", o->truth, dn, tm > 0 ? vf_metric_name(tm) : "unknown", vf_metric_name(metric));
+        vs_reader_free(tr);
         if (vs_read_all_i64(o->truth, &to, &tn, &tq, &tk, &err))
             cli_die_err(&err);
         if (tq != nq || tk < k)

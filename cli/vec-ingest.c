@@ -359,6 +359,7 @@ int main(int argc, char **argv)
            -m, else from the metric the input declares */
         open_reader(&first, files[0], &o.ro);
         io.dim = vs_reader_dim(first);
+        io.keys |= vs_reader_has_keys(first); /* JSON lines with "key" */
         int fm;
         if (source_metric(first, coll_metric ? coll_metric : o.metric, whose, &fm, &err))
             cli_die_err(&err);
