@@ -416,7 +416,7 @@ int main(int argc, char **argv)
         vs_ingest_abort(h);
         cli_progress_done();
         if (!cli_quiet)
-            cli_msg("no %s in the input: '%s' unchanged", o.del ? "ids" : "rows", coll);
+            cli_msg("no %s in the input: '%s' %s", o.del ? "ids" : "rows", coll, exists ? "unchanged" : "not created");
         return 0;
     }
     if (vs_ingest_commit(h, &st, &err))

@@ -20,6 +20,14 @@ py() {
     assert_output $'0\t1\t1\t0'
 }
 
+@test "a JSON line given as csv or txt is refused, never skipped as a header" {
+    for f in csv txt; do
+        run -65 --separate-stderr vec-ingest -f $f cj - <<<'{"id":1,"vector":[0.1,0.2]}'
+        assert_equal "$stderr" "vec-ingest: stdin: line 1 is JSON, not $f (use --format jsonl)"
+    done
+    [ ! -e cj ]
+}
+
 @test "JSON lines carry ids, keys and vectors; a bare array is a vector" {
     printf '%s\n' '{"id":10,"key":1,"vector":[1,0,0]}' '{"vector":[0,1,0],"id":11,"key":2,"note":"x"}' \
         '' '{"id":12,"key":1,"vector":[0,0,1]}' >rows.jsonl
@@ -177,5 +185,8 @@ with h5py.File("q.h5", "w") as f:
     assert_equal "$stderr" "vec-ingest: no rows in stdin: 'new' not created"
     [ ! -e new ]
     run -66 vec-ingest --delete new </dev/null
+    [ ! -e new ]
+    run -0 --separate-stderr vec-ingest new - <<<'x,y'
+    assert_equal "$stderr" "vec-ingest: no rows in the input: 'new' not created"
     [ ! -e new ]
 }

@@ -179,6 +179,12 @@ int vs_text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
     size_t len;
     char *line = vs_next_line(r, &len);
     int nf = line ? count_fields(r->sep, line) : 0;
+    /* never a header: a JSON value read as text (given --format csv, say) would be skipped as
+       one and its fields taken for the dimension */
+    const char *first = line ? line + strspn(line, " \t") : NULL;
+    if (first && (*first == '{' || *first == '['))
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: line %llu is JSON, not %s (use --format jsonl)",
+                              r->label, (unsigned long long)r->line, vs_format_name(r->fmt));
     if (line && is_header(r, line)) {
         line = vs_next_line(r, &len);
         if (line)
