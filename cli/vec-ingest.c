@@ -375,12 +375,9 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    if (!io.metric)
-        io.metric = coll_metric;
-    if (coll_metric)
-        snprintf(whose, sizeof whose, "the collection '%s'", coll);
-    else
-        snprintf(whose, sizeof whose, "'%s' (%s)", coll, o.metric ? "-m" : "the first input");
+    /* later inputs must declare the collection's metric, if any: l2 when none was chosen */
+    int want = coll_metric ? coll_metric : io.metric ? io.metric : VF_METRIC_L2;
+    snprintf(whose, sizeof whose, "the collection '%s'", coll);
     vs_ingest *h;
     if (vs_ingest_open(&h, coll, &io, &err)) {
         vs_reader_free(first);
@@ -398,7 +395,7 @@ int main(int argc, char **argv)
             ro.raw_dim = vs_ingest_dim(h);
             rc = vs_reader_open(&first, files[i], &ro, &err);
             int fm;
-            if (rc == 0 && io.metric && (rc = source_metric(first, io.metric, whose, &fm, &err)))
+            if (rc == 0 && (rc = source_metric(first, want, whose, &fm, &err)))
                 vs_reader_free(first);
         }
         if (rc == 0)

@@ -134,6 +134,11 @@ np.save("fort.npy", np.asfortranarray(a))'
     run -65 --separate-stderr vec-ingest c l2.h5:/train
     assert_equal "$stderr" "vec-ingest: 'l2.h5:/train': distance 'euclidean' is l2, but the collection 'c' is cosine"
     assert_equal "$(coll_digest c)" "$before"
+    # a later input of the same command is held to the metric the first one chose
+    vectors plain.npy npy-f4 5 8
+    run -65 --separate-stderr vec-ingest c3 plain.npy data.h5:/train
+    assert_equal "$stderr" "vec-ingest: 'data.h5:/train': distance 'angular' is cosine, but the collection 'c3' is l2"
+    [ ! -e c3 ]
 }
 
 @test "--truth refuses a truth file of another metric than the collection's" {
