@@ -32,7 +32,7 @@ static const char usage[] =
     "  -s, --shards N       number of shards (default 1)\n"
     "Changes:\n"
     "      --upsert         rows whose id exists replace the old rows\n"
-    "      --delete         FILEs hold ids to delete (text, ivecs, npy, hdf5)\n"
+    "      --delete         FILEs hold ids to delete (text, ivecs, npy, hdf5, jsonl)\n"
     "Output:\n"
     "  -q, --quiet          no summary line\n"
     "  -h, --help           this help\n"
