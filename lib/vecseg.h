@@ -318,7 +318,8 @@ VS_API int vs_reader_open(vs_reader **r, const char *spec, const vs_reader_opts 
 /* Columns per row (the vector dimension; 0 only for an empty source opened without o->dim). */
 VS_API uint32_t vs_reader_dim(const vs_reader *r);
 
-/* Total rows if known up front (npy, HDF5, fvecs/bvecs/ivecs/raw regular files), else -1. */
+/* Total rows if known up front (HDF5; fvecs/bvecs/ivecs/raw regular files; an npy regular file
+   holding one array exactly), else -1. */
 VS_API int64_t vs_reader_rows(const vs_reader *r);
 
 /* Nonzero if rows carry ids (text opened with id_col, JSON lines with "id"). */
