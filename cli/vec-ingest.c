@@ -338,7 +338,7 @@ int main(int argc, char **argv)
     vs_reader *first = NULL;
     vf_coll *existing;
     vf_manifest em;
-    int exists = 0, coll_metric = 0;
+    int exists = 0, coll_metric = 0, start = 0;
     if (vf_coll_open(&existing, coll, NULL) == 0) {
         exists = 1;
         /* raw rows for an existing collection have its dimension unless -d says */
@@ -358,6 +358,11 @@ int main(int argc, char **argv)
         /* a new collection takes its dimension from the first input, and its metric from
            -m, else from the metric the input declares */
         open_reader(&first, files[0], &o.ro);
+        /* leading inputs without rows add nothing: the dimension comes from the first with rows */
+        while (vs_reader_dim(first) == 0 && !vs_reader_has_ids(first) && start + 1 < nfiles) {
+            vs_reader_free(first);
+            open_reader(&first, files[++start], &o.ro);
+        }
         io.dim = vs_reader_dim(first);
         io.keys |= vs_reader_has_keys(first); /* JSON lines with "key" */
         int fm;
@@ -367,10 +372,10 @@ int main(int argc, char **argv)
             io.metric = fm;
         /* no rows to add: nothing to commit, and a new collection is not created (its
            dimension is unknown) */
-        if (io.dim == 0 && nfiles == 1) {
+        if (io.dim == 0 && !vs_reader_has_ids(first)) {
             vs_reader_free(first);
             if (!cli_quiet)
-                cli_msg("no rows in %s: '%s' %s", files[0][0] == '-' && !files[0][1] ? "stdin" : files[0],
+                cli_msg("no rows in %s: '%s' %s", nfiles > 1 ? "the input" : strcmp(files[0], "-") ? files[0] : "stdin",
                         coll, exists ? "unchanged" : "not created");
             return 0;
         }
@@ -385,12 +390,12 @@ int main(int argc, char **argv)
     }
     uint64_t rows = 0, nids = 0;
     int rc = 0;
-    for (int i = 0; rc == 0 && i < nfiles; i++) {
+    for (int i = o.del ? 0 : start; rc == 0 && i < nfiles; i++) {
         if (o.del) {
             rc = delete_file(h, files[i], &o.ro, &nids, &err);
             continue;
         }
-        if (i > 0) {
+        if (i > start) {
             vs_reader_opts ro = o.ro;
             ro.raw_dim = vs_ingest_dim(h);
             rc = vs_reader_open(&first, files[i], &ro, &err);

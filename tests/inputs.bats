@@ -194,4 +194,12 @@ with h5py.File("q.h5", "w") as f:
     run -0 --separate-stderr vec-ingest new - <<<'x,y'
     assert_equal "$stderr" "vec-ingest: no rows in the input: 'new' not created"
     [ ! -e new ]
+    # an empty first input: the dimension comes from the first with rows
+    : >empty.csv
+    printf '1,2,3\n' >one.csv
+    run -0 --separate-stderr vec-ingest new empty.csv one.csv empty.csv
+    [[ "$stderr" == *"1 rows"*"(created)"* ]]
+    run -0 --separate-stderr vec-ingest new2 empty.csv empty.csv
+    assert_equal "$stderr" "vec-ingest: no rows in the input: 'new2' not created"
+    [ ! -e new2 ]
 }
