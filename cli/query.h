@@ -24,6 +24,8 @@
     "      --refine R       HNSW, IVF_PQ, IVF_SQ8: re-rank R*k candidates exactly\n" \
     "  -F, --input-format FMT  query format (default: from the file name)\n" \
     "  -d, --dim N          query dimension (needed for raw input)\n" \
+    "      --ids SPEC       the queries' ids, one per query, repeated in the output\n" \
+    "      --id-col N       text queries: column N (from 1) holds the query's id\n" \
     "      --format FMT     output: tsv (default) or jsonl\n" \
     "      --header         TSV output: a first line naming the columns\n" \
     "  -o, --output FILE.h5 write datasets neighbors and distances instead\n"
@@ -39,6 +41,7 @@ typedef struct query_opts {
     vs_reader_opts ro;         /* how QUERIES is read */
     int jobs;                  /* -j: worker processes (1: this process) */
     const char *out, *truth;   /* -o FILE.h5, --truth SPEC */
+    const char *qids;          /* --ids SPEC: the queries' ids */
     int jsonl;                 /* --format jsonl */
     int header;                /* --header: TSV column names first */
     int share, nshares;        /* --share I/N (nshares 0: none) */
@@ -88,6 +91,13 @@ typedef struct query_run {
  * queries take the collection's dimension) and checks the dimension.  Dies on error.
  */
 void query_open(const query_opts *o, query_run *r);
+
+/*
+ * Reads o->qspec, the queries, of dimension dim (raw queries take it) into *q (nq of them, free
+ * with free()), and their ids, from the queries themselves (JSON "id", text --id-col) or
+ * --ids, which query_write then prints in place of the query's number.  0 or a VF_E* code.
+ */
+int query_read(const query_opts *o, uint32_t dim, float **q, size_t *nq, vf_error *err);
 
 /* Prints the summary line (unless -q): queries, k, rows, search time since the queries were
    read and its rate, total time; then frees the run and closes its snapshot. */

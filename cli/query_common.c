@@ -4,6 +4,7 @@
  * answer written as TSV, JSON lines or HDF5 with recall against a truth file.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@ static const char *key_opt = "--key";
 
 void query_parse(int argc, char **argv, const char *usage, query_opts *o)
 {
-    enum { O_FORMAT = 256, O_TRUTH, O_EF, O_NPROBE, O_REFINE, O_SHARE, O_NODE, O_PARTIAL, O_MERGE, O_PARTITION, O_HEADER };
+    enum { O_FORMAT = 256, O_TRUTH, O_EF, O_NPROBE, O_REFINE, O_SHARE, O_NODE, O_PARTIAL, O_MERGE, O_PARTITION, O_HEADER,
+           O_IDS, O_IDCOL };
     static const struct option lo[] = {
         {"jobs", required_argument, 0, 'j'},   {"threads", required_argument, 0, 't'},
         {"input-format", required_argument, 0, 'F'}, {"dim", required_argument, 0, 'd'},
@@ -32,6 +34,7 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
         {"merge", no_argument, 0, O_MERGE}, {"key", required_argument, 0, O_PARTITION},
         {"partition", required_argument, 0, O_PARTITION}, /* --key's old spelling, kept for scripts */
         {"header", no_argument, 0, O_HEADER},
+        {"ids", required_argument, 0, O_IDS}, {"id-col", required_argument, 0, O_IDCOL},
         {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
@@ -82,6 +85,8 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
             o->pkeys[o->npkeys++] = cli_u64(key_opt, optarg, 0, UINT64_MAX);
             break;
         case O_HEADER: o->header = 1; break;
+        case O_IDS: o->qids = optarg; break;
+        case O_IDCOL: o->ro.id_col = (int)cli_u64("--id-col", optarg, 1, 1000000); break;
         case 'q': cli_quiet = 1; break;
         case 'v': /* vec-query's: vec-query-mpi's ranks open their snapshots elsewhere */
             if (strcmp(cli_tool, "vec-query"))
@@ -99,6 +104,10 @@ void query_parse(int argc, char **argv, const char *usage, query_opts *o)
         cli_usage("--header goes with TSV output");
     if (o->partial && (o->out || o->jsonl || o->truth))
         cli_usage("--partial writes a partial result: --output, --format and --truth go with the merge");
+    if (o->qids && o->ro.id_col)
+        cli_usage("--ids and --id-col exclude each other");
+    if ((o->qids || o->ro.id_col) && (o->partial || o->merge))
+        cli_usage("query ids go with the answer, not with --partial or --merge");
     if (o->merge) {
         if (o->npkeys)
             cli_usage("%s applies where the partial results are made, not to --merge", key_opt);
@@ -158,6 +167,61 @@ int query_narrow(vs_snapshot *s, const char *node, const uint64_t *keys, size_t 
     return 0;
 }
 
+/* The queries' own ids (from the queries or --ids), NULL when they are numbered from 0: one
+   set per process, read with the queries and repeated by query_write. */
+static uint64_t *query_ids;
+static size_t query_nids;
+
+int query_read(const query_opts *o, uint32_t dim, float **q, size_t *nq, vf_error *err)
+{
+    vs_reader_opts ro = o->ro;
+    ro.raw_dim = dim; /* raw queries have the collection's dimension unless -d says */
+    uint32_t qd;
+    free(query_ids);
+    query_ids = NULL;
+    int rc = vs_read_all_f32_ids(o->qspec, &ro, q, &query_ids, nq, &qd, err);
+    if (rc)
+        return rc;
+    if (*nq && qd != dim)
+        return vf_fail(err, VF_EDIM, "'%s': row 1: dimension %u does not match the collection's %u", o->qspec,
+                       qd, dim);
+    if (o->qids) {
+        if (query_ids)
+            return vf_fail(err, VF_EARG, "'%s': its queries carry ids: --ids would contradict them", o->qspec);
+        int64_t *v;
+        size_t n;
+        uint32_t cols;
+        vs_reader_opts io = {0};
+        if ((rc = vs_read_all_i64(o->qids, &io, &v, &n, &cols, err)))
+            return rc;
+        if (n != *nq || (n && cols != 1)) {
+            free(v);
+            return vf_fail(err, VF_EINPUT, "'%s': %zu rows of %u values, expected %zu ids (one per query)", o->qids,
+                           n, cols, *nq);
+        }
+        query_ids = malloc((n ? n : 1) * sizeof *query_ids);
+        if (!query_ids) {
+            free(v);
+            return vf_fail(err, VF_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] < 0) {
+                free(v);
+                return vf_fail(err, VF_EINPUT, "'%s': row %zu: negative id %lld", o->qids, i + 1, (long long)v[i]);
+            }
+            query_ids[i] = (uint64_t)v[i];
+        }
+        free(v);
+    }
+    /* JSON output keeps integers signed 64-bit, as the collections' own ids are */
+    for (size_t i = 0; query_ids && i < *nq; i++)
+        if (query_ids[i] > (uint64_t)INT64_MAX)
+            return vf_fail(err, VF_EINPUT, "'%s': query %zu: id %llu is above 2^63-1", o->qids ? o->qids : o->qspec,
+                           i + 1, (unsigned long long)query_ids[i]);
+    query_nids = query_ids ? *nq : 0;
+    return 0;
+}
+
 void query_open(const query_opts *o, query_run *r)
 {
     vf_error err;
@@ -173,14 +237,8 @@ void query_open(const query_opts *o, query_run *r)
                 (unsigned long long)vs_snapshot_rows(r->s), r->m->dim, vf_metric_name(r->m->metric));
     if (query_narrow(r->s, o->node, o->pkeys, o->npkeys, &err))
         cli_die_err(&err);
-    vs_reader_opts ro = o->ro;
-    ro.raw_dim = r->m->dim; /* raw queries have the collection's dimension unless -d says */
-    uint32_t qd;
-    if (vs_read_all_f32(o->qspec, &ro, &r->q, &r->nq, &qd, &err))
+    if (query_read(o, r->m->dim, &r->q, &r->nq, &err))
         cli_die_err(&err);
-    if (r->nq && qd != r->m->dim)
-        cli_die(EX_DATAERR, "'%s': row 1: dimension %u does not match the collection's %u", o->qspec, qd,
-                r->m->dim);
     r->t1 = cli_now();
     r->h = query_hits(r->nq * r->k);
 }
@@ -251,6 +309,16 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
     uint32_t tk = 0;
     if (o->truth) {
         vs_reader_opts to = {0};
+        /* an ann-benchmarks file names its metric: distances of another are not comparable */
+        vs_reader *tr;
+        if (vs_reader_open(&tr, o->truth, &to, &err))
+            cli_die_err(&err);
+        const char *dn;
+        int tm = vs_reader_metric(tr, &dn);
+        if (tm && tm != metric)
+            cli_die(EX_DATAERR, "'%s': distance '%s' is %s, but the collection is %s: recall would compare "
+                    "across metrics", o->truth, dn, tm > 0 ? vf_metric_name(tm) : "unknown", vf_metric_name(metric));
+        vs_reader_free(tr);
         if (vs_read_all_i64(o->truth, &to, &tn, &tq, &tk, &err))
             cli_die_err(&err);
         if (tq != nq || tk < k)
@@ -284,21 +352,30 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
         setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
         if (o->header && !o->jsonl)
             printf("query\trank\tid\tdistance\n");
+        /* the queries' own ids when they carry them (and the answer is for those queries) */
+        const uint64_t *qid = query_ids && query_nids == nq ? query_ids : NULL;
         for (size_t i = 0; i < nq; i++) {
+            unsigned long long qn = qid ? (unsigned long long)qid[i] : (unsigned long long)i;
             if (o->jsonl) {
-                printf("{\"query\":%zu,\"ids\":[", i);
-                for (size_t j = 0, n = 0; j < k; j++)
-                    if (ids[i * k + j] != VS_NO_ID)
-                        printf("%s%llu", n++ ? "," : "", (unsigned long long)ids[i * k + j]);
-                printf("],\"distances\":[");
-                for (size_t j = 0, n = 0; j < k; j++)
-                    if (ids[i * k + j] != VS_NO_ID)
-                        printf("%s%.9g", n++ ? "," : "", dist[i * k + j]);
-                printf("]}\n");
+                json_t *line = json_object(), *ja = json_array(), *jd = json_array();
+                if (!line || !ja || !jd)
+                    cli_die(EX_OSERR, "out of memory");
+                for (size_t j = 0; j < k; j++)
+                    if (ids[i * k + j] != VS_NO_ID) {
+                        json_array_append_new(ja, json_integer((json_int_t)ids[i * k + j]));
+                        json_array_append_new(jd, json_real(dist[i * k + j]));
+                    }
+                json_object_set_new(line, "query", json_integer((json_int_t)qn));
+                json_object_set_new(line, "ids", ja);
+                json_object_set_new(line, "distances", jd);
+                if (json_dumpf(line, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) < 0)
+                    cli_die(EX_IOERR, "writing results failed");
+                putchar('\n');
+                json_decref(line);
             } else {
                 for (size_t j = 0; j < k; j++)
                     if (ids[i * k + j] != VS_NO_ID)
-                        printf("%zu\t%zu\t%llu\t%.9g\n", i, j + 1, (unsigned long long)ids[i * k + j], dist[i * k + j]);
+                        printf("%llu\t%zu\t%llu\t%.9g\n", qn, j + 1, (unsigned long long)ids[i * k + j], dist[i * k + j]);
             }
         }
         /* a failed write is reported once, at exit (close_stdout, cli/common.c) */

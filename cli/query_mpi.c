@@ -58,17 +58,9 @@ static int run_mpi(const query_opts *o)
         per_node = m->nnodes == (size_t)size;
         if (query_narrow(s, per_node ? m->nodes[0] : NULL, o->pkeys, o->npkeys, &err))
             mpi_die(&err);
-        vs_reader_opts ro = o->ro;
-        ro.raw_dim = m->dim;
         size_t nq;
-        uint32_t qd;
-        if (vs_read_all_f32(o->qspec, &ro, &q, &nq, &qd, &err))
+        if (query_read(o, m->dim, &q, &nq, &err))
             mpi_die(&err);
-        if (nq && qd != m->dim) {
-            vf_fail(&err, VF_EDIM, "'%s': row 1: dimension %u does not match the collection's %u", o->qspec, qd,
-                    m->dim);
-            mpi_die(&err);
-        }
         hdr[0] = m->generation;
         hdr[1] = nq;
         hdr[2] = m->dim;

@@ -18,19 +18,21 @@ static const char usage[] =
     "exits 0; on any error the collection is left exactly as it was.\n"
     "\n"
     "Input (fvecs, bvecs, ivecs, npy, hdf5 as FILE.h5:/dataset, csv, tsv, txt,\n"
-    "raw float32; '-' is stdin):\n"
-    "  -F, --input-format FMT  input format (default: from the file name)\n"
+    "jsonl, raw float32; '-' is stdin, its format guessed: npy, JSON lines when\n"
+    "it starts with '{' or '[', else text):\n"
+    "  -f, --format FMT     input format (default: from the file name)\n"
     "  -d, --dim N          vector dimension (needed for raw input)\n"
     "      --ids SPEC       ids of the rows, one per row (ivecs, npy, hdf5, text)\n"
     "      --id-col N       text input: column N (from 1) holds the id\n"
     "      --keys SPEC      partition keys of the rows, one per row\n"
     "      --key-col N      text input: column N holds the partition key\n"
     "New collection:\n"
-    "  -m, --metric M       l2 (default), ip or cosine\n"
+    "  -m, --metric M       l2, ip or cosine (default: an HDF5 file's distance\n"
+    "                       attribute, else l2)\n"
     "  -s, --shards N       number of shards (default 1)\n"
     "Changes:\n"
     "      --upsert         rows whose id exists replace the old rows\n"
-    "      --delete         FILEs hold ids to delete (text, ivecs, npy, hdf5)\n"
+    "      --delete         FILEs hold ids to delete (text, ivecs, npy, hdf5, jsonl)\n"
     "      --commit-every N commit every N rows (or ids), or, as '5s', every N\n"
     "                       seconds as rows arrive: a long input from a pipe\n"
     "                       becomes visible in chunks, and an error keeps the\n"
@@ -46,6 +48,7 @@ static const char usage[] =
     "  vec-ingest coll train.fvecs\n"
     "  vec-ingest -m cosine coll data.h5:/train\n"
     "  vec-ingest --id-col 1 coll rows.csv\n"
+    "  printf '{\"id\":7,\"vector\":[0.1,0.2]}\\n' | vec-ingest coll\n"
     "  cat vecs.f32 | vec-ingest -F raw -d 128 coll -\n"
     "  echo 42 | vec-ingest --delete coll\n"
     "  producer | vec-ingest --commit-every 10000 --commit-every 5s coll -\n";
@@ -149,6 +152,26 @@ static void open_reader(vs_reader **r, const char *spec, const vs_reader_opts *r
         cli_die_err(&err);
 }
 
+/*
+ * The metric r declares (an HDF5 file's "distance" attribute), 0 if none; want is the metric
+ * the rows go into (0: not yet known), named by whose.  A distance vecseg has no metric for, or
+ * one that contradicts want, fails with VF_EINPUT: angular vectors ingested as l2 would be
+ * searched wrongly without a word.
+ */
+static int source_metric(vs_reader *r, int want, const char *whose, int *metric, vf_error *err)
+{
+    const char *name;
+    int m = vs_reader_metric(r, &name);
+    *metric = m > 0 ? m : 0;
+    if (m < 0)
+        return vf_fail(err, VF_EINPUT, "'%s': distance '%s' is none of vecseg's metrics (l2, ip, cosine)",
+                       vs_reader_name(r), name);
+    if (m && want && m != want)
+        return vf_fail(err, VF_EINPUT, "'%s': distance '%s' is %s, but %s is %s", vs_reader_name(r), name,
+                       vf_metric_name(m), whose, vf_metric_name(want));
+    return 0;
+}
+
 /* Reads n integer ids (or keys) from an auxiliary reader into out. */
 static int read_ids(vs_reader *r, uint64_t *out, size_t n, uint64_t row0, vf_error *err)
 {
@@ -186,7 +209,14 @@ static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_
     vs_reader *ri = NULL, *rk = NULL;
     int rc = 0;
     uint32_t d = t->dim;
-    if (vs_reader_dim(r) != d) {
+    if (vs_reader_dim(r) == 0 && vs_reader_has_ids(r)) {
+        rc = vf_fail(err, VF_EINPUT, "'%s': rows carry ids but no vectors (to delete them: --delete)",
+                     vs_reader_name(r));
+        vs_reader_free(r);
+        return rc;
+    }
+    /* an empty source (dimension 0: no row, no header) adds nothing whatever the dimension */
+    if (vs_reader_dim(r) != d && vs_reader_dim(r) != 0) {
         rc = vf_fail(err, VF_EDIM, "'%s': row 1: dimension %u does not match the collection's %u", vs_reader_name(r),
                      vs_reader_dim(r), d);
         vs_reader_free(r);
@@ -197,7 +227,12 @@ static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_
         rc = vs_reader_open(&ri, o->ids, &aux, err);
     if (rc == 0 && o->keys)
         rc = vs_reader_open(&rk, o->keys, &aux, err);
+    if (rc == 0 && ((ri && vs_reader_has_ids(r)) || (rk && vs_reader_has_keys(r))))
+        rc = vf_fail(err, VF_EARG, "'%s': its rows carry %s: --%s would contradict them", vs_reader_name(r),
+                     ri && vs_reader_has_ids(r) ? "ids" : "keys", ri && vs_reader_has_ids(r) ? "ids" : "keys");
     int has_ids = ri || vs_reader_has_ids(r), has_keys = rk || vs_reader_has_keys(r);
+    if (vs_reader_dim(r) == 0)
+        has_keys = t->keys; /* nothing to add */
     if (rc == 0 && has_keys != t->keys)
         rc = vf_fail(err, VF_EINPUT, "'%s': %s", vs_reader_name(r),
                      has_keys ? "the collection has no partition keys (it was created without --keys or --key-col)"
@@ -260,7 +295,33 @@ static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_
     return rc;
 }
 
-static int delete_file(txn *t, const opts *o, const char *spec, const vs_reader_opts *given, vf_error *err)
+/* Deletes the ids of a source whose rows carry them (JSON lines {"id": N}), its vectors unread. */
+static int delete_carried(txn *t, const opts *o, vs_reader *r, uint64_t *nids, vf_error *err)
+{
+    size_t b = 4096, d = vs_reader_dim(r) ? vs_reader_dim(r) : 1;
+    uint64_t *ids = malloc(b * sizeof *ids);
+    float *vec = malloc(b * d * sizeof *vec);
+    int rc = ids && vec ? 0 : vf_fail(err, VF_ENOMEM, "out of memory");
+    while (rc == 0) {
+        long n = vs_reader_read(r, vec, ids, NULL, next_batch(t, o, b), err);
+        if (n <= 0) {
+            rc = n < 0 ? (int)n : 0;
+            break;
+        }
+        rc = txn_handle(t, err);
+        if (rc == 0)
+            rc = vs_ingest_delete(t->h, (size_t)n, ids, err);
+        if (rc == 0)
+            rc = txn_added(t, o, (size_t)n, err);
+        *nids += (uint64_t)n;
+    }
+    free(ids);
+    free(vec);
+    return rc;
+}
+
+static int delete_file(txn *t, const opts *o, const char *spec, const vs_reader_opts *given, uint64_t *nids,
+                       vf_error *err)
 {
     vs_reader *r;
     vs_reader_opts ro = {0};
@@ -269,12 +330,18 @@ static int delete_file(txn *t, const opts *o, const char *spec, const vs_reader_
     int rc = vs_reader_open(&r, spec, &ro, err);
     if (rc)
         return rc;
+    if (vs_reader_has_ids(r)) {
+        rc = delete_carried(t, o, r, nids, err);
+        vs_reader_free(r);
+        return rc;
+    }
     size_t b = 65536;
     uint64_t *ids = malloc(b * sizeof *ids);
     uint64_t row0 = 0;
     if (!ids)
         rc = vf_fail(err, VF_ENOMEM, "out of memory");
-    if (rc == 0 && vs_reader_dim(r) != 1)
+    /* an empty source (dimension 0) holds no ids */
+    if (rc == 0 && vs_reader_dim(r) != 1 && vs_reader_dim(r) != 0)
         rc = vf_fail(err, VF_EDIM, "'%s': row 1: an id file has one value per row, not %u", vs_reader_name(r),
                      vs_reader_dim(r));
     while (rc == 0) {
@@ -296,6 +363,7 @@ static int delete_file(txn *t, const opts *o, const char *spec, const vs_reader_
             rc = txn_added(t, o, (size_t)n, err);
         row0 += (uint64_t)n;
     }
+    *nids += row0;
     free(ids);
     vs_reader_free(r);
     return rc;
@@ -396,19 +464,51 @@ int main(int argc, char **argv)
     vs_reader *first = NULL;
     vf_coll *existing;
     vf_manifest em;
+    int exists = 0, coll_metric = 0, start = 0;
     if (vf_coll_open(&existing, coll, NULL) == 0) {
+        exists = 1;
         /* raw rows for an existing collection have its dimension unless -d says */
         if (vf_coll_snapshot(existing, &em, NULL) == 0) {
             o.ro.raw_dim = em.dim;
+            coll_metric = em.metric;
             vf_manifest_release(&em);
         }
         vf_coll_close(existing);
     }
+    char whose[512];
+    if (coll_metric)
+        snprintf(whose, sizeof whose, "the collection '%s'", coll);
+    else
+        snprintf(whose, sizeof whose, "-m");
     if (!o.del) {
-        /* a new collection takes its dimension from the first input */
+        /* a new collection takes its dimension from the first input, and its metric from
+           -m, else from the metric the input declares */
         open_reader(&first, files[0], &o.ro);
+        /* leading inputs without rows add nothing: the dimension comes from the first with rows */
+        while (vs_reader_dim(first) == 0 && !vs_reader_has_ids(first) && start + 1 < nfiles) {
+            vs_reader_free(first);
+            open_reader(&first, files[++start], &o.ro);
+        }
         io.dim = vs_reader_dim(first);
+        io.keys |= vs_reader_has_keys(first); /* JSON lines with "key" */
+        int fm;
+        if (source_metric(first, coll_metric ? coll_metric : o.metric, whose, &fm, &err))
+            cli_die_err(&err);
+        if (!io.metric && !coll_metric)
+            io.metric = fm;
+        /* no rows to add: nothing to commit, and a new collection is not created (its
+           dimension is unknown) */
+        if (io.dim == 0 && !vs_reader_has_ids(first)) {
+            vs_reader_free(first);
+            if (!cli_quiet)
+                cli_msg("no rows in %s: '%s' %s", nfiles > 1 ? "the input" : strcmp(files[0], "-") ? files[0] : "stdin",
+                        coll, exists ? "unchanged" : "not created");
+            return 0;
+        }
     }
+    /* later inputs must declare the collection's metric, if any: l2 when none was chosen */
+    int want = coll_metric ? coll_metric : io.metric ? io.metric : VF_METRIC_L2;
+    snprintf(whose, sizeof whose, "the collection '%s'", coll);
     txn t = {0};
     t.coll = coll;
     t.io = io;
@@ -420,17 +520,20 @@ int main(int argc, char **argv)
     }
     uint32_t d = t.dim = vs_ingest_dim(t.h);
     t.keys = vs_ingest_has_keys(t.h);
-    uint64_t rows = 0;
+    uint64_t rows = 0, nids = 0;
     int rc = 0;
-    for (int i = 0; rc == 0 && i < nfiles; i++) {
+    for (int i = o.del ? 0 : start; rc == 0 && i < nfiles; i++) {
         if (o.del) {
-            rc = delete_file(&t, &o, files[i], &o.ro, &err);
+            rc = delete_file(&t, &o, files[i], &o.ro, &nids, &err);
             continue;
         }
-        if (i > 0) {
+        if (i > start) {
             vs_reader_opts ro = o.ro;
             ro.raw_dim = d;
             rc = vs_reader_open(&first, files[i], &ro, &err);
+            int fm;
+            if (rc == 0 && (rc = source_metric(first, want, whose, &fm, &err)))
+                vs_reader_free(first);
         }
         uint64_t before = rows;
         if (rc == 0)
@@ -446,6 +549,14 @@ int main(int argc, char **argv)
                     (unsigned long long)(o.del ? t.done.deleted : t.done.rows), o.del ? "ids" : "rows",
                     (unsigned long long)t.done.generation);
         cli_die_err(&err);
+    }
+    if (rows == 0 && nids == 0 && !t.commits) {
+        /* empty input is no change: nothing is committed */
+        vs_ingest_abort(t.h);
+        cli_progress_done();
+        if (!cli_quiet)
+            cli_msg("no %s in the input: '%s' %s", o.del ? "ids" : "rows", coll, exists ? "unchanged" : "not created");
+        return 0;
     }
     /* the last chunk; after a commit with nothing since, there is nothing to commit */
     if (t.h && !(t.commits && !t.pending) && txn_commit(&t, &err))

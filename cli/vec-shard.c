@@ -5,9 +5,12 @@
  * rewrites only the shard it splits and commits atomically.
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "common.h"
 
@@ -88,13 +91,22 @@ int main(int argc, char **argv)
             char key[24] = "-";
             if (x->has_key)
                 snprintf(key, sizeof key, "%llu", (unsigned long long)x->key);
-            if (jsonl)
-                printf("{\"shard\":%u,\"depth\":%u,\"value\":%llu,\"key\":%s,\"rows\":%llu,\"deleted\":%llu,"
-                       "\"growing\":%zu,\"sealed\":%zu,\"bytes\":%llu,\"nodes\":\"%s\"}\n",
-                       x->id, x->depth, (unsigned long long)x->value, x->has_key ? key : "null",
-                       (unsigned long long)x->rows, (unsigned long long)x->deleted, x->ngrowing, x->nsealed,
-                       (unsigned long long)x->bytes, x->nodes);
-            else
+            if (jsonl) {
+                /* through Jansson, which escapes: a node name may hold a quote or a backslash */
+                json_t *o = json_pack("{s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:s}", "shard", (json_int_t)x->id,
+                                      "depth", (json_int_t)x->depth, "value", (json_int_t)x->value, "key",
+                                      !x->has_key ? json_null()
+                                      : x->key > (uint64_t)INT64_MAX ? json_string(key) /* beyond json_int_t */
+                                                                     : json_integer((json_int_t)x->key), "rows",
+                                      (json_int_t)x->rows, "deleted", (json_int_t)x->deleted, "growing",
+                                      (json_int_t)x->ngrowing, "sealed", (json_int_t)x->nsealed, "bytes",
+                                      (json_int_t)x->bytes, "nodes", x->nodes);
+                if (!o)
+                    cli_die(EX_DATAERR, "shard %u: a node name is not UTF-8, which JSON cannot hold", x->id);
+                json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                putchar('\n');
+                json_decref(o);
+            } else
                 printf("%u\t%u\t%llu\t%s\t%llu\t%llu\t%zu\t%zu\t%llu\t%s\n", x->id, x->depth,
                        (unsigned long long)x->value, key, (unsigned long long)x->rows,
                        (unsigned long long)x->deleted, x->ngrowing, x->nsealed, (unsigned long long)x->bytes,

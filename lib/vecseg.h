@@ -260,13 +260,19 @@ VS_API void vs_balance_report_release(vs_balance_report *rep);
  * memory.  Formats:
  *
  *   fvecs, bvecs, ivecs  per row: int32 LE dim, then dim float32 / uint8 / int32 values
- *   npy                  .npy 1.0/2.0/3.0, C order, shape (n, d) or (n,) (d = 1),
- *                        dtype <f4 <f8 |u1 <i4 <i8 <u4 <u8
+ *   npy                  .npy 1.0/2.0/3.0, C or Fortran order, shape (n, d) or (n,) (d = 1),
+ *                        dtype <f2 <f4 <f8 |i1 |u1 <i4 <i8 <u4 <u8; arrays concatenated in one
+ *                        stream (as a pipe of several np.save calls) are read one after the
+ *                        other and must agree in dimension; any other trailing bytes are refused
  *   hdf5                 "FILE.h5:/dataset" (or .hdf5): a 1-D or 2-D float or integer dataset;
  *                        "FILE.h5" alone names the file's only dataset
  *   csv, tsv, txt        one row per line, separated by ',' / tab / runs of blanks; an optional
  *                        header line; optional id and partition-key columns
  *   raw                  little-endian float32, the dimension given by the caller
+ *   jsonl                one JSON value per line (.jsonl, .ndjson; stdin when its first
+ *                        character is '{' or '['): {"id": N, "vector": [...], "key": N}, where
+ *                        id and key are optional but, when the first row has one, every row
+ *                        has it; a bare [...] is a vector alone; other members are ignored
  *
  * Every value is checked: NaN and infinities, ragged or wrong dimensions, truncated rows and bad
  * numbers are refused with a message naming the source and the 1-based row (and, for text, the
@@ -282,7 +288,8 @@ typedef enum vs_format {
     VS_FMT_CSV,
     VS_FMT_TSV,
     VS_FMT_RAW,
-    VS_FMT_TXT /* whitespace-separated text (.txt) */
+    VS_FMT_TXT, /* whitespace-separated text (.txt) */
+    VS_FMT_JSONL /* JSON lines (.jsonl, .ndjson) */
 } vs_format;
 
 /* The largest vector dimension a reader accepts (a larger one is taken as a damaged file). */
@@ -290,7 +297,7 @@ typedef enum vs_format {
 
 /*
  * Parses a --format name: "fvecs", "bvecs", "ivecs", "npy", "hdf5" (or "h5"), "csv", "tsv",
- * "txt", "raw" or "auto".  Returns the vs_format value, or -1 if the name is unknown or NULL.
+ * "txt", "raw", "jsonl" (or "ndjson") or "auto".  Returns the vs_format value, or -1 if the name is unknown or NULL.
  */
 VS_API int vs_format_parse(const char *name);
 
@@ -323,13 +330,14 @@ VS_API int vs_reader_open(vs_reader **r, const char *spec, const vs_reader_opts 
 /* Columns per row (the vector dimension; 0 only for an empty source opened without o->dim). */
 VS_API uint32_t vs_reader_dim(const vs_reader *r);
 
-/* Total rows if known up front (npy, HDF5, fvecs/bvecs/ivecs/raw regular files), else -1. */
+/* Total rows if known up front (HDF5; fvecs/bvecs/ivecs/raw regular files; an npy regular file
+   holding one array exactly), else -1. */
 VS_API int64_t vs_reader_rows(const vs_reader *r);
 
-/* Nonzero if rows carry ids (text opened with id_col). */
+/* Nonzero if rows carry ids (text opened with id_col, JSON lines with "id"). */
 VS_API int vs_reader_has_ids(const vs_reader *r);
 
-/* Nonzero if rows carry partition keys (text opened with key_col). */
+/* Nonzero if rows carry partition keys (text opened with key_col, JSON lines with "key"). */
 VS_API int vs_reader_has_keys(const vs_reader *r);
 
 /* The spec given to vs_reader_open ("stdin" for "-"), for messages; valid until vs_reader_free. */
@@ -337,6 +345,14 @@ VS_API const char *vs_reader_name(const vs_reader *r);
 
 /* The format the reader settled on (never VS_FMT_AUTO). */
 VS_API vs_format vs_reader_format(const vs_reader *r);
+
+/*
+ * The metric the source declares: an HDF5 file's root attribute "distance" as ann-benchmarks
+ * writes it (angular -> VF_METRIC_COSINE, euclidean -> VF_METRIC_L2, dot or ip -> VF_METRIC_IP).
+ * Returns 0 when the source declares none, -1 for a distance vecseg has no metric for (hamming,
+ * jaccard); *name (may be NULL) gets the attribute's value, valid until vs_reader_free, or NULL.
+ */
+VS_API int vs_reader_metric(const vs_reader *r, const char **name);
 
 /*
  * Reads the next rows as float32.
@@ -375,6 +391,13 @@ VS_API int vs_read_all_i64(const char *spec, const vs_reader_opts *o, int64_t **
  */
 VS_API int vs_read_all_f32(const char *spec, const vs_reader_opts *o, float **out, size_t *rows, uint32_t *dim,
                            vf_error *err);
+
+/*
+ * As vs_read_all_f32, and *ids gets the rows' ids (free with free()) when the source carries
+ * them (vs_reader_has_ids), else NULL.
+ */
+VS_API int vs_read_all_f32_ids(const char *spec, const vs_reader_opts *o, float **out, uint64_t **ids,
+                               size_t *rows, uint32_t *dim, vf_error *err);
 
 /*
  * Writes ann-benchmarks style results into the HDF5 file path: dataset "neighbors" (int64,

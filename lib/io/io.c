@@ -43,8 +43,8 @@
 
 /* ---- formats ------------------------------------------------------------------------------- */
 
-static const char *const fmt_names[] = {"auto", "fvecs", "bvecs", "ivecs", "npy",
-                                        "hdf5", "csv",   "tsv",   "raw",   "txt"};
+static const char *const fmt_names[] = {"auto", "fvecs", "bvecs", "ivecs", "npy", "hdf5",
+                                        "csv",  "tsv",   "raw",   "txt",   "jsonl"};
 
 int vs_format_parse(const char *name)
 {
@@ -57,6 +57,8 @@ int vs_format_parse(const char *name)
         return VS_FMT_HDF5;
     if (strcmp(name, "f32") == 0)
         return VS_FMT_RAW;
+    if (strcmp(name, "ndjson") == 0)
+        return VS_FMT_JSONL;
     return -1;
 }
 
@@ -80,7 +82,8 @@ static vs_format format_from_ext(const char *path, size_t n)
         {".fvecs", VS_FMT_FVECS}, {".bvecs", VS_FMT_BVECS}, {".ivecs", VS_FMT_IVECS},
         {".npy", VS_FMT_NPY},     {".h5", VS_FMT_HDF5},     {".hdf5", VS_FMT_HDF5},
         {".csv", VS_FMT_CSV},     {".tsv", VS_FMT_TSV},     {".txt", VS_FMT_TXT},
-        {".f32", VS_FMT_RAW},     {".raw", VS_FMT_RAW},
+        {".f32", VS_FMT_RAW},     {".raw", VS_FMT_RAW},     {".jsonl", VS_FMT_JSONL},
+        {".ndjson", VS_FMT_JSONL},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (ends_with(path, n, map[i].ext))
@@ -206,6 +209,15 @@ char *vs_src_line(byte_src *s, size_t *len)
     }
 }
 
+int vs_src_skip_bom(byte_src *s)
+{
+    if (vs_src_fill(s, 3) < 0)
+        return -1;
+    if (s->len - s->pos >= 3 && memcmp(s->buf + s->pos, "\xEF\xBB\xBF", 3) == 0)
+        s->pos += 3;
+    return 0;
+}
+
 static void src_free(byte_src *s)
 {
     if (s->own_fd && s->fd >= 0)
@@ -239,7 +251,8 @@ static int src_error(vs_reader *r, vf_error *err)
 static size_t elem_size(elem_type t)
 {
     switch (t) {
-    case ET_U8: return 1;
+    case ET_U8: case ET_I8: return 1;
+    case ET_F16: return 2;
     case ET_F32: case ET_I32: case ET_U32: return 4;
     default: return 8;
     }
@@ -247,8 +260,8 @@ static size_t elem_size(elem_type t)
 
 static const char *elem_name(elem_type t)
 {
-    static const char *const n[] = {"float32", "float64", "uint8", "int32",
-                                    "int64",   "uint32",  "uint64"};
+    static const char *const n[] = {"float32", "float64", "uint8",   "int32", "int64",
+                                    "uint32",  "uint64",  "float16", "int8"};
     return n[t];
 }
 
@@ -282,6 +295,18 @@ static int value_fail(vs_reader *r, vf_error *err, uint64_t row0, size_t at, con
                           (unsigned long long)(row0 + at / r->dim + 1), at % r->dim + 1, what);
 }
 
+/* IEEE 754 binary16 to float32, exactly (every half value is a float); not NaN or infinity. */
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0) /* zero or subnormal: m * 2^-24 */
+        return sign ? -ldexpf((float)m, -24) : ldexpf((float)m, -24);
+    uint32_t b = sign | (e + 112) << 23 | m << 13; /* rebias 15 -> 127 */
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
 /* Converts n elements of r->et at src to float32 at dst (src may equal dst for float32). */
 static int conv_f32(vs_reader *r, const void *src, size_t n, float *dst, uint64_t row0,
                     vf_error *err)
@@ -313,6 +338,16 @@ static int conv_f32(vs_reader *r, const void *src, size_t n, float *dst, uint64_
         return 0;
     }
     case ET_U8: { const uint8_t *s = src; for (i = 0; i < n; i++) dst[i] = s[i]; return 0; }
+    case ET_I8: { const int8_t *s = src; for (i = 0; i < n; i++) dst[i] = s[i]; return 0; }
+    case ET_F16: {
+        const uint16_t *s = src;
+        for (i = 0; i < n; i++) {
+            if ((s[i] & 0x7c00u) == 0x7c00u)
+                return value_fail(r, err, row0, i, s[i] & 0x3ffu ? "NaN" : "infinite");
+            dst[i] = half_to_float(s[i]);
+        }
+        return 0;
+    }
     case ET_I32: { const int32_t *s = src; for (i = 0; i < n; i++) dst[i] = (float)s[i]; return 0; }
     case ET_I64: { const int64_t *s = src; for (i = 0; i < n; i++) dst[i] = (float)s[i]; return 0; }
     case ET_U32: { const uint32_t *s = src; for (i = 0; i < n; i++) dst[i] = (float)s[i]; return 0; }
@@ -328,6 +363,7 @@ static int conv_i64(vs_reader *r, const void *src, size_t n, int64_t *dst, uint6
     size_t i;
     switch (r->et) {
     case ET_U8: { const uint8_t *s = src; for (i = 0; i < n; i++) dst[i] = s[i]; return 0; }
+    case ET_I8: { const int8_t *s = src; for (i = 0; i < n; i++) dst[i] = s[i]; return 0; }
     case ET_I32: { const int32_t *s = src; for (i = 0; i < n; i++) dst[i] = s[i]; return 0; }
     case ET_U32: { const uint32_t *s = src; for (i = 0; i < n; i++) dst[i] = s[i]; return 0; }
     case ET_I64:
@@ -494,6 +530,7 @@ static int npy_dtype(const char *d, elem_type *t)
     static const struct { const char *name; elem_type t; } map[] = {
         {"<f4", ET_F32}, {"<f8", ET_F64}, {"|u1", ET_U8}, {"<u1", ET_U8}, {"u1", ET_U8},
         {"<i4", ET_I32}, {"<i8", ET_I64}, {"<u4", ET_U32}, {"<u8", ET_U64},
+        {"<f2", ET_F16}, {"|i1", ET_I8},  {"<i1", ET_I8},  {"i1", ET_I8},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(d, map[i].name) == 0) {
@@ -503,7 +540,10 @@ static int npy_dtype(const char *d, elem_type *t)
     return -1;
 }
 
-static int npy_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
+/* One npy header at the source's position, consumed on success: its dtype, shape, order. */
+typedef struct npy_hdr { elem_type et; uint32_t dim; uint64_t rows; int fortran; } npy_hdr;
+
+static int npy_header(vs_reader *r, const vs_reader_opts *o, npy_hdr *out, vf_error *err)
 {
     byte_src *s = &r->src;
     if (vs_src_fill(s, 10) < 0)
@@ -593,14 +633,10 @@ static int npy_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
     }
     if (!have_descr || !have_order || !have_shape)
         goto bad;
-    if (npy_dtype(descr, &r->et) < 0)
+    if (npy_dtype(descr, &out->et) < 0)
         return vs_reader_fail(r, err, VF_EUNSUPPORTED,
-                              "%s: npy dtype '%s' is not supported (use <f4, <f8, |u1, <i4, <i8, "
-                              "<u4 or <u8)", r->label, descr);
-    if (fortran)
-        return vs_reader_fail(r, err, VF_EUNSUPPORTED,
-                              "%s: fortran_order npy arrays are not supported (save in C order)",
-                              r->label);
+                              "%s: npy dtype '%s' is not supported (use <f2, <f4, <f8, |i1, |u1, "
+                              "<i4, <i8, <u4 or <u8)", r->label, descr);
     if (ndim < 1 || ndim > 2)
         return vs_reader_fail(r, err, VF_EUNSUPPORTED,
                               "%s: npy array has %d dimensions, expected 1 or 2", r->label, ndim);
@@ -612,12 +648,119 @@ static int npy_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
     if (o->dim && shape[1] != o->dim)
         return vs_reader_fail(r, err, VF_EDIM, "%s: rows have dim %llu, expected %u", r->label,
                               (unsigned long long)shape[1], o->dim);
-    r->dim = (uint32_t)shape[1];
-    r->rows = (int64_t)shape[0];
+    out->dim = (uint32_t)shape[1];
+    out->rows = shape[0];
+    out->fortran = fortran && ndim == 2 && shape[1] > 1; /* else the two orders are one */
     s->pos += pre + hlen;
     return 0;
 bad:
     return vs_reader_fail(r, err, VF_EINPUT, "%s: malformed npy header", r->label);
+}
+
+/*
+ * A Fortran-order array is stored column by column: it is loaded whole (growing as its bytes
+ * arrive, so a damaged shape cannot reserve more than twice what was read) and rows are
+ * gathered from it.
+ */
+static int npy_load_fortran(vs_reader *r, uint64_t rows, vf_error *err)
+{
+    size_t es = elem_size(r->et), cap = 0, have = 0;
+    uint64_t want64 = rows * r->dim * es;
+    if (want64 > SIZE_MAX)
+        return vs_reader_fail(r, err, VF_ENOMEM, "%s: npy array too large to load", r->label);
+    size_t want = (size_t)want64;
+    free(r->fort);
+    r->fort = NULL;
+    while (have < want) {
+        if (have == cap) {
+            cap = cap ? cap * 2 : (size_t)1 << 20;
+            if (cap > want)
+                cap = want;
+            unsigned char *b = realloc(r->fort, cap);
+            if (!b)
+                return vs_reader_fail(r, err, VF_ENOMEM, "%s: out of memory loading a "
+                                      "Fortran-order npy array", r->label);
+            r->fort = b;
+        }
+        size_t ask = cap - have;
+        ssize_t got = src_read(&r->src, r->fort + have, ask);
+        if (got < 0)
+            return src_error(r, err);
+        have += (size_t)got;
+        if ((size_t)got < ask)
+            break;
+    }
+    if (have < want)
+        return vs_reader_fail(r, err, VF_EINPUT,
+                              "%s: npy array %d: truncated (%zu of the %zu bytes its header "
+                              "promises)", r->label, r->arr_count, have, want);
+    return 0;
+}
+
+/* Makes the array hdr the current one: its rows follow those read so far. */
+static int npy_begin(vs_reader *r, const npy_hdr *h, vf_error *err)
+{
+    r->et = h->et;
+    r->arr_start = r->arr_end;
+    r->arr_end += h->rows;
+    r->arr_count++;
+    free(r->fort);
+    r->fort = NULL;
+    return h->fortran && h->rows ? npy_load_fortran(r, h->rows, err) : 0;
+}
+
+static int npy_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
+{
+    npy_hdr h;
+    int rc = npy_header(r, o, &h, err);
+    if (rc < 0)
+        return rc;
+    r->dim = h.dim;
+    /* the total is known when the file holds this one array exactly; a stream may hold more */
+    int64_t left = src_remaining(&r->src);
+    r->rows = left >= 0 && (uint64_t)left == h.rows * h.dim * elem_size(h.et) ? (int64_t)h.rows : -1;
+    return npy_begin(r, &h, err);
+}
+
+/*
+ * At the end of an array: 1 when another array follows (np.save calls written one after the
+ * other, as on a pipe) and is now current, 0 at the end of the source, or an error for any
+ * other bytes or an array of another dimension.
+ */
+static int npy_next(vs_reader *r, vf_error *err)
+{
+    byte_src *s = &r->src;
+    if (vs_src_fill(s, 1) < 0)
+        return src_error(r, err);
+    if (s->len == s->pos)
+        return 0;
+    if (vs_src_fill(s, 6) < 0)
+        return src_error(r, err);
+    if (s->len - s->pos < 6 || memcmp(s->buf + s->pos, "\x93NUMPY", 6) != 0)
+        return vs_reader_fail(r, err, VF_EINPUT,
+                              "%s: trailing bytes after npy array %d (row %llu), not another array",
+                              r->label, r->arr_count, (unsigned long long)r->arr_end);
+    npy_hdr h;
+    vs_reader_opts o = {0};
+    int rc = npy_header(r, &o, &h, err);
+    if (rc < 0)
+        return rc;
+    if (h.dim != r->dim)
+        return vs_reader_fail(r, err, VF_EDIM, "%s: npy array %d (row %llu): dim %u, expected %u",
+                              r->label, r->arr_count + 1, (unsigned long long)(r->arr_end + 1),
+                              h.dim, r->dim);
+    rc = npy_begin(r, &h, err);
+    return rc < 0 ? rc : 1;
+}
+
+/* Copies n rows from the loaded Fortran-order array, starting at the current row, into buf. */
+static void fort_gather(const vs_reader *r, size_t n, unsigned char *buf)
+{
+    size_t es = elem_size(r->et);
+    uint64_t arows = r->arr_end - r->arr_start, i0 = r->row - r->arr_start;
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < r->dim; j++)
+            memcpy(buf + (i * r->dim + j) * es, r->fort + ((uint64_t)j * arows + i0 + i) * es, es);
 }
 
 /* Guesses the format of stdin from its first bytes. */
@@ -648,6 +791,14 @@ static int sniff(vs_reader *r, vf_error *err)
         if ((b[i] < 0x20 && b[i] != '\t' && b[i] != '\n' && b[i] != '\r') || b[i] == 0x7f)
             return vs_reader_fail(r, err, VF_EINPUT,
                                   "%s: binary input of unknown format (use --format)", r->label);
+    /* a JSON value is never taken for a CSV header: '{' or '[' first means JSON lines */
+    size_t i = have >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    while (i < have && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+        i++;
+    if (i < have && (b[i] == '{' || b[i] == '[')) {
+        r->fmt = VS_FMT_JSONL;
+        return 0;
+    }
     const unsigned char *nl = memchr(b, '\n', have);
     size_t first = nl ? (size_t)(nl - b) : have;
     r->fmt = memchr(b, ',', first) ? VS_FMT_CSV : memchr(b, '\t', first) ? VS_FMT_TSV : VS_FMT_TXT;
@@ -676,7 +827,7 @@ int vs_reader_open(vs_reader **rp, const char *spec, const vs_reader_opts *o, vf
         return vf_fail(err, VF_EARG, "no input named");
     if (!o)
         o = &defaults;
-    if ((unsigned)o->format > VS_FMT_TXT)
+    if ((unsigned)o->format > VS_FMT_JSONL)
         return vf_fail(err, VF_EARG, "'%s': bad format value %d", spec, (int)o->format);
     if (o->id_col < 0 || o->key_col < 0)
         return vf_fail(err, VF_EARG, "'%s': column numbers start at 1", spec);
@@ -766,6 +917,7 @@ int vs_reader_open(vs_reader **rp, const char *spec, const vs_reader_opts *o, vf
     case VS_FMT_NPY: rc = npy_open(r, o, err); break;
     case VS_FMT_RAW: rc = raw_open(r, o, err); break;
     case VS_FMT_CSV: case VS_FMT_TSV: case VS_FMT_TXT: rc = vs_text_open(r, o, err); break;
+    case VS_FMT_JSONL: rc = vs_json_open(r, o, err); break;
     default: rc = vf_fail(err, VF_EARG, "%s: bad format", r->label); break;
     }
     if (rc < 0)
@@ -787,10 +939,27 @@ fail:
 
 uint32_t vs_reader_dim(const vs_reader *r) { return r->dim; }
 int64_t vs_reader_rows(const vs_reader *r) { return r->rows; }
-int vs_reader_has_ids(const vs_reader *r) { return r->id_col > 0; }
-int vs_reader_has_keys(const vs_reader *r) { return r->key_col > 0; }
+int vs_reader_has_ids(const vs_reader *r) { return r->id_col > 0 || r->json_ids; }
+int vs_reader_has_keys(const vs_reader *r) { return r->key_col > 0 || r->json_keys; }
 const char *vs_reader_name(const vs_reader *r) { return r->name; }
 vs_format vs_reader_format(const vs_reader *r) { return r->fmt; }
+
+int vs_reader_metric(const vs_reader *r, const char **name)
+{
+    /* the names ann-benchmarks writes, and the names of vecseg's own metrics */
+    static const struct { const char *name; int metric; } map[] = {
+        {"angular", VF_METRIC_COSINE}, {"cosine", VF_METRIC_COSINE}, {"euclidean", VF_METRIC_L2},
+        {"l2", VF_METRIC_L2},          {"dot", VF_METRIC_IP},        {"ip", VF_METRIC_IP},
+    };
+    if (name)
+        *name = r->distance;
+    if (!r->distance)
+        return 0;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcasecmp(r->distance, map[i].name) == 0)
+            return map[i].metric;
+    return -1;
+}
 
 void vs_reader_free(vs_reader *r)
 {
@@ -799,6 +968,8 @@ void vs_reader_free(vs_reader *r)
     vs_h5_close(r);
     src_free(&r->src);
     free(r->scratch);
+    free(r->fort);
+    free(r->distance);
     free(r->spec);
     free(r->name);
     free(r->label);
@@ -851,15 +1022,26 @@ static long vecs_read(vs_reader *r, int want_f, void *out, size_t max, vf_error 
 /* Rows of npy, raw and HDF5: contiguous elements, read in place when no conversion is needed. */
 static long flat_read(vs_reader *r, int want_f, void *out, size_t max, vf_error *err)
 {
-    size_t es = elem_size(r->et), rb = (size_t)r->dim * es, ob = (size_t)r->dim * (want_f ? 4 : 8);
-    int direct = want_f ? r->et == ET_F32 : r->et == ET_I64 || r->et == ET_U64;
-    size_t per = SCRATCH_MAX / rb ? SCRATCH_MAX / rb : 1, got = 0;
+    size_t ob = (size_t)r->dim * (want_f ? 4 : 8);
+    size_t got = 0;
     while (got < max) {
+        /* npy: up to the end of the current array, whose header may change the element type */
+        int npy = r->fmt == VS_FMT_NPY;
+        int64_t lim = npy ? (int64_t)r->arr_end : r->rows;
+        size_t es = elem_size(r->et), rb = (size_t)r->dim * es;
+        int direct = want_f ? r->et == ET_F32 : r->et == ET_I64 || r->et == ET_U64;
+        size_t per = SCRATCH_MAX / rb ? SCRATCH_MAX / rb : 1;
         size_t n = max - got;
-        if (r->rows >= 0 && n > (uint64_t)r->rows - r->row)
-            n = (size_t)((uint64_t)r->rows - r->row);
-        if (n == 0)
+        if (lim >= 0 && n > (uint64_t)lim - r->row)
+            n = (size_t)((uint64_t)lim - r->row);
+        if (n == 0) {
+            int more = npy ? npy_next(r, err) : 0;
+            if (more < 0)
+                return more;
+            if (more)
+                continue;
             break;
+        }
         if (!direct && n > per)
             n = per;
         unsigned char *dst = (unsigned char *)out + got * ob;
@@ -871,6 +1053,8 @@ static long flat_read(vs_reader *r, int want_f, void *out, size_t max, vf_error 
             int rc = vs_h5_read(r, r->row, n, buf, err);
             if (rc < 0)
                 return rc;
+        } else if (r->fort) {
+            fort_gather(r, n, buf);
         } else {
             ssize_t bytes = src_read(&r->src, buf, n * rb);
             if (bytes < 0)
@@ -880,11 +1064,11 @@ static long flat_read(vs_reader *r, int want_f, void *out, size_t max, vf_error 
                 return vs_reader_fail(r, err, VF_EINPUT, "%s: row %llu: truncated (%zu of %zu bytes)",
                                       r->label, (unsigned long long)(r->row + full + 1),
                                       (size_t)bytes % rb, rb);
-            if (full < n && r->rows >= 0)
+            if (full < n && lim >= 0)
                 return vs_reader_fail(r, err, VF_EINPUT,
                                       "%s: row %llu: truncated (the header promises %lld rows)",
                                       r->label, (unsigned long long)(r->row + full + 1),
-                                      (long long)r->rows);
+                                      (long long)lim);
         }
         int rc = want_f ? conv_f32(r, buf, full * r->dim, (float *)dst, r->row, err)
                         : conv_i64(r, buf, full * r->dim, (int64_t *)dst, r->row, err);
@@ -900,7 +1084,7 @@ static long flat_read(vs_reader *r, int want_f, void *out, size_t max, vf_error 
 
 static long bin_read(vs_reader *r, int want_f, void *out, size_t max, vf_error *err)
 {
-    if (!want_f && (r->et == ET_F32 || r->et == ET_F64))
+    if (!want_f && (r->et == ET_F32 || r->et == ET_F64 || r->et == ET_F16))
         return vs_reader_fail(r, err, VF_EINPUT, "%s: holds %s values, expected integers", r->label,
                               elem_name(r->et));
     if (r->dim == 0)
@@ -926,6 +1110,8 @@ long vs_reader_read(vs_reader *r, float *vec, uint64_t *ids, uint64_t *keys, siz
         return vf_fail(err, VF_EARG, "%s: no vector buffer", r->label);
     if (max > (size_t)LONG_MAX)
         max = (size_t)LONG_MAX;
+    if (r->fmt == VS_FMT_JSONL)
+        return vs_json_read(r, vec, NULL, ids, keys, max, err);
     if (is_text(r))
         return vs_text_read(r, vec, NULL, ids, keys, max, err);
     return bin_read(r, 1, vec, max, err);
@@ -941,6 +1127,8 @@ long vs_reader_read_i64(vs_reader *r, int64_t *out, size_t max, vf_error *err)
         return vf_fail(err, VF_EARG, "%s: no output buffer", r->label);
     if (max > (size_t)LONG_MAX)
         max = (size_t)LONG_MAX;
+    if (r->fmt == VS_FMT_JSONL)
+        return vs_json_read(r, NULL, out, NULL, NULL, max, err);
     if (is_text(r))
         return vs_text_read(r, NULL, out, NULL, NULL, max, err);
     return bin_read(r, 0, out, max, err);
@@ -949,10 +1137,12 @@ long vs_reader_read_i64(vs_reader *r, int64_t *out, size_t max, vf_error *err)
 /* ---- whole-source loaders ------------------------------------------------------------------ */
 
 static int read_all(const char *spec, const vs_reader_opts *o, int want_f, void **out,
-                    size_t *rows, uint32_t *cols, vf_error *err)
+                    uint64_t **idsp, size_t *rows, uint32_t *cols, vf_error *err)
 {
     vs_reader *r;
     *out = NULL;
+    if (idsp)
+        *idsp = NULL;
     int rc = vs_reader_open(&r, spec, o, err);
     if (rc < 0)
         return rc;
@@ -966,6 +1156,8 @@ static int read_all(const char *spec, const vs_reader_opts *o, int want_f, void 
     if (cap == 0)
         cap = 1;
     unsigned char *buf = NULL;
+    uint64_t *ids = NULL;
+    int want_ids = idsp && vs_reader_has_ids(r);
     for (;;) {
         if (!buf || n == cap) {
             if (buf) {
@@ -983,8 +1175,17 @@ static int read_all(const char *spec, const vs_reader_opts *o, int want_f, void 
                 break;
             }
             buf = b;
+            if (want_ids) {
+                uint64_t *i = realloc(ids, cap * sizeof *ids);
+                if (!i) {
+                    rc = vf_fail(err, VF_ENOMEM, "%s: out of memory loading %zu ids", r->label, cap);
+                    break;
+                }
+                ids = i;
+            }
         }
-        long got = want_f ? vs_reader_read(r, (float *)(buf + n * row), NULL, NULL, cap - n, err)
+        long got = want_f ? vs_reader_read(r, (float *)(buf + n * row), want_ids ? ids + n : NULL,
+                                           NULL, cap - n, err)
                           : vs_reader_read_i64(r, (int64_t *)(buf + n * row), cap - n, err);
         if (got < 0) {
             rc = (int)got;
@@ -998,8 +1199,11 @@ static int read_all(const char *spec, const vs_reader_opts *o, int want_f, void 
     }
     if (rc < 0) {
         free(buf);
+        free(ids);
     } else {
         *out = buf;
+        if (idsp)
+            *idsp = ids;
         if (rows)
             *rows = n;
         if (cols)
@@ -1013,7 +1217,7 @@ int vs_read_all_i64(const char *spec, const vs_reader_opts *o, int64_t **out, si
                     uint32_t *cols, vf_error *err)
 {
     void *p;
-    int rc = read_all(spec, o, 0, &p, rows, cols, err);
+    int rc = read_all(spec, o, 0, &p, NULL, rows, cols, err);
     *out = p;
     return rc;
 }
@@ -1022,7 +1226,16 @@ int vs_read_all_f32(const char *spec, const vs_reader_opts *o, float **out, size
                     uint32_t *dim, vf_error *err)
 {
     void *p;
-    int rc = read_all(spec, o, 1, &p, rows, dim, err);
+    int rc = read_all(spec, o, 1, &p, NULL, rows, dim, err);
+    *out = p;
+    return rc;
+}
+
+int vs_read_all_f32_ids(const char *spec, const vs_reader_opts *o, float **out, uint64_t **ids,
+                        size_t *rows, uint32_t *dim, vf_error *err)
+{
+    void *p;
+    int rc = read_all(spec, o, 1, &p, ids, rows, dim, err);
     *out = p;
     return rc;
 }

@@ -52,6 +52,42 @@ static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *d
     return 0;
 }
 
+/* A string attribute of obj (fixed or variable length) as a new string, or NULL if none. */
+static char *str_attr(hid_t obj, const char *name)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return NULL;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    char *out = NULL;
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_cset(mt, H5Tget_cset(t)); /* HDF5 converts no string between character sets */
+        if (H5Tis_variable_str(t) > 0) {
+            char *v = NULL;
+            H5Tset_size(mt, H5T_VARIABLE);
+            if (H5Aread(a, mt, &v) >= 0 && v) {
+                out = strdup(v);
+                H5free_memory(v);
+            }
+        } else {
+            size_t n = H5Tget_size(t);
+            H5Tset_size(mt, n + 1);
+            out = calloc(n + 2, 1);
+            if (out && H5Aread(a, mt, out) < 0) {
+                free(out);
+                out = NULL;
+            }
+        }
+        H5Tclose(mt);
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    return out;
+}
+
 void vs_h5_close(vs_reader *r)
 {
     struct h5_src *h = r->h5;
@@ -88,6 +124,8 @@ int vs_h5_open(vs_reader *r, const char *file, const char *dset, const vs_reader
     h->file = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (h->file < 0)
         return vf_fail(err, VF_EIO, "'%s': cannot open as HDF5", file);
+    /* ann-benchmarks files name their metric here ("angular", "euclidean", ...) */
+    r->distance = str_attr(h->file, "distance");
 
     char path[1024];
     if (!dset || !*dset) {

@@ -42,7 +42,7 @@ static int text_fail(vs_reader *r, vf_error *err, int code, uint64_t line, int c
                           (unsigned long long)(r->row + 1), (unsigned long long)line, where, msg);
 }
 
-static int io_fail(vs_reader *r, vf_error *err)
+int vs_line_fail(vs_reader *r, vf_error *err)
 {
     if (r->src.err_no == EOVERFLOW)
         return vs_reader_fail(r, err, VF_EINPUT, "%s: line %llu: longer than %u MiB (not text?)",
@@ -53,11 +53,10 @@ static int io_fail(vs_reader *r, vf_error *err)
 }
 
 /* The next non-blank line, or NULL at the end of input or on an error (r->src.err_no set). */
-static char *next_line(vs_reader *r)
+char *vs_next_line(vs_reader *r, size_t *len)
 {
-    size_t len;
     char *l;
-    while ((l = vs_src_line(&r->src, &len))) {
+    while ((l = vs_src_line(&r->src, len))) {
         r->line++;
         const char *p = l;
         while (*p == ' ' || *p == '\t')
@@ -174,21 +173,26 @@ int vs_text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
     r->id_col = o->id_col;
     r->key_col = o->key_col;
     int extra = (r->id_col > 0) + (r->key_col > 0);
-    if (vs_src_fill(&r->src, 3) < 0)
-        return io_fail(r, err);
-    if (r->src.len - r->src.pos >= 3 && memcmp(r->src.buf + r->src.pos, "\xEF\xBB\xBF", 3) == 0)
-        r->src.pos += 3;
+    if (vs_src_skip_bom(&r->src) < 0)
+        return vs_line_fail(r, err);
 
-    char *line = next_line(r);
+    size_t len;
+    char *line = vs_next_line(r, &len);
     int nf = line ? count_fields(r->sep, line) : 0;
+    /* never a header: a JSON value read as text (given --format csv, say) would be skipped as
+       one and its fields taken for the dimension */
+    const char *first = line ? line + strspn(line, " \t") : NULL;
+    if (first && (*first == '{' || *first == '['))
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: line %llu is JSON, not %s (use --format jsonl)",
+                              r->label, (unsigned long long)r->line, vs_format_name(r->fmt));
     if (line && is_header(r, line)) {
-        line = next_line(r);
+        line = vs_next_line(r, &len);
         if (line)
             nf = count_fields(r->sep, line);
     }
     if (!line) {
         if (r->src.err_no)
-            return io_fail(r, err);
+            return vs_line_fail(r, err);
         /* no data rows: the dimension comes from the options, else from a header */
         r->dim = o->dim ? o->dim : nf > extra ? (uint32_t)(nf - extra) : 0;
         r->ncols = (int)r->dim + extra;
@@ -272,17 +276,18 @@ long vs_text_read(vs_reader *r, float *vec, int64_t *ivec, uint64_t *ids, uint64
     size_t got = 0;
     while (got < max) {
         char *line;
+        size_t len;
         uint64_t ln;
         if (r->pending) {
             line = r->pending;
             ln = r->pending_line;
             r->pending = NULL;
         } else {
-            line = next_line(r);
+            line = vs_next_line(r, &len);
             ln = r->line;
             if (!line) {
                 if (r->src.err_no)
-                    return io_fail(r, err);
+                    return vs_line_fail(r, err);
                 break;
             }
         }

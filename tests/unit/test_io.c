@@ -204,10 +204,11 @@ static void test_format_names(void)
     CHECK(vs_format_parse("tsv") == VS_FMT_TSV);
     CHECK(vs_format_parse("raw") == VS_FMT_RAW);
     CHECK(vs_format_parse("txt") == VS_FMT_TXT);
+    CHECK(vs_format_parse("jsonl") == VS_FMT_JSONL && vs_format_parse("ndjson") == VS_FMT_JSONL);
     CHECK(vs_format_parse("auto") == VS_FMT_AUTO);
     CHECK(vs_format_parse("parquet") == -1);
     CHECK(vs_format_parse(NULL) == -1);
-    for (int f = VS_FMT_AUTO; f <= VS_FMT_TXT; f++)
+    for (int f = VS_FMT_AUTO; f <= VS_FMT_JSONL; f++)
         CHECK(vs_format_parse(vs_format_name((vs_format)f)) == f);
 }
 
@@ -396,12 +397,10 @@ static void test_npy(void)
     read_fails(P("a.npy"), NULL, 1, VF_EINPUT, "a.npy'", "float32");
 
     /* errors */
-    write_npy("fort.npy", 1, "<f4", 1, "(10, 4)", f, sizeof f);
-    open_fails(P("fort.npy"), NULL, VF_EUNSUPPORTED, "fort.npy'", "fortran_order");
     write_npy("be.npy", 1, ">f4", 0, "(10, 4)", f, sizeof f);
     open_fails(P("be.npy"), NULL, VF_EUNSUPPORTED, "be.npy'", "'>f4'");
-    write_npy("f2.npy", 1, "<f2", 0, "(10, 2)", f, 40);
-    open_fails(P("f2.npy"), NULL, VF_EUNSUPPORTED, "'<f2' is not supported", NULL);
+    write_npy("c2.npy", 1, "<c8", 0, "(10, 2)", f, 160);
+    open_fails(P("c2.npy"), NULL, VF_EUNSUPPORTED, "'<c8' is not supported", NULL);
     write_npy("3d.npy", 1, "<f4", 0, "(2, 2, 10)", f, sizeof f);
     open_fails(P("3d.npy"), NULL, VF_EUNSUPPORTED, "3 dimensions", NULL);
     write_npy("trunc.npy", 1, "<f4", 0, "(10, 4)", f, sizeof f - 4);
@@ -938,6 +937,231 @@ static void test_stdin(void)
     with_stdin(P("d.h5"), 0, sniff_one, &h5);
 }
 
+/* Fortran order, float16 and int8, arrays concatenated in one stream, and what may follow. */
+static void test_npy_more(void)
+{
+    float f[40], v[64];
+    vs_reader *r;
+    for (size_t i = 0; i < 10; i++)
+        for (size_t j = 0; j < 4; j++)
+            f[i * 4 + j] = val(i, j);
+
+    /* Fortran order: column-major bytes, rows come out as in C order */
+    float fc[40];
+    for (size_t i = 0; i < 10; i++)
+        for (size_t j = 0; j < 4; j++)
+            fc[j * 10 + i] = val(i, j);
+    write_npy("fort.npy", 1, "<f4", 1, "(10, 4)", fc, sizeof fc);
+    if ((r = open_ok(P("fort.npy"), NULL))) {
+        CHECK(vs_reader_dim(r) == 4 && vs_reader_rows(r) == 10);
+        CHECK(read_floats(r, v, NULL, NULL, 16) == 10 && floats_match(v, 10, 4));
+        vs_reader_free(r);
+    }
+    write_npy("fortshort.npy", 1, "<f4", 1, "(10, 4)", fc, sizeof fc - 8);
+    open_fails(P("fortshort.npy"), NULL, VF_EINPUT, "fortshort.npy': npy array 1: truncated", NULL);
+
+    /* float16: 0.5, -2, 65504 (the largest), 2^-24 (the smallest subnormal); then infinity */
+    uint16_t h[4] = {0x3800, 0xc000, 0x7bff, 0x0001};
+    write_npy("f2.npy", 1, "<f2", 0, "(2, 2)", h, sizeof h);
+    if ((r = open_ok(P("f2.npy"), NULL))) {
+        CHECK(read_floats(r, v, NULL, NULL, 4) == 2);
+        CHECK(v[0] == 0.5f && v[1] == -2.0f && v[2] == 65504.0f && v[3] == ldexpf(1, -24));
+        vs_reader_free(r);
+    }
+    h[3] = 0x7c00;
+    write_npy("f2inf.npy", 1, "<f2", 0, "(2, 2)", h, sizeof h);
+    read_fails(P("f2inf.npy"), NULL, 0, VF_EVALUE, "f2inf.npy': row 2: value 2 is infinite", NULL);
+
+    int8_t i1[4] = {-128, -1, 0, 127};
+    write_npy("i1.npy", 1, "|i1", 0, "(2, 2)", i1, sizeof i1);
+    if ((r = open_ok(P("i1.npy"), NULL))) {
+        CHECK(read_floats(r, v, NULL, NULL, 4) == 2);
+        CHECK(v[0] == -128 && v[1] == -1 && v[2] == 0 && v[3] == 127);
+        vs_reader_free(r);
+    }
+
+    /* three arrays one after another (as np.save three times to one pipe): every row, in
+       order, whatever each array's dtype and order */
+    write_npy("p1.npy", 1, "<f4", 0, "(3, 4)", f, 48);
+    write_npy("p2.npy", 1, "<f4", 1, "(3, 4)", f, 0);
+    write_npy("p3.npy", 1, "<f8", 0, "(4, 4)", f, 0);
+    {
+        float c2[12];
+        double d3[16];
+        for (size_t i = 0; i < 3; i++)
+            for (size_t j = 0; j < 4; j++)
+                c2[j * 3 + i] = val(i + 3, j);
+        for (size_t i = 0; i < 16; i++)
+            d3[i] = val(6 + i / 4, i % 4);
+        char cmd[2048];
+        FILE *o = fopen(P("cat.npy"), "wb");
+        FILE *a = fopen(P("p1.npy"), "rb");
+        char buf[4096];
+        size_t n = fread(buf, 1, sizeof buf, a);
+        fclose(a);
+        fwrite(buf, 1, n, o);
+        a = fopen(P("p2.npy"), "rb");
+        n = fread(buf, 1, sizeof buf, a);
+        fclose(a);
+        fwrite(buf, 1, n, o);
+        fwrite(c2, 1, sizeof c2, o);
+        a = fopen(P("p3.npy"), "rb");
+        n = fread(buf, 1, sizeof buf, a);
+        fclose(a);
+        fwrite(buf, 1, n, o);
+        fwrite(d3, 1, sizeof d3, o);
+        fclose(o);
+        if ((r = open_ok(P("cat.npy"), NULL))) {
+            CHECK(vs_reader_dim(r) == 4 && vs_reader_rows(r) == -1);
+            CHECK(read_floats(r, v, NULL, NULL, 16) == 10 && floats_match(v, 10, 4));
+            vs_reader_free(r);
+        }
+        vs_reader_opts ro = {.format = VS_FMT_NPY};
+        float *all;
+        size_t rows;
+        uint32_t dim;
+        vf_error e;
+        CHECK(vs_read_all_f32(P("cat.npy"), &ro, &all, &rows, &dim, &e) == 0 && rows == 10 &&
+              floats_match(all, 10, 4));
+        free(all);
+        /* trailing bytes that are not an array are refused */
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s' && printf 'junk' >>'%s'", P("a3.npy"), P("junk3.npy"),
+                 P("junk3.npy"));
+        write_npy("a3.npy", 1, "<f4", 0, "(3, 4)", f, 48);
+        CHECK(system(cmd) == 0);
+        read_fails(P("junk3.npy"), NULL, 0, VF_EINPUT, "junk3.npy': trailing bytes after npy array 1",
+                   NULL);
+        /* an array of another dimension is refused */
+        write_npy("w.npy", 1, "<f4", 0, "(2, 2)", f, 16);
+        snprintf(cmd, sizeof cmd, "cat '%s' '%s' >'%s'", P("a3.npy"), P("w.npy"), P("dims.npy"));
+        CHECK(system(cmd) == 0);
+        read_fails(P("dims.npy"), NULL, 0, VF_EDIM, "dims.npy': npy array 2 (row 4): dim 2, expected 4",
+                   NULL);
+    }
+}
+
+/* JSON lines: ids, keys and vectors; bare arrays; ids alone; every error names its line. */
+static void test_jsonl(void)
+{
+    float v[64];
+    uint64_t ids[16], keys[16];
+    vs_reader *r;
+    put_str("a.jsonl", "\xEF\xBB\xBF{\"id\": 7, \"vector\": [0.5, 1.5], \"key\": 3, \"meta\": {\"x\": 1}}\r\n"
+                       "\n{\"key\": 4, \"vector\": [10, 11.5], \"id\": 9223372036854775807}\n");
+    if ((r = open_ok(P("a.jsonl"), NULL))) {
+        CHECK(vs_reader_format(r) == VS_FMT_JSONL && vs_reader_dim(r) == 2);
+        CHECK(vs_reader_has_ids(r) && vs_reader_has_keys(r));
+        CHECK(read_floats(r, v, ids, keys, 16) == 2);
+        CHECK(v[0] == 0.5f && v[1] == 1.5f && v[2] == 10 && v[3] == 11.5f);
+        CHECK(ids[0] == 7 && ids[1] == (uint64_t)INT64_MAX && keys[0] == 3 && keys[1] == 4);
+        vs_reader_free(r);
+    }
+    put_str("b.ndjson", "[1, 2, 3]\n[4, 5, 6]\n");
+    if ((r = open_ok(P("b.ndjson"), NULL))) {
+        CHECK(vs_reader_dim(r) == 3 && !vs_reader_has_ids(r) && !vs_reader_has_keys(r));
+        CHECK(read_floats(r, v, NULL, NULL, 16) == 2 && v[5] == 6);
+        vs_reader_free(r);
+    }
+    /* integers for read_i64 */
+    if ((r = open_ok(P("b.ndjson"), NULL))) {
+        int64_t iv[8];
+        CHECK(read_ints(r, iv, 8) == 2 && iv[0] == 1 && iv[5] == 6);
+        vs_reader_free(r);
+    }
+    /* rows of ids alone (what vec-ingest --delete reads): dimension 0; a key as a string */
+    put_str("ids.jsonl", "{\"id\": 1}\n{\"id\": 2}\n");
+    if ((r = open_ok(P("ids.jsonl"), NULL))) {
+        CHECK(vs_reader_dim(r) == 0 && vs_reader_has_ids(r));
+        CHECK(read_floats(r, v, ids, NULL, 16) == 2 && ids[0] == 1 && ids[1] == 2);
+        vs_reader_free(r);
+    }
+    put_str("bigkey.jsonl", "{\"key\": \"18446744073709551615\", \"vector\": [1]}\n");
+    if ((r = open_ok(P("bigkey.jsonl"), NULL))) {
+        CHECK(read_floats(r, v, NULL, keys, 16) == 1 && keys[0] == UINT64_MAX);
+        vs_reader_free(r);
+    }
+    /* errors: each names the row and the line */
+    put_str("e1.jsonl", "{\"id\": 1, \"vector\": [1, 2]}\n\n{\"vector\": [1, 2]}\n");
+    read_fails(P("e1.jsonl"), NULL, 0, VF_EINPUT, "e1.jsonl': row 2 (line 3): no \"id\"", NULL);
+    put_str("e2.jsonl", "{\"vector\": [1, 2]}\n{\"vector\": [1, 2, 3]}\n");
+    read_fails(P("e2.jsonl"), NULL, 0, VF_EDIM, "row 2 (line 2): 3 values, expected 2", NULL);
+    put_str("e3.jsonl", "{\"vector\": [1, 2]}\n{\"vector\": [1, \"x\"]}\n");
+    read_fails(P("e3.jsonl"), NULL, 0, VF_EINPUT, "row 2 (line 2): value 2 is a string", NULL);
+    put_str("e4.jsonl", "{\"vector\": [1, 2]}\n{\"vector\": [1, 2]} {}\n");
+    read_fails(P("e4.jsonl"), NULL, 0, VF_EINPUT, "row 2 (line 2): not JSON", NULL);
+    put_str("e5.jsonl", "{\"vector\": [1, 2]}\n{\"vector\": [1, 1e39]}\n");
+    read_fails(P("e5.jsonl"), NULL, 0, VF_EVALUE, "value 2 (1e+39) is out of float32 range", NULL);
+    put_str("e6.jsonl", "{\"vector\": [1, 2]}\n{\"vector\": [1, NaN]}\n");
+    read_fails(P("e6.jsonl"), NULL, 0, VF_EINPUT, "row 2 (line 2): not JSON", NULL);
+    put_str("e7.jsonl", "{\"id\": 1.5, \"vector\": [1, 2]}\n");
+    read_fails(P("e7.jsonl"), NULL, 0, VF_EINPUT, "\"id\" is a number (1.5), not a non-negative integer", NULL);
+    put_str("e8.jsonl", "{\"id\": 1, \"id\": 2, \"vector\": [1, 2]}\n");
+    open_fails(P("e8.jsonl"), NULL, VF_EINPUT, "row 1 (line 1): not JSON: duplicate", NULL);
+    put_str("e9.jsonl", "{\"vector\": []}\n");
+    open_fails(P("e9.jsonl"), NULL, VF_EINPUT, "empty \"vector\"", NULL);
+    put_str("e10.jsonl", "\"text\"\n");
+    open_fails(P("e10.jsonl"), NULL, VF_EINPUT, "row 1 (line 1): not JSON: '[' or '{' expected", NULL);
+    put_str("e11.jsonl", "[1.5, 2]\n");
+    read_fails(P("e11.jsonl"), NULL, 1, VF_EINPUT, "value 1 is a real number, not an integer", NULL);
+    /* id and key columns are text options */
+    vs_reader_opts ro = {.id_col = 1};
+    open_fails(P("b.ndjson"), &ro, VF_EARG, "text input only", NULL);
+    /* an empty source: no rows, dimension from the options */
+    put_str("empty.jsonl", "\n\n");
+    ro = (vs_reader_opts){.dim = 5};
+    if ((r = open_ok(P("empty.jsonl"), &ro))) {
+        CHECK(vs_reader_dim(r) == 5 && vs_reader_rows(r) == 0 && read_floats(r, v, NULL, NULL, 4) == 0);
+        vs_reader_free(r);
+    }
+    /* vs_read_all_f32_ids gives the ids the rows carry, and none when they carry none */
+    float *all;
+    uint64_t *aid;
+    size_t rows;
+    uint32_t dim;
+    vf_error e;
+    CHECK(vs_read_all_f32_ids(P("a.jsonl"), NULL, &all, &aid, &rows, &dim, &e) == 0 && rows == 2 && aid &&
+          aid[0] == 7);
+    free(all);
+    free(aid);
+    CHECK(vs_read_all_f32_ids(P("b.ndjson"), NULL, &all, &aid, &rows, &dim, &e) == 0 && rows == 2 && !aid);
+    free(all);
+}
+
+/* The "distance" attribute of an ann-benchmarks file names the metric. */
+static void test_h5_metric(void)
+{
+    float f[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    static const struct { const char *value; int vlen, metric; } cases[] = {
+        {"angular", 1, VF_METRIC_COSINE}, {"euclidean", 0, VF_METRIC_L2}, {"dot", 1, VF_METRIC_IP},
+        {"hamming", 0, -1},               {NULL, 0, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        hid_t h = H5Fcreate(P("m.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        h5_put(h, "train", H5T_NATIVE_FLOAT, 2, 2, 4, f, 0);
+        if (cases[c].value) {
+            hid_t t = H5Tcopy(H5T_C_S1);
+            H5Tset_size(t, cases[c].vlen ? H5T_VARIABLE : strlen(cases[c].value));
+            if (cases[c].vlen)
+                H5Tset_cset(t, H5T_CSET_UTF8);
+            hid_t sp = H5Screate(H5S_SCALAR);
+            hid_t a = H5Acreate2(h, "distance", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+            const char *val = cases[c].value;
+            H5Awrite(a, t, cases[c].vlen ? (const void *)&val : (const void *)val);
+            H5Aclose(a);
+            H5Sclose(sp);
+            H5Tclose(t);
+        }
+        H5Fclose(h);
+        vs_reader *r = open_ok(P("m.h5"), NULL);
+        if (!r)
+            continue;
+        const char *name;
+        CHECK_MSG(vs_reader_metric(r, &name) == cases[c].metric, "distance %s", cases[c].value);
+        CHECK(cases[c].value ? name && !strcmp(name, cases[c].value) : !name);
+        vs_reader_free(r);
+    }
+}
+
 static void cleanup(void)
 {
     char cmd[600];
@@ -958,9 +1182,12 @@ int main(void)
     test_vecs();
     test_vecs_errors();
     test_npy();
+    test_npy_more();
+    test_jsonl();
     test_raw();
     test_text();
     test_hdf5();
+    test_h5_metric();
     test_results();
     test_common_errors();
     test_loaders();
