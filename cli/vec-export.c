@@ -78,7 +78,7 @@ static const char *ext_of(const char *path)
 typedef struct out_file {
     FILE *f;
     const char *path;       /* NULL: stdout */
-    char tmp[PATH_MAX];
+    char tmp[PATH_MAX];     /* empty: written in place */
 } out_file;
 
 static void out_open(out_file *o, const char *path)
@@ -89,6 +89,14 @@ static void out_open(out_file *o, const char *path)
         return;
     }
     o->path = path;
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device or a FIFO (/dev/null, a pipe a reader waits on) is written in place: a rename
+           would replace it with a file */
+        if (!(o->f = fopen(path, "w")))
+            cli_die(EX_CANTCREAT, "'%s': cannot open: %s", path, strerror(errno));
+        return;
+    }
     if (snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof o->tmp)
         cli_die(EX_USAGE, "'%s': name too long", path);
     int fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -102,7 +110,7 @@ static out_file *outs[3];
 static void out_cleanup(void)
 {
     for (int i = 0; i < 3; i++)
-        if (outs[i] && outs[i]->path && outs[i]->f)
+        if (outs[i] && outs[i]->path && outs[i]->f && outs[i]->tmp[0])
             unlink(outs[i]->tmp);
 }
 
@@ -110,7 +118,10 @@ static void out_close(out_file *o)
 {
     const char *name = o->path ? o->path : "stdout";
     int bad = ferror(o->f) != 0;
-    if (o->path) {
+    if (o->path && !o->tmp[0]) {
+        bad |= fclose(o->f) != 0;
+        o->f = NULL;
+    } else if (o->path) {
         bad |= fflush(o->f) != 0 || fsync(fileno(o->f)) != 0;
         bad |= fclose(o->f) != 0;
         if (!bad && rename(o->tmp, o->path) != 0)

@@ -20,7 +20,7 @@ static const char usage[] =
     "Input (fvecs, bvecs, ivecs, npy, hdf5 as FILE.h5:/dataset, csv, tsv, txt,\n"
     "jsonl, raw float32; '-' is stdin, its format guessed: npy, JSON lines when\n"
     "it starts with '{' or '[', else text):\n"
-    "  -f, --format FMT     input format (default: from the file name)\n"
+    "  -F, --input-format FMT  input format (default: from the file name)\n"
     "  -d, --dim N          vector dimension (needed for raw input)\n"
     "      --ids SPEC       ids of the rows, one per row (ivecs, npy, hdf5, text)\n"
     "      --id-col N       text input: column N (from 1) holds the id\n"

@@ -438,3 +438,17 @@ wait_rows() {
     run -0 cat c/CURRENT
     assert_output manifest-00000005
 }
+
+@test "an OUT that is a device or a FIFO is written in place, never replaced by a file" {
+    vectors v.npy npy-f4 20 4 1
+    vec-ingest -q c v.npy
+    mkfifo f
+    cat f >from-fifo.tsv &
+    r=$!
+    run -0 vec-export -q -f tsv c f
+    wait "$r"
+    [ -p f ] || fail "the FIFO was replaced"
+    assert_equal "$(wc -l <from-fifo.tsv)" 20
+    run -0 vec-export -q -f tsv c /dev/null
+    [ -c /dev/null ] || fail "/dev/null was replaced"
+}

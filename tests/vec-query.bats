@@ -384,3 +384,13 @@ print(n.shape, (n[:, 4:] == -1).all(), np.isinf(d[:, 4:]).all(), sorted(n[0, :4]
     refuses coll 65 "^vec-query: 'g-[0-9]+\.log': the row count is 30 in the file but 29 in the manifest$" \
         vec-query coll a.npy
 }
+
+@test "-o naming a FIFO or a device is refused, and the FIFO stays (a rename would replace it)" {
+    vectors v.fvecs fvecs 20 4 1
+    vectors q.fvecs fvecs 2 4 2
+    vec-ingest -q c v.fvecs
+    mkfifo f
+    run -64 vec-query -q -o f c q.fvecs
+    assert_output --partial "'f': not a regular file"
+    [ -p f ] || fail "the FIFO was replaced"
+}

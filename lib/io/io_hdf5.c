@@ -34,6 +34,18 @@ static void quiet(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+/* An HDF5 file is written under a temporary name and renamed over path: refuse a path that
+   exists and is not a regular file (a device such as /dev/null, a FIFO), which the rename would
+   replace. */
+static int output_path_ok(const char *path, vf_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return vf_fail(err, VF_EARG, "'%s': not a regular file (an HDF5 file is written whole and renamed into place)", path);
+    return 0;
+}
+
+
 /* Names of the datasets at the root of a file, for a message ("a, b, c"). */
 typedef struct name_list { char buf[256]; int n; char first[128]; } name_list;
 
@@ -339,6 +351,8 @@ int vs_h5_rows_open(vs_h5_rows **out, const char *path, uint64_t n, uint32_t dim
     *out = NULL;
     if (!path || !*path || dim == 0)
         return vf_fail(err, VF_EARG, "no HDF5 file or dimension given");
+    if (output_path_ok(path, err))
+        return VF_EARG;
     quiet();
     vs_h5_rows *w = calloc(1, sizeof *w);
     if (!w)
@@ -455,6 +469,8 @@ int vs_h5_write_results(const char *path, size_t nq, size_t k, const int64_t *id
     if (nq * k > 0 && (!ids || !dist))
         return vf_fail(err, VF_EARG, "'%s': no results to write", path);
     quiet();
+    if (output_path_ok(path, err))
+        return VF_EARG;
 
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 32);
