@@ -216,6 +216,11 @@ static double recall(size_t nq, size_t k, const uint64_t *ids, const float *dist
 
 void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_hit *h)
 {
+    query_write_at(o, 0, nq, k, metric, h);
+}
+
+void query_write_at(const query_opts *o, size_t q0, size_t nq, size_t k, int metric, const vs_hit *h)
+{
     vf_error err;
     uint64_t *ids = malloc((nq ? nq : 1) * k * sizeof *ids);
     float *dist = malloc((nq ? nq : 1) * k * sizeof *dist);
@@ -258,10 +263,14 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
         free(sid);
     } else {
         static char obuf[1 << 16];
-        setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+        static int buffered; /* setvbuf only before the first output: later batches append */
+        if (!buffered) {
+            setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+            buffered = 1;
+        }
         for (size_t i = 0; i < nq; i++) {
             if (o->jsonl) {
-                printf("{\"query\":%zu,\"ids\":[", i);
+                printf("{\"query\":%zu,\"ids\":[", q0 + i);
                 for (size_t j = 0, n = 0; j < k; j++)
                     if (ids[i * k + j] != VS_NO_ID)
                         printf("%s%llu", n++ ? "," : "", (unsigned long long)ids[i * k + j]);
@@ -273,7 +282,7 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
             } else {
                 for (size_t j = 0; j < k; j++)
                     if (ids[i * k + j] != VS_NO_ID)
-                        printf("%zu\t%zu\t%llu\t%.9g\n", i, j + 1, (unsigned long long)ids[i * k + j], dist[i * k + j]);
+                        printf("%zu\t%zu\t%llu\t%.9g\n", q0 + i, j + 1, (unsigned long long)ids[i * k + j], dist[i * k + j]);
             }
         }
         if (fflush(stdout) != 0)
