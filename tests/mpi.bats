@@ -105,6 +105,14 @@ print(all(np.array_equal(a[n][:], b[n][:]) for n in ("neighbors", "distances")))
     cmp one.tsv mpi.tsv
 }
 
+# maxrss OUT CMD... - runs CMD, its stdout into OUT, and prints the largest resident set of its
+# processes (mpirun or a rank) in KiB; fails if CMD fails
+maxrss() {
+    "$PY" -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[2:], check=True, stdout=open(sys.argv[1], "wb"))
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"
+}
+
 @test "rank 0's memory does not grow with the number of queries" {
     vectors base.fvecs fvecs 50 64 1
     vec-ingest -q coll base.fvecs
@@ -113,8 +121,9 @@ print(all(np.array_equal(a[n][:], b[n][:]) for n in ("neighbors", "distances")))
     local few many
     # under AddressSanitizer, freed blocks wait in a quarantine of up to 256 MiB: none here
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0"
-    few=$(VECSEG_MPI_BATCH=1000000 /usr/bin/time -f %M mpirun -np 2 vec-query-mpi -q -k 1 coll few.fvecs 2>&1 >/dev/null | tail -n 1)
-    many=$(VECSEG_MPI_BATCH=1000000 /usr/bin/time -f %M mpirun -np 2 vec-query-mpi -q -k 1 coll many.fvecs 2>&1 >many.tsv | tail -n 1)
+    export VECSEG_MPI_BATCH=1000000
+    few=$(maxrss few.tsv mpirun -np 2 vec-query-mpi -q -k 1 coll few.fvecs)
+    many=$(maxrss many.tsv mpirun -np 2 vec-query-mpi -q -k 1 coll many.fvecs)
     [ "$(wc -l <many.tsv)" -eq 200000 ]
     # maximum resident KiB of the largest process (mpirun or a rank): within 16 MiB
     [ "$many" -lt $((few + 16384)) ] || fail "200000 queries: $many KiB, 1000: $few KiB"
