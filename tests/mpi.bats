@@ -69,19 +69,21 @@ clones() {
     grep -c CLONE_THREAD trace.txt || true
 }
 
-@test "four unbound ranks on a machine of up to four cores start no search thread beyond their own" {
+@test "four ranks on a machine of up to four cores, bound or not, start no search thread beyond their own" {
     command -v strace >/dev/null || skip "strace is not installed"
     strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here (ptrace not permitted)"
     [ "$(nproc)" -le 4 ] || skip "this machine has $(nproc) cores: four ranks each get more than one"
     setup_coll
     # MPI starts threads of its own: -t 1 (no search worker) is the baseline, -t 2 (one
     # worker per rank for the one batch) shows the count sees search workers
-    local base two def
+    local base two def bound
     base=$(clones mpirun --bind-to none -np 4 vec-query-mpi -q -t 1 -k 7 coll q.fvecs)
     two=$(clones mpirun --bind-to none -np 4 vec-query-mpi -q -t 2 -k 7 coll q.fvecs)
     def=$(clones mpirun --bind-to none -np 4 vec-query-mpi -q -k 7 coll q.fvecs)
+    bound=$(clones mpirun --bind-to core:overload-allowed -np 4 vec-query-mpi -q -k 7 coll q.fvecs)
     [ "$two" -eq $((base + 4)) ] || fail "-t 2 started $two threads, -t 1 $base: expected 4 more"
     [ "$def" -eq "$base" ] || fail "the default started $def threads, -t 1 $base"
+    [ "$bound" -eq "$base" ] || fail "bound to cores, the default started $bound threads, -t 1 $base"
 }
 
 @test "batches of any size give the one-process answer, as TSV, JSON lines and HDF5" {
