@@ -129,7 +129,9 @@ static int run_mpi(const query_opts *o)
         uint32_t qd = vs_reader_dim(rd);
         if (qd != m->dim) { /* an error unless there is no query at all, as for vec-query */
             float *row = malloc((qd ? qd : 1) * sizeof *row);
-            long got = row ? vs_reader_read(rd, row, NULL, NULL, 1, &err) : 0;
+            if (!row)
+                cli_die(EX_OSERR, "out of memory");
+            long got = vs_reader_read(rd, row, NULL, NULL, 1, &err);
             free(row);
             if (got < 0)
                 mpi_die(&err);
@@ -168,7 +170,7 @@ static int run_mpi(const query_opts *o)
     /* -o and --truth take the whole answer at once: only its hits are kept, never the queries */
     int whole = o->out || o->truth;
     vs_hit *kept = NULL;
-    size_t nq = 0;
+    size_t kept_cap = 0, nq = 0;
     for (;;) {
         uint64_t nb = 0;
         if (rank == 0)
@@ -187,10 +189,12 @@ static int run_mpi(const query_opts *o)
                 if (vs_hits_merge_lists(all, all + (size_t)r * nb * k, nb, k, &err))
                     cli_die_err(&err);
             if (whole) {
-                vs_hit *grown = realloc(kept, (nq + nb) * k * sizeof *kept);
-                if (!grown)
-                    cli_die(EX_OSERR, "out of memory");
-                kept = grown;
+                if (nq + nb > kept_cap) {
+                    kept_cap = (nq + nb) * 2;
+                    kept = realloc(kept, kept_cap * k * sizeof *kept);
+                    if (!kept)
+                        cli_die(EX_OSERR, "out of memory");
+                }
                 memcpy(kept + nq * k, all, nb * k * sizeof *kept);
             } else {
                 query_write_at(o, nq, nb, k, metric, all);
