@@ -24,14 +24,19 @@ CC        ?= cc
 PKGS      := hdf5 openblas zlib jansson
 CFLAGS    ?= -O2 -g
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# OpenBLAS and HDF5 are not linked: lib/ loads them on first use (lib/util/dl.h), by the soname
+# each has here, so a command that needs neither (one query through an index) never loads them.
+PKG_LIBS   := $(shell pkg-config --libs zlib jansson 2>/dev/null)
+DL_LIBS    := $(shell pkg-config --libs hdf5 openblas 2>/dev/null)
+OPENBLAS_SONAME := $(shell scripts/soname openblas)
+HDF5_SONAME     := $(shell scripts/soname hdf5)
 # -ffp-contract=off: a*b + c is two roundings whatever the compiler and -march, so the values
 # a build stores do not depend on them (SPEC.md 5.4; the kernels fuse only where they say so)
 ALL_CFLAGS = -std=c11 -Wall -Wextra -D_GNU_SOURCE -ffp-contract=off -Iformat -Ilib $(PKG_CFLAGS) $(CFLAGS)
 # The library's own objects: position-independent (for the shared library to come) and
 # exporting only what the public headers declare with VS_API/VF_API.
 LIB_CFLAGS = -fPIC -fno-semantic-interposition -fvisibility=hidden
-LDLIBS    := $(PKG_LIBS) -lm -lpthread
+LDLIBS    := $(PKG_LIBS) -lm -lpthread -ldl
 B         := build
 # Where the C test binaries find the source tree's files (tests/srcdir.h).
 export VECSEG_SRCDIR := $(CURDIR)
@@ -93,6 +98,9 @@ $(B)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
 
+$(B)/lib/util/blas.o: ALL_CFLAGS += $(if $(OPENBLAS_SONAME),-DVS_OPENBLAS_SONAME='"$(OPENBLAS_SONAME)"')
+$(B)/lib/io/hdf5_lib.o: ALL_CFLAGS += $(if $(HDF5_SONAME),-DVS_HDF5_SONAME='"$(HDF5_SONAME)"')
+
 $(B)/libvecseg.a: $(OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -138,6 +146,9 @@ $(B)/cli/%.o: cli/%.c cli/common.h cli/query.h $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icli -c -o $@ $<
 
+# test_io writes HDF5 files itself, test_dl calls OpenBLAS: each links the library lib/ loads,
+# and both use the one copy
+$(B)/tests/test_io $(B)/tests/test_dl: LDLIBS += $(DL_LIBS)
 $(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libvecseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libvecseg.a $(LDLIBS)
@@ -197,7 +208,8 @@ crash: check-deps
 
 # A program includes <vecseg/vecseg.h> and links `pkg-config --libs vecseg` (shared) or
 # `pkg-config --static --libs vecseg` (static).  No ldconfig here: DESTDIR installs are staged;
-# run it after installing into a system directory.
+# run it after installing into a system directory.  OpenBLAS and HDF5 are not linked: they
+# load at run time.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/vecseg \
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5

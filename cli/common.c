@@ -19,24 +19,19 @@ int cli_quiet;
 int cli_verbose;
 static int progress_shown;
 
-/* OpenBLAS reads its settings once, when the library loads, so they are set in the
-   environment and the tool run again (once: the second run finds them set; a value the user
-   set is left alone):
+/* OpenBLAS reads its settings once, when it loads, which lib/ does on the first sgemm
+   (lib/util/blas.h), long after this runs: so they are set in the environment here, before
+   any (a value the user set is left alone; child processes inherit them):
    - OPENBLAS_CORETYPE: OpenBLAS picks its kernels from the CPU model it recognises; on
      virtual machines that report a generic model it falls back to old SSE3 kernels, several
      times slower, so the CPU's features name the kernels instead.
    - OPENBLAS_NUM_THREADS=1: lib/ runs every sgemm on its own threads (vs_cores() of them,
      one OpenBLAS thread each), so OpenBLAS's own pool, started at load with a thread per
      core it sees, would only add idle threads, and busy ones past a CPU quota. */
-static void tune_openblas(char **argv)
+static void tune_openblas(void)
 {
-    if (!argv)
-        return;
-    int again = 0;
-    if (!getenv("OPENBLAS_NUM_THREADS")) {
+    if (!getenv("OPENBLAS_NUM_THREADS"))
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
-        again = 1;
-    }
     if (!getenv("OPENBLAS_CORETYPE")) {
         const char *core = NULL;
         __builtin_cpu_init();
@@ -45,14 +40,9 @@ static void tune_openblas(char **argv)
             core = "SkylakeX";
         else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
             core = "Haswell";
-        if (core) {
+        if (core)
             setenv("OPENBLAS_CORETYPE", core, 1);
-            again = 1;
-        }
     }
-    if (again)
-        execv("/proc/self/exe", argv);
-    /* no /proc: carry on with OpenBLAS's own choices */
 }
 
 /* True when stdout is a pipe or socket whose reader has gone (`| head` that has read enough):
@@ -110,6 +100,7 @@ static void guard_stdout(void)
 
 void cli_init(const char *tool, char **argv)
 {
+    (void)argv;
     cli_tool = tool;
     /* past `ulimit -f` a write fails with EFBIG instead of killing the tool
        silently: the error paths then clean up and say why */
@@ -123,7 +114,7 @@ void cli_init(const char *tool, char **argv)
         if (*threads < '0' || *threads > '9' || *end || errno || n < 1 || n > VS_THREADS_MAX)
             cli_die(EX_USAGE, "VECSEG_THREADS: '%s' is not a number from 1 to %d", threads, VS_THREADS_MAX);
     }
-    tune_openblas(argv);
+    tune_openblas();
     guard_stdout(); /* at exit, a failed write to stdout fails the tool (close_stdout) */
 }
 

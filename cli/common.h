@@ -18,7 +18,8 @@ extern const char *cli_tool;   /* set by cli_init */
 extern int cli_quiet;
 extern int cli_verbose;  /* -v: one line per step on stderr */
 
-/* Sets the tool name; may re-execute the tool once to tune OpenBLAS. */
+/* Sets the tool name, checks VECSEG_THREADS and puts OpenBLAS's settings in the environment
+   before lib/ first loads it.  argv is unused (it served a re-execution, no longer needed). */
 void cli_init(const char *tool, char **argv);
 /* Prints "tool: message" on stderr. */
 void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

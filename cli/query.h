@@ -106,6 +106,9 @@ void query_done(query_run *r);
 /* Writes the answer: nq hit lists of k (internal distances of metric) reported as TSV, JSON
    lines or -o HDF5, and with --truth recall@k on stderr.  Dies on error. */
 void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_hit *h);
+/* The same for queries q0 .. q0+nq-1 of a longer answer written in batches, in order (TSV and
+   JSON lines only: -o and --truth take the whole answer in one call, q0 0). */
+void query_write_at(const query_opts *o, size_t q0, size_t nq, size_t k, int metric, const vs_hit *h);
 
 /* n hits, or die. */
 vs_hit *query_hits(size_t n);

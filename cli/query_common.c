@@ -297,12 +297,14 @@ static double recall(size_t nq, size_t k, const uint64_t *ids, const float *dist
 
 void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_hit *h)
 {
+    query_write_at(o, 0, nq, k, metric, h);
+}
+
+void query_write_at(const query_opts *o, size_t q0, size_t nq, size_t k, int metric, const vs_hit *h)
+{
     vf_error err;
-    uint64_t *ids = malloc((nq ? nq : 1) * k * sizeof *ids);
-    float *dist = malloc((nq ? nq : 1) * k * sizeof *dist);
-    if (!ids || !dist)
-        cli_die(EX_OSERR, "out of memory");
-    vs_hits_report(h, nq * k, metric, ids, dist);
+    /* the truth is checked before anything is allocated: dying here leaves no block behind
+       (LeakSanitizer saw the report's arrays leaked when the check failed) */
     int64_t *tn = NULL;
     float *td = NULL;
     size_t tq = 0;
@@ -321,9 +323,11 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
         vs_reader_free(tr);
         if (vs_read_all_i64(o->truth, &to, &tn, &tq, &tk, &err))
             cli_die_err(&err);
-        if (tq != nq || tk < k)
+        if (tq != nq || tk < k) {
+            free(tn);
             cli_die(EX_DATAERR, "'%s': has %zu rows of %u neighbours; %zu rows of at least %zu needed", o->truth, tq,
                     tk, nq, k);
+        }
         /* ann-benchmarks files keep the true distances beside the neighbours */
         const char *slash = strrchr(o->truth, '/');
         const char *colon = strstr(o->truth, ":/");
@@ -338,24 +342,39 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
             }
         }
     }
+    uint64_t *ids = malloc((nq ? nq : 1) * k * sizeof *ids);
+    float *dist = malloc((nq ? nq : 1) * k * sizeof *dist);
+    if (!ids || !dist)
+        cli_die(EX_OSERR, "out of memory");
+    vs_hits_report(h, nq * k, metric, ids, dist);
     if (o->out) {
         int64_t *sid = malloc((nq ? nq : 1) * k * sizeof *sid);
         if (!sid)
             cli_die(EX_OSERR, "out of memory");
         for (size_t i = 0; i < nq * k; i++)
             sid[i] = ids[i] == VS_NO_ID ? -1 : (int64_t)ids[i];
-        if (vs_h5_write_results(o->out, nq, k, sid, dist, &err))
-            cli_die_err(&err);
+        int rc = vs_h5_write_results(o->out, nq, k, sid, dist, &err);
         free(sid);
+        if (rc) { /* as above: nothing left for LeakSanitizer */
+            free(ids);
+            free(dist);
+            free(tn);
+            free(td);
+            cli_die_err(&err);
+        }
     } else {
         static char obuf[1 << 16];
-        setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-        if (o->header && !o->jsonl)
-            printf("query\trank\tid\tdistance\n");
+        static int buffered; /* setvbuf only before the first output: later batches append */
+        if (!buffered) {
+            setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+            buffered = 1;
+            if (o->header && !o->jsonl)
+                printf("query\trank\tid\tdistance\n");
+        }
         /* the queries' own ids when they carry them (and the answer is for those queries) */
-        const uint64_t *qid = query_ids && query_nids == nq ? query_ids : NULL;
+        const uint64_t *qid = query_ids && q0 + nq <= query_nids ? query_ids + q0 : NULL;
         for (size_t i = 0; i < nq; i++) {
-            unsigned long long qn = qid ? (unsigned long long)qid[i] : (unsigned long long)i;
+            unsigned long long qn = qid ? (unsigned long long)qid[i] : (unsigned long long)(q0 + i);
             if (o->jsonl) {
                 json_t *line = json_object(), *ja = json_array(), *jd = json_array();
                 if (!line || !ja || !jd)

@@ -20,7 +20,11 @@
  * and vf_error.h (the error record and codes), which are installed beside it.
  * Build with `pkg-config --cflags --libs vecseg` (the shared library,
  * libvecseg.so) or `pkg-config --static --libs vecseg` (libvecseg.a and the
- * libraries it uses: hdf5, openblas, zlib, libm, pthread).
+ * libraries it uses: zlib, jansson, libm, pthread, libdl).
+ * OpenBLAS and HDF5 are not linked: the library loads each the first time a
+ * call needs it (a batch search or an IVF build; an HDF5 file), and a call
+ * that cannot load it fails with VF_EUNSUPPORTED.  OpenBLAS reads
+ * OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS as it loads: set them before.
  *
  * Errors: every call that can fail returns 0 (or a count) on success and a
  * negative VF_E* code otherwise, and fills a caller-owned vf_error (which may

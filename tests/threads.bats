@@ -3,10 +3,10 @@
 # `taskset -c 0` it works on its main thread alone, and VECSEG_THREADS overrides the count.
 #
 # Threads are counted, not guessed: strace -f logs every clone that starts one (flag
-# CLONE_THREAD).  A tool re-executes itself once to put OpenBLAS's settings in its environment
-# (cli/common.c), so only the clones after the last execve count: any before it are OpenBLAS's
-# load-time pool in the image being replaced.  After it, OpenBLAS starts none (told one thread
-# per caller), which the control with VECSEG_THREADS=2 shows: exactly the one extra worker.
+# CLONE_THREAD); only the clones after the last execve (the tool's own image) count.  A tool
+# puts OpenBLAS's settings in its environment before lib/ loads OpenBLAS (cli/common.c), so
+# OpenBLAS starts no pool of its own (told one thread per caller), which the control with
+# VECSEG_THREADS=2 shows: exactly the one extra worker.
 
 load test_helper
 

@@ -1,7 +1,8 @@
 /*
  * io_hdf5.c - HDF5 datasets as vector sources, and the ann-benchmarks results writer.
  *
- * The only file in vecseg that includes hdf5.h.  A source is one 1-D (dim 1) or 2-D dataset of
+ * With hdf5_lib.c the only code in vecseg that includes hdf5.h; HDF5 loads on the first open or
+ * write (hdf5_lib.h), so a command that reads no HDF5 never loads it.  A source is one 1-D (dim 1) or 2-D dataset of
  * float or integer type, read in row hyperslabs of the caller's batch size, so a dataset is
  * never loaded whole; HDF5 converts stored values to the native element type chosen at open
  * (float32/float64 kept apart so float64 range errors are ours to report, integers widened to
@@ -10,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <hdf5.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@
 
 /* the rows writer is of the advanced API */
 #define VECSEG_STATIC_LINKING_ONLY
+#include "io/hdf5_lib.h" /* HDF5 through pointers: loaded on first use */
 #include "io/io_internal.h"
 
 #define H5_CHUNK_CACHE ((size_t)32 << 20) /* per dataset: a chunked dataset decompresses once */
@@ -118,6 +119,9 @@ void vs_h5_close(vs_reader *r)
 int vs_h5_open(vs_reader *r, const char *file, const char *dset, const vs_reader_opts *o,
                vf_error *err)
 {
+    int rc = vs_h5_load(err);
+    if (rc)
+        return rc;
     quiet();
     struct stat st;
     if (stat(file, &st) < 0)
@@ -468,6 +472,9 @@ int vs_h5_write_results(const char *path, size_t nq, size_t k, const int64_t *id
         return vf_fail(err, VF_EARG, "'%s': %zu x %zu results is too many", path, nq, k);
     if (nq * k > 0 && (!ids || !dist))
         return vf_fail(err, VF_EARG, "'%s': no results to write", path);
+    int rc = vs_h5_load(err);
+    if (rc)
+        return rc;
     quiet();
     if (output_path_ok(path, err))
         return VF_EARG;
@@ -483,7 +490,6 @@ int vs_h5_write_results(const char *path, size_t nq, size_t k, const int64_t *id
     snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     memcpy(dcopy, path, plen + 1);
 
-    int rc = 0;
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) {
         rc = vf_fail(err, VF_EIO, "'%s': cannot create '%s'", path, tmp);

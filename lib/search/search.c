@@ -22,10 +22,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include <cblas.h>
-
 #include "lib_internal.h"
 #include "simd/metric.h"
+#include "util/blas.h"
 #include "util/parallel.h"
 
 #define QBLOCK 1024      /* queries per sgemm block (tuned on fashion-mnist) */
@@ -292,9 +291,10 @@ static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t 
             t->out = out + t->q0 * k;
         }
     }
-    vs_blas_serial(); /* each task calls sgemm itself */
-    vs_parallel_for(threads, (size_t)threads, run_task, ts);
-    int rc = 0;
+    /* each task calls sgemm itself, for a batch (run_task): fewer queries never load OpenBLAS */
+    int rc = nq >= BATCH_MIN ? vs_blas_serial(err) : 0;
+    if (rc == 0)
+        vs_parallel_for(threads, (size_t)threads, run_task, ts);
     for (int i = 0; i < threads && rc == 0; i++)
         if (ts[i].rc) {
             rc = ts[i].rc;

@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cblas.h>
-
 #include "util/parallel.h"
 
 /* ---- how many cores ---------------------------------------------------------------------- */
@@ -251,10 +249,4 @@ int vs_parallel_for(int threads, size_t n, void (*fn)(void *ctx, size_t i, int w
     free(tid);
     free(arg);
     return started;
-}
-
-void vs_blas_serial(void)
-{
-    if (openblas_get_num_threads() != 1)
-        openblas_set_num_threads(1);
 }

@@ -38,13 +38,4 @@ int vs_cgroup_cpus(const char *root);
  */
 int vs_parallel_for(int threads, size_t n, void (*fn)(void *ctx, size_t i, int w), void *ctx);
 
-/*
- * Makes OpenBLAS run each sgemm on the calling thread alone.  lib/ calls sgemm only from
- * vs_parallel_for workers, which already cover the cores: OpenBLAS threads of its own would
- * oversubscribe them.  OpenBLAS's count is one setting for the whole process, so it is set to
- * 1 and left there (saving and restoring it around each call would race between two builds
- * running at once); call before the workers start.
- */
-void vs_blas_serial(void);
-
 #endif

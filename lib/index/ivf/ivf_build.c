@@ -19,14 +19,12 @@
  *
  * Invariants: the bytes depend only on the rows, the parameters and the
  * seed, not on the thread count (fixed blocks, per-block outputs, sums in
- * ascending order: kmeans.h); OpenBLAS runs single-threaded (vs_blas_serial:
- * our own threads split the work).
+ * ascending order: kmeans.h); OpenBLAS runs single-threaded (kmeans.c:
+ * vs_blas_serial; our own threads split the work).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cblas.h>
 
 #include "index/ivf/ivf.h"
 #include "index/ivf/kmeans.h"
@@ -342,7 +340,6 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
     }
     b.threads = bp->threads > 0 ? bp->threads : vs_cores();
 
-    vs_blas_serial(); /* our threads split the work; each sgemm runs on its caller */
     int rc = 0;
     float *own = NULL;
     uint32_t max_list = 0;

@@ -21,11 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "index/ivf/kmeans.h"
 #include "simd/distance.h"
 #include "simd/pq.h"
+#include "util/blas.h"
 #include "util/parallel.h"
 
 #define ARB 256       /* rows per assignment block */
@@ -173,8 +172,12 @@ int vs_kmeans_assign(const float *x, size_t n, uint32_t d, const float *c, uint3
         a.cmax = sqrtf(a.cmax);
         a.cn = aux;
     }
-    if (!direct)
-        vs_blas_serial(); /* our threads each run sgemm */
+    int rc = direct ? 0 : vs_blas_serial(err); /* our threads each run sgemm */
+    if (rc) {
+        free(aux);
+        free(a.work);
+        return rc;
+    }
     vs_parallel_for(threads, nblocks, assign_block, &a);
     free(aux);
     free(a.work);
