@@ -24,11 +24,13 @@
     "      --refine R       HNSW, IVF_PQ, IVF_SQ8: re-rank R*k candidates exactly\n" \
     "  -F, --input-format FMT  query format (default: from the file name)\n" \
     "  -d, --dim N          query dimension (needed for raw input)\n" \
-    "      --ids SPEC       the queries' ids, one per query, repeated in the output\n" \
-    "      --id-col N       text queries: column N (from 1) holds the query's id\n" \
     "      --format FMT     output: tsv (default) or jsonl\n" \
     "      --header         TSV output: a first line naming the columns\n" \
     "  -o, --output FILE.h5 write datasets neighbors and distances instead\n"
+/* vec-query's alone: vec-query-mpi streams its queries and numbers them from 0. */
+#define QUERY_HELP_IDS \
+    "      --ids SPEC       the queries' ids, one per query, repeated in the output\n" \
+    "      --id-col N       text queries: column N (from 1) holds the query's id\n"
 #define QUERY_HELP_END \
     "  -q, --quiet          no summary line\n" \
     "  -h, --help           this help\n" \

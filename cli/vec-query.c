@@ -23,6 +23,7 @@ static const char usage[] =
     "  -j, --jobs N         search in N worker processes (default 1)\n"
     "  -t, --threads N      threads per process (default: cores / jobs)\n"
     QUERY_HELP_SEARCH
+    QUERY_HELP_IDS
     "      --truth SPEC     true neighbours (FILE.h5:/neighbors, ivecs, ...):\n"
     "                       print recall@k on stderr\n"
     "      --key KEY        only rows with this partition key (repeatable)\n"

@@ -357,6 +357,9 @@ int vs_h5_rows_open(vs_h5_rows **out, const char *path, uint64_t n, uint32_t dim
         return vf_fail(err, VF_EARG, "no HDF5 file or dimension given");
     if (output_path_ok(path, err))
         return VF_EARG;
+    int lrc = vs_h5_load(err);
+    if (lrc)
+        return lrc;
     quiet();
     vs_h5_rows *w = calloc(1, sizeof *w);
     if (!w)
