@@ -79,11 +79,13 @@ static double ref_dist(int metric, const float *q, const float *x)
 }
 
 /* Writes segment `name` of the first n rows with an HNSW index. */
+static int reverse_ids; /* ids falling with the row number (test_ties) */
+
 static int write_seg(const char *name, size_t n, int metric, uint32_t M, int threads, uint64_t seed)
 {
     static uint64_t ids[N], lsns[N];
     for (size_t i = 0; i < n; i++) {
-        ids[i] = 1000 + i;
+        ids[i] = reverse_ids ? 1000 + n - 1 - i : 1000 + i;
         lsns[i] = 1;
     }
     vf_seg_info info = {.dim = D, .elem = VF_ELEM_F32, .metric = (uint32_t)metric, .rows = n};
@@ -618,6 +620,46 @@ static void test_near_duplicates(void)
     gen(12345);
 }
 
+/* [R-SEARCH-ORDER]: 30 copies of one row at distance 0 from the query, ids falling with the row
+   number: the 10 kept are those of the smallest ids (the largest rows), not the first rows. */
+static void test_ties(void)
+{
+    static uint8_t del[(N + 7) / 8];
+    gen(777);
+    for (int r = 1; r < 30; r++)
+        memcpy(vecs + r * D, vecs, D * sizeof *vecs);
+    memcpy(qs, vecs, D * sizeof *vecs);
+    for (int r = 0; r < 30; r++)
+        norms[r] = norms[0];
+    qns[0] = norms[0];
+    reverse_ids = 1;
+    CHECK(write_seg("t.vseg", N, VF_METRIC_L2, 16, 2, 7) == 0);
+    reverse_ids = 0;
+    opened o;
+    vf_error err;
+    CHECK(open_seg(&o, "t.vseg", &err) == 0);
+    mark_unreachable(&o, del);
+    int want[K], nw = 0; /* the reachable copies of the largest rows */
+    for (int r = 29; r >= 0 && nw < K; r--)
+        if (!((del[r >> 3] >> (r & 7)) & 1))
+            want[nw++] = r;
+    vs_hit buf[K];
+    vs_topk t;
+    vs_topk_init(&t, buf, K);
+    vs_query_params qp = {.ef = 64};
+    CHECK(vs_index_search(o.ix, qs, qns[0], &qp, del, &t, o.scratch, &err) == 0);
+    int ok = t.n == K && nw == K;
+    for (size_t i = 0; i < t.n; i++) {
+        int found = 0;
+        for (int j = 0; j < nw; j++)
+            found |= t.h[i].id == (uint64_t)want[j];
+        ok &= found && t.h[i].dist == 0;
+    }
+    CHECK_MSG(ok, "ties at distance 0 not kept by the smallest id");
+    close_seg(&o);
+    gen(12345);
+}
+
 static void test_levels(void)
 {
     int above[4] = {0};
@@ -657,9 +699,10 @@ int main(void)
     test_small();
     test_damage();
     test_near_duplicates();
+    test_ties();
     /* clean up */
     const char *names[] = {"r1.vseg", "r2.vseg", "r3.vseg", "r1-64.vseg", "r2-64.vseg", "r3-64.vseg", "d1.vseg", "d2.vseg", "d3.vseg", "d4.vseg",
-                           "s0.vseg", "s1.vseg", "s2.vseg", "s7.vseg", "s40.vseg", "nd.vseg"};
+                           "s0.vseg", "s1.vseg", "s2.vseg", "s7.vseg", "s40.vseg", "nd.vseg", "t.vseg"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlinkat(dirfd_, names[i], 0);
     close(dirfd_);

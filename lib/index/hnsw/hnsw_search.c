@@ -30,6 +30,7 @@
 
 typedef struct hnsw_ix {
     const vs_rows_view *rows;
+    const uint64_t *ids;         /* the segment's IDS, the tie order of equal distances; may be NULL */
     const uint8_t *nodes;
     const uint32_t *upper;
     uint64_t words;
@@ -98,6 +99,10 @@ static int hnsw_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, v
     if (!ix)
         return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
     ix->rows = rows;
+    uint64_t idlen = 0;
+    ix->ids = vf_seg_section(seg, VF_SEC_IDS, &idlen);
+    if (idlen != 8ull * m.rows)
+        ix->ids = NULL;
     ix->nodes = nodes;
     ix->upper = (const uint32_t *)upper;
     ix->words = m.upper_words;
@@ -375,6 +380,37 @@ static void scan_rest(const hnsw_ix *ix, hscratch *s, uint16_t e, const float *q
             vs_topk_push(t, vs_row_distance(ix->rows, q, qn, r), r);
 }
 
+/* t holds the k best of ex[0..n) by (distance, row); when rows tied at its k-th distance were
+   left out, keeps instead those of the smallest ids, the order the caller merges by
+   [R-SEARCH-ORDER].  tmp has room for n. */
+static void ties_by_id(const uint64_t *ids, const cand *ex, size_t n, vs_topk *t, cand *tmp)
+{
+    float b = vs_topk_bound(t);
+    size_t kept = 0, tied = 0;
+    for (size_t i = 0; i < t->n; i++)
+        kept += t->h[i].dist == b;
+    for (size_t i = 0; i < n; i++)
+        if (ex[i].d == b)
+            tmp[tied++] = ex[i];
+    if (tied == kept)
+        return;
+    size_t k = t->k;
+    vs_topk_init(t, t->h, k);
+    for (size_t i = 0; i < n; i++)
+        if (ex[i].d < b)
+            vs_topk_push(t, ex[i].d, ex[i].id);
+    /* the tied rows by id: a partial selection of the k - n smallest */
+    for (size_t j = 0; t->n < k && j < tied; j++) {
+        size_t m = j;
+        for (size_t i = j + 1; i < tied; i++)
+            if (ids[tmp[i].id] < ids[tmp[m].id])
+                m = i;
+        cand c = tmp[m];
+        tmp[m] = tmp[j];
+        vs_topk_push(t, c.d, c.id);
+    }
+}
+
 static int hnsw_search(const void *impl, const float *q, float qn, const vs_query_params *qp, const uint8_t *del,
                        vs_topk *t, void *scratch, vf_error *err)
 {
@@ -437,7 +473,13 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
     for (size_t i = 0; i < nr; i++) {
         if (i + HNSW_PF_ROWS < nr)
             prefetch_row(ix, s->wq[i + HNSW_PF_ROWS].id);
-        vs_topk_push(t, vs_row_distance(ix->rows, q, qn, s->wq[i].id), s->wq[i].id);
+        s->wq[i].d = vs_row_distance(ix->rows, q, qn, s->wq[i].id);
+        vs_topk_push(t, s->wq[i].d, s->wq[i].id);
+    }
+    if (ix->ids && nr > k) {
+        if (grow(&s->cq, &s->cqcap, nr))
+            return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
+        ties_by_id(ix->ids, s->wq, nr, t, s->cq);
     }
 
     if (nw < k) {
