@@ -1435,7 +1435,8 @@ class Searcher:
                     d = exact_distances(self.metric, q, p.vecs[live], xn[live])
                     hits += zip(d.tolist(), p.ids[live].tolist())
                     continue
-                tie = np.arange(len(p.ids)) if "row-ties" in emulate else p.ids
+                # row-ties: IVF searches still keep ties by row number; HNSW keeps them by id
+                tie = np.arange(len(p.ids)) if "row-ties" in emulate and not isinstance(idx, Hnsw) else p.ids
                 exact = lambda rows, p=p, xn=xn: exact_distances(self.metric, q, p.vecs[rows], xn[rows])
                 if isinstance(idx, Hnsw):
                     rs = idx.search(q, k, exact, gone, tie, ef, refine, seg.name)

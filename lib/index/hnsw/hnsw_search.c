@@ -14,9 +14,9 @@
  * distances are pushed.
  *
  * Invariants: opening reads only HNSW_META (fixed size plus 8 bytes per dimension) and checks
- * its CRC and every field against the segment; the walk checks each count, link, row number,
- * upper-record offset and level before use, so damaged bytes give VF_ECORRUPT, never an
- * out-of-bounds read; deleted rows are walked through but never pushed, and when the walk
+ * its CRC and every field against the segment [R-HNSW-META]; the walk checks each count, link,
+ * row number, upper-record offset and level before use [R-HNSW-CHECK], so damaged bytes give
+ * VF_ECORRUPT, never an out-of-bounds read; deleted rows are walked through but never pushed, and when the walk
  * finds fewer than k live rows while more exist, an exact scan of the live rows completes the
  * answer; scratch is per thread, the index itself is read-only.
  */
