@@ -740,14 +740,14 @@ class Hnsw:
         w = (s * q) * self.step
         c0 = base + s * seq_sum_f32(q * self.off)
         mx = F(np.abs(w).max()) if len(w) else F(0)
-        qmax = F(127)
+        qmax = F(min(32767, max(1, (2 ** 31 - 1) // (255 * max(len(w), 1)))))
         sq = mx / qmax if mx > 0 else F(0)
         inv = qmax / mx if mx > 0 else F(0)
         with np.errstate(invalid="ignore", over="ignore"):
             v = w * inv
         v = np.where(np.isnan(v), F(0), np.clip(v, -qmax, qmax)).astype(F)
-        q8 = np.trunc(v + np.where(v >= 0, F(0.5), F(-0.5)).astype(F)).astype(np.int64)
-        idot = (self.codes.astype(np.int64) @ q8).astype(F)
+        qc = np.trunc(v + np.where(v >= 0, F(0.5), F(-0.5)).astype(F)).astype(np.int64)
+        idot = (self.codes.astype(np.int64) @ qc).astype(F)
         ca = F(1) if self.metric == 1 else F(0)
         return (c0 + ca * self.aux) + sq * idot
 
@@ -792,20 +792,12 @@ class Hnsw:
                         if len(W) > ef:
                             heapq.heappop(W)
         found = sorted((-a, -b) for a, b in W)
-        nr = min((refine or 4) * k, len(found))
+        # step 5: every walk result, or the first R*k when --refine gives R
+        nr = min(refine * k, len(found)) if refine else len(found)
         t = TopK(k)
-        nmin = max(k, 8)
-        maxdiff = F(0)
         for i in range(nr):
-            d, x = found[i]
-            r = int(row[x])
-            if i >= nmin:
-                bound = F(t.bound())
-                if F(d) > bound + F(2) * maxdiff + F(1e-6) * abs(bound):
-                    break
-            ex = exact(np.array([r]))[0]
-            maxdiff = max(maxdiff, abs(ex - F(d)))
-            t.push(ex, tie[r], r)
+            r = int(row[found[i][1]])
+            t.push(exact(np.array([r]))[0], tie[r], r)
         if len(found) < k:
             seen = {int(row[x]) for _, x in found}
             rest = np.array([r for r in range(n) if not dead[r] and r not in seen], np.int64)
@@ -1445,9 +1437,9 @@ class Searcher:
                     d = exact_distances(self.metric, q, p.vecs[live], xn[live])
                     hits += zip(d.tolist(), p.ids[live].tolist())
                     continue
-                # row-ties: HNSW's open defect (IVF keeps the id order since issue 9)
-                row_ties = "row-ties" in emulate and isinstance(idx, Hnsw)
-                tie = np.arange(len(p.ids)) if row_ties else p.ids
+                # ties by id in every index search [R-SEARCH-ORDER]; row-ties emulates the
+                # row-number order both kept before issue 9
+                tie = np.arange(len(p.ids)) if "row-ties" in emulate else p.ids
                 exact = lambda rows, p=p, xn=xn: exact_distances(self.metric, q, p.vecs[rows], xn[rows])
                 if isinstance(idx, Hnsw):
                     rs = idx.search(q, k, exact, gone, tie, ef, refine, seg.name)

@@ -20,14 +20,14 @@
 
 static int32_t dot_scalar(const int8_t *w8, const int16_t *w16, const uint8_t *c, size_t d)
 {
-    (void)w16;
+    (void)w8;
     int32_t s[4] = {0};
     size_t i = 0;
     for (; i + 4 <= d; i += 4)
         for (int j = 0; j < 4; j++)
-            s[j] += (int32_t)w8[i + j] * c[i + j];
+            s[j] += (int32_t)w16[i + j] * c[i + j];
     for (; i < d; i++)
-        s[0] += (int32_t)w8[i] * c[i];
+        s[0] += (int32_t)w16[i] * c[i];
     return s[0] + s[1] + s[2] + s[3];
 }
 
@@ -100,25 +100,6 @@ VS_TARGET_AVX512BW static int32_t dot_avx512bw(const int8_t *w8, const int16_t *
     int32_t s;
     i16_512(w16, c, 0, d, 1, &s);
     return s;
-}
-
-/* 64 codes an instruction: vpdpbusd multiplies unsigned code bytes by signed weight bytes and
-   adds each group of four products into a 32-bit lane. */
-VS_TARGET_AVX512VNNI static int32_t dot_vnni(const int8_t *w8, const int16_t *w16, const uint8_t *c, size_t d)
-{
-    (void)w16;
-    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-    size_t i = 0;
-    for (; i + 128 <= d; i += 128) {
-        s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(c + i), _mm512_loadu_si512(w8 + i));
-        s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(c + i + 64), _mm512_loadu_si512(w8 + i + 64));
-    }
-    for (; i < d; i += 64) {
-        size_t left = d - i;
-        __mmask64 m = left >= 64 ? ~0ull : (__mmask64)((1ull << left) - 1);
-        s1 = _mm512_dpbusd_epi32(s1, _mm512_maskz_loadu_epi8(m, c + i), _mm512_maskz_loadu_epi8(m, w8 + i));
-    }
-    return vs_hsum512i(_mm512_add_epi32(s0, s1));
 }
 
 /* The IVF_SQ8 scan with 16-bit weights: out[i] = inv * (float)(sum_t w[t] * row i's code t).
@@ -357,7 +338,7 @@ static const kernels sets[VS_SIMD_LEVELS] = {
     [VS_SIMD_AVX2] = {dot_avx2, l2_avx2, sq8_256, sq8i_256},
     [VS_SIMD_AVX512F] = {dot_avx2, l2_avx2, sq8_512, sq8i_256},
     [VS_SIMD_AVX512BW] = {dot_avx512bw, l2_avx512, sq8_512, sq8i_512},
-    [VS_SIMD_AVX512VNNI] = {dot_vnni, l2_avx512, sq8_512, sq8i_512},
+    [VS_SIMD_AVX512VNNI] = {dot_avx512bw, l2_avx512, sq8_512, sq8i_512},
 };
 
 vs_code_dot_fn vs_code_dot_kernel(void) { return sets[vs_simd_active()].dot; }

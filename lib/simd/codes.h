@@ -8,10 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* sum_t w[t] * c[t] over d 8-bit codes c, exact in int32, the same on every level.  The query
-   weights come twice: as bytes w8 (|w| <= 127: the scalar and VNNI kernels read these) and
-   widened to 16 bits w16 (the AVX2 and AVX-512BW kernels).  The caller keeps
-   255 * sum_t |w[t]| below 2^31. */
+/* sum_t w16[t] * c[t] over d 8-bit codes c, exact in int32, the same on every level.  The
+   caller keeps 255 * sum_t |w16[t]| below 2^31.  w8 is not read (the HNSW query's weights
+   became 16-bit; the argument stays so the callers' query structure is unchanged). */
 typedef int32_t (*vs_code_dot_fn)(const int8_t *w8, const int16_t *w16, const uint8_t *c, size_t d);
 
 /* sum_t (qo[t] - step[t] * c[t])^2 in f32, summed in the blocked order of simd.h (each term

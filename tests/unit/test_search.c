@@ -112,7 +112,7 @@ static void run_metric(int metric, const char *root)
     snprintf(path, sizeof path, "%s/coll-%s", root, vf_metric_name(metric));
     vf_error e;
     vs_ingest *h;
-    vs_ingest_opts o = {D, metric, 3, 0, 0, 1};
+    vs_ingest_opts o = {.dim = D, .metric = metric, .shards = 3, .create = 1};
     memset(deleted, 0, sizeof deleted);
     /* two transactions: rows 0..N/2 with automatic ids, the rest given */
     CHECK(vs_ingest_open(&h, path, &o, &e) == 0);
@@ -200,7 +200,7 @@ static int ingest_into(const char *path, int from, int n, int keys, uint32_t sha
 {
     vs_ingest *h;
     vf_error e;
-    vs_ingest_opts o = {D, VF_METRIC_L2, shards, keys, 0, 1};
+    vs_ingest_opts o = {.dim = D, .metric = VF_METRIC_L2, .shards = shards, .keys = keys, .create = 1};
     uint64_t kv[N];
     for (int i = 0; i < n; i++)
         kv[i] = (uint64_t)(from + i) % 3;

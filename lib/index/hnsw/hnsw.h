@@ -16,7 +16,7 @@
  *                  (level-0 neighbours as node numbers, the first count valid), zero padding
  *   18 HNSW_UPPER  u32 words: per node of level >= 1, [level L][L times: count, links[M]]
  * The walk reads only HNSW_NODES codes and links, so one hop touches one run of cache lines;
- * the final candidates are re-ranked with exact distances from the raw VECTORS.
+ * all its results are re-ranked with exact distances from the raw VECTORS.
  */
 #ifndef VS_INDEX_HNSW_H
 #define VS_INDEX_HNSW_H
@@ -37,11 +37,11 @@
 #define HNSW_MAX_LEVEL 31
 #define HNSW_DIM_MAX 65536      /* the manifest's limit (SPEC.md 3); keeps the u32 block offsets exact */
 
-/* Search defaults (documented in SPEC.md 5.5): ef = max(k, HNSW_EF_DEFAULT); at most
-   HNSW_RERANK_FACTOR * k walk results (vs_query_params.refine overrides the factor) are
-   re-ranked exactly, fewer when the approximation error seen shows the rest cannot enter. */
+/* Search defaults (documented in SPEC.md 5.5): ef = max(k, HNSW_EF_DEFAULT); every walk
+   result is re-ranked exactly, or the best vs_query_params.refine * k when refine is set. */
 #define HNSW_EF_DEFAULT 64
-#define HNSW_RERANK_FACTOR 4
+/* Rows of VECTORS prefetched ahead of the one being re-ranked. */
+#define HNSW_PF_ROWS 4
 /* Neighbours whose codes are prefetched ahead of the one being scored: enough to keep about
    HNSW_PF_LINES cache lines in flight, 2 to 8 nodes (measured: 8 for 128-byte codes in DRAM,
    2 to 4 for 784-byte codes). */
@@ -83,12 +83,13 @@ typedef struct hnsw_meta {
 /* ---- the prepared query ------------------------------------------------------------ */
 
 /* The approximate distance of a prepared query to a node is
-   c0 + ca * aux + sq * dot(q8, code), the dot product exact in int32 (simd/codes.h): q8 are
-   the query's per-dimension weights w quantized to [-127, 127] with the one step sq. */
+   c0 + ca * aux + sq * dot(q16, code), the dot product exact in int32 (simd/codes.h): q16 are
+   the query's per-dimension weights w quantized to [-Q, Q] with the one step sq
+   (vs_hnsw_query_quantize). */
 typedef struct hnsw_query {
     float *w;                /* dim float weights, or qo in the L2 form (room supplied by the caller) */
-    int8_t *q8;              /* dim quantized weights */
-    int16_t *q16;            /* the same, widened (for the AVX2 and AVX-512BW kernels) */
+    int8_t *q8;              /* unused: room the build still supplies */
+    int16_t *q16;            /* dim quantized weights */
     float c0, ca, sq;
     vs_code_dot_fn dot;
     /* the L2 form (hnsw_l2_form): the distance is l2(w, step, code) and aux is not read */
@@ -110,7 +111,7 @@ int vs_hnsw_level(uint64_t seed, uint64_t r, uint32_t M);
 
 /* ---- the query-side quantizer shared by build and search (hnsw_search.c) --------- */
 
-/* Fills hq (w, q8, q16 with room for dim values each) for query q of squared norm qn, with
+/* Fills hq (w and q16 with room for dim values each) for query q of squared norm qn, with
    the quantizer off/step of metric: L2 w = -2 q*step, c0 = qn - 2 q.off, ca = 1; IP
    w = -q*step, c0 = -q.off, ca = 0; cosine the IP form of q/|q| plus 1 (c0 = 1 and w = 0 when
    |q| = 0).  Then quantizes w (vs_hnsw_query_quantize).  For the L2 form (hnsw_l2_form)
@@ -118,8 +119,8 @@ int vs_hnsw_level(uint64_t seed, uint64_t r, uint32_t M);
 void vs_hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const float *off, const float *step,
                      uint32_t dim);
 
-/* Quantizes hq->w into q8/q16 and sets sq and dot: sq = max|w| / Q, q8 = round(w / sq), with
-   Q = 127, or less for dim > 66000 so that the int32 sum cannot overflow. */
+/* Quantizes hq->w into q16 and sets sq and dot: sq = max|w| / Q, q16 = round(w / sq), with
+   Q = min(32767, floor((2^31 - 1) / (255 dim))) so that the int32 sum cannot overflow. */
 void vs_hnsw_query_quantize(hnsw_query *hq, uint32_t dim);
 
 #endif

@@ -276,6 +276,11 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
         for (size_t j = 0; j < i; j++)
             if (b->level[b->b0 + j] >= l)
                 ts->pool[np++] = (cand){ts->bdist[j], (uint32_t)(b->b0 + j)};
+        /* the heuristic compares these with exact pair distances: with code distances, rows
+           closer together than the codes' step (near-duplicates) pruned each other away and
+           left nodes unreachable */
+        for (size_t j = 0; j < np; j++)
+            ts->pool[j].d = pair_dist(b, r, ts->pool[j].id);
         qsort(ts->pool, np, sizeof(cand), cand_cmp);
         uint32_t *s = sel + (size_t)l * (b->M + 1);
         s[0] = select_heuristic(b, ts->pool, np, b->M, s + 1);

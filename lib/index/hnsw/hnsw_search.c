@@ -10,14 +10,13 @@
  * laid out breadth first so neighbours share pages; the query becomes 8-bit weights and a
  * node costs one integer dot product (simd/codes.c), or, for l2 when that saves a cache
  * line, one float L2 kernel; the codes of the next few neighbours are prefetched while one is
- * scored.  The best walk results are then re-ranked with exact distances from VECTORS, in
- * approximate order, stopping once the approximation error seen shows the rest cannot enter;
- * only exact distances are pushed.
+ * scored.  The walk results are then re-ranked with exact distances from VECTORS; only exact
+ * distances are pushed.
  *
  * Invariants: opening reads only HNSW_META (fixed size plus 8 bytes per dimension) and checks
- * its CRC and every field against the segment; the walk checks each count, link, row number,
- * upper-record offset and level before use, so damaged bytes give VF_ECORRUPT, never an
- * out-of-bounds read; deleted rows are walked through but never pushed, and when the walk
+ * its CRC and every field against the segment [R-HNSW-META]; the walk checks each count, link,
+ * row number, upper-record offset and level before use [R-HNSW-CHECK], so damaged bytes give
+ * VF_ECORRUPT, never an out-of-bounds read; deleted rows are walked through but never pushed, and when the walk
  * finds fewer than k live rows while more exist, an exact scan of the live rows completes the
  * answer; scratch is per thread, the index itself is read-only.
  */
@@ -31,6 +30,7 @@
 
 typedef struct hnsw_ix {
     const vs_rows_view *rows;
+    const uint64_t *ids;         /* the segment's IDS, the tie order of equal distances; may be NULL */
     const uint8_t *nodes;
     const uint32_t *upper;
     uint64_t words;
@@ -49,7 +49,6 @@ typedef struct hscratch {
     cand *cq, *wq;               /* candidate min-heap, result max-heap */
     size_t cqcap, wqcap;
     float *w;
-    int8_t *q8;
     int16_t *q16;
     uint32_t *ids;               /* unvisited neighbours of one hop */
 } hscratch;
@@ -102,6 +101,10 @@ static int hnsw_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, v
     if (!ix)
         return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
     ix->rows = rows;
+    uint64_t idlen = 0;
+    ix->ids = vf_seg_section(seg, VF_SEC_IDS, &idlen);
+    if (idlen != 8ull * m.rows)
+        ix->ids = NULL;
     ix->nodes = nodes;
     ix->upper = (const uint32_t *)upper;
     ix->words = m.upper_words;
@@ -136,7 +139,6 @@ static void hnsw_scratch_free(void *scratch)
     free(s->cq);
     free(s->wq);
     free(s->w);
-    free(s->q8);
     free(s->q16);
     free(s->ids);
     free(s);
@@ -150,13 +152,12 @@ static void *hnsw_scratch_new(const void *impl)
         return NULL;
     s->visited = calloc(ix->n ? ix->n : 1, sizeof *s->visited);
     s->w = malloc(4ull * ix->dim);
-    s->q8 = malloc(ix->dim);
     s->q16 = malloc(2ull * ix->dim);
     s->ids = malloc((ix->M0 > ix->M ? ix->M0 : ix->M) * sizeof(uint32_t) + 4);
     s->cqcap = s->wqcap = 256;
     s->cq = malloc(s->cqcap * sizeof(cand));
     s->wq = malloc(s->wqcap * sizeof(cand));
-    if (!s->visited || !s->w || !s->q8 || !s->q16 || !s->ids || !s->cq || !s->wq) {
+    if (!s->visited || !s->w || !s->q16 || !s->ids || !s->cq || !s->wq) {
         hnsw_scratch_free(s);
         return NULL;
     }
@@ -199,8 +200,10 @@ void vs_hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
     float mx = 0;
     for (uint32_t j = 0; j < dim; j++)
         mx = fabsf(hq->w[j]) > mx ? fabsf(hq->w[j]) : mx;
-    float qmax = dim > 66000 ? floorf(2147483647.0f / (255.0f * (float)dim)) : 127.0f;
-    qmax = qmax < 1 ? 1 : qmax;
+    /* as many levels as int16 holds while the int32 sum stays exact (255 * qmax * dim < 2^31):
+       with 127 levels the query's rounding was 3x the codes' own error */
+    int64_t lim = 2147483647 / (255 * (int64_t)(dim ? dim : 1));
+    float qmax = (float)(lim > 32767 ? 32767 : lim < 1 ? 1 : lim);
     hq->sq = mx > 0 ? mx / qmax : 0.0f;
     float inv = mx > 0 ? qmax / mx : 0.0f;
     for (uint32_t j = 0; j < dim; j++) {
@@ -208,9 +211,7 @@ void vs_hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
         /* a weight that overflowed (a huge quantizer step in a damaged file) makes inf * 0 =
            NaN here, and converting NaN to an integer is undefined: count it as 0 */
         v = v > qmax ? qmax : v < -qmax ? -qmax : v == v ? v : 0.0f;
-        int32_t iv = (int32_t)(v + (v >= 0 ? 0.5f : -0.5f)); /* round half away from zero */
-        hq->q8[j] = (int8_t)iv;
-        hq->q16[j] = (int16_t)iv;
+        hq->q16[j] = (int16_t)(int32_t)(v + (v >= 0 ? 0.5f : -0.5f)); /* round half away from zero */
     }
     hq->dot = vs_code_dot_kernel();
 }
@@ -381,6 +382,37 @@ static void scan_rest(const hnsw_ix *ix, hscratch *s, uint16_t e, const float *q
             vs_topk_push(t, vs_row_distance(ix->rows, q, qn, r), r);
 }
 
+/* t holds the k best of ex[0..n) by (distance, row); when rows tied at its k-th distance were
+   left out, keeps instead those of the smallest ids, the order the caller merges by
+   [R-SEARCH-ORDER].  tmp has room for n. */
+static void ties_by_id(const uint64_t *ids, const cand *ex, size_t n, vs_topk *t, cand *tmp)
+{
+    float b = vs_topk_bound(t);
+    size_t kept = 0, tied = 0;
+    for (size_t i = 0; i < t->n; i++)
+        kept += t->h[i].dist == b;
+    for (size_t i = 0; i < n; i++)
+        if (ex[i].d == b)
+            tmp[tied++] = ex[i];
+    if (tied == kept)
+        return;
+    size_t k = t->k;
+    vs_topk_init(t, t->h, k);
+    for (size_t i = 0; i < n; i++)
+        if (ex[i].d < b)
+            vs_topk_push(t, ex[i].d, ex[i].id);
+    /* the tied rows by id: a partial selection of the k - n smallest */
+    for (size_t j = 0; t->n < k && j < tied; j++) {
+        size_t m = j;
+        for (size_t i = j + 1; i < tied; i++)
+            if (ids[tmp[i].id] < ids[tmp[m].id])
+                m = i;
+        cand c = tmp[m];
+        tmp[m] = tmp[j];
+        vs_topk_push(t, c.d, c.id);
+    }
+}
+
 static int hnsw_search(const void *impl, const float *q, float qn, const vs_query_params *qp, const uint8_t *del,
                        vs_topk *t, void *scratch, vf_error *err)
 {
@@ -395,7 +427,7 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
     if (grow(&s->wq, &s->wqcap, ef + 2))
         return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
 
-    hnsw_query hq = {.w = s->w, .q8 = s->q8, .q16 = s->q16};
+    hnsw_query hq = {.w = s->w, .q16 = s->q16};
     vs_hnsw_query_prep(&hq, q, qn, ix->metric, ix->off, ix->step, ix->dim);
 
     cand cur = {approx(ix, &hq, ix->entry), ix->entry};
@@ -423,11 +455,13 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
     if (rc)
         return rc;
 
-    /* re-rank the best walk results exactly; their rows are marked with a fresh epoch, which
-       also catches two nodes claiming one row */
-    qsort(s->wq, nw, sizeof(cand), cand_cmp);
-    size_t factor = qp && qp->refine ? qp->refine : HNSW_RERANK_FACTOR;
-    size_t nr = factor * k < nw ? factor * k : nw;
+    /* re-rank the walk results exactly, every one unless --refine asks for fewer: no earlier
+       stop is sound, since rows may sit closer together than the codes' error
+       (near-duplicates).  Their rows are marked with a fresh epoch, which also catches two
+       nodes claiming one row. */
+    size_t nr = qp && qp->refine && (size_t)qp->refine * k < nw ? (size_t)qp->refine * k : nw;
+    if (nr < nw) /* the best nr by the codes' distance */
+        qsort(s->wq, nw, sizeof(cand), cand_cmp);
     uint16_t e = next_epoch(ix, s);
     for (size_t i = 0; i < nw; i++) {
         uint32_t r = row_of(ix, s->wq[i].id);
@@ -436,25 +470,18 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
         s->visited[r] = e;
         s->wq[i].id = r;
     }
-    /* In ascending approximate order; past the first max(k, 8), stop at the first whose
-       approximate distance exceeds the k-th best exact one by more than twice the largest
-       approximation error seen so far: the codes are exact enough that the rest cannot enter. */
-    size_t nmin = k > 8 ? k : 8;
-    float maxdiff = 0;
-    if (nr)
-        prefetch_row(ix, s->wq[0].id);
+    for (size_t i = 0; i < nr && i < HNSW_PF_ROWS; i++)
+        prefetch_row(ix, s->wq[i].id);
     for (size_t i = 0; i < nr; i++) {
-        if (i >= nmin) {
-            float bound = vs_topk_bound(t);
-            if (s->wq[i].d > bound + 2 * maxdiff + 1e-6f * fabsf(bound))
-                break;
-        }
-        if (i + 1 < nr)
-            prefetch_row(ix, s->wq[i + 1].id);
-        float ex = vs_row_distance(ix->rows, q, qn, s->wq[i].id);
-        float diff = fabsf(ex - s->wq[i].d);
-        maxdiff = diff > maxdiff ? diff : maxdiff;
-        vs_topk_push(t, ex, s->wq[i].id);
+        if (i + HNSW_PF_ROWS < nr)
+            prefetch_row(ix, s->wq[i + HNSW_PF_ROWS].id);
+        s->wq[i].d = vs_row_distance(ix->rows, q, qn, s->wq[i].id);
+        vs_topk_push(t, s->wq[i].d, s->wq[i].id);
+    }
+    if (ix->ids && nr > k) {
+        if (grow(&s->cq, &s->cqcap, nr))
+            return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
+        ties_by_id(ix->ids, s->wq, nr, t, s->cq);
     }
 
     if (nw < k) {
