@@ -7,9 +7,10 @@
 #   make demo       install what the demo needs, build, run fashion-mnist end to end
 #   make bench      benchmarks beside FAISS and hnswlib
 #   make crash      the long crash runs: kills, power loss (tests/crash/README.md)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=   (make uninstall removes exactly that)
 
-VERSION   := 0.1.0
+# The version is written once, in lib/vecseg.h (VS_VERSION_MAJOR/MINOR/PATCH).
+VERSION   := $(shell awk '/^\#define VS_VERSION_(MAJOR|MINOR|PATCH) /{v = v s $$3; s = "."} END{print v}' lib/vecseg.h)
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 CC        ?= cc
@@ -17,10 +18,16 @@ PKGS      := hdf5 openblas zlib
 CFLAGS    ?= -O2 -g
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = -std=c11 -Wall -Wextra -D_GNU_SOURCE -DVS_VERSION_STRING='"$(VERSION)"' \
-             -Iformat -Ilib $(PKG_CFLAGS) $(CFLAGS)
+# -ffp-contract=off: a*b + c is two roundings whatever the compiler and -march, so the values
+# a build stores do not depend on them (SPEC.md 5.4; the kernels fuse only where they say so)
+ALL_CFLAGS = -std=c11 -Wall -Wextra -D_GNU_SOURCE -ffp-contract=off -Iformat -Ilib $(PKG_CFLAGS) $(CFLAGS)
+# The library's own objects: position-independent (for the shared library to come) and
+# exporting only what the public headers declare with VS_API/VF_API.
+LIB_CFLAGS = -fPIC -fno-semantic-interposition -fvisibility=hidden
 LDLIBS    := $(PKG_LIBS) -lm -lpthread
 B         := build
+# Where the C test binaries find the source tree's files (tests/srcdir.h).
+export VECSEG_SRCDIR := $(CURDIR)
 
 # SAN=1: AddressSanitizer and UndefinedBehaviorSanitizer (gcc's, plus the float-to-integer
 # overflow check gcc leaves out of "undefined" and clang does not), every report fatal, in a
@@ -29,9 +36,11 @@ B         := build
 SAN       ?=
 FUZZ_CC   ?= clang
 FUZZ_SECS ?= 60
+SAN_FLAGS :=
 ifeq ($(SAN),1)
 B         := build-san
-ALL_CFLAGS += -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_CFLAGS += $(SAN_FLAGS)
 export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp
 export UBSAN_OPTIONS ?= print_stacktrace=1
 # the crash harnesses preload iotrace.so ahead of libasan, which ASan refuses unless told
@@ -52,6 +61,9 @@ BINS       := $(addprefix $(B)/bin/,$(TOOLS))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 HEADERS    := $(wildcard format/*.h) $(shell find lib -name '*.h')
+# What a program includes: vecseg.h, and the two headers it includes (tests/api.bats).
+PUBLIC_HEADERS := lib/vecseg.h format/vecseg_format.h format/vf_error.h
+MAN_PAGES  := $(wildcard man/*.1 man/*.5)
 # Fuzz targets: every tests/fuzz/NAME.c but the replay driver (tests/fuzz/README.md).
 FUZZ_TARGETS ?= $(filter-out replay,$(basename $(notdir $(wildcard tests/fuzz/*.c))))
 FUZZ_HDR   := $(wildcard tests/fuzz/*.h)
@@ -66,13 +78,13 @@ ifeq ($(MPI),1)
 BINS      += $(B)/bin/vec-query-mpi
 endif
 
-.PHONY: all check check-deps demo demo-deps bench crash install uninstall clean unit bats deps-build \
+.PHONY: print-% all check check-deps demo demo-deps bench crash install uninstall clean unit bats deps-build \
         replay fuzz fuzz-build
 all: $(B)/libvecseg.a $(BINS)
 
 $(B)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
 
 $(B)/libvecseg.a: $(OBJ)
 	@mkdir -p $(dir $@)
@@ -82,16 +94,24 @@ $(B)/bin/%: cli/%.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icli -o $@ $< $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
 
-$(B)/bin/vec-query-mpi: cli/vec-query.c $(B)/cli/common.o $(B)/libvecseg.a cli/common.h
+# vec-query: its main (cli/vec-query.c) and its modes (cli/query_*.c, see cli/query.h);
+# vec-query-mpi: the MPI engine's main (cli/query_mpi.c) with the modes it shares.
+QUERY_SHARED := $(B)/cli/query_common.o $(B)/cli/query_merge.o
+QUERY_OBJ    := $(QUERY_SHARED) $(B)/cli/query_search.o $(B)/cli/query_partial.o
+$(B)/bin/vec-query: cli/vec-query.c $(QUERY_OBJ) $(B)/cli/common.o $(B)/libvecseg.a cli/common.h cli/query.h
 	@mkdir -p $(dir $@)
-	$(MPICC) $(ALL_CFLAGS) -DVS_MPI -Icli -o $@ $< $(if $(filter 1,$(SAN)),tests/san-mpi.c) \
-	  $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Icli -o $@ $< $(QUERY_OBJ) $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
 
-$(B)/cli/common.o: cli/common.c cli/common.h $(HEADERS)
+$(B)/bin/vec-query-mpi: cli/query_mpi.c $(QUERY_SHARED) $(B)/cli/common.o $(B)/libvecseg.a cli/common.h cli/query.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(ALL_CFLAGS) -Icli -o $@ $< $(if $(filter 1,$(SAN)),tests/san-mpi.c) \
+	  $(QUERY_SHARED) $(B)/cli/common.o $(B)/libvecseg.a $(LDLIBS)
+
+$(B)/cli/%.o: cli/%.c cli/common.h cli/query.h $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icli -c -o $@ $<
 
-$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libvecseg.a
+$(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libvecseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libvecseg.a $(LDLIBS)
 
@@ -113,14 +133,14 @@ unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
 
 bats: all $(IOTRACE)
-	VECSEG_BIN=$(CURDIR)/$(B)/bin VECSEG_IOTRACE=$(CURDIR)/$(IOTRACE) bats --print-output-on-failure tests/*.bats
+	VECSEG_BIN=$(CURDIR)/$(B)/bin VECSEG_IOTRACE=$(CURDIR)/$(IOTRACE) VECSEG_SAN=$(SAN) bats --print-output-on-failure tests/*.bats
 
 replay: $(REPLAYS)
 	@set -e; for t in $(REPLAYS); do $$t 2>/dev/null; done
 
 check: check-deps
 	$(MAKE) all $(UNITS) $(REPLAYS) $(IOTRACE)
-	@VECSEG_BIN=$(CURDIR)/$(B)/bin VECSEG_IOTRACE=$(CURDIR)/$(IOTRACE) scripts/run-tests $(UNITS) $(REPLAYS)
+	@VECSEG_BIN=$(CURDIR)/$(B)/bin VECSEG_IOTRACE=$(CURDIR)/$(IOTRACE) VECSEG_SAN=$(SAN) scripts/run-tests $(UNITS) $(REPLAYS)
 
 fuzz:
 	@scripts/deps fuzz
@@ -148,19 +168,28 @@ crash: check-deps
 	$(MAKE) all $(IOTRACE)
 	@tests/crash/run
 
+# A program includes <vecseg/vecseg.h> and links -lvecseg $(LDLIBS).
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vecseg \
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(B)/libvecseg.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 lib/vecseg.h lib/io/io.h lib/simd/distance.h lib/index/index.h lib/search/topk.h format/vecseg_format.h format/vf_error.h $(DESTDIR)$(PREFIX)/include/vecseg/
-	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/vecseg/
+	install -m 644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man5/
 
+# Every file install may have put, vec-query-mpi whether or not this build has MPI; of the
+# directories only include/vecseg, which is ours alone.
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS)) $(DESTDIR)$(PREFIX)/lib/libvecseg.a
-	rm -rf $(DESTDIR)$(PREFIX)/include/vecseg
-	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/vec-*.1 $(DESTDIR)$(PREFIX)/share/man/man5/vecseg.5
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS) vec-query-mpi) $(DESTDIR)$(PREFIX)/lib/libvecseg.a
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/vecseg/,$(notdir $(PUBLIC_HEADERS)))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/man1/,$(notdir $(filter %.1,$(MAN_PAGES))))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/man5/,$(notdir $(filter %.5,$(MAN_PAGES))))
+	if [ -d $(DESTDIR)$(PREFIX)/include/vecseg ]; then rmdir $(DESTDIR)$(PREFIX)/include/vecseg; fi
+
+# make print-VAR: the value of a variable (tests/api.bats asks for LDLIBS and SAN_FLAGS).
+print-%:
+	@echo '$($*)'
 
 clean:
 	rm -rf build build-san build-fuzz

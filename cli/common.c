@@ -14,27 +14,40 @@ const char *cli_tool = "vecseg";
 int cli_quiet;
 static int progress_shown;
 
-/* OpenBLAS picks its kernels from the CPU model it recognises; on virtual
-   machines that report a generic model it falls back to old SSE3 kernels,
-   several times slower.  It reads OPENBLAS_CORETYPE once, when the library
-   loads, so when the variable is unset we set it from the CPU's features and
-   run the tool again.  A value the user sets is left alone. */
+/* OpenBLAS reads its settings once, when the library loads, so they are set in the
+   environment and the tool run again (once: the second run finds them set; a value the user
+   set is left alone):
+   - OPENBLAS_CORETYPE: OpenBLAS picks its kernels from the CPU model it recognises; on
+     virtual machines that report a generic model it falls back to old SSE3 kernels, several
+     times slower, so the CPU's features name the kernels instead.
+   - OPENBLAS_NUM_THREADS=1: lib/ runs every sgemm on its own threads (vs_cores() of them,
+     one OpenBLAS thread each), so OpenBLAS's own pool, started at load with a thread per
+     core it sees, would only add idle threads, and busy ones past a CPU quota. */
 static void tune_openblas(char **argv)
 {
-    if (getenv("OPENBLAS_CORETYPE") || !argv)
+    if (!argv)
         return;
-    const char *core = NULL;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-        core = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        core = "Haswell";
-    if (!core)
-        return;
-    setenv("OPENBLAS_CORETYPE", core, 1);
-    execv("/proc/self/exe", argv);
-    /* no /proc: carry on with OpenBLAS's own choice */
+    int again = 0;
+    if (!getenv("OPENBLAS_NUM_THREADS")) {
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        again = 1;
+    }
+    if (!getenv("OPENBLAS_CORETYPE")) {
+        const char *core = NULL;
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+            core = "SkylakeX";
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            core = "Haswell";
+        if (core) {
+            setenv("OPENBLAS_CORETYPE", core, 1);
+            again = 1;
+        }
+    }
+    if (again)
+        execv("/proc/self/exe", argv);
+    /* no /proc: carry on with OpenBLAS's own choices */
 }
 
 void cli_init(const char *tool, char **argv)
@@ -43,6 +56,15 @@ void cli_init(const char *tool, char **argv)
     /* past `ulimit -f` a write fails with EFBIG instead of killing the tool
        silently: the error paths then clean up and say why */
     signal(SIGXFSZ, SIG_IGN);
+    /* lib/ ignores a VECSEG_THREADS it cannot use; a tool says so */
+    const char *threads = getenv("VECSEG_THREADS");
+    if (threads && *threads) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(threads, &end, 10);
+        if (*threads < '0' || *threads > '9' || *end || errno || n < 1 || n > VS_THREADS_MAX)
+            cli_die(EX_USAGE, "VECSEG_THREADS: '%s' is not a number from 1 to %d", threads, VS_THREADS_MAX);
+    }
     tune_openblas(argv);
 }
 

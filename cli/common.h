@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <sysexits.h>
 
+/* The tools use the advanced API (settings table, shares, merge) and link
+   the static library. */
+#define VECSEG_STATIC_LINKING_ONLY
 #include "vecseg.h"
 
 extern const char *cli_tool;   /* set by cli_init */

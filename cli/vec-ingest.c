@@ -220,7 +220,7 @@ int main(int argc, char **argv)
                 cli_usage("unknown format '%s'", optarg);
             o.ro.format = (vs_format)vs_format_parse(optarg);
             break;
-        case 'd': o.ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VS_DIM_MAX); break;
+        case 'd': o.ro.dim = (uint32_t)cli_u64("--dim", optarg, 1, VF_DIM_MAX); break;
         case 'm':
             if (!(o.metric = vf_metric_parse(optarg)))
                 cli_usage("unknown metric '%s' (l2, ip or cosine)", optarg);

@@ -52,11 +52,6 @@ static void print_row(uint64_t id, uint64_t lsn, const float *v, uint32_t dim)
     OUT("]\n");
 }
 
-static const char *section_name(uint32_t t)
-{
-    static const char *n[] = {"?", "VECTORS", "IDS", "LSNS", "NORMS", "KEYS", "ID_ORDER"};
-    return t < sizeof n / sizeof n[0] ? n[t] : "unknown";
-}
 
 /* Describes (and with --verify checks) an open segment; closes it. */
 static void show_seg(vf_seg *s, const char *shown)
@@ -70,8 +65,12 @@ static void show_seg(vf_seg *s, const char *shown)
     for (size_t i = 0; i < vf_seg_nsections(s); i++) {
         const vf_section *x = vf_seg_section_at(s, i);
         OUT("section type=%u name=%s flags=%u offset=%" PRIu64 " length=%" PRIu64 " crc32=%08x\n", x->type,
-            section_name(x->type), x->flags, x->offset, x->length, x->crc);
+            vs_section_name(x->type), x->flags, x->offset, x->length, x->crc);
     }
+    char ix[512];
+    if (vs_index_describe(s, ix, sizeof ix, &err))
+        cli_die(EX_DATAERR, "'%s': %s", shown, err.msg);
+    OUT("%s\n", ix);
     const float *v = vf_seg_section(s, VF_SEC_VECTORS, NULL);
     const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsn = vf_seg_section(s, VF_SEC_LSNS, NULL);
     for (uint64_t r = 0; r < nrows && r < in->rows; r++)

@@ -226,14 +226,14 @@ int vf_coll_create(vf_coll **out, const char *path, vf_manifest *first, int *cre
     if (rc == 0)
         rc = publish(c, first, err);
     if (rc) {
-        vf_coll_destroy(c, *created_dir);
+        vf_coll_create_undo(c, *created_dir);
         return rc;
     }
     *out = c;
     return 0;
 }
 
-void vf_coll_destroy(vf_coll *c, int created_dir)
+void vf_coll_create_undo(vf_coll *c, int created_dir)
 {
     if (!c)
         return;

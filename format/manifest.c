@@ -29,7 +29,7 @@ int vf_metric_parse(const char *name)
 
 const char *vf_version_string(void)
 {
-    return "format 1, manifest 1.0";
+    return VF_VERSION_STRING;
 }
 
 void vf_manifest_release(vf_manifest *m)

@@ -143,11 +143,6 @@ int vf_seg_writer_section(vf_seg_writer *w, uint32_t type, uint32_t flags, const
     return rc;
 }
 
-void vf_seg_writer_set_rows(vf_seg_writer *w, uint64_t rows)
-{
-    w->info.rows = rows;
-}
-
 static void encode_header(unsigned char h[VF_SEG_HEADER_SIZE], const vf_seg_info *info, uint64_t table_off,
                           uint32_t nsec)
 {

@@ -12,6 +12,21 @@
 
 #include <stddef.h>
 
+/* VF_API marks the calls libvecseg exports (format/'s and, as VS_API,
+   lib/'s): the library is built with -fvisibility=hidden, so whatever a
+   public header does not declare with it stays inside. */
+#ifndef VF_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define VF_API __attribute__((visibility("default")))
+#else
+#define VF_API
+#endif
+#endif
+
+#if defined(__cplusplus)
+extern "C" {
+#endif
+
 enum vf_code {
     VF_OK = 0,
     VF_EIO = -1,          /* read, write, fsync, rename, mmap failed */
@@ -36,14 +51,17 @@ typedef struct vf_error {
 } vf_error;
 
 /* Fills err (if not NULL) with code and a printf-style message; returns code. */
-int vf_fail(vf_error *err, int code, const char *fmt, ...)
+VF_API int vf_fail(vf_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Puts "'subject': " before err's message (callers that know the file a
    lower layer's error concerns); returns code. */
-int vf_fail_in(vf_error *err, int code, const char *subject);
+VF_API int vf_fail_in(vf_error *err, int code, const char *subject);
 
 /* A short constant name for a code ("i/o error", "corrupt file", ...). */
-const char *vf_code_str(int code);
+VF_API const char *vf_code_str(int code);
 
+#if defined(__cplusplus)
+}
+#endif
 #endif

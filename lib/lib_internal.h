@@ -4,6 +4,8 @@
 
 #include "util/idmap.h"
 #include "index/index.h"
+#include "simd/distance.h"
+#define VECSEG_STATIC_LINKING_ONLY /* lib/ is built from the whole API */
 #include "vecseg.h"
 
 /* A contiguous block of rows of one segment: a sealed segment, or one record

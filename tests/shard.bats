@@ -109,10 +109,22 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     vec-ingest -q --id-col 1 --key-col 2 coll rows.csv
     vec-seal -q --all coll
     vectors more.csv csv 3000 4 5 --id-col 1 --id-start 100000 --key-col 2 --keys-mod 7
-    ( vec-ingest -q --id-col 1 --key-col 2 coll more.csv ) &
+    # The ingest reads a pipe kept open, so its transaction (and ingest.lock) stays open while
+    # the split starts; the split copies the sealed rows, then waits for the ingest to commit
+    # before it copies the growing ones.  Both points are seen in /proc/locks, not guessed.
+    mkfifo in
+    vec-ingest -q -f csv --id-col 1 --key-col 2 coll - <in &
     ing=$!
-    vec-shard -q --shards 4 coll
+    exec {w}>in
+    head -n 1500 more.csv >&"$w"
+    wait_flock "$ing" coll/ingest.lock held
+    vec-shard -q --shards 4 coll {w}>&- &  # not a writer of the pipe: the ingest must see its end
+    split=$!
+    wait_flock "$split" coll/ingest.lock waiting
+    tail -n +1501 more.csv >&"$w"
+    exec {w}>&-
     wait "$ing"
+    wait "$split"
     run all_ids coll
     [ "${#lines[@]}" -eq 5000 ]
     [ "$(printf '%s\n' "${lines[@]}" | uniq | wc -l)" -eq 5000 ]

@@ -122,6 +122,21 @@ hold_lock() {
     fail "could not lock '$file'"
 }
 
+# wait_flock PID FILE held|waiting - returns once process PID holds, or is blocked waiting for,
+# an flock on FILE, as /proc/locks shows it: a point the process has certainly reached, so a test
+# can act while it is there.  Fails if PID ends first or nothing happens within 30 s.
+wait_flock() {
+    local pid=$1 file=$2 state=$3 ino arrow= _
+    ino=$(stat -c %i "$file")
+    [ "$state" = waiting ] && arrow='-> '
+    for _ in $(seq 600); do
+        grep -qE "^[0-9]+: ${arrow}FLOCK +ADVISORY +WRITE +$pid +[0-9a-f]+:[0-9a-f]+:$ino " /proc/locks && return 0
+        kill -0 "$pid" 2>/dev/null || fail "process $pid ended before it $state a lock on '$file'"
+        sleep 0.05
+    done
+    fail "process $pid never $state a lock on '$file'"
+}
+
 teardown() {
     if [ -n "${LOCK_PID:-}" ]; then
         kill "$LOCK_PID" 2>/dev/null || true

@@ -57,7 +57,7 @@ int vs_place(vs_place_item *it, size_t n, size_t nnodes, vf_error *err)
 {
     if (nnodes == 0)
         return vf_fail(err, VF_EARG, "placement needs at least one node");
-    double *load = calloc(nnodes, sizeof *load), total = 0;
+    double *load = calloc(nnodes, sizeof *load);
     size_t *order = malloc((n ? n : 1) * sizeof *order), *pool = malloc((n ? n : 1) * sizeof *pool), np = 0;
     if (!load || !order || !pool) {
         free(load);
@@ -66,7 +66,6 @@ int vs_place(vs_place_item *it, size_t n, size_t nnodes, vf_error *err)
         return vf_fail(err, VF_ENOMEM, "placement: out of memory");
     }
     for (size_t i = 0; i < n; i++) {
-        total += it[i].cost;
         order[i] = i;
         it[i].to = it[i].from < (long)nnodes ? it[i].from : -1;
         if (it[i].to >= 0)

@@ -49,8 +49,6 @@ struct vs_ingest {
     vs_ingest_stats st;
 };
 
-const char *vs_version(void) { return VS_VERSION_STRING; }
-
 static int new_manifest(vf_manifest *m, const vs_ingest_opts *o, vf_error *err)
 {
     memset(m, 0, sizeof *m);
@@ -89,9 +87,9 @@ int vs_ingest_open(vs_ingest **out, const char *path, const vs_ingest_opts *o, v
     h->ilock = -1;
     vs_idmap_init(&h->live);
     vs_idmap_init(&h->txn);
-    if (o->dim > VS_DIM_MAX) {
+    if (o->dim > VF_DIM_MAX) {
         free(h);
-        return vf_fail(err, VF_EDIM, "'%s': dimension %u is above the limit of %d", path, o->dim, VS_DIM_MAX);
+        return vf_fail(err, VF_EDIM, "'%s': dimension %u is above the limit of %d", path, o->dim, VF_DIM_MAX);
     }
     int rc = vf_coll_open(&h->coll, path, err);
     if (rc == VF_ENOENT && o->create) {
@@ -455,7 +453,7 @@ void vs_ingest_abort(vs_ingest *h)
         h->coll = NULL;
         vf_unlock(h->ilock);
         h->ilock = -1;
-        vf_coll_destroy(c, h->created_dir);
+        vf_coll_create_undo(c, h->created_dir);
     }
     free_handle(h);
 }

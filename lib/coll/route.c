@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 
+#define VECSEG_STATIC_LINKING_ONLY /* vs_route_* */
 #include "vecseg.h"
 
 /* [R-ROUTE-HASH] the SplitMix64 finaliser of key + 0x9e3779b97f4a7c15 */

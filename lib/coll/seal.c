@@ -17,7 +17,6 @@
  * disk before any manifest names them; every live row is in exactly one
  * segment before and after; the same rows and settings give the same bytes.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 
 #include "index/index.h"
 #include "lib_internal.h"
+#include "util/parallel.h"
 
 enum { JOB_SEAL, JOB_COMPACT };
 
@@ -48,8 +48,7 @@ typedef struct seal_ctx {
     const vs_idmap *tomb;
     vs_build_params bp;
     job *jobs;
-    size_t njobs, next;     /* next: the job a worker thread takes next */
-    pthread_mutex_t lock;
+    size_t njobs;
     uint64_t next_file;
     int ingest_idle;        /* we hold ingest.lock: no ingest is appending */
 } seal_ctx;
@@ -113,18 +112,13 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
     return rc;
 }
 
-static void *worker(void *arg)
+/* Runs job i (a vs_parallel_for item). */
+static void run_item(void *vctx, size_t i, int w)
 {
-    seal_ctx *ctx = arg;
-    for (;;) {
-        pthread_mutex_lock(&ctx->lock);
-        size_t i = ctx->next++;
-        pthread_mutex_unlock(&ctx->lock);
-        if (i >= ctx->njobs)
-            return NULL;
-        job *jb = &ctx->jobs[i];
-        jb->rc = run_job(ctx, jb, &jb->err);
-    }
+    (void)w;
+    seal_ctx *ctx = vctx;
+    job *jb = &ctx->jobs[i];
+    jb->rc = run_job(ctx, jb, &jb->err);
 }
 
 /* ---- planning ------------------------------------------------------------ */
@@ -455,7 +449,6 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     vs_idmap_init(&tomb);
     seal_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
-    pthread_mutex_init(&ctx.lock, NULL);
     ctx.coll = c;
     ctx.tomb = &tomb;
     rc = vf_coll_snapshot(c, &m, err);
@@ -472,20 +465,11 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
         rc = plan(&ctx, o, err);
     if (rc == 0 && !o->dry_run && ctx.njobs) {
         /* -j builds several segments at once; the cores are shared among them */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        int jobs = o->jobs > 1 ? o->jobs : 1;
+        int cores = vs_cores(), jobs = o->jobs > 1 ? o->jobs : 1;
         if ((size_t)jobs > ctx.njobs)
             jobs = (int)ctx.njobs;
-        ctx.bp.threads = o->threads > 0 ? o->threads : (cores / jobs > 1 ? (int)(cores / jobs) : 1);
-        pthread_t *t = calloc((size_t)jobs, sizeof *t);
-        int started = 0;
-        for (int i = 1; t && i < jobs; i++)
-            if (pthread_create(&t[i], NULL, worker, &ctx) == 0)
-                started = i;
-        worker(&ctx);
-        for (int i = 1; i <= started; i++)
-            pthread_join(t[i], NULL);
-        free(t);
+        ctx.bp.threads = o->threads > 0 ? o->threads : (cores / jobs > 1 ? cores / jobs : 1);
+        vs_parallel_for(jobs, ctx.njobs, run_item, &ctx);
         for (size_t i = 0; rc == 0 && i < ctx.njobs; i++)
             if (ctx.jobs[i].rc) {
                 rc = ctx.jobs[i].rc;
@@ -535,7 +519,6 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     for (size_t i = 0; i < ctx.njobs; i++)
         free(ctx.jobs[i].src);
     free(ctx.jobs);
-    pthread_mutex_destroy(&ctx.lock);
     vs_idmap_release(&tomb);
     vf_manifest_release(&m);
     vf_unlock(mlock);

@@ -1,12 +1,11 @@
 /*
- * index.c - index types, the AUTO choice, and dispatch to the index modules
- * (HNSW in hnsw/*.c, the IVF family in ivf/*.c).
+ * index.c - index types, the AUTO choice, the exact distance of a row, and dispatch to the
+ * index modules (HNSW in hnsw/, the IVF family in ivf/).
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "simd/distance.h"
+#include "simd/metric.h"
 #include "index/index_internal.h"
 
 struct vs_index {
@@ -40,12 +39,10 @@ int vs_index_auto(size_t n, uint32_t dim, int metric)
 {
     (void)dim;
     (void)metric;
-    /* a scan of a few thousand rows beats any graph walk */
-    if (n < 20000)
+    /* the thresholds and why: vecseg.h */
+    if (n < VS_AUTO_HNSW_ROWS_MIN)
         return VS_INDEX_FLAT;
-    /* past this a graph (about 4*M links a row plus the vectors) outgrows
-       memory faster than quantized lists do */
-    if (n <= 4000000)
+    if (n <= VS_AUTO_HNSW_ROWS_MAX)
         return VS_INDEX_HNSW;
     return VS_INDEX_IVF_PQ;
 }
@@ -53,13 +50,10 @@ int vs_index_auto(size_t n, uint32_t dim, int metric)
 float vs_row_distance(const vs_rows_view *rows, const float *q, float qn, size_t r)
 {
     const float *x = rows->vecs + r * rows->dim;
-    if (rows->metric == VF_METRIC_L2)
-        return vs_l2sq(q, x, rows->dim);
-    float dot = vs_dot(q, x, rows->dim);
-    if (rows->metric == VF_METRIC_IP)
-        return -dot;
-    float den = sqrtf(qn) * sqrtf(rows->norms[r]);
-    return den > 0 ? 1.0f - dot / den : 1.0f;
+    float xn = 0;
+    if (rows->metric == VF_METRIC_COSINE) /* a view without NORMS computes the norm it needs */
+        xn = rows->norms ? rows->norms[r] : vs_dot(x, x, rows->dim);
+    return vs_metric_exact(rows->metric, q, qn, x, xn, rows->dim);
 }
 
 int vs_index_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)

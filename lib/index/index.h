@@ -1,6 +1,7 @@
 /*
- * index.h - the indexes a sealed segment carries (the advanced part of the
- * lib/ API; vecseg.h includes it).  Each index is one or more sections of the segment file
+ * index.h - the indexes a sealed segment carries (inside lib/; the index
+ * types, their names and parameter limits are in vecseg.h's advanced part).
+ * Each index is one or more sections of the segment file
  * (SPEC.md section 5.5), written by a build function and searched in place
  * through the segment's mapping: opening an index reads only its small
  * metadata section, so it costs the same whatever the segment's size.
@@ -19,31 +20,8 @@
 
 #include "search/topk.h"
 #include "vecseg_format.h"
-
-enum vs_index_type {
-    VS_INDEX_FLAT = 0,      /* no index sections: exact scan */
-    VS_INDEX_HNSW = 1,
-    VS_INDEX_IVF_FLAT = 2,
-    VS_INDEX_IVF_PQ = 3,
-    VS_INDEX_IVF_SQ8 = 4,
-    VS_INDEX_AUTO = 99      /* chosen by segment size and metric at build time */
-};
-
-/* "flat", "hnsw", "ivf_flat", "ivf_pq", "ivf_sq8", "auto"; parse returns -1 if unknown. */
-const char *vs_index_type_name(int type);
-int vs_index_type_parse(const char *name);
-
-/* Build parameters; zero means the default.  DEFAULT/MIN/MAX per tunable. */
-#define VS_HNSW_M_DEFAULT 16
-#define VS_HNSW_M_MIN 2
-#define VS_HNSW_M_MAX 128
-#define VS_HNSW_EFC_DEFAULT 200
-#define VS_HNSW_EFC_MIN 8
-#define VS_HNSW_EFC_MAX 4096
-#define VS_IVF_NLIST_MIN 1
-#define VS_IVF_NLIST_MAX 65536
-#define VS_PQ_M_MIN 1
-#define VS_PQ_M_MAX 256
+#define VECSEG_STATIC_LINKING_ONLY /* index types, their names and parameter limits */
+#include "vecseg.h"
 
 typedef struct vs_build_params {
     int type;                /* enum vs_index_type */
@@ -69,8 +47,8 @@ typedef struct vs_rows_view {
    (vs_index_auto).  Deterministic for a given seed and thread count. */
 int vs_index_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
 
-/* The type AUTO picks for a segment of n rows: FLAT when small, HNSW up to a
-   few million rows, IVF_PQ above. */
+/* The type AUTO picks for a segment of n rows: FLAT, HNSW or IVF_PQ by the
+   VS_AUTO_HNSW_ROWS_MIN/MAX thresholds (vecseg.h). */
 int vs_index_auto(size_t n, uint32_t dim, int metric);
 
 /* Search-time parameters; zero means the index's default. */

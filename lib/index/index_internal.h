@@ -21,12 +21,13 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
 extern const vs_index_ops vs_hnsw_ops;
 #define VS_SEC_HNSW_META 16          /* the section whose presence marks an HNSW index */
 
-/* IVF_FLAT, IVF_PQ, IVF_SQ8 (ivf/*.c): sections 32..63. */
+/* IVF_FLAT, IVF_PQ, IVF_SQ8 (ivf/): sections 32..63. */
 int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
 extern const vs_index_ops vs_ivf_ops;
 #define VS_SEC_IVF_META 32           /* the section whose presence marks an IVF index */
 
-/* The exact internal distance of q (squared norm qn) to row r (SPEC.md 9). */
+/* The exact internal distance of q (squared norm qn) to row r (SPEC.md 9, simd/metric.h);
+   rows->norms may be NULL. */
 float vs_row_distance(const vs_rows_view *rows, const float *q, float qn, size_t r);
 
 #endif

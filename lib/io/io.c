@@ -30,7 +30,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/io.h"
 #include "io/io_internal.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -111,7 +110,7 @@ static size_t split_h5(const char *spec, int force, const char **dset)
 
 /* ---- byte source --------------------------------------------------------------------------- */
 
-int src_fill(byte_src *s, size_t need)
+int vs_src_fill(byte_src *s, size_t need)
 {
     if (s->len - s->pos >= need)
         return 0;
@@ -120,7 +119,7 @@ int src_fill(byte_src *s, size_t need)
         s->len -= s->pos;
         s->pos = 0;
     }
-    if (need + 1 > s->cap) { /* +1: room for the NUL src_line may add after the last byte */
+    if (need + 1 > s->cap) { /* +1: room for the NUL vs_src_line may add after the last byte */
         size_t cap = s->cap * 2 > need + 1 ? s->cap * 2 : need + 1;
         unsigned char *b = realloc(s->buf, cap);
         if (!b) {
@@ -170,7 +169,7 @@ static ssize_t src_read(byte_src *s, void *dst, size_t n)
         }
         return (ssize_t)done;
     }
-    if (src_fill(s, n - done) < 0)
+    if (vs_src_fill(s, n - done) < 0)
         return -1;
     have = s->len - s->pos;
     size_t more = have < n - done ? have : n - done;
@@ -179,7 +178,7 @@ static ssize_t src_read(byte_src *s, void *dst, size_t n)
     return (ssize_t)(done + more);
 }
 
-char *src_line(byte_src *s, size_t *len)
+char *vs_src_line(byte_src *s, size_t *len)
 {
     size_t scanned = 0;
     for (;;) {
@@ -191,7 +190,7 @@ char *src_line(byte_src *s, size_t *len)
             s->pos += nl ? n + 1 : n;
             if (n > 0 && start[n - 1] == '\r')
                 n--;
-            start[n] = '\0'; /* within the buffer: src_fill keeps one spare byte after len */
+            start[n] = '\0'; /* within the buffer: vs_src_fill keeps one spare byte after len */
             *len = n;
             return (char *)start;
         }
@@ -202,7 +201,7 @@ char *src_line(byte_src *s, size_t *len)
             return NULL;
         }
         scanned = have;
-        if (src_fill(s, have + 1) < 0)
+        if (vs_src_fill(s, have + 1) < 0)
             return NULL;
     }
 }
@@ -218,7 +217,7 @@ static void src_free(byte_src *s)
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
-int reader_fail(vs_reader *r, vf_error *err, int code, const char *fmt, ...)
+int vs_reader_fail(vs_reader *r, vf_error *err, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -231,8 +230,8 @@ int reader_fail(vs_reader *r, vf_error *err, int code, const char *fmt, ...)
 static int src_error(vs_reader *r, vf_error *err)
 {
     if (r->src.err_no == ENOMEM)
-        return reader_fail(r, err, VF_ENOMEM, "%s: out of memory", r->label);
-    return reader_fail(r, err, VF_EIO, "%s: read failed: %s", r->label, strerror(r->src.err_no));
+        return vs_reader_fail(r, err, VF_ENOMEM, "%s: out of memory", r->label);
+    return vs_reader_fail(r, err, VF_EIO, "%s: read failed: %s", r->label, strerror(r->src.err_no));
 }
 
 /* ---- element conversion -------------------------------------------------------------------- */
@@ -279,8 +278,8 @@ static size_t first_nonfinite(const float *v, size_t n)
 
 static int value_fail(vs_reader *r, vf_error *err, uint64_t row0, size_t at, const char *what)
 {
-    return reader_fail(r, err, VF_EVALUE, "%s: row %llu: value %zu is %s", r->label,
-                       (unsigned long long)(row0 + at / r->dim + 1), at % r->dim + 1, what);
+    return vs_reader_fail(r, err, VF_EVALUE, "%s: row %llu: value %zu is %s", r->label,
+                          (unsigned long long)(row0 + at / r->dim + 1), at % r->dim + 1, what);
 }
 
 /* Converts n elements of r->et at src to float32 at dst (src may equal dst for float32). */
@@ -359,7 +358,7 @@ static void *scratch_get(vs_reader *r, size_t bytes, vf_error *err)
         return r->scratch;
     void *p = realloc(r->scratch, bytes);
     if (!p) {
-        reader_fail(r, err, VF_ENOMEM, "%s: out of memory", r->label);
+        vs_reader_fail(r, err, VF_ENOMEM, "%s: out of memory", r->label);
         return NULL;
     }
     r->scratch = p;
@@ -384,7 +383,7 @@ static int64_t src_remaining(const byte_src *s)
 static int vecs_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
 {
     r->et = r->fmt == VS_FMT_FVECS ? ET_F32 : r->fmt == VS_FMT_BVECS ? ET_U8 : ET_I32;
-    if (src_fill(&r->src, 4) < 0)
+    if (vs_src_fill(&r->src, 4) < 0)
         return src_error(r, err);
     size_t have = r->src.len - r->src.pos;
     int64_t left = src_remaining(&r->src);
@@ -394,16 +393,16 @@ static int vecs_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
         return 0;
     }
     if (have < 4)
-        return reader_fail(r, err, VF_EINPUT, "%s: row 1: truncated (%zu of 4 header bytes)",
-                           r->label, have);
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: row 1: truncated (%zu of 4 header bytes)",
+                              r->label, have);
     int32_t d;
     memcpy(&d, r->src.buf + r->src.pos, 4);
     if (d <= 0 || (uint32_t)d > VS_READER_DIM_MAX)
-        return reader_fail(r, err, VF_EINPUT, "%s: row 1: bad dimension %d (not a %s file?)",
-                           r->label, (int)d, vs_format_name(r->fmt));
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: row 1: bad dimension %d (not a %s file?)",
+                              r->label, (int)d, vs_format_name(r->fmt));
     if (o->dim && (uint32_t)d != o->dim)
-        return reader_fail(r, err, VF_EDIM, "%s: row 1: dim %d, expected %u", r->label, (int)d,
-                           o->dim);
+        return vs_reader_fail(r, err, VF_EDIM, "%s: row 1: dim %d, expected %u", r->label, (int)d,
+                              o->dim);
     r->dim = (uint32_t)d;
     uint64_t rs = 4 + (uint64_t)r->dim * elem_size(r->et);
     r->rows = left >= 0 && (uint64_t)left % rs == 0 ? (int64_t)((uint64_t)left / rs) : -1;
@@ -415,11 +414,11 @@ static int raw_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
     r->et = ET_F32;
     uint32_t dim = o->dim ? o->dim : o->raw_dim;
     if (!dim)
-        return reader_fail(r, err, VF_EARG, "%s: raw float32 input needs the dimension (--dim)",
-                           r->label);
+        return vs_reader_fail(r, err, VF_EARG, "%s: raw float32 input needs the dimension (--dim)",
+                              r->label);
     if (dim > VS_READER_DIM_MAX)
-        return reader_fail(r, err, VF_EARG, "%s: dim %u is above the limit %u", r->label, dim,
-                           VS_READER_DIM_MAX);
+        return vs_reader_fail(r, err, VF_EARG, "%s: dim %u is above the limit %u", r->label, dim,
+                              VS_READER_DIM_MAX);
     r->dim = dim;
     int64_t left = src_remaining(&r->src);
     uint64_t rs = 4 * (uint64_t)r->dim;
@@ -507,35 +506,35 @@ static int npy_dtype(const char *d, elem_type *t)
 static int npy_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
 {
     byte_src *s = &r->src;
-    if (src_fill(s, 10) < 0)
+    if (vs_src_fill(s, 10) < 0)
         return src_error(r, err);
     const unsigned char *b = s->buf + s->pos;
     if (s->len - s->pos < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
-        return reader_fail(r, err, VF_EINPUT, "%s: not an npy file (bad magic)", r->label);
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: not an npy file (bad magic)", r->label);
     unsigned major = b[6];
     size_t pre, hlen;
     if (major == 1) {
         pre = 10;
         hlen = (size_t)b[8] | (size_t)b[9] << 8;
     } else if (major == 2 || major == 3) {
-        if (src_fill(s, 12) < 0)
+        if (vs_src_fill(s, 12) < 0)
             return src_error(r, err);
         b = s->buf + s->pos;
         if (s->len - s->pos < 12)
-            return reader_fail(r, err, VF_EINPUT, "%s: truncated npy header", r->label);
+            return vs_reader_fail(r, err, VF_EINPUT, "%s: truncated npy header", r->label);
         pre = 12;
         hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
     } else {
-        return reader_fail(r, err, VF_EUNSUPPORTED, "%s: npy format version %u.%u is not supported",
-                           r->label, major, b[7]);
+        return vs_reader_fail(r, err, VF_EUNSUPPORTED, "%s: npy format version %u.%u is not supported",
+                              r->label, major, b[7]);
     }
     if (hlen > NPY_HEADER_MAX)
-        return reader_fail(r, err, VF_EINPUT, "%s: npy header of %zu bytes is implausible",
-                           r->label, hlen);
-    if (src_fill(s, pre + hlen) < 0)
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: npy header of %zu bytes is implausible",
+                              r->label, hlen);
+    if (vs_src_fill(s, pre + hlen) < 0)
         return src_error(r, err);
     if (s->len - s->pos < pre + hlen)
-        return reader_fail(r, err, VF_EINPUT, "%s: truncated npy header", r->label);
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: truncated npy header", r->label);
     npy_cur c = {(const char *)s->buf + s->pos + pre, (const char *)s->buf + s->pos + pre + hlen};
 
     char descr[64] = "", key[64];
@@ -551,8 +550,8 @@ static int npy_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
         npy_ws(&c);
         if (strcmp(key, "descr") == 0) {
             if (npy_str(&c, descr, sizeof descr) < 0)
-                return reader_fail(r, err, VF_EUNSUPPORTED,
-                                   "%s: structured npy dtypes are not supported", r->label);
+                return vs_reader_fail(r, err, VF_EUNSUPPORTED,
+                                      "%s: structured npy dtypes are not supported", r->label);
             have_descr = 1;
         } else if (strcmp(key, "fortran_order") == 0) {
             if (c.end - c.p >= 4 && memcmp(c.p, "True", 4) == 0)
@@ -595,50 +594,50 @@ static int npy_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
     if (!have_descr || !have_order || !have_shape)
         goto bad;
     if (npy_dtype(descr, &r->et) < 0)
-        return reader_fail(r, err, VF_EUNSUPPORTED,
-                           "%s: npy dtype '%s' is not supported (use <f4, <f8, |u1, <i4, <i8, "
-                           "<u4 or <u8)", r->label, descr);
+        return vs_reader_fail(r, err, VF_EUNSUPPORTED,
+                              "%s: npy dtype '%s' is not supported (use <f4, <f8, |u1, <i4, <i8, "
+                              "<u4 or <u8)", r->label, descr);
     if (fortran)
-        return reader_fail(r, err, VF_EUNSUPPORTED,
-                           "%s: fortran_order npy arrays are not supported (save in C order)",
-                           r->label);
+        return vs_reader_fail(r, err, VF_EUNSUPPORTED,
+                              "%s: fortran_order npy arrays are not supported (save in C order)",
+                              r->label);
     if (ndim < 1 || ndim > 2)
-        return reader_fail(r, err, VF_EUNSUPPORTED,
-                           "%s: npy array has %d dimensions, expected 1 or 2", r->label, ndim);
+        return vs_reader_fail(r, err, VF_EUNSUPPORTED,
+                              "%s: npy array has %d dimensions, expected 1 or 2", r->label, ndim);
     if (ndim == 2 && (shape[1] == 0 || shape[1] > VS_READER_DIM_MAX))
-        return reader_fail(r, err, VF_EINPUT, "%s: npy rows of %llu values are not vectors",
-                           r->label, (unsigned long long)shape[1]);
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: npy rows of %llu values are not vectors",
+                              r->label, (unsigned long long)shape[1]);
     if (shape[0] > (uint64_t)INT64_MAX / shape[1] / 8)
-        return reader_fail(r, err, VF_EINPUT, "%s: npy shape is implausible", r->label);
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: npy shape is implausible", r->label);
     if (o->dim && shape[1] != o->dim)
-        return reader_fail(r, err, VF_EDIM, "%s: rows have dim %llu, expected %u", r->label,
-                           (unsigned long long)shape[1], o->dim);
+        return vs_reader_fail(r, err, VF_EDIM, "%s: rows have dim %llu, expected %u", r->label,
+                              (unsigned long long)shape[1], o->dim);
     r->dim = (uint32_t)shape[1];
     r->rows = (int64_t)shape[0];
     s->pos += pre + hlen;
     return 0;
 bad:
-    return reader_fail(r, err, VF_EINPUT, "%s: malformed npy header", r->label);
+    return vs_reader_fail(r, err, VF_EINPUT, "%s: malformed npy header", r->label);
 }
 
 /* Guesses the format of stdin from its first bytes. */
 static int sniff(vs_reader *r, vf_error *err)
 {
     byte_src *s = &r->src;
-    if (src_fill(s, 6) < 0)
+    if (vs_src_fill(s, 6) < 0)
         return src_error(r, err);
     if (s->len - s->pos >= 6 && memcmp(s->buf + s->pos, "\x93NUMPY", 6) == 0) {
         r->fmt = VS_FMT_NPY;
         return 0;
     }
-    if (src_fill(s, 8) < 0)
+    if (vs_src_fill(s, 8) < 0)
         return src_error(r, err);
     if (s->len - s->pos >= 8 && memcmp(s->buf + s->pos, "\x89HDF\r\n\x1a\n", 8) == 0)
-        return reader_fail(r, err, VF_EARG,
-                           "stdin: HDF5 input must be a file (it is read by seeking)");
+        return vs_reader_fail(r, err, VF_EARG,
+                              "stdin: HDF5 input must be a file (it is read by seeking)");
     size_t have = s->len - s->pos;
     while (!s->eof && have < SNIFF_MAX && !memchr(s->buf + s->pos, '\n', have)) {
-        if (src_fill(s, have + 1) < 0)
+        if (vs_src_fill(s, have + 1) < 0)
             return src_error(r, err);
         have = s->len - s->pos;
     }
@@ -647,8 +646,8 @@ static int sniff(vs_reader *r, vf_error *err)
     const unsigned char *b = s->buf + s->pos;
     for (size_t i = 0; i < have; i++)
         if ((b[i] < 0x20 && b[i] != '\t' && b[i] != '\n' && b[i] != '\r') || b[i] == 0x7f)
-            return reader_fail(r, err, VF_EINPUT,
-                               "%s: binary input of unknown format (use --format)", r->label);
+            return vs_reader_fail(r, err, VF_EINPUT,
+                                  "%s: binary input of unknown format (use --format)", r->label);
     const unsigned char *nl = memchr(b, '\n', have);
     size_t first = nl ? (size_t)(nl - b) : have;
     r->fmt = memchr(b, ',', first) ? VS_FMT_CSV : memchr(b, '\t', first) ? VS_FMT_TSV : VS_FMT_TXT;
@@ -727,7 +726,7 @@ int vs_reader_open(vs_reader **rp, const char *spec, const vs_reader_opts *o, vf
                 rc = vf_fail(err, VF_ENOMEM, "'%s': out of memory", spec);
                 goto fail;
             }
-            rc = h5_open(r, file, dset, o, err);
+            rc = vs_h5_open(r, file, dset, o, err);
             free(file);
             if (rc < 0)
                 goto fail;
@@ -766,7 +765,7 @@ int vs_reader_open(vs_reader **rp, const char *spec, const vs_reader_opts *o, vf
     case VS_FMT_FVECS: case VS_FMT_BVECS: case VS_FMT_IVECS: rc = vecs_open(r, o, err); break;
     case VS_FMT_NPY: rc = npy_open(r, o, err); break;
     case VS_FMT_RAW: rc = raw_open(r, o, err); break;
-    case VS_FMT_CSV: case VS_FMT_TSV: case VS_FMT_TXT: rc = text_open(r, o, err); break;
+    case VS_FMT_CSV: case VS_FMT_TSV: case VS_FMT_TXT: rc = vs_text_open(r, o, err); break;
     default: rc = vf_fail(err, VF_EARG, "%s: bad format", r->label); break;
     }
     if (rc < 0)
@@ -797,7 +796,7 @@ void vs_reader_free(vs_reader *r)
 {
     if (!r)
         return;
-    h5_close(r);
+    vs_h5_close(r);
     src_free(&r->src);
     free(r->scratch);
     free(r->spec);
@@ -828,8 +827,8 @@ static long vecs_read(vs_reader *r, int want_f, void *out, size_t max, vf_error 
             memcpy(&d, row, 4);
             uint64_t at = r->row + got + i + 1;
             if ((uint32_t)d != r->dim)
-                return reader_fail(r, err, VF_EDIM, "%s: row %llu: dim %d, expected %u",
-                                   r->label, (unsigned long long)at, (int)d, r->dim);
+                return vs_reader_fail(r, err, VF_EDIM, "%s: row %llu: dim %d, expected %u",
+                                      r->label, (unsigned long long)at, (int)d, r->dim);
             int rc = want_f ? conv_f32(r, row + 4, r->dim, (float *)out + (got + i) * r->dim,
                                        at - 1, err)
                             : conv_i64(r, row + 4, r->dim, (int64_t *)out + (got + i) * r->dim,
@@ -839,9 +838,9 @@ static long vecs_read(vs_reader *r, int want_f, void *out, size_t max, vf_error 
         }
         got += full;
         if ((size_t)bytes % rs)
-            return reader_fail(r, err, VF_EINPUT, "%s: row %llu: truncated (%zu of %zu bytes)",
-                               r->label, (unsigned long long)(r->row + got + 1),
-                               (size_t)bytes % rs, rs);
+            return vs_reader_fail(r, err, VF_EINPUT, "%s: row %llu: truncated (%zu of %zu bytes)",
+                                  r->label, (unsigned long long)(r->row + got + 1),
+                                  (size_t)bytes % rs, rs);
         if (full < n)
             break;
     }
@@ -869,7 +868,7 @@ static long flat_read(vs_reader *r, int want_f, void *out, size_t max, vf_error 
             return r->failed;
         size_t full = n;
         if (r->h5) {
-            int rc = h5_read(r, r->row, n, buf, err);
+            int rc = vs_h5_read(r, r->row, n, buf, err);
             if (rc < 0)
                 return rc;
         } else {
@@ -878,14 +877,14 @@ static long flat_read(vs_reader *r, int want_f, void *out, size_t max, vf_error 
                 return src_error(r, err);
             full = (size_t)bytes / rb;
             if ((size_t)bytes % rb)
-                return reader_fail(r, err, VF_EINPUT, "%s: row %llu: truncated (%zu of %zu bytes)",
-                                   r->label, (unsigned long long)(r->row + full + 1),
-                                   (size_t)bytes % rb, rb);
+                return vs_reader_fail(r, err, VF_EINPUT, "%s: row %llu: truncated (%zu of %zu bytes)",
+                                      r->label, (unsigned long long)(r->row + full + 1),
+                                      (size_t)bytes % rb, rb);
             if (full < n && r->rows >= 0)
-                return reader_fail(r, err, VF_EINPUT,
-                                   "%s: row %llu: truncated (the header promises %lld rows)",
-                                   r->label, (unsigned long long)(r->row + full + 1),
-                                   (long long)r->rows);
+                return vs_reader_fail(r, err, VF_EINPUT,
+                                      "%s: row %llu: truncated (the header promises %lld rows)",
+                                      r->label, (unsigned long long)(r->row + full + 1),
+                                      (long long)r->rows);
         }
         int rc = want_f ? conv_f32(r, buf, full * r->dim, (float *)dst, r->row, err)
                         : conv_i64(r, buf, full * r->dim, (int64_t *)dst, r->row, err);
@@ -902,8 +901,8 @@ static long flat_read(vs_reader *r, int want_f, void *out, size_t max, vf_error 
 static long bin_read(vs_reader *r, int want_f, void *out, size_t max, vf_error *err)
 {
     if (!want_f && (r->et == ET_F32 || r->et == ET_F64))
-        return reader_fail(r, err, VF_EINPUT, "%s: holds %s values, expected integers", r->label,
-                           elem_name(r->et));
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: holds %s values, expected integers", r->label,
+                              elem_name(r->et));
     if (r->dim == 0)
         return 0;
     if (r->fmt == VS_FMT_FVECS || r->fmt == VS_FMT_BVECS || r->fmt == VS_FMT_IVECS)
@@ -928,7 +927,7 @@ long vs_reader_read(vs_reader *r, float *vec, uint64_t *ids, uint64_t *keys, siz
     if (max > (size_t)LONG_MAX)
         max = (size_t)LONG_MAX;
     if (is_text(r))
-        return text_read(r, vec, NULL, ids, keys, max, err);
+        return vs_text_read(r, vec, NULL, ids, keys, max, err);
     return bin_read(r, 1, vec, max, err);
 }
 
@@ -943,7 +942,7 @@ long vs_reader_read_i64(vs_reader *r, int64_t *out, size_t max, vf_error *err)
     if (max > (size_t)LONG_MAX)
         max = (size_t)LONG_MAX;
     if (is_text(r))
-        return text_read(r, NULL, out, NULL, NULL, max, err);
+        return vs_text_read(r, NULL, out, NULL, NULL, max, err);
     return bin_read(r, 0, out, max, err);
 }
 

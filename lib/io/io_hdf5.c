@@ -50,7 +50,7 @@ static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *d
     return 0;
 }
 
-void h5_close(vs_reader *r)
+void vs_h5_close(vs_reader *r)
 {
     struct h5_src *h = r->h5;
     if (!h)
@@ -65,8 +65,8 @@ void h5_close(vs_reader *r)
     r->h5 = NULL;
 }
 
-int h5_open(vs_reader *r, const char *file, const char *dset, const vs_reader_opts *o,
-            vf_error *err)
+int vs_h5_open(vs_reader *r, const char *file, const char *dset, const vs_reader_opts *o,
+               vf_error *err)
 {
     quiet();
     struct stat st;
@@ -176,7 +176,7 @@ int h5_open(vs_reader *r, const char *file, const char *dset, const vs_reader_op
     return 0;
 }
 
-int h5_read(vs_reader *r, uint64_t row0, size_t n, void *buf, vf_error *err)
+int vs_h5_read(vs_reader *r, uint64_t row0, size_t n, void *buf, vf_error *err)
 {
     struct h5_src *h = r->h5;
     hsize_t start[2] = {row0, 0}, count[2] = {n, r->dim};
@@ -189,8 +189,8 @@ int h5_read(vs_reader *r, uint64_t row0, size_t n, void *buf, vf_error *err)
     if (mspace >= 0)
         H5Sclose(mspace);
     if (rc < 0)
-        return reader_fail(r, err, VF_EIO, "%s: row %llu: HDF5 read failed", r->label,
-                           (unsigned long long)(row0 + 1));
+        return vs_reader_fail(r, err, VF_EIO, "%s: row %llu: HDF5 read failed", r->label,
+                              (unsigned long long)(row0 + 1));
     return 0;
 }
 

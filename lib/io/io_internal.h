@@ -1,6 +1,6 @@
 /*
  * io_internal.h - the reader struct and helpers shared by io.c, io_text.c and io_hdf5.c.
- * Not for cli/: use io.h.
+ * Not for cli/: the readers' API is in vecseg.h.
  */
 #ifndef VS_IO_INTERNAL_H
 #define VS_IO_INTERNAL_H
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "io/io.h"
+#include "vecseg.h"
 
 /* Element types of binary sources; every source maps onto one. */
 typedef enum elem_type { ET_F32, ET_F64, ET_U8, ET_I32, ET_I64, ET_U32, ET_U64 } elem_type;
@@ -55,25 +55,25 @@ struct vs_reader {
 #define SCRATCH_MAX ((size_t)4 << 20)
 
 /* byte_src (io.c). */
-int src_fill(byte_src *s, size_t need);
+int vs_src_fill(byte_src *s, size_t need);
 /* The next line without its "\n" or "\r\n", NUL-terminated, valid until the next src call;
    NULL at the end of input or on a read error (s->err_no set). */
-char *src_line(byte_src *s, size_t *len);
+char *vs_src_line(byte_src *s, size_t *len);
 
 /* Records err (already filled with code) as the reader's final error; returns the code. */
-int reader_fail(vs_reader *r, vf_error *err, int code, const char *fmt, ...)
+int vs_reader_fail(vs_reader *r, vf_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* io_text.c */
-int text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err);
-long text_read(vs_reader *r, float *vec, int64_t *ivec, uint64_t *ids, uint64_t *keys,
-               size_t max, vf_error *err);
+int vs_text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err);
+long vs_text_read(vs_reader *r, float *vec, int64_t *ivec, uint64_t *ids, uint64_t *keys,
+                  size_t max, vf_error *err);
 
 /* io_hdf5.c */
-int h5_open(vs_reader *r, const char *file, const char *dset, const vs_reader_opts *o,
-            vf_error *err);
+int vs_h5_open(vs_reader *r, const char *file, const char *dset, const vs_reader_opts *o,
+               vf_error *err);
 /* Reads rows [row0, row0 + n) as elements of r->et into buf (n * dim elements). */
-int h5_read(vs_reader *r, uint64_t row0, size_t n, void *buf, vf_error *err);
-void h5_close(vs_reader *r);
+int vs_h5_read(vs_reader *r, uint64_t row0, size_t n, void *buf, vf_error *err);
+void vs_h5_close(vs_reader *r);
 
 #endif

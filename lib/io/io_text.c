@@ -38,18 +38,18 @@ static int text_fail(vs_reader *r, vf_error *err, int code, uint64_t line, int c
     va_end(ap);
     if (col > 0)
         snprintf(where, sizeof where, ", column %d", col);
-    return reader_fail(r, err, code, "%s: row %llu (line %llu)%s: %s", r->label,
-                       (unsigned long long)(r->row + 1), (unsigned long long)line, where, msg);
+    return vs_reader_fail(r, err, code, "%s: row %llu (line %llu)%s: %s", r->label,
+                          (unsigned long long)(r->row + 1), (unsigned long long)line, where, msg);
 }
 
 static int io_fail(vs_reader *r, vf_error *err)
 {
     if (r->src.err_no == EOVERFLOW)
-        return reader_fail(r, err, VF_EINPUT, "%s: line %llu: longer than %u MiB (not text?)",
-                           r->label, (unsigned long long)(r->line + 1), 256u);
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: line %llu: longer than %u MiB (not text?)",
+                              r->label, (unsigned long long)(r->line + 1), 256u);
     if (r->src.err_no == ENOMEM)
-        return reader_fail(r, err, VF_ENOMEM, "%s: out of memory", r->label);
-    return reader_fail(r, err, VF_EIO, "%s: read failed: %s", r->label, strerror(r->src.err_no));
+        return vs_reader_fail(r, err, VF_ENOMEM, "%s: out of memory", r->label);
+    return vs_reader_fail(r, err, VF_EIO, "%s: read failed: %s", r->label, strerror(r->src.err_no));
 }
 
 /* The next non-blank line, or NULL at the end of input or on an error (r->src.err_no set). */
@@ -57,7 +57,7 @@ static char *next_line(vs_reader *r)
 {
     size_t len;
     char *l;
-    while ((l = src_line(&r->src, &len))) {
+    while ((l = vs_src_line(&r->src, &len))) {
         r->line++;
         const char *p = l;
         while (*p == ' ' || *p == '\t')
@@ -168,13 +168,13 @@ static int is_header(const vs_reader *r, const char *line)
     return 0;
 }
 
-int text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
+int vs_text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
 {
     r->sep = r->fmt == VS_FMT_CSV ? ',' : r->fmt == VS_FMT_TSV ? '\t' : 0;
     r->id_col = o->id_col;
     r->key_col = o->key_col;
     int extra = (r->id_col > 0) + (r->key_col > 0);
-    if (src_fill(&r->src, 3) < 0)
+    if (vs_src_fill(&r->src, 3) < 0)
         return io_fail(r, err);
     if (r->src.len - r->src.pos >= 3 && memcmp(r->src.buf + r->src.pos, "\xEF\xBB\xBF", 3) == 0)
         r->src.pos += 3;
@@ -196,15 +196,15 @@ int text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
         return 0;
     }
     if (r->id_col > nf || r->key_col > nf)
-        return reader_fail(r, err, VF_EARG, "%s: line %llu has %d columns, no column %d",
-                           r->label, (unsigned long long)r->line, nf,
-                           r->id_col > nf ? r->id_col : r->key_col);
+        return vs_reader_fail(r, err, VF_EARG, "%s: line %llu has %d columns, no column %d",
+                              r->label, (unsigned long long)r->line, nf,
+                              r->id_col > nf ? r->id_col : r->key_col);
     if (nf <= extra)
-        return reader_fail(r, err, VF_EINPUT, "%s: line %llu: no vector columns", r->label,
-                           (unsigned long long)r->line);
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: line %llu: no vector columns", r->label,
+                              (unsigned long long)r->line);
     if ((uint32_t)(nf - extra) > VS_READER_DIM_MAX)
-        return reader_fail(r, err, VF_EINPUT, "%s: line %llu: %d columns, above the limit %u",
-                           r->label, (unsigned long long)r->line, nf, VS_READER_DIM_MAX);
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: line %llu: %d columns, above the limit %u",
+                              r->label, (unsigned long long)r->line, nf, VS_READER_DIM_MAX);
     r->ncols = nf;
     r->dim = (uint32_t)(nf - extra);
     if (o->dim && r->dim != o->dim)
@@ -266,8 +266,8 @@ static int parse_row(vs_reader *r, const char *line, uint64_t ln, float *v, int6
     return 0;
 }
 
-long text_read(vs_reader *r, float *vec, int64_t *ivec, uint64_t *ids, uint64_t *keys,
-               size_t max, vf_error *err)
+long vs_text_read(vs_reader *r, float *vec, int64_t *ivec, uint64_t *ids, uint64_t *keys,
+                  size_t max, vf_error *err)
 {
     size_t got = 0;
     while (got < max) {

@@ -3,9 +3,10 @@
  *
  * The rows of a snapshot are numbered 0..N-1 in manifest order (sealed
  * segments, then growing records).  A *share* is a contiguous range of those
- * rows; threads and worker processes each search a share and their sorted
- * hit lists are merged (topk.c), which is associative, so any split gives the
- * same answer.
+ * rows; threads here, and worker processes or MPI ranks in cli/, each search a
+ * share and their hit lists are merged (topk.c), which is associative, so any
+ * split gives the same answer.  The library only searches shares: how shares
+ * run (threads, processes, ranks) is the caller's choice.
  *
  * Two kernels:
  *  - many queries: blocks of queries times blocks of rows through OpenBLAS
@@ -15,20 +16,17 @@
  *    distance is the exact kernel value and results do not depend on blocking.
  *  - few queries: the SIMD kernels (distance.c) over each row directly.
  *
- * Internal distances: squared L2 (l2), -dot (ip), 1 - cosine (cosine).
+ * Internal distances: squared L2 (l2), -dot (ip), 1 - cosine (cosine), all
+ * through simd/metric.h.
  */
 #include <math.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cblas.h>
 
 #include "lib_internal.h"
+#include "simd/metric.h"
+#include "util/parallel.h"
 
 #define QBLOCK 1024      /* queries per sgemm block (tuned on fashion-mnist) */
 #define RBLOCK 1024      /* rows per sgemm block: C is 4 MiB */
@@ -36,22 +34,7 @@
 
 float vs_distance_report(int metric, float internal)
 {
-    if (metric == VF_METRIC_L2)
-        return sqrtf(internal > 0 ? internal : 0);
-    return internal;
-}
-
-/* The exact internal distance of query q (norm qn) to row i of part p. */
-static float exact_dist(int metric, const float *q, float qn, const vs_part *p, size_t i, uint32_t d)
-{
-    const float *x = p->vecs + i * d;
-    if (metric == VF_METRIC_L2)
-        return vs_l2sq(q, x, d);
-    float dot = vs_dot(q, x, d);
-    if (metric == VF_METRIC_IP)
-        return -dot;
-    float den = sqrtf(qn) * sqrtf(p->norms[i]);
-    return den > 0 ? 1.0f - dot / den : 1.0f;
+    return vs_metric_report(metric, internal);
 }
 
 /* A piece is rows [lo, hi) of one part; a share is a list of pieces. */
@@ -117,14 +100,9 @@ static void search_simd(task *t, vs_topk *tk, float *buf)
                 else {
                     vs_dot_many(q, part->vecs + b * d, n, d, buf);
                     float qs = sqrtf(t->qn[qi]);
-                    for (size_t j = 0; j < n; j++) {
-                        if (metric == VF_METRIC_IP)
-                            buf[j] = -buf[j];
-                        else {
-                            float den = qs * sqrtf(part->norms[b + j]);
-                            buf[j] = den > 0 ? 1.0f - buf[j] / den : 1.0f;
-                        }
-                    }
+                    for (size_t j = 0; j < n; j++)
+                        buf[j] = metric == VF_METRIC_IP ? -buf[j]
+                                                        : vs_metric_cosine(buf[j], qs, sqrtf(part->norms[b + j]));
                 }
                 for (size_t j = 0; j < n; j++)
                     if (buf[j] <= vs_topk_bound(h) && !vs_part_deleted(part, b + j))
@@ -184,7 +162,9 @@ static void search_blas(task *t, vs_topk *tk, float *c, float *pbuf, uint32_t *i
                         if (ca * p[j] + cb * ci[j] + cg * ci[j] * p[j] > vs_topk_bound(h) - shift ||
                             vs_part_deleted(part, b + j))
                             continue;
-                        vs_topk_push(h, exact_dist(metric, t->q + qi * d, qn, part, b + j, d), part->ids[b + j]);
+                        vs_topk_push(h, vs_metric_exact(metric, t->q + qi * d, qn, part->vecs + (b + j) * d,
+                                                        part->norms[b + j], d),
+                                     part->ids[b + j]);
                     }
                 }
             }
@@ -230,27 +210,22 @@ static int search_indexes(task *t, vs_topk *tk)
     return rc;
 }
 
-static void *run_task(void *arg)
+/* Runs task ti of the array ctx (a vs_parallel_for item): its hits depend on the task alone. */
+static void run_task(void *ctx, size_t ti, int w)
 {
-    task *t = arg;
+    (void)w;
+    task *t = (task *)ctx + ti;
     size_t nq = t->q1 - t->q0;
     vs_topk *tk = malloc((nq ? nq : 1) * sizeof *tk);
     float *buf = malloc((size_t)QBLOCK * RBLOCK * sizeof(float) + RBLOCK * sizeof(float));
     uint32_t *idx = malloc(RBLOCK * sizeof *idx);
-    if (!tk || !buf || !idx) {
-        free(tk);
-        free(buf);
-        free(idx);
-        t->rc = VF_ENOMEM;
-        return NULL;
-    }
-    t->pieces = share_pieces(t->s, t->r0, t->r1, &t->npieces);
+    t->pieces = tk && buf && idx ? share_pieces(t->s, t->r0, t->r1, &t->npieces) : NULL;
     if (!t->pieces) {
         free(tk);
         free(buf);
         free(idx);
         t->rc = VF_ENOMEM;
-        return NULL;
+        return;
     }
     for (size_t i = 0; i < nq; i++)
         vs_topk_init(&tk[i], t->out + i * t->k, t->k);
@@ -261,23 +236,18 @@ static void *run_task(void *arg)
     int rc = search_indexes(t, tk);
     for (size_t i = 0; i < nq; i++) {
         vs_topk_sort(&tk[i]);
-        for (size_t j = tk[i].n; j < t->k; j++)
-            t->out[i * t->k + j] = (vs_hit){INFINITY, 0, VS_NO_ID};
+        vs_hits_clear(t->out + i * t->k + tk[i].n, t->k - tk[i].n);
     }
     free(tk);
     free(buf);
     free(idx);
     free(t->pieces);
     t->rc = rc;
-    return NULL;
 }
 
-static int ncores(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
+/* Searches share `share` of nshares of the selected rows on `threads` threads (0: vs_cores):
+   many queries are split over the threads, few split the share's rows instead, and the
+   threads' hit lists are merged. */
 static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t k, const vs_query_params *qp,
                         int share, int nshares, int threads, vs_hit *out, vf_error *err)
 {
@@ -287,31 +257,20 @@ static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t 
     uint64_t r0 = s->selected * (uint64_t)share / (uint64_t)nshares;
     uint64_t r1 = s->selected * (uint64_t)(share + 1) / (uint64_t)nshares;
     if (threads < 1)
-        threads = ncores();
+        threads = vs_cores();
+    int by_rows = nq < (size_t)threads * BATCH_MIN;
     float *qn = malloc((nq ? nq : 1) * sizeof *qn);
     task *ts = calloc((size_t)threads, sizeof *ts);
-    vs_hit *tmp = NULL;
-    if (!qn || !ts) {
+    /* by rows, thread 0 fills out and the others lists of their own, merged into it */
+    vs_hit *tmp = by_rows && threads > 1 ? malloc((size_t)(threads - 1) * (nq ? nq : 1) * k * sizeof *tmp) : NULL;
+    if (!qn || !ts || (by_rows && threads > 1 && !tmp)) {
         free(qn);
         free(ts);
+        free(tmp);
         return vf_fail(err, VF_ENOMEM, "search: out of memory");
     }
     for (size_t i = 0; i < nq; i++)
         qn[i] = vs_dot(queries + i * d, queries + i * d, d);
-    /* many queries: split them over threads; few: split the rows instead */
-    int by_rows = nq < (size_t)threads * BATCH_MIN;
-    if (threads > 1 && by_rows) {
-        tmp = malloc((size_t)threads * (nq ? nq : 1) * k * sizeof *tmp);
-        if (!tmp) {
-            free(qn);
-            free(ts);
-            return vf_fail(err, VF_ENOMEM, "search: out of memory");
-        }
-    }
-    /* each thread calls sgemm itself: keep OpenBLAS from spawning more */
-    openblas_set_num_threads(1);
-    pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-    int rc = 0;
     for (int i = 0; i < threads; i++) {
         task *t = &ts[i];
         t->s = s;
@@ -324,7 +283,7 @@ static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t 
             t->q1 = nq;
             t->r0 = r0 + (r1 - r0) * (uint64_t)i / (uint64_t)threads;
             t->r1 = r0 + (r1 - r0) * (uint64_t)(i + 1) / (uint64_t)threads;
-            t->out = threads > 1 ? tmp + (size_t)i * nq * k : out;
+            t->out = i == 0 ? out : tmp + (size_t)(i - 1) * nq * k;
         } else {
             t->q0 = nq * (size_t)i / (size_t)threads;
             t->q1 = nq * (size_t)(i + 1) / (size_t)threads;
@@ -333,17 +292,9 @@ static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t 
             t->out = out + t->q0 * k;
         }
     }
-    int started = 0;
-    for (int i = 1; tid && i < threads; i++)
-        if (pthread_create(&tid[i], NULL, run_task, &ts[i]) == 0)
-            started = i;
-        else {
-            ts[i].rc = VF_EIO;
-            break;
-        }
-    run_task(&ts[0]);
-    for (int i = 1; i <= started; i++)
-        pthread_join(tid[i], NULL);
+    vs_blas_serial(); /* each task calls sgemm itself */
+    vs_parallel_for(threads, (size_t)threads, run_task, ts);
+    int rc = 0;
     for (int i = 0; i < threads && rc == 0; i++)
         if (ts[i].rc) {
             rc = ts[i].rc;
@@ -352,127 +303,11 @@ static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t 
             else
                 vf_fail(err, rc, "search: %s", vf_code_str(rc));
         }
-    if (rc == 0 && threads > 1 && by_rows) {
-        vs_hit *acc = malloc(k * sizeof *acc), *m = malloc(k * sizeof *m);
-        if (!acc || !m)
-            rc = vf_fail(err, VF_ENOMEM, "search: out of memory");
-        for (size_t qi = 0; rc == 0 && qi < nq; qi++) {
-            memcpy(acc, tmp + qi * k, k * sizeof *acc);
-            for (int i = 1; i < threads; i++) {
-                size_t na = 0;
-                while (na < k && acc[na].id != VS_NO_ID)
-                    na++;
-                vs_hits_merge(acc, na, tmp + ((size_t)i * nq + qi) * k, k, m, k);
-                memcpy(acc, m, k * sizeof *acc);
-            }
-            memcpy(out + qi * k, acc, k * sizeof *acc);
-        }
-        free(acc);
-        free(m);
-    }
-    free(tid);
+    for (int i = 1; rc == 0 && by_rows && i < threads; i++)
+        rc = vs_hits_merge_lists(out, tmp + (size_t)(i - 1) * nq * k, nq, k, err);
     free(tmp);
     free(qn);
     free(ts);
-    return rc;
-}
-
-/* Forks jobs workers, each writing its share as a partial result to a pipe. */
-static int search_forked(vs_snapshot *s, const float *queries, size_t nq, size_t k, const vs_query_params *qp,
-                         int jobs, int threads, vs_hit *out, vf_error *err)
-{
-    pid_t *pid = calloc((size_t)jobs, sizeof *pid);
-    int *fd = calloc((size_t)jobs, sizeof *fd);
-    /* each worker's error record, in memory it shares with this process */
-    vf_error *werrs = mmap(NULL, (size_t)jobs * sizeof *werrs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (!pid || !fd || werrs == MAP_FAILED) {
-        free(pid);
-        free(fd);
-        if (werrs != MAP_FAILED)
-            munmap(werrs, (size_t)jobs * sizeof *werrs);
-        return vf_fail(err, VF_ENOMEM, "search: out of memory");
-    }
-    memset(werrs, 0, (size_t)jobs * sizeof *werrs);
-    int njobs = jobs;
-    int rc = 0;
-    for (int w = 0; w < jobs; w++) {
-        int p[2];
-        if (pipe(p) != 0) {
-            rc = vf_fail(err, VF_EIO, "search: pipe failed");
-            jobs = w;
-            break;
-        }
-        fflush(NULL);
-        pid[w] = fork();
-        if (pid[w] == 0) {
-            close(p[0]);
-            vs_hit *h = malloc((nq ? nq : 1) * k * sizeof *h);
-            float *dist = malloc((nq ? nq : 1) * k * sizeof *dist);
-            uint64_t *ids = malloc((nq ? nq : 1) * k * sizeof *ids);
-            vf_error werr = {0, ""};
-            int crc = !h || !dist || !ids ? VF_ENOMEM
-                                          : share_search(s, queries, nq, k, qp, w, jobs, threads, h, &werr);
-            for (size_t i = 0; crc == 0 && i < nq * k; i++) {
-                dist[i] = h[i].dist;
-                ids[i] = h[i].id;
-            }
-            vf_partial_hdr hd = {(uint32_t)s->m.metric, (uint32_t)nq, (uint32_t)k, s->m.generation};
-            if (crc == 0)
-                crc = vf_partial_write_fd(p[1], &hd, dist, ids, "worker pipe", &werr);
-            if (crc)
-                werrs[w] = werr; /* shared memory: the parent reports it */
-            _exit(crc ? 1 : 0);
-        }
-        close(p[1]);
-        if (pid[w] < 0) {
-            close(p[0]);
-            rc = vf_fail(err, VF_EIO, "search: fork failed");
-            jobs = w;
-            break;
-        }
-        fd[w] = p[0];
-    }
-    vs_hit *acc = malloc(k * sizeof *acc), *m = malloc(k * sizeof *m);
-    if (!acc || !m)
-        rc = rc ? rc : vf_fail(err, VF_ENOMEM, "search: out of memory");
-    for (size_t i = 0; rc == 0 && i < nq * k; i++)
-        out[i] = (vs_hit){INFINITY, 0, VS_NO_ID};
-    for (int w = 0; w < jobs; w++) {
-        vf_partial_hdr h;
-        float *dist = NULL;
-        uint64_t *ids = NULL;
-        int prc = rc ? rc : vf_partial_read_fd(fd[w], &h, &dist, &ids, "worker pipe", err);
-        close(fd[w]);
-        int status = 0;
-        waitpid(pid[w], &status, 0);
-        if (rc)
-            continue;
-        if (werrs[w].code) {
-            rc = vf_fail(err, werrs[w].code, "%s", werrs[w].msg);
-        } else if (prc || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || h.nq != nq || h.k != k) {
-            rc = prc ? prc : vf_fail(err, VF_EIO, "search: worker %d failed", w);
-        } else {
-            for (size_t qi = 0; qi < nq; qi++) {
-                size_t na = 0, nb = 0;
-                while (na < k && out[qi * k + na].id != VS_NO_ID)
-                    na++;
-                for (size_t j = 0; j < k; j++) {
-                    acc[j] = (vs_hit){dist[qi * k + j], 0, ids[qi * k + j]};
-                    if (ids[qi * k + j] != VS_NO_ID)
-                        nb = j + 1;
-                }
-                vs_hits_merge(out + qi * k, na, acc, nb, m, k);
-                memcpy(out + qi * k, m, k * sizeof *m);
-            }
-        }
-        free(dist);
-        free(ids);
-    }
-    free(acc);
-    free(m);
-    free(pid);
-    free(fd);
-    munmap(werrs, (size_t)njobs * sizeof *werrs);
     return rc;
 }
 
@@ -480,8 +315,7 @@ int vs_search_share(vs_snapshot *s, const float *queries, size_t nq, const vs_se
                     int nshares, vs_hit *out, vf_error *err)
 {
     vs_query_params qp = {o->ef, o->nprobe, o->refine};
-    return share_search(s, queries, nq, o->k ? o->k : 10, &qp, share, nshares, o->threads > 0 ? o->threads : 0, out,
-                        err);
+    return share_search(s, queries, nq, o->k ? o->k : 10, &qp, share, nshares, o->threads, out, err);
 }
 
 int vs_search(vs_snapshot *s, const float *queries, size_t nq, const vs_search_opts *o, uint64_t *ids, float *dist,
@@ -491,18 +325,12 @@ int vs_search(vs_snapshot *s, const float *queries, size_t nq, const vs_search_o
     if (!o)
         o = &def;
     size_t k = o->k ? o->k : 10;
-    int jobs = o->jobs > 1 ? o->jobs : 1;
-    int threads = o->threads > 0 ? o->threads : (ncores() / jobs > 1 ? ncores() / jobs : 1);
     vs_hit *h = malloc((nq ? nq : 1) * k * sizeof *h);
     if (!h)
         return vf_fail(err, VF_ENOMEM, "search: out of memory");
-    vs_query_params qp = {o->ef, o->nprobe, o->refine};
-    int rc = jobs > 1 ? search_forked(s, queries, nq, k, &qp, jobs, threads, h, err)
-                      : share_search(s, queries, nq, k, &qp, 0, 1, threads, h, err);
-    for (size_t i = 0; rc == 0 && i < nq * k; i++) {
-        ids[i] = h[i].id;
-        dist[i] = h[i].id == VS_NO_ID ? INFINITY : vs_distance_report(s->m.metric, h[i].dist);
-    }
+    int rc = vs_search_share(s, queries, nq, o, 0, 1, h, err);
+    if (rc == 0)
+        vs_hits_report(h, nq * k, s->m.metric, ids, dist);
     free(h);
     return rc;
 }

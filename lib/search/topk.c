@@ -1,5 +1,6 @@
 /*
- * topk.c - the bounded heap of best hits and the merge of partial hit lists.
+ * topk.c - the bounded heap of best hits, the merge of partial hit lists, and hit lists as
+ * reported and as partial results.
  *
  * Owns the one order on hits (distance, then id; vs_hit_before) and two structures built on it:
  *  - vs_topk, a binary max-heap in a caller's buffer: while n <= k every parent ranks at or after
@@ -12,6 +13,7 @@
  *    associative: an id cut from a truncated partial result is beaten by k distinct ids that stay.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "search/topk.h"
 
@@ -163,4 +165,70 @@ size_t vs_hits_merge(const vs_hit *a, size_t na, const vs_hit *b, size_t nb, vs_
     for (size_t r = m; r < k; r++)
         out[r] = missing_hit;
     return m;
+}
+
+/* ---- hit lists ---------------------------------------------------------------------------- */
+
+int vs_hits_merge_lists(vs_hit *acc, const vs_hit *b, size_t nq, size_t k, vf_error *err)
+{
+    vs_hit *tmp = malloc((k ? k : 1) * sizeof *tmp);
+    if (!tmp)
+        return vf_fail(err, VF_ENOMEM, "merge: out of memory");
+    for (size_t q = 0; q < nq; q++) {
+        vs_hits_merge(acc + q * k, k, b + q * k, k, tmp, k);
+        memcpy(acc + q * k, tmp, k * sizeof *tmp);
+    }
+    free(tmp);
+    return 0;
+}
+
+void vs_hits_clear(vs_hit *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h[i] = missing_hit;
+}
+
+void vs_hits_report(const vs_hit *h, size_t n, int metric, uint64_t *ids, float *dist)
+{
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = h[i].id;
+        dist[i] = h[i].id == VS_NO_ID ? INFINITY : vs_distance_report(metric, h[i].dist);
+    }
+}
+
+int vs_hits_write_partial(int fd, const vf_partial_hdr *hd, const vs_hit *h, const char *name, vf_error *err)
+{
+    size_t n = (size_t)hd->nq * hd->k;
+    float *dist = malloc((n ? n : 1) * sizeof *dist);
+    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    int rc = !dist || !ids ? vf_fail(err, VF_ENOMEM, "'%s': out of memory", name) : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        dist[i] = h[i].dist;
+        ids[i] = h[i].id;
+    }
+    if (rc == 0)
+        rc = vf_partial_write_fd(fd, hd, dist, ids, name, err);
+    free(dist);
+    free(ids);
+    return rc;
+}
+
+int vs_hits_read_partial(int fd, vf_partial_hdr *hd, vs_hit **h, const char *name, vf_error *err)
+{
+    float *dist;
+    uint64_t *ids;
+    *h = NULL;
+    int rc = vf_partial_read_fd(fd, hd, &dist, &ids, name, err);
+    if (rc)
+        return rc;
+    size_t n = (size_t)hd->nq * hd->k;
+    vs_hit *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        rc = vf_fail(err, VF_ENOMEM, "'%s': out of memory", name);
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = (vs_hit){dist[i], 0, ids[i]};
+    free(dist);
+    free(ids);
+    *h = v;
+    return rc;
 }

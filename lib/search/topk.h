@@ -1,9 +1,12 @@
 /*
- * topk.h - the k best hits of a search, and the merge of partial hit lists.
+ * topk.h - the k best hits of a search (the hit itself, the merge of hit lists, what a search
+ * reports and hit lists as partial results are public: vecseg.h).
  *
  * A hit is (distance, id).  Hits are ordered by distance ascending, ties broken by the smaller
  * id, so every result is deterministic.  A missing hit (a list padded up to k) has
- * id = VS_NO_ID and dist = +INFINITY.
+ * id = VS_NO_ID and dist = +INFINITY.  A *hit list* is k hits, ascending, real hits first and
+ * padded with missing ones: what vs_search_share writes per query and vs_hits_merge_lists
+ * keeps.  Distances in hit lists are internal (see vs_distance_report).
  */
 #ifndef VS_TOPK_H
 #define VS_TOPK_H
@@ -12,13 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct vs_hit {
-    float dist;
-    uint32_t pad; /* zero; keeps the struct 16 bytes with no uninitialised holes */
-    uint64_t id;
-} vs_hit;
-
-#define VS_NO_ID UINT64_MAX
+#define VECSEG_STATIC_LINKING_ONLY /* vs_hit, VS_NO_ID and vs_hits_merge */
+#include "vecseg.h"
 
 /* Nonzero if hit a ranks before hit b: smaller distance, or equal distance and smaller id. */
 static inline int vs_hit_before(const vs_hit *a, const vs_hit *b)
@@ -68,17 +66,5 @@ static inline void vs_topk_push(vs_topk *t, float dist, uint64_t id)
  * the heap order is gone: only read h[0..n), or vs_topk_init again.
  */
 void vs_topk_sort(vs_topk *t);
-
-/*
- * Merges two hit lists, each ascending by (dist, id) as vs_topk_sort leaves them, into the best
- * k hits of their union, ascending.  An id found more than once is kept once, with its smallest
- * distance; missing hits (id VS_NO_ID) and NaN distances in the inputs are skipped.  The merge is
- * commutative and associative, so partial results may be merged in any order and grouping.
- * a, b: na and nb hits (may be NULL when the count is 0); out: room for k hits, must not overlap
- * a or b; it is filled to k with missing hits.
- * Returns the number of real hits written to out[0..return).
- */
-size_t vs_hits_merge(const vs_hit *a, size_t na, const vs_hit *b, size_t nb, vs_hit *out,
-                     size_t k);
 
 #endif

@@ -1,21 +1,26 @@
 /*
  * distance.h - distance kernels between float32 vectors, dispatched at run time.
  *
- * Three kernel sets exist: "avx512" (AVX-512F, 16 lanes), "avx2" (AVX2 + FMA, 8 lanes) and
- * "scalar" (plain C).  The first call picks the best set the CPU supports, once and thread-safely;
- * the environment variable VECSEG_SIMD=scalar|avx2|avx512 forces a set the CPU supports (an
- * unknown or unsupported value is ignored, since lib/ never prints: compare vs_simd_name() with
- * the variable to report it).  Vectors may have any length and need no alignment.
+ * The kernels exist for each instruction-set level (lib/simd/simd.h): "scalar" (plain C),
+ * "avx2" (AVX2 + FMA), and the AVX-512 levels "avx512f", "avx512bw", "avx512vnni".  The first
+ * call picks the highest level the CPU runs, once and thread-safely; the environment variable
+ * VECSEG_SIMD names a level to use instead, if the CPU runs it ("avx512": the highest AVX-512
+ * level it runs; "auto" or an unknown or unsupported value: the highest level, since lib/
+ * never prints: compare vs_simd_name() with the variable to report it).  Vectors may have any
+ * length and need no alignment.
  *
- * Within one kernel set, out[i] of the _many calls is bit-identical to the single-pair call on
- * the same row, so a distance never depends on which call computed it.  Different sets sum in
- * different orders, so their results may differ in the last bits.
+ * Every level sums in the same fixed order (the blocked order of simd.h, SPEC.md 5.4), so a
+ * distance has the same bits on every machine and level, and out[i] of the _many calls equals
+ * the single-pair call on the same row.
  */
 #ifndef VS_DISTANCE_H
 #define VS_DISTANCE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define VECSEG_STATIC_LINKING_ONLY /* vs_simd_name */
+#include "vecseg.h"
 
 /* Squared Euclidean distance sum((a[i] - b[i])^2) of two vectors of length d (0 when d == 0). */
 float vs_l2sq(const float *a, const float *b, size_t d);
@@ -40,16 +45,13 @@ void vs_dot_many(const float *q, const float *x, size_t n, size_t d, float *out)
 size_t vs_scan_le(const float *c, const float *p, size_t n, float a, float b, float g, float thr,
                   uint32_t *idx);
 
-/*
- * The kernel set in use: "avx512", "avx2" or "scalar".  The returned string is static.
- */
-const char *vs_simd_name(void);
+/* vs_simd_name(), the kernel set in use, is public: vecseg.h. */
 
 /*
- * Switches every later call (in all threads) to kernel set name: "scalar", "avx2", "avx512", or
- * "auto" for the best the CPU supports.  Meant for tests and benchmarks.
- * Returns 0, or VF_EUNSUPPORTED (leaving the set unchanged) if the CPU lacks it or the name is
- * unknown or NULL.
+ * Switches every later call (in all threads, every kernel file) to level name: a name above,
+ * "avx512" for the highest AVX-512 level the CPU runs, or "auto" for the highest level.  Meant
+ * for tests and benchmarks.  Returns 0, or VF_EUNSUPPORTED (leaving the level unchanged) if
+ * the CPU lacks it or the name is unknown or NULL.
  */
 int vs_simd_select(const char *name);
 

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#define VECSEG_STATIC_LINKING_ONLY
 #include "vecseg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t h = vf_crc32(0, data, size);
     float *q = NULL;
     uint64_t key = 0;
-    if (in.dim <= VS_DIM_MAX) { /* a larger one no manifest can name */
+    if (in.dim <= VF_DIM_MAX) { /* a larger one no manifest can name */
         q = fz_query(vecs, (size_t)in.rows, in.dim, h);
         if (keys && in.rows)
             key = keys[h % in.rows];

@@ -42,13 +42,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t key = 0, off = VF_LOG_HEADER_SIZE;
     vf_rows r;
     while (vf_log_next(&v, &off, size, &r, NULL) == 1)
-        if (!q && dim <= VS_DIM_MAX) {
+        if (!q && dim <= VF_DIM_MAX) {
             q = fz_query(r.vecs, r.n, dim, h);
             if (r.keys)
                 key = r.keys[h % r.n];
         }
     vf_log_unmap(&v);
-    if (dim > VS_DIM_MAX) /* no manifest can name it */
+    if (dim > VF_DIM_MAX) /* no manifest can name it */
         return 0;
     if (!q)
         q = fz_query(NULL, 0, dim, h);

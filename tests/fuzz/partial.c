@@ -3,10 +3,9 @@
  *
  * The input is a partial result.  The trailer CRC is fixed up when the header's entry count
  * fits the input; the bytes are read from a memory file descriptor (as from a pipe) with
- * vf_partial_read_fd, and the lists are merged twice into an accumulator as --merge does
- * with two files.
+ * vs_hits_read_partial, and the lists are merged twice into an accumulator and reported as
+ * --merge does with two files.
  */
-#include <math.h>
 #include <sys/mman.h>
 
 #include "fuzz.h"
@@ -26,38 +25,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     free(b);
     vf_partial_hdr h;
-    float *d;
-    uint64_t *id;
-    int rc = vf_partial_read_fd(fd, &h, &d, &id, "partial", NULL);
+    vs_hit *hits;
+    int rc = vs_hits_read_partial(fd, &h, &hits, "partial", NULL);
     close(fd);
     if (rc)
         return 0;
-    size_t k = h.k, total = (size_t)h.nq * k;
-    vs_hit *acc = malloc((total ? total : 1) * sizeof *acc), *tmp = malloc(k * sizeof *tmp),
-           *one = malloc(k * sizeof *one);
-    if (!acc || !tmp || !one)
+    size_t total = (size_t)h.nq * h.k;
+    vs_hit *acc = malloc((total ? total : 1) * sizeof *acc);
+    uint64_t *ids = malloc((total ? total : 1) * sizeof *ids);
+    float *dist = malloc((total ? total : 1) * sizeof *dist);
+    if (!acc || !ids || !dist)
         abort();
-    for (size_t i = 0; i < total; i++)
-        acc[i] = (vs_hit){INFINITY, 0, VS_NO_ID};
+    vs_hits_clear(acc, total);
     for (int pass = 0; pass < 2; pass++)
-        for (size_t q = 0; q < h.nq; q++) {
-            size_t na = 0, nb = 0;
-            while (na < k && acc[q * k + na].id != VS_NO_ID)
-                na++;
-            for (size_t j = 0; j < k; j++) {
-                one[j] = (vs_hit){d[q * k + j], 0, id[q * k + j]};
-                if (id[q * k + j] != VS_NO_ID)
-                    nb = j + 1;
-            }
-            vs_hits_merge(acc + q * k, na, one, nb, tmp, k);
-            memcpy(acc + q * k, tmp, k * sizeof *tmp);
-        }
-    for (size_t i = 0; i < total; i++)
-        (void)vs_distance_report((int)h.metric, acc[i].dist);
+        if (vs_hits_merge_lists(acc, hits, h.nq, h.k, NULL))
+            abort();
+    vs_hits_report(acc, total, (int)h.metric, ids, dist);
     free(acc);
-    free(tmp);
-    free(one);
-    free(d);
-    free(id);
+    free(ids);
+    free(dist);
+    free(hits);
     return 0;
 }

@@ -4,8 +4,8 @@
  *
  *   replay/NAME [FILE|DIR...]
  *
- * With no arguments it replays tests/fuzz/corpus/NAME/ and tests/fuzz/regress/NAME/ (run from
- * the top of the tree); a directory stands for the files in it.  Each input is one test: it
+ * With no arguments it replays tests/fuzz/corpus/NAME/ and tests/fuzz/regress/NAME/ of the
+ * source tree (found from any directory: srcdir.h); a directory stands for the files in it.  Each input is one test: it
  * passes when the target returns, and a crash or a sanitizer report ends the process, naming
  * the input on stderr just before.  Ends with "NAME: N passed, 0 failed".
  */
@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "../srcdir.h"
 
 #ifndef FUZZ_NAME
 #error "compile with -DFUZZ_NAME=\"target\""
@@ -105,8 +107,9 @@ int main(int argc, char **argv)
         for (int i = 1; i < argc; i++)
             run_path(argv[i], 1);
     else {
-        run_path("tests/fuzz/corpus/" FUZZ_NAME, 0);
-        run_path("tests/fuzz/regress/" FUZZ_NAME, 0);
+        char path[PATH_MAX];
+        run_path(test_path(path, sizeof path, "tests/fuzz/corpus/" FUZZ_NAME), 1); /* every target has seeds */
+        run_path(test_path(path, sizeof path, "tests/fuzz/regress/" FUZZ_NAME), 0);
     }
     printf("%s: %d passed, 0 failed\n", FUZZ_NAME, passed);
     return 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "unit.h"
+#define VECSEG_STATIC_LINKING_ONLY /* vs_place */
 #include "vecseg.h"
 
 #define TENANTS 1000

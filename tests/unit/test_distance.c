@@ -1,20 +1,21 @@
 /*
- * test_distance.c - every kernel set this CPU runs, against a double-precision reference.
+ * test_distance.c - the float distance kernels on every instruction-set level this CPU runs
+ * (the others are named as skipped): against a double-precision reference, and bit for bit
+ * against the blocked order of simd.h written out here from its description, so every level
+ * gives the same bits.
  *
  * Covers dims 1..67 and a few large ones, unaligned starts, the _many calls (bit-identical to
- * the single-pair calls within a set), tails that end right before an unreadable page, the
- * refusal of unknown or unsupported sets, and VECSEG_SIMD (in a child process, since the set
- * is chosen once per process).
+ * the single-pair calls), tails that end right before an unreadable page, and the candidate
+ * scan.  The choice of level itself is test_simd.c's.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "simd/distance.h"
+#include "levels.h"
 #include "unit.h"
 #include "vf_error.h"
 
@@ -54,16 +55,35 @@ static int close_to(double got, double ref, double abs_sum)
     return fabs(got - ref) <= 1e-5 * abs_sum + 1e-30;
 }
 
-static const char *const sets[] = {"scalar", "avx2", "avx512"};
+/* The terms of squared L2 and dot product, for blocked(). */
+typedef struct pair_ctx {
+    const float *a, *b;
+    size_t d;
+} pair_ctx;
 
-static int cpu_runs(const char *name)
+static float l2_step(float acc, size_t i, const void *ctx)
 {
-    __builtin_cpu_init();
-    if (!strcmp(name, "avx2"))
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!strcmp(name, "avx512"))
-        return __builtin_cpu_supports("avx512f");
-    return 1;
+    const pair_ctx *p = ctx;
+    float t = i < p->d ? p->a[i] - p->b[i] : 0.0f;
+    return fmaf(t, t, acc);
+}
+
+static float dot_step(float acc, size_t i, const void *ctx)
+{
+    const pair_ctx *p = ctx;
+    return i < p->d ? fmaf(p->a[i], p->b[i], acc) : fmaf(0.0f, 0.0f, acc);
+}
+
+static float blocked_l2(const float *a, const float *b, size_t d)
+{
+    pair_ctx p = {a, b, d};
+    return blocked(d, l2_step, &p);
+}
+
+static float blocked_dot(const float *a, const float *b, size_t d)
+{
+    pair_ctx p = {a, b, d};
+    return blocked(d, dot_step, &p);
 }
 
 static void test_pairs(const char *set)
@@ -89,6 +109,11 @@ static void test_pairs(const char *set)
             }
             double abs_sum, rl = ref_l2(a, b, d), rd = ref_dot(a, b, d, &abs_sum);
             float gl = vs_l2sq(a, b, d), gd = vs_dot(a, b, d);
+            if (!same_bits(gl, blocked_l2(a, b, d)) || !same_bits(gd, blocked_dot(a, b, d))) {
+                bad++;
+                CHECK_MSG(0, "%s: d %zu: l2sq %a dot %a, the blocked order gives %a %a", set, d, gl, gd,
+                          blocked_l2(a, b, d), blocked_dot(a, b, d));
+            }
             if (!close_to(gl, rl, rl) || !close_to(gd, rd, abs_sum)) {
                 bad++;
                 CHECK_MSG(0, "%s: d %zu offsets %d/%d: l2sq %.9g (want %.9g), dot %.9g (want %.9g)",
@@ -187,34 +212,6 @@ static void test_guard_page(const char *set)
     munmap(m, 3 * (size_t)page);
 }
 
-/* Runs this binary with VECSEG_SIMD=value and returns what it reports as the set, or "". */
-static void child_set(const char *value, char *buf, size_t size)
-{
-    char self[4096];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    buf[0] = 0;
-    if (len <= 0)
-        return;
-    self[len] = 0;
-    int fd[2];
-    if (pipe(fd))
-        return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd[1], 1);
-        close(fd[0]);
-        setenv("VECSEG_SIMD", value, 1);
-        execl(self, self, "--print-simd", (char *)NULL);
-        _exit(127);
-    }
-    close(fd[1]);
-    ssize_t got = read(fd[0], buf, size - 1);
-    buf[got > 0 ? got : 0] = 0;
-    buf[strcspn(buf, "\n")] = 0;
-    close(fd[0]);
-    waitpid(pid, NULL, 0);
-}
-
 /* vs_scan_le against the plain formula: same indices, ascending, for every tail length. */
 static void test_scan(const char *set)
 {
@@ -251,50 +248,17 @@ static void test_scan(const char *set)
     CHECK_MSG(bad == 0, "%s: vs_scan_le disagrees with the formula %d times", set, bad);
 }
 
-int main(int argc, char **argv)
+static void test_level(const char *level)
 {
-    if (argc > 1 && !strcmp(argv[1], "--print-simd")) {
-        puts(vs_simd_name());
-        return 0;
-    }
+    CHECK(!strcmp(vs_simd_name(), level));
+    test_pairs(level);
+    test_many(level);
+    test_guard_page(level);
+    test_scan(level);
+}
 
-    const char *best = cpu_runs("avx512") ? "avx512" : cpu_runs("avx2") ? "avx2" : "scalar";
-    if (!getenv("VECSEG_SIMD"))
-        CHECK_MSG(!strcmp(vs_simd_name(), best), "default set %s, want %s", vs_simd_name(), best);
-
-    int tested = 0;
-    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++) {
-        int rc = vs_simd_select(sets[s]);
-        CHECK_MSG(rc == (cpu_runs(sets[s]) ? 0 : VF_EUNSUPPORTED), "select %s: %d", sets[s], rc);
-        if (rc)
-            continue;
-        CHECK(!strcmp(vs_simd_name(), sets[s]));
-        test_pairs(sets[s]);
-        test_many(sets[s]);
-        test_guard_page(sets[s]);
-        test_scan(sets[s]);
-        tested++;
-    }
-    printf("kernel sets tested: %d (best here: %s)\n", tested, best);
-
-    /* Unknown names are refused and leave the set unchanged. */
-    CHECK(vs_simd_select("scalar") == 0);
-    CHECK(vs_simd_select("sse2") == VF_EUNSUPPORTED);
-    CHECK(vs_simd_select("AVX2") == VF_EUNSUPPORTED);
-    CHECK(vs_simd_select("") == VF_EUNSUPPORTED);
-    CHECK(vs_simd_select(NULL) == VF_EUNSUPPORTED);
-    CHECK(!strcmp(vs_simd_name(), "scalar"));
-    CHECK(vs_simd_select("auto") == 0 && !strcmp(vs_simd_name(), best));
-
-    /* VECSEG_SIMD forces a supported set; unknown values fall back to the best. */
-    char got[64];
-    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++) {
-        child_set(sets[s], got, sizeof got);
-        const char *want = cpu_runs(sets[s]) ? sets[s] : best;
-        CHECK_MSG(!strcmp(got, want), "VECSEG_SIMD=%s: got '%s', want '%s'", sets[s], got, want);
-    }
-    child_set("bogus", got, sizeof got);
-    CHECK_MSG(!strcmp(got, best), "VECSEG_SIMD=bogus: got '%s', want '%s'", got, best);
-
+int main(void)
+{
+    CHECK(each_level(test_level) >= 1);
     UNIT_DONE();
 }

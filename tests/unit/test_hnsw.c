@@ -1,9 +1,9 @@
 /*
- * test_hnsw.c - the HNSW index (lib/hnsw/*.c) through the real segment writer and
+ * test_hnsw.c - the HNSW index (lib/index/hnsw/) through the real segment writer and
  * reader: recall@10 against brute force for every metric, exact pushed distances,
  * deterministic bytes (same seed twice; 1 thread against 2), deleted rows never returned while
- * k hits still come back, damaged index bytes giving VF_ECORRUPT (never a crash), the code
- * kernel of every dispatch path, and the level distribution.
+ * k hits still come back, damaged index bytes giving VF_ECORRUPT (never a crash), the same
+ * answers on every instruction-set level, the query quantizer and the level distribution.
  */
 #include <fcntl.h>
 #include <math.h>
@@ -13,8 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "simd/distance.h"
 #include "index/hnsw/hnsw.h"
+#include "simd/distance.h"
+#include "simd/simd.h"
 #include "unit.h"
 
 #define N 4000
@@ -230,16 +231,15 @@ static void test_recall(void)
             printf("  dim %u %s recall@10 at default ef: %.4f\n", D, mname[metric], rec);
             CHECK_MSG(rec >= floor_[metric], "%s recall %.4f below %.2f", mname[metric], rec, floor_[metric]);
             CHECK(bad == 0 && shorts == 0);
-            /* a larger ef does no worse, and each kernel set gives good results */
+            /* a larger ef does no worse, and every level walks alike (exact integer code dot
+               products, the L2 form and the re-ranking in the blocked order) */
             double rec2 = run_queries(&o, NULL, 200, &bad, &shorts);
             CHECK_MSG(rec2 >= rec - 0.005 && rec2 >= floor_[metric] + 0.01, "%s ef 200 recall %.4f",
                       mname[metric], rec2);
-            const char *sets[] = {"scalar", "avx2", "avx512"};
-            for (int i = 0; i < 3; i++)
-                if (vs_simd_select(sets[i]) == 0) {
+            for (int l = 0; l < VS_SIMD_LEVELS; l++)
+                if (vs_simd_select(vs_simd_level_name((vs_simd_level)l)) == 0) {
                     double r3 = run_queries(&o, NULL, 0, &bad, &shorts);
-                    CHECK_MSG(fabs(r3 - rec) < 0.002, "%s with %s: recall %.4f vs %.4f", mname[metric], sets[i],
-                              r3, rec);
+                    CHECK_MSG(r3 == rec, "%s on %s: recall %.4f vs %.4f", mname[metric], vs_simd_name(), r3, rec);
                 }
             vs_simd_select("auto");
             CHECK(bad == 0 && shorts == 0);
@@ -517,71 +517,26 @@ static void test_damage(void)
     unlink("bad.vseg");
 }
 
-/* ---- kernels and levels --------------------------------------------------------------------- */
+/* ---- the query quantizer and levels ------------------------------------------------------- */
 
-static void test_kernels(void)
+/* The weights become bytes within half a step, the extremes reach +-127, never -128 (the code
+   kernels themselves are test_simd.c's). */
+static void test_quantize(void)
 {
-    const char *sets[] = {"scalar", "avx2", "avx512bw", "avx512vnni", "avx512"};
     static float w[1000];
     static int8_t q8[1000];
     static int16_t q16[1000];
-    static uint8_t c[1000];
     uint64_t s = 17;
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < 1000; i++)
         w[i] = (float)(rnd(&s) * 2 - 1);
-        c[i] = (uint8_t)(rnd(&s) * 256);
-    }
-    c[5] = 255;
     hnsw_query hq = {.w = w, .q8 = q8, .q16 = q16};
-    hnsw_query_quantize(&hq, 1000);
+    vs_hnsw_query_quantize(&hq, 1000);
     int ok = 1, extreme = 0;
     for (int i = 0; i < 1000; i++) {
         ok &= q16[i] == q8[i] && q8[i] != -128 && fabsf(q8[i] * hq.sq - w[i]) <= hq.sq * 0.5001f;
         extreme |= q8[i] == 127 || q8[i] == -127;
     }
-    CHECK(ok && extreme);
-    q8[7] = q16[7] = -127; /* extremes of both operands */
-    int tested = 0;
-    for (int i = 0; i < 5; i++) {
-        hnsw_dot_fn f = hnsw_dot_kernel_named(sets[i]);
-        if (!f)
-            continue;
-        tested++;
-        for (size_t d = 0; d <= 990; d += d < 140 ? 1 : 37) {
-            int32_t ref = 0;
-            for (size_t j = 0; j < d; j++)
-                ref += (int32_t)q8[j + 3] * c[j + 1];
-            /* odd offsets: no alignment assumed */
-            hnsw_query h2 = {.q8 = q8 + 3, .q16 = q16 + 3};
-            int32_t got = f(&h2, c + 1, d);
-            CHECK_MSG(got == ref, "%s d=%zu: %d vs %d", sets[i], d, got, ref);
-        }
-    }
-    /* the L2 form against a double reference */
-    static float qo[1000], st[1000];
-    for (int i = 0; i < 1000; i++) {
-        qo[i] = (float)(rnd(&s) * 300 - 20);
-        st[i] = (float)(rnd(&s) * 1.5);
-    }
-    const char *lsets[] = {"scalar", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++) {
-        hnsw_l2_fn f = hnsw_l2_kernel_named(lsets[i]);
-        if (!f)
-            continue;
-        tested++;
-        for (size_t d = 0; d <= 990; d += d < 140 ? 1 : 37) {
-            double ref = 0;
-            for (size_t j = 0; j < d; j++) {
-                double t = (double)qo[j + 1] - (double)st[j + 1] * c[j + 3];
-                ref += t * t;
-            }
-            float got = f(qo + 1, st + 1, c + 3, d);
-            CHECK_MSG(fabs(got - ref) <= 1e-5 * (ref + 1), "l2 %s d=%zu: %g vs %g", lsets[i], d, got, ref);
-        }
-    }
-    CHECK(hnsw_l2_kernel() != NULL);
-    printf("  %d code kernels tested, in use: %s\n", tested, vs_simd_name());
-    CHECK(tested >= 1 && hnsw_dot_kernel() != NULL);
+    CHECK(ok && extreme && hq.dot == vs_code_dot_kernel());
 }
 
 static void test_levels(void)
@@ -589,7 +544,7 @@ static void test_levels(void)
     int above[4] = {0};
     int range_ok = 1;
     for (uint64_t r = 0; r < 200000; r++) {
-        int l = hnsw_level(42, r, 16);
+        int l = vs_hnsw_level(42, r, 16);
         range_ok &= l >= 0 && l <= HNSW_MAX_LEVEL;
         for (int i = 0; i < 4 && i < l; i++)
             above[i]++;
@@ -598,7 +553,7 @@ static void test_levels(void)
     /* P(level >= i) = 16^-i */
     CHECK(fabs(above[0] / 200000.0 - 1 / 16.0) < 0.005);
     CHECK(fabs(above[1] / 200000.0 - 1 / 256.0) < 0.001);
-    CHECK(hnsw_level(42, 5, 16) == hnsw_level(42, 5, 16));
+    CHECK(vs_hnsw_level(42, 5, 16) == vs_hnsw_level(42, 5, 16));
 }
 
 int main(void)
@@ -615,7 +570,7 @@ int main(void)
         return 1;
     }
     gen(12345);
-    test_kernels();
+    test_quantize();
     test_levels();
     test_recall();
     test_determinism();

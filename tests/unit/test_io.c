@@ -16,9 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/io.h"
 #include "unit.h"
-#include "vf_error.h"
+#include "vecseg.h"
 
 static char dir[256];
 

@@ -2,8 +2,8 @@
  * test_kmeans.c - k-means and its helpers (lib/index/ivf/kmeans.c): separated
  * clusters are found, the result is deterministic for a seed whatever the
  * thread count, assignment matches a double-precision brute force, empty
- * clusters and tiny inputs are handled, sampling is uniform and sorted, and
- * the distance tables and argmin agree across kernel sets.
+ * clusters and tiny inputs are handled, and sampling is uniform and sorted
+ * (the distance tables and argmin are test_simd.c's).
  */
 #include <math.h>
 #include <stdio.h>
@@ -198,72 +198,6 @@ static void test_sample(void)
     CHECK(all);
 }
 
-/* Tables and argmin agree with a scalar reference under every kernel set. */
-static void test_tables(void)
-{
-    const char *sets[3] = {"scalar", "avx2", "avx512"};
-    static float ct[7 * 300], xv[7], out[300];
-    st = 17;
-    for (int i = 0; i < 7 * 300; i++)
-        ct[i] = (float)urand();
-    for (int t = 0; t < 7; t++)
-        xv[t] = (float)urand();
-    for (int s = 0; s < 3; s++) {
-        if (vs_simd_select(sets[s]) != 0)
-            continue;
-        for (uint32_t k = 1; k <= 300; k += (k < 40 ? 1 : 37)) {
-            int bad = 0;
-            vs_table_l2(xv, ct, 7, k, out);
-            for (uint32_t c = 0; c < k; c++) {
-                double r = 0;
-                for (int t = 0; t < 7; t++)
-                    r += ((double)xv[t] - ct[t * k + c]) * ((double)xv[t] - ct[t * k + c]);
-                bad += fabs(out[c] - r) > 1e-4;
-            }
-            vs_table_dot(xv, ct, 7, k, -2.0f, out);
-            for (uint32_t c = 0; c < k; c++) {
-                double r = 0;
-                for (int t = 0; t < 7; t++)
-                    r += (double)xv[t] * ct[t * k + c];
-                bad += fabs(out[c] + 2 * r) > 1e-4;
-            }
-            /* argmin with planted ties: the lowest index wins */
-            for (uint32_t c = 0; c < k; c++)
-                out[c] = (float)((c * 7919) % 13) + 1;
-            uint32_t want = k;
-            for (uint32_t c = 0; c < k; c++)
-                if (want == k || out[c] < out[want])
-                    want = c;
-            float best;
-            bad += vs_argmin(out, k, &best) != want || best != out[want];
-            if (k > 5) {
-                out[k - 1] = -1;
-                out[k / 2] = -1;
-                bad += vs_argmin(out, k, &best) != k / 2 || best != -1;
-            }
-            CHECK_MSG(bad == 0, "%s k %u: %d mismatches", sets[s], k, bad);
-        }
-        /* the fused table + argmin equals the two steps (k = 64, 256: fused) */
-        static float many[256 * 6], buf[256];
-        for (uint32_t k = 64; k <= 256; k += 192) {
-            int bad = 0;
-            for (int rep = 0; rep < 200; rep++) {
-                for (uint32_t i = 0; i < k * 6; i++)
-                    many[i] = (float)(int)(urand() * 8); /* coarse values: many ties */
-                for (int t = 0; t < 6; t++)
-                    xv[t] = (float)(int)(urand() * 8);
-                float b1, b2;
-                vs_table_l2(xv, many, 6, k, out);
-                uint32_t a1 = vs_argmin(out, k, &b1);
-                uint32_t a2 = vs_table_l2_argmin(xv, many, 6, k, buf, &b2);
-                bad += a1 != a2 || b1 != b2;
-            }
-            CHECK_MSG(bad == 0, "%s k %u: fused argmin differs %d times", sets[s], k, bad);
-        }
-    }
-    vs_simd_select("auto");
-}
-
 int main(void)
 {
     gen();
@@ -273,7 +207,5 @@ int main(void)
     test_assign();
     test_degenerate();
     test_sample();
-    test_tables();
-    CHECK(vs_cores() >= 1);
     UNIT_DONE();
 }

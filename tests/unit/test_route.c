@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "unit.h"
+#define VECSEG_STATIC_LINKING_ONLY /* vs_route_* */
 #include "vecseg.h"
 
 int main(void)

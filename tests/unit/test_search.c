@@ -2,7 +2,7 @@
  * test_search.c - ingest, seal and exact search through the library, checked
  * against an independent brute force in double precision, for every metric,
  * with deletes, upserts, several shards, and every split of the work
- * (threads, worker processes).  Also the checks every open of a file a
+ * (threads, and shares merged as the fan-out merges them).  Also the checks every open of a file a
  * manifest names makes, and a snapshot whose files a concurrent seal removed.
  */
 #include <math.h>
@@ -89,6 +89,23 @@ static int check(int metric, const uint64_t *rid, const float *rd)
     return bad;
 }
 
+/* The search split into nshares shares of `threads` threads each, merged as the CLI's fan-out
+   merges them (vs_hits_merge_lists), and reported. */
+static int search_shares(vs_snapshot *s, int nshares, int threads, uint64_t *rid, float *rd)
+{
+    vs_search_opts so = {.k = K, .threads = threads};
+    static vs_hit acc[NQ * K], one[NQ * K];
+    vf_error e;
+    for (int i = 0; i < nshares; i++) {
+        if (vs_search_share(s, qs, NQ, &so, i, nshares, i ? one : acc, &e))
+            return -1;
+        if (i && vs_hits_merge_lists(acc, one, NQ, K, &e))
+            return -1;
+    }
+    vs_hits_report(acc, NQ * K, vs_snapshot_manifest(s)->metric, rid, rd);
+    return 0;
+}
+
 static void run_metric(int metric, const char *root)
 {
     char path[512];
@@ -126,14 +143,14 @@ static void run_metric(int metric, const char *root)
         CHECK(vs_snapshot_open(&s, path, &e) == 0);
         if (!s)
             return;
-        vs_search_opts so = {K, 1, 1};
+        vs_search_opts so = {.k = K, .threads = 1};
         CHECK(vs_search(s, qs, NQ, &so, rid, rd, &e) == 0);
         CHECK_MSG(check(metric, rid, rd) == 0, "%s phase %d: results differ from brute force", vf_metric_name(metric),
                   phase);
-        /* any split of the work gives the same bytes: threads, workers, one query */
-        const vs_search_opts splits[] = {{K, 1, 2}, {K, 3, 1}, {K, 2, 2}, {K, 4, 3}};
+        /* any split of the work gives the same bytes: threads, shares, one query */
+        const int splits[][2] = {{1, 2}, {1, 3}, {3, 1}, {2, 2}, {4, 3}}; /* shares, threads */
         for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
-            CHECK(vs_search(s, qs, NQ, &splits[i], rid2, rd2, &e) == 0);
+            CHECK(search_shares(s, splits[i][0], splits[i][1], rid2, rd2) == 0);
             CHECK_MSG(!memcmp(rid, rid2, sizeof rid) && !memcmp(rd, rd2, sizeof rd), "%s: split %zu differs",
                       vf_metric_name(metric), i);
         }
@@ -143,7 +160,7 @@ static void run_metric(int metric, const char *root)
                       "%s: single query %d differs from batch", vf_metric_name(metric), q);
         }
         vs_snapshot_close(s);
-        vs_seal_opts seal = {1, 0, 0, 0};
+        vs_seal_opts seal = {.all = 1};
         vs_seal_report rep;
         if (phase == 0) {
             CHECK(vs_seal(path, &seal, &rep, &e) == 0);
@@ -164,7 +181,7 @@ static void run_metric(int metric, const char *root)
     CHECK(vs_ingest_commit(h, NULL, &e) == 0);
     vs_snapshot *s;
     CHECK(vs_snapshot_open(&s, path, &e) == 0);
-    vs_search_opts so = {K, 1, 1};
+    vs_search_opts so = {.k = K, .threads = 1};
     CHECK(vs_search(s, qs, 1, &so, rid, rd, &e) == 0);
     CHECK(rid[0] == 1 && (metric != VF_METRIC_L2 || rd[0] == 0));
     int ones = 0;
@@ -301,7 +318,7 @@ static void test_vanished(const char *root)
     hook_path = path;
     vf_error e;
     vs_snapshot *s = NULL;
-    vs_search_opts so = {.k = K, .jobs = 1, .threads = 1};
+    vs_search_opts so = {.k = K, .threads = 1};
     uint64_t rid[K];
     float rd[K];
     /* a growing log sealed away */
@@ -344,7 +361,7 @@ static void test_vanished(const char *root)
 static int foreign_hits(vs_snapshot *s, uint64_t key, uint64_t *rid, float *rd)
 {
     vf_error e;
-    vs_search_opts so = {.k = K, .jobs = 1, .threads = 1};
+    vs_search_opts so = {.k = K, .threads = 1};
     if (vs_search(s, qs, NQ, &so, rid, rd, &e) != 0)
         return -1;
     int bad = 0;

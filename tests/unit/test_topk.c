@@ -4,11 +4,16 @@
  * Distances are drawn from a few values so ties (broken by id) are everywhere.  The merge is
  * checked for deduplication across and within lists, padding, k larger than the inputs, the
  * scan and hash-table paths (k <= 64, k > 64, k > 1024), commutativity and associativity.
+ * The hit-list calls on top: vs_hits_merge_lists against vs_hits_merge list by list (lists
+ * padded to k, so no count is passed), vs_hits_report's ids and distances, and hit lists
+ * through a partial result and back.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "search/topk.h"
 #include "unit.h"
@@ -258,10 +263,67 @@ static void test_merge(void)
     free(want);
 }
 
+static void test_hit_lists(void)
+{
+    enum { NQ = 7 };
+    const size_t ks[] = {1, 5, 64, 200};
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+        size_t k = ks[ki];
+        vs_hit *acc = malloc(NQ * k * sizeof *acc), *b = malloc(NQ * k * sizeof *b);
+        vs_hit *want = malloc(NQ * k * sizeof *want);
+        /* lists of 0..k real hits, padded to k, as a share writes them */
+        for (size_t q = 0; q < NQ; q++) {
+            size_t na = next() % (k + 1), nb = q == 0 ? 0 : next() % (k + 1);
+            rand_list(acc + q * k, na, 3 * k, 4, 0, k - na);
+            rand_list(b + q * k, nb, 3 * k, 4, 0, k - nb);
+            vs_hits_merge(acc + q * k, na, b + q * k, nb, want + q * k, k);
+        }
+        CHECK(vs_hits_merge_lists(acc, b, NQ, k, NULL) == 0);
+        CHECK_MSG(same_list(acc, want, NQ * k), "k=%zu: merge_lists differs from counted merges", k);
+        /* merging the lists a second time changes nothing (ids are kept once) */
+        CHECK(vs_hits_merge_lists(acc, b, NQ, k, NULL) == 0);
+        CHECK_MSG(same_list(acc, want, NQ * k), "k=%zu: merging again changed the lists", k);
+        /* an empty accumulator merged with b is b */
+        vs_hits_clear(acc, NQ * k);
+        CHECK(vs_hits_merge_lists(acc, b, NQ, k, NULL) == 0);
+        CHECK_MSG(same_list(acc, b, NQ * k), "k=%zu: cleared lists merged with b are not b", k);
+        free(acc);
+        free(b);
+        free(want);
+    }
+
+    /* report: ids as they are, distances as the metric reports them, missing hits +inf */
+    vs_hit h[3] = {{4.0f, 0, 7}, {9.0f, 0, 3}, {INFINITY, 0, VS_NO_ID}};
+    uint64_t ids[3];
+    float dist[3];
+    vs_hits_report(h, 3, VF_METRIC_L2, ids, dist);
+    CHECK(ids[0] == 7 && ids[1] == 3 && ids[2] == VS_NO_ID);
+    CHECK(dist[0] == 2.0f && dist[1] == 3.0f && isinf(dist[2]));
+    h[0].dist = -5.0f;
+    vs_hits_report(h, 3, VF_METRIC_IP, ids, dist);
+    CHECK(dist[0] == -5.0f && dist[1] == 9.0f && isinf(dist[2]));
+
+    /* hit lists through a partial result and back, as worker processes send them */
+    enum { PK = 4 };
+    vs_hit out[2 * PK], *back = NULL;
+    rand_list(out, 3, 100, 4, 0, PK - 3);
+    rand_list(out + PK, PK, 100, 4, 0, 0);
+    vf_partial_hdr hd = {VF_METRIC_COSINE, 2, PK, 42}, got;
+    int fd = memfd_create("partial", 0);
+    CHECK(fd >= 0 && vs_hits_write_partial(fd, &hd, out, "memfd", NULL) == 0);
+    CHECK(lseek(fd, 0, SEEK_SET) == 0);
+    CHECK(vs_hits_read_partial(fd, &got, &back, "memfd", NULL) == 0);
+    CHECK(back && got.nq == 2 && got.k == PK && got.metric == VF_METRIC_COSINE && got.generation == 42);
+    CHECK(back && same_list(back, out, 2 * PK));
+    free(back);
+    close(fd);
+}
+
 int main(void)
 {
     CHECK(sizeof(vs_hit) == 16);
     test_topk_vs_sort();
     test_merge();
+    test_hit_lists();
     UNIT_DONE();
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../srcdir.h" /* test_path: files of the source tree from any directory */
+
 static int unit_pass, unit_fail;
 
 #define CHECK(cond) do { if (cond) unit_pass++; else { unit_fail++; \

@@ -1,7 +1,7 @@
 /*
  * hnsw.h - the on-disk layout of the HNSW index (lib/ internal), shared by
- * hnsw_build.c (which writes it), hnsw_search.c (which walks it in place) and
- * hnsw_simd.c (the code kernels).  The graph is the Hierarchical Navigable Small World
+ * hnsw_build.c (which writes it) and hnsw_search.c (which walks it in place); the code
+ * kernels are lib/simd/codes.c.  The graph is the Hierarchical Navigable Small World
  * graph of Malkov & Yashunin, "Efficient and robust approximate nearest neighbor search using
  * Hierarchical Navigable Small World graphs" (2016, IEEE TPAMI 2018).
  *
@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "index/index_internal.h"
+#include "simd/codes.h"
 
 #define VS_SEC_HNSW_NODES 17
 #define VS_SEC_HNSW_UPPER 18
@@ -79,26 +80,21 @@ typedef struct hnsw_meta {
     uint64_t seed;           /* 56: the build seed (informational) */
 } hnsw_meta;
 
-/* ---- the prepared query and the code kernels (hnsw_simd.c) ---------------------- */
+/* ---- the prepared query ------------------------------------------------------------ */
 
 /* The approximate distance of a prepared query to a node is
-   c0 + ca * aux + sq * dot(q8, code), the dot product exact in int32: q8 are the query's
-   per-dimension weights w quantized to [-127, 127] with the one step sq. */
-typedef struct hnsw_query hnsw_query;
-typedef int32_t (*hnsw_dot_fn)(const hnsw_query *hq, const uint8_t *c, size_t d);
-/* sum_j (qo[j] - step[j] * c[j])^2 in f32: the squared L2 distance of q = qo + off to the
-   decoded code. */
-typedef float (*hnsw_l2_fn)(const float *qo, const float *step, const uint8_t *c, size_t d);
-struct hnsw_query {
+   c0 + ca * aux + sq * dot(q8, code), the dot product exact in int32 (simd/codes.h): q8 are
+   the query's per-dimension weights w quantized to [-127, 127] with the one step sq. */
+typedef struct hnsw_query {
     float *w;                /* dim float weights, or qo in the L2 form (room supplied by the caller) */
     int8_t *q8;              /* dim quantized weights */
     int16_t *q16;            /* the same, widened (for the AVX2 and AVX-512BW kernels) */
     float c0, ca, sq;
-    hnsw_dot_fn dot;
+    vs_code_dot_fn dot;
     /* the L2 form (hnsw_l2_form): the distance is l2(w, step, code) and aux is not read */
     const float *step;
-    hnsw_l2_fn l2;
-};
+    vs_code_l2_fn l2;
+} hnsw_query;
 
 /* Whether l2 walks use the L2 form rather than the dot form: when aux would sit alone on a
    cache line after the code (dim a multiple of 64, or nearly), the L2 form, which needs no aux,
@@ -108,32 +104,22 @@ static inline int hnsw_l2_form(int metric, uint32_t dim)
     return metric == VF_METRIC_L2 && hnsw_aux_off(dim) + 4 > ((dim + 63u) & ~63u);
 }
 
-/* The kernel of the set distance.c uses (vs_simd_name()): "avx512" (VNNI when the CPU has it),
-   "avx2" or "scalar". */
-hnsw_dot_fn hnsw_dot_kernel(void);
-/* A named kernel ("scalar", "avx2", "avx512bw", "avx512vnni", "avx512"), or NULL if unknown or
-   unsupported by the CPU (for tests). */
-hnsw_dot_fn hnsw_dot_kernel_named(const char *name);
-/* The same for the L2 form ("scalar", "avx2", "avx512"). */
-hnsw_l2_fn hnsw_l2_kernel(void);
-hnsw_l2_fn hnsw_l2_kernel_named(const char *name);
-
 /* The level of row r (hnsw_build.c): floor(-ln(u) / ln(M)), at most HNSW_MAX_LEVEL,
    with u = (h >> 11 + 0.5) / 2^53 and h = splitmix64(seed XOR splitmix64(r)). */
-int hnsw_level(uint64_t seed, uint64_t r, uint32_t M);
+int vs_hnsw_level(uint64_t seed, uint64_t r, uint32_t M);
 
 /* ---- the query-side quantizer shared by build and search (hnsw_search.c) --------- */
 
 /* Fills hq (w, q8, q16 with room for dim values each) for query q of squared norm qn, with
    the quantizer off/step of metric: L2 w = -2 q*step, c0 = qn - 2 q.off, ca = 1; IP
    w = -q*step, c0 = -q.off, ca = 0; cosine the IP form of q/|q| plus 1 (c0 = 1 and w = 0 when
-   |q| = 0).  Then quantizes w (hnsw_query_quantize).  For the L2 form (hnsw_l2_form) instead
-   w = q - off and the L2 kernel, with c0 = ca = 0. */
-void hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const float *off, const float *step,
+   |q| = 0).  Then quantizes w (vs_hnsw_query_quantize).  For the L2 form (hnsw_l2_form)
+   instead w = q - off and the L2 kernel, with c0 = ca = 0. */
+void vs_hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const float *off, const float *step,
                      uint32_t dim);
 
 /* Quantizes hq->w into q8/q16 and sets sq and dot: sq = max|w| / Q, q8 = round(w / sq), with
    Q = 127, or less for dim > 66000 so that the int32 sum cannot overflow. */
-void hnsw_query_quantize(hnsw_query *hq, uint32_t dim);
+void vs_hnsw_query_quantize(hnsw_query *hq, uint32_t dim);
 
 #endif

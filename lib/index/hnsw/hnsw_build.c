@@ -32,22 +32,17 @@
  * -q.x unchanged.  Its heuristic then works in a metric space, which -q.x is not.
  */
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "simd/distance.h"
 #include "index/hnsw/hnsw.h"
+#include "simd/metric.h"
+#include "index/hnsw/hnsw_heap.h"
+#include "util/parallel.h"
 
 #define BATCH_MAX 256
 #define BATCH_DIV 64
-
-typedef struct cand {
-    float d;
-    uint32_t id;
-} cand;
+#define THREADS_MAX 64   /* each thread's scratch takes 12 bytes per row: bound the total */
 
 typedef struct req {           /* a reverse link: source joins target's list on level */
     uint32_t level, target, source;
@@ -95,57 +90,26 @@ typedef struct builder {
     int threads;
 } builder;
 
-/* ---- parallel loop: items taken from an atomic counter, each item's output in its own slot,
-   so the result does not depend on which thread ran what ---------------------------------- */
+/* ---- parallel loop: vs_parallel_for, each item's output in its own slot, so the result does
+   not depend on which thread ran what; worker w works in scratch ts[w] -------------------- */
 
 typedef void (*item_fn)(builder *b, size_t item, tscratch *ts);
 
 typedef struct pfor {
     builder *b;
     item_fn fn;
-    size_t n;
-    atomic_size_t next;
-    int tid;
 } pfor;
 
-typedef struct pfor_arg {
-    pfor *p;
-    int tid;
-} pfor_arg;
-
-static void *pfor_run(void *arg)
+static void pfor_item(void *ctx, size_t i, int w)
 {
-    pfor_arg *a = arg;
-    pfor *p = a->p;
-    for (;;) {
-        size_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-        if (i >= p->n)
-            break;
-        p->fn(p->b, i, &p->b->ts[a->tid]);
-    }
-    return NULL;
+    pfor *p = ctx;
+    p->fn(p->b, i, &p->b->ts[w]);
 }
 
 static void parallel_for(builder *b, size_t n, item_fn fn)
 {
-    pfor p = {.b = b, .fn = fn, .n = n};
-    atomic_init(&p.next, 0);
-    int t = b->threads;
-    if ((size_t)t > n)
-        t = n ? (int)n : 1;
-    pthread_t th[64];
-    pfor_arg args[64];
-    int started = 0;
-    for (int i = 1; i < t && i < 64; i++) {
-        args[i] = (pfor_arg){&p, i};
-        if (pthread_create(&th[i], NULL, pfor_run, &args[i]))
-            break;
-        started = i;
-    }
-    args[0] = (pfor_arg){&p, 0};
-    pfor_run(&args[0]);
-    for (int i = 1; i <= started; i++)
-        pthread_join(th[i], NULL);
+    pfor p = {b, fn};
+    vs_parallel_for(b->threads, n, pfor_item, &p);
 }
 
 /* ---- graph access ---------------------------------------------------------------------- */
@@ -167,20 +131,16 @@ static inline float approx(const builder *b, const hnsw_query *hq, uint32_t r)
         return hq->l2(hq->w, hq->step, p, b->dim);
     float aux;
     memcpy(&aux, p + hnsw_aux_off(b->dim), 4);
-    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq, p, b->dim);
+    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq->q8, hq->q16, p, b->dim);
 }
 
 /* The exact internal distance between rows a and c (SPEC.md 9). */
 static float pair_dist(const builder *b, uint32_t a, uint32_t c)
 {
     const float *x = b->vecs + (size_t)a * b->dim, *y = b->vecs + (size_t)c * b->dim;
-    if (b->metric == VF_METRIC_L2)
-        return vs_l2sq(x, y, b->dim);
-    float dot = vs_dot(x, y, b->dim);
     if (b->metric == VF_METRIC_IP) /* squared L2 of the augmented rows */
-        return 2 * b->pmax - 2 * dot - 2 * b->aug[a] * b->aug[c];
-    float den = sqrtf(b->norms[a]) * sqrtf(b->norms[c]);
-    return den > 0 ? 1.0f - dot / den : 1.0f;
+        return 2 * b->pmax - 2 * vs_dot(x, y, b->dim) - 2 * b->aug[a] * b->aug[c];
+    return vs_metric_exact(b->metric, x, b->norms[a], y, b->norms[c], b->dim);
 }
 
 static inline void prefetch_code(const builder *b, uint32_t r)
@@ -188,81 +148,6 @@ static inline void prefetch_code(const builder *b, uint32_t r)
     const char *p = (const char *)node(b, r);
     for (uint32_t o = 0; o < b->code_bytes; o += 64)
         __builtin_prefetch(p + o);
-}
-
-/* ---- heaps of candidates ------------------------------------------------------------------ */
-
-static inline int worse(cand a, cand b) { return a.d > b.d || (a.d == b.d && a.id > b.id); }
-
-static void minheap_push(cand *h, size_t *n, cand c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!worse(h[p], c))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static cand minheap_pop(cand *h, size_t *n)
-{
-    cand top = h[0], last = h[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m)
-            break;
-        if (c + 1 < m && worse(h[c], h[c + 1]))
-            c++;
-        if (!worse(last, h[c]))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m)
-        h[i] = last;
-    return top;
-}
-
-static void maxheap_push(cand *h, size_t *n, cand c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!worse(c, h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static void maxheap_pop(cand *h, size_t *n)
-{
-    cand last = h[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m)
-            break;
-        if (c + 1 < m && worse(h[c + 1], h[c]))
-            c++;
-        if (!worse(h[c], last))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m)
-        h[i] = last;
-}
-
-static int cand_cmp(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    return worse(*x, *y) ? 1 : worse(*y, *x) ? -1 : 0;
 }
 
 /* ---- search on one level (SEARCH-LAYER) ------------------------------------------------- */
@@ -355,7 +240,7 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
     uint32_t r = (uint32_t)(b->b0 + i);
     int L = b->level[r];
     hnsw_query hq = {.w = ts->w, .q8 = ts->q8, .q16 = ts->q16};
-    hnsw_query_prep(&hq, b->vecs + (size_t)r * b->dim, b->norms[r], b->metric, b->off, b->step, b->dim);
+    vs_hnsw_query_prep(&hq, b->vecs + (size_t)r * b->dim, b->norms[r], b->metric, b->off, b->step, b->dim);
     if (b->metric == VF_METRIC_IP) { /* the augmented L2 distance 2P - 2 r.x - 2 a(r) a(x), as pair_dist */
         hq.c0 = 2 * b->pmax + 2 * hq.c0;
         hq.sq *= 2;
@@ -456,7 +341,7 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-int hnsw_level(uint64_t seed, uint64_t r, uint32_t M)
+int vs_hnsw_level(uint64_t seed, uint64_t r, uint32_t M)
 {
     uint64_t h = splitmix64(seed ^ splitmix64(r));
     double u = ((double)(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
@@ -475,7 +360,7 @@ static void fit_quantizer(builder *b)
         const float *x = b->vecs + r * b->dim;
         float s = 1.0f;
         if (b->metric == VF_METRIC_COSINE)
-            s = b->norms[r] > 0 ? 1.0f / sqrtf(b->norms[r]) : 0.0f;
+            s = vs_metric_inv_norm(b->norms[r]);
         for (uint32_t j = 0; j < b->dim; j++) {
             float v = x[j] * s;
             b->off[j] = v < b->off[j] ? v : b->off[j];
@@ -497,7 +382,7 @@ static void encode_row(builder *b, size_t r, tscratch *ts)
     uint8_t *c = node(b, (uint32_t)r);
     float s = 1.0f;
     if (b->metric == VF_METRIC_COSINE)
-        s = b->norms[r] > 0 ? 1.0f / sqrtf(b->norms[r]) : 0.0f;
+        s = vs_metric_inv_norm(b->norms[r]);
     float aux = 0;
     for (uint32_t j = 0; j < b->dim; j++) {
         float v = 0;
@@ -665,11 +550,9 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
     b->code_bytes = hnsw_l2_form(b->metric, b->dim) ? b->dim : hnsw_aux_off(b->dim) + 4;
     b->pf_ahead = hnsw_pf_ahead(b->code_bytes);
     b->gmax = -1;
-    b->threads = bp->threads > 0 ? bp->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (b->threads < 1)
-        b->threads = 1;
-    if (b->threads > 64)
-        b->threads = 64;
+    b->threads = bp->threads > 0 ? bp->threads : vs_cores();
+    if (b->threads > THREADS_MAX)
+        b->threads = THREADS_MAX;
 
     float *own_norms = NULL;
     b->norms = rows->norms;
@@ -714,7 +597,7 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
     /* levels, and the upper records laid out in row order */
     uint64_t words = 0;
     for (size_t r = 0; r < b->n; r++) {
-        int L = hnsw_level(bp->seed, r, b->M);
+        int L = vs_hnsw_level(bp->seed, r, b->M);
         b->level[r] = (uint8_t)L;
         b->uoff[r] = L ? (uint32_t)words : HNSW_NO_UPPER;
         words += L ? 1 + (uint64_t)L * (b->M + 1) : 0;

@@ -3,12 +3,12 @@
  * descent and SEARCH-LAYER (algorithms 2 and 5) of Malkov & Yashunin, "Efficient and robust
  * approximate nearest neighbor search using Hierarchical Navigable Small World graphs" (2016,
  * IEEE TPAMI 2018), over the sections hnsw_build.c writes (hnsw.h, SPEC.md 5.5).
- * Also owns the query preparation both files share (hnsw_query_prep).
+ * Also owns the query preparation both files share (vs_hnsw_query_prep).
  *
  * Speed comes from reading few bytes per hop: the walk ranks nodes by an approximate distance
  * from each node's 8-bit code, which sits beside the node's level-0 links in one block, nodes
  * laid out breadth first so neighbours share pages; the query becomes 8-bit weights and a
- * node costs one integer dot product (hnsw_simd.c), or, for l2 when that saves a cache
+ * node costs one integer dot product (simd/codes.c), or, for l2 when that saves a cache
  * line, one float L2 kernel; the codes of the next few neighbours are prefetched while one is
  * scored.  The best walk results are then re-ranked with exact distances from VECTORS, in
  * approximate order, stopping once the approximation error seen shows the rest cannot enter;
@@ -26,11 +26,8 @@
 #include <string.h>
 
 #include "index/hnsw/hnsw.h"
-
-typedef struct cand {
-    float d;
-    uint32_t id;
-} cand;
+#include "index/hnsw/hnsw_heap.h"
+#include "simd/metric.h"
 
 typedef struct hnsw_ix {
     const vs_rows_view *rows;
@@ -164,89 +161,14 @@ static void *hnsw_scratch_new(const void *impl)
     return s;
 }
 
-/* ---- heaps -------------------------------------------------------------------------------- */
-
-static inline int worse(cand a, cand b) { return a.d > b.d || (a.d == b.d && a.id > b.id); }
-
-static inline void minheap_push(cand *h, size_t *n, cand c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!worse(h[p], c))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static inline cand minheap_pop(cand *h, size_t *n)
-{
-    cand top = h[0], last = h[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m)
-            break;
-        if (c + 1 < m && worse(h[c], h[c + 1]))
-            c++;
-        if (!worse(last, h[c]))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m)
-        h[i] = last;
-    return top;
-}
-
-static inline void maxheap_push(cand *h, size_t *n, cand c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!worse(c, h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static inline void maxheap_pop(cand *h, size_t *n)
-{
-    cand last = h[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m)
-            break;
-        if (c + 1 < m && worse(h[c + 1], h[c]))
-            c++;
-        if (!worse(h[c], last))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m)
-        h[i] = last;
-}
-
-static int cand_cmp(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    return worse(*x, *y) ? 1 : worse(*y, *x) ? -1 : 0;
-}
-
-void hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const float *off, const float *step,
+void vs_hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const float *off, const float *step,
                      uint32_t dim)
 {
     if (hnsw_l2_form(metric, dim)) {
         for (uint32_t j = 0; j < dim; j++)
             hq->w[j] = q[j] - off[j];
         hq->step = step;
-        hq->l2 = hnsw_l2_kernel();
+        hq->l2 = vs_code_l2_kernel();
         hq->c0 = hq->ca = hq->sq = 0;
         hq->dot = NULL;
         return;
@@ -258,7 +180,7 @@ void hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const
         c0 = qn;
     } else if (metric == VF_METRIC_COSINE) {
         c0 = 1.0f;
-        scale = qn > 0 ? -1.0f / sqrtf(qn) : 0.0f;
+        scale = -vs_metric_inv_norm(qn);
     }
     float dot = 0;
     for (uint32_t j = 0; j < dim; j++) {
@@ -267,10 +189,10 @@ void hnsw_query_prep(hnsw_query *hq, const float *q, float qn, int metric, const
     }
     hq->c0 = c0 + scale * dot;
     hq->ca = metric == VF_METRIC_L2 ? 1.0f : 0.0f;
-    hnsw_query_quantize(hq, dim);
+    vs_hnsw_query_quantize(hq, dim);
 }
 
-void hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
+void vs_hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
 {
     float mx = 0;
     for (uint32_t j = 0; j < dim; j++)
@@ -288,7 +210,7 @@ void hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
         hq->q8[j] = (int8_t)iv;
         hq->q16[j] = (int16_t)iv;
     }
-    hq->dot = hnsw_dot_kernel();
+    hq->dot = vs_code_dot_kernel();
 }
 
 /* ---- the walk ------------------------------------------------------------------------------ */
@@ -302,7 +224,7 @@ static inline float approx(const hnsw_ix *ix, const hnsw_query *hq, uint32_t r)
         return hq->l2(hq->w, hq->step, p, ix->dim);
     float aux;
     memcpy(&aux, p + ix->aux_off, 4);
-    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq, p, ix->dim);
+    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq->q8, hq->q16, p, ix->dim);
 }
 
 static inline void prefetch_code(const hnsw_ix *ix, uint32_t r)
@@ -472,7 +394,7 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
         return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
 
     hnsw_query hq = {.w = s->w, .q8 = s->q8, .q16 = s->q16};
-    hnsw_query_prep(&hq, q, qn, ix->metric, ix->off, ix->step, ix->dim);
+    vs_hnsw_query_prep(&hq, q, qn, ix->metric, ix->off, ix->step, ix->dim);
 
     cand cur = {approx(ix, &hq, ix->entry), ix->entry};
     for (uint32_t l = ix->max_level; l >= 1; l--) {

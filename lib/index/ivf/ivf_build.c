@@ -19,8 +19,8 @@
  *
  * Invariants: the bytes depend only on the rows, the parameters and the
  * seed, not on the thread count (fixed blocks, per-block outputs, sums in
- * ascending order: kmeans.h); OpenBLAS runs single-threaded during a build
- * (our own threads split the work) and its setting is restored.
+ * ascending order: kmeans.h); OpenBLAS runs single-threaded (vs_blas_serial:
+ * our own threads split the work).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -28,9 +28,11 @@
 
 #include <cblas.h>
 
-#include "simd/distance.h"
 #include "index/ivf/ivf.h"
 #include "index/ivf/kmeans.h"
+#include "simd/distance.h"
+#include "simd/pq.h"
+#include "util/parallel.h"
 
 #define EBLOCK 256   /* rows per encoding block */
 
@@ -247,7 +249,7 @@ static int pq_train(build *b, uint64_t seed, vf_error *err)
     free(idx);
     b->train = tr;
     b->ntrain = nt;
-    vs_parallel_blocks(b->threads, b->m, pq_train_block, b);
+    vs_parallel_for(b->threads, b->m, pq_train_block, b);
     free(tr);
     b->train = NULL;
     for (uint32_t j = 0; j < b->m; j++)
@@ -340,8 +342,7 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
     }
     b.threads = bp->threads > 0 ? bp->threads : vs_cores();
 
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    vs_blas_serial(); /* our threads split the work; each sgemm runs on its caller */
     int rc = 0;
     float *own = NULL;
     uint32_t max_list = 0;
@@ -385,7 +386,7 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
             rc = vf_fail(err, VF_ENOMEM, "ivf build: out of memory");
             goto out;
         }
-        vs_parallel_blocks(b.threads, nblocks, sq8_block, &b);
+        vs_parallel_for(b.threads, nblocks, sq8_block, &b);
     } else if (b.kind == VS_INDEX_IVF_PQ) {
         b.cbt = malloc((size_t)b.d * VS_PQ_KSUB * sizeof *b.cbt);
         b.codes = malloc((b.n ? b.n : 1) * b.m);
@@ -398,7 +399,7 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
         rc = pq_train(&b, bp->seed, err);
         if (rc)
             goto out;
-        vs_parallel_blocks(b.threads, nblocks, pq_encode_block, &b);
+        vs_parallel_for(b.threads, nblocks, pq_encode_block, &b);
         if (b.sub_rc[0]) {
             rc = vf_fail(err, VF_ENOMEM, "ivf build: out of memory");
             goto out;
@@ -406,7 +407,6 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
     }
     rc = write_sections(&b, bp, (uint32_t)ks.train_rows, max_list, w, err);
 out:
-    openblas_set_num_threads(blas_threads);
     free(own);
     free(b.cent);
     free(b.list);

@@ -30,8 +30,8 @@
  * reading nlist*dim floats per query rivals the scan itself; the per-list
  * terms of the PQ distance use the f32 centroids.  SQ8 weights become 16-bit
  * integers per query (multiply-add of two codes per instruction), scaled so
- * no 32-bit sum overflows.  ADC is a scalar gather-sum: gathers are no
- * faster here.  Kernels follow vs_simd_name() (VECSEG_SIMD).
+ * no 32-bit sum overflows.  The kernels are lib/simd/'s (codes.h, pq.h,
+ * f16.h), at the level VECSEG_SIMD or the CPU chose.
  *
  * Invariants: open reads only IVF_META and the two ends of IVF_OFFSETS and
  * checks every section's length against it; a search checks each probed
@@ -40,15 +40,16 @@
  * Searches of one index may run in parallel threads, each with its own
  * scratch; the index itself is only written under its lock (the f16 copy).
  */
-#include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "simd/distance.h"
 #include "index/ivf/ivf.h"
-#include "index/ivf/kmeans.h"
+#include "simd/codes.h"
+#include "simd/f16.h"
+#include "simd/metric.h"
+#include "simd/pq.h"
 
 #define CHUNK 256     /* positions per distance batch */
 
@@ -96,330 +97,9 @@ typedef struct scratch {
     size_t cand_cap;
 } scratch;
 
-/* ---- kernels --------------------------------------------------------------------------- */
-
-#define T512 __attribute__((target("avx512f")))
-#define T256 __attribute__((target("avx2,fma")))
-
-static int simd_level(void)
-{
-    const char *s = vs_simd_name(); /* "avx512", "avx2", "scalar": the fourth byte tells */
-    return s[3] == '5' ? 2 : s[3] == '2' ? 1 : 0;
-}
-
-/* out[i] = sum_t w[t] * codes[i*d + t], for n rows of d u8 codes. */
-typedef void (*sq8_fn)(const float *w, const uint8_t *codes, size_t n, size_t d, float *out);
-
-static void sq8_scalar(const float *w, const uint8_t *codes, size_t n, size_t d, float *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *c = codes + i * d;
-        float s[4] = {0};
-        size_t t = 0;
-        for (; t + 4 <= d; t += 4)
-            for (int u = 0; u < 4; u++)
-                s[u] += w[t + u] * (float)c[t + u];
-        for (; t < d; t++)
-            s[0] += w[t] * (float)c[t];
-        out[i] = (s[0] + s[1]) + (s[2] + s[3]);
-    }
-}
-
-T512 static inline __m512 u8x16(const uint8_t *c)
-{
-    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)c)));
-}
-
-T512 static void sq8_512(const float *w, const uint8_t *codes, size_t n, size_t d, float *out)
-{
-    size_t d16 = d & ~(size_t)15, i = 0;
-    /* four rows at once share each load of w */
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c0 = codes + i * d, *c1 = c0 + d, *c2 = c1 + d, *c3 = c2 + d;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t t = 0; t < d16; t += 16) {
-            __m512 wv = _mm512_loadu_ps(w + t);
-            a0 = _mm512_fmadd_ps(wv, u8x16(c0 + t), a0);
-            a1 = _mm512_fmadd_ps(wv, u8x16(c1 + t), a1);
-            a2 = _mm512_fmadd_ps(wv, u8x16(c2 + t), a2);
-            a3 = _mm512_fmadd_ps(wv, u8x16(c3 + t), a3);
-        }
-        float r[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2),
-                      _mm512_reduce_add_ps(a3)};
-        for (size_t t = d16; t < d; t++) {
-            r[0] += w[t] * (float)c0[t];
-            r[1] += w[t] * (float)c1[t];
-            r[2] += w[t] * (float)c2[t];
-            r[3] += w[t] * (float)c3[t];
-        }
-        memcpy(out + i, r, sizeof r);
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * d;
-        __m512 a = _mm512_setzero_ps();
-        for (size_t t = 0; t < d16; t += 16)
-            a = _mm512_fmadd_ps(_mm512_loadu_ps(w + t), u8x16(c + t), a);
-        float r = _mm512_reduce_add_ps(a);
-        for (size_t t = d16; t < d; t++)
-            r += w[t] * (float)c[t];
-        out[i] = r;
-    }
-}
-
-T256 static inline __m256 u8x8(const uint8_t *c)
-{
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)c)));
-}
-
-T256 static float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
-T256 static void sq8_256(const float *w, const uint8_t *codes, size_t n, size_t d, float *out)
-{
-    size_t d8 = d & ~(size_t)7, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c0 = codes + i * d, *c1 = c0 + d, *c2 = c1 + d, *c3 = c2 + d;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t t = 0; t < d8; t += 8) {
-            __m256 wv = _mm256_loadu_ps(w + t);
-            a0 = _mm256_fmadd_ps(wv, u8x8(c0 + t), a0);
-            a1 = _mm256_fmadd_ps(wv, u8x8(c1 + t), a1);
-            a2 = _mm256_fmadd_ps(wv, u8x8(c2 + t), a2);
-            a3 = _mm256_fmadd_ps(wv, u8x8(c3 + t), a3);
-        }
-        float r[4] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
-        for (size_t t = d8; t < d; t++) {
-            r[0] += w[t] * (float)c0[t];
-            r[1] += w[t] * (float)c1[t];
-            r[2] += w[t] * (float)c2[t];
-            r[3] += w[t] * (float)c3[t];
-        }
-        memcpy(out + i, r, sizeof r);
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * d;
-        __m256 a = _mm256_setzero_ps();
-        for (size_t t = 0; t < d8; t += 8)
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(w + t), u8x8(c + t), a);
-        float r = hsum256(a);
-        for (size_t t = d8; t < d; t++)
-            r += w[t] * (float)c[t];
-        out[i] = r;
-    }
-}
-
-/* The integer form of the SQ8 dot product: out[i] = inv * sum_t w[t] *
-   codes[i*d + t] with 16-bit weights (prepare scales them so that no 32-bit
-   sum can overflow), two codes per multiply-add: half the instructions of
-   the float kernels for the same bytes. */
-typedef void (*sq8i_fn)(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out);
-
-static int32_t sq8i_tail(const int16_t *w, const uint8_t *c, size_t t, size_t d)
-{
-    int32_t s = 0;
-    for (; t < d; t++)
-        s += (int32_t)w[t] * c[t];
-    return s;
-}
-
-#define T512BW __attribute__((target("avx512f,avx512bw")))
-
-T512BW static inline __m512i u8x32(const uint8_t *c)
-{
-    return _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)c));
-}
-
-T512BW static void sq8i_512(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out)
-{
-    size_t d32 = d & ~(size_t)31, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c0 = codes + i * d, *c1 = c0 + d, *c2 = c1 + d, *c3 = c2 + d;
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t t = 0; t < d32; t += 32) {
-            __m512i wv = _mm512_loadu_si512((const void *)(w + t));
-            a0 = _mm512_add_epi32(a0, _mm512_madd_epi16(wv, u8x32(c0 + t)));
-            a1 = _mm512_add_epi32(a1, _mm512_madd_epi16(wv, u8x32(c1 + t)));
-            a2 = _mm512_add_epi32(a2, _mm512_madd_epi16(wv, u8x32(c2 + t)));
-            a3 = _mm512_add_epi32(a3, _mm512_madd_epi16(wv, u8x32(c3 + t)));
-        }
-        out[i] = (float)(_mm512_reduce_add_epi32(a0) + sq8i_tail(w, c0, d32, d)) * inv;
-        out[i + 1] = (float)(_mm512_reduce_add_epi32(a1) + sq8i_tail(w, c1, d32, d)) * inv;
-        out[i + 2] = (float)(_mm512_reduce_add_epi32(a2) + sq8i_tail(w, c2, d32, d)) * inv;
-        out[i + 3] = (float)(_mm512_reduce_add_epi32(a3) + sq8i_tail(w, c3, d32, d)) * inv;
-    }
-    for (; i < n; i++) {
-        const uint8_t *c0 = codes + i * d;
-        __m512i a0 = _mm512_setzero_si512();
-        for (size_t t = 0; t < d32; t += 32)
-            a0 = _mm512_add_epi32(a0, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(w + t)), u8x32(c0 + t)));
-        out[i] = (float)(_mm512_reduce_add_epi32(a0) + sq8i_tail(w, c0, d32, d)) * inv;
-    }
-}
-
-T256 static inline __m256i u8x16i(const uint8_t *c)
-{
-    return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)c));
-}
-
-T256 static int32_t hsum256i(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-
-T256 static void sq8i_256(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out)
-{
-    size_t d16 = d & ~(size_t)15, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c0 = codes + i * d, *c1 = c0 + d, *c2 = c1 + d, *c3 = c2 + d;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t t = 0; t < d16; t += 16) {
-            __m256i wv = _mm256_loadu_si256((const __m256i *)(w + t));
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(wv, u8x16i(c0 + t)));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(wv, u8x16i(c1 + t)));
-            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(wv, u8x16i(c2 + t)));
-            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(wv, u8x16i(c3 + t)));
-        }
-        out[i] = (float)(hsum256i(a0) + sq8i_tail(w, c0, d16, d)) * inv;
-        out[i + 1] = (float)(hsum256i(a1) + sq8i_tail(w, c1, d16, d)) * inv;
-        out[i + 2] = (float)(hsum256i(a2) + sq8i_tail(w, c2, d16, d)) * inv;
-        out[i + 3] = (float)(hsum256i(a3) + sq8i_tail(w, c3, d16, d)) * inv;
-    }
-    for (; i < n; i++) {
-        const uint8_t *c0 = codes + i * d;
-        __m256i a0 = _mm256_setzero_si256();
-        for (size_t t = 0; t < d16; t += 16)
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(w + t)), u8x16i(c0 + t)));
-        out[i] = (float)(hsum256i(a0) + sq8i_tail(w, c0, d16, d)) * inv;
-    }
-}
-
-/* ADC: out[i] = sum_j lut[j*256 + codes[i*m + j]], for n rows of m codes. */
-typedef void (*adc_fn)(const float *lut, const uint8_t *codes, size_t n, uint32_t m, float *out);
-
-/* Two rows at a time, four codes per load: the lookups (two loads each
-   otherwise) are what limits this loop.  Row sums: four partial sums over
-   j mod 4, then (s0 + s1) + (s2 + s3). */
-static void adc_scalar(const float *lut, const uint8_t *codes, size_t n, uint32_t m, float *out)
-{
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        const uint8_t *c = codes + i * m, *e = c + m;
-        const float *l = lut;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-        uint32_t j = 0;
-        for (; j + 4 <= m; j += 4, l += 4 * VS_PQ_KSUB) {
-            uint32_t w, v;
-            memcpy(&w, c + j, 4);
-            memcpy(&v, e + j, 4);
-            s0 += l[w & 255];
-            s1 += l[VS_PQ_KSUB + (w >> 8 & 255)];
-            s2 += l[2 * VS_PQ_KSUB + (w >> 16 & 255)];
-            s3 += l[3 * VS_PQ_KSUB + (w >> 24)];
-            t0 += l[v & 255];
-            t1 += l[VS_PQ_KSUB + (v >> 8 & 255)];
-            t2 += l[2 * VS_PQ_KSUB + (v >> 16 & 255)];
-            t3 += l[3 * VS_PQ_KSUB + (v >> 24)];
-        }
-        for (; j < m; j++, l += VS_PQ_KSUB) {
-            s0 += l[c[j]];
-            t0 += l[e[j]];
-        }
-        out[i] = (s0 + s1) + (s2 + s3);
-        out[i + 1] = (t0 + t1) + (t2 + t3);
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * m;
-        const float *l = lut;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        uint32_t j = 0;
-        for (; j + 4 <= m; j += 4, l += 4 * VS_PQ_KSUB) {
-            s0 += l[c[j]];
-            s1 += l[VS_PQ_KSUB + c[j + 1]];
-            s2 += l[2 * VS_PQ_KSUB + c[j + 2]];
-            s3 += l[3 * VS_PQ_KSUB + c[j + 3]];
-        }
-        for (; j < m; j++, l += VS_PQ_KSUB)
-            s0 += l[c[j]];
-        out[i] = (s0 + s1) + (s2 + s3);
-    }
-}
-
-/* Squared L2 (or dot) of q against n f16 rows of dp (a multiple of 16)
-   components: ranking the lists only, the exact values come from f32. */
-T512 static void c16_many_512(const float *q, const uint16_t *c, size_t n, size_t dp, int dot, float *out)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint16_t *c0 = c + i * dp, *c1 = c0 + dp, *c2 = c1 + dp, *c3 = c2 + dp;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t t = 0; t < dp; t += 16) {
-            __m512 qv = _mm512_loadu_ps(q + t);
-            __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c0 + t)));
-            __m512 v1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c1 + t)));
-            __m512 v2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c2 + t)));
-            __m512 v3 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c3 + t)));
-            if (dot) {
-                a0 = _mm512_fmadd_ps(qv, v0, a0);
-                a1 = _mm512_fmadd_ps(qv, v1, a1);
-                a2 = _mm512_fmadd_ps(qv, v2, a2);
-                a3 = _mm512_fmadd_ps(qv, v3, a3);
-            } else {
-                v0 = _mm512_sub_ps(qv, v0);
-                v1 = _mm512_sub_ps(qv, v1);
-                v2 = _mm512_sub_ps(qv, v2);
-                v3 = _mm512_sub_ps(qv, v3);
-                a0 = _mm512_fmadd_ps(v0, v0, a0);
-                a1 = _mm512_fmadd_ps(v1, v1, a1);
-                a2 = _mm512_fmadd_ps(v2, v2, a2);
-                a3 = _mm512_fmadd_ps(v3, v3, a3);
-            }
-        }
-        out[i] = _mm512_reduce_add_ps(a0);
-        out[i + 1] = _mm512_reduce_add_ps(a1);
-        out[i + 2] = _mm512_reduce_add_ps(a2);
-        out[i + 3] = _mm512_reduce_add_ps(a3);
-    }
-    for (; i < n; i++) {
-        const uint16_t *c0 = c + i * dp;
-        __m512 a0 = _mm512_setzero_ps();
-        for (size_t t = 0; t < dp; t += 16) {
-            __m512 qv = _mm512_loadu_ps(q + t);
-            __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(c0 + t)));
-            if (dot)
-                a0 = _mm512_fmadd_ps(qv, v0, a0);
-            else {
-                v0 = _mm512_sub_ps(qv, v0);
-                a0 = _mm512_fmadd_ps(v0, v0, a0);
-            }
-        }
-        out[i] = _mm512_reduce_add_ps(a0);
-    }
-}
-
-/* Converts n rows of d floats, times scale, to f16 rows of dp (zero padded). */
-T512 static void to_f16_512(const float *c, size_t n, size_t d, float scale, size_t dp, uint16_t *out)
-{
-    float tmp[16];
-    for (size_t i = 0; i < n; i++)
-        for (size_t t = 0; t < dp; t += 16) {
-            for (size_t u = 0; u < 16; u++)
-                tmp[u] = t + u < d ? c[i * d + t + u] * scale : 0.0f;
-            __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(tmp), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            _mm256_storeu_si256((__m256i *)(out + i * dp + t), h);
-        }
-}
-
 /* Builds the f16 copy once per open index (under the lock); leaves
-   c16_state -1 when the CPU set is not AVX-512, the centroids are not all
-   finite, or memory is short. */
+   c16_state -1 when the level in use has no f16 kernels (simd/f16.h), the
+   centroids are not all finite, or memory is short. */
 static void c16_build(ivf *x)
 {
     pthread_mutex_lock(&x->lock);
@@ -433,7 +113,7 @@ static void c16_build(ivf *x)
             finite &= isfinite(a);
             mx = a > mx ? a : mx;
         }
-        if (simd_level() == 2 && finite) {
+        if (vs_f16_ready() && finite) {
             /* the largest value maps to [16384, 32768): far from f16's
                overflow (65504), and a power of two scales exactly */
             int e = 0;
@@ -441,7 +121,7 @@ static void c16_build(ivf *x)
             float scale = ldexpf(1.0f, 15 - e);
             x->c16 = malloc(n * dp * sizeof *x->c16);
             if (x->c16) {
-                to_f16_512(x->cent, n, d, scale, dp, x->c16);
+                vs_f16_encode(x->cent, n, d, scale, dp, x->c16);
                 x->c16_scale = scale;
                 x->c16_dim = dp;
                 x->c16_state = 1;
@@ -449,24 +129,6 @@ static void c16_build(ivf *x)
         }
     }
     pthread_mutex_unlock(&x->lock);
-}
-
-typedef struct kernels {
-    sq8_fn sq8;
-    sq8i_fn sq8i;             /* NULL: use sq8 */
-    adc_fn adc;
-} kernels;
-
-static kernels kernels_pick(void)
-{
-    switch (simd_level()) {
-    case 2:
-        return (kernels){sq8_512, __builtin_cpu_supports("avx512bw") ? sq8i_512 : NULL, adc_scalar};
-    case 1:
-        return (kernels){sq8_256, sq8i_256, adc_scalar};
-    default:
-        return (kernels){sq8_scalar, NULL, adc_scalar};
-    }
 }
 
 /* ---- open ------------------------------------------------------------------------------ */
@@ -674,22 +336,9 @@ static void select_lists(const float *cd, uint32_t nlist, uint32_t np, pair *h)
     }
 }
 
-/* The exact internal distance of row r, as vs_row_distance, also when the
-   segment has no NORMS section. */
-static float exact_dist(const vs_rows_view *rows, const float *q, float qn, size_t r)
-{
-    if (rows->metric != VF_METRIC_COSINE || rows->norms)
-        return vs_row_distance(rows, q, qn, r);
-    const float *x = rows->vecs + r * rows->dim;
-    float dot = vs_dot(q, x, rows->dim), xn = vs_dot(x, x, rows->dim);
-    float den = sqrtf(qn) * sqrtf(xn);
-    return den > 0 ? 1.0f - dot / den : 1.0f;
-}
-
 typedef struct run {
     const ivf *x;
     scratch *s;
-    kernels kr;
     const float *q, *qx;      /* the query; normalised for cosine */
     float qn;
     const uint8_t *deleted;
@@ -734,12 +383,12 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
             break;
         case VS_INDEX_IVF_SQ8:
             if (s->use16)
-                r->kr.sq8i(s->w16, x->codes + p0 * d, cnt, d, s->w16_inv, buf);
+                vs_sq8_dot_i16(s->w16, x->codes + p0 * d, cnt, d, s->w16_inv, buf);
             else
-                r->kr.sq8(s->w, x->codes + p0 * d, cnt, d, buf);
+                vs_sq8_dot(s->w, x->codes + p0 * d, cnt, d, buf);
             break;
         default:
-            r->kr.adc(s->lut, x->codes + p0 * x->pq_m, cnt, x->pq_m, buf);
+            vs_adc(s->lut, x->codes + p0 * x->pq_m, cnt, x->pq_m, buf);
         }
         for (size_t i = 0; i < cnt; i++) {
             size_t p = p0 + i;
@@ -753,13 +402,10 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
             if (x->m.kind == VS_INDEX_IVF_FLAT) {
                 if (metric == VF_METRIC_L2)
                     dist = buf[i];
-                else if (metric == VF_METRIC_IP)
-                    dist = -buf[i];
                 else {
                     const float *xr = x->rows->vecs + (size_t)row * d;
-                    float xn = x->rows->norms ? x->rows->norms[row] : vs_dot(xr, xr, d);
-                    float den = sqrtf(r->qn) * sqrtf(xn);
-                    dist = den > 0 ? 1.0f - buf[i] / den : 1.0f;
+                    float xn = metric == VF_METRIC_IP ? 0 : x->rows->norms ? x->rows->norms[row] : vs_dot(xr, xr, d);
+                    dist = vs_metric_from_dot(metric, buf[i], r->qn, xn);
                 }
             } else
                 dist = base + (x->terms ? x->terms[p] : 0.0f) + buf[i];
@@ -777,15 +423,18 @@ static const float *prepare(const ivf *x, scratch *s, const float *q, float qn, 
     int metric = (int)x->m.metric;
     const float *qx = q;
     if (metric == VF_METRIC_COSINE) {
-        float inv = qn > 0 ? 1.0f / sqrtf(qn) : 0.0f;
+        float inv = vs_metric_inv_norm(qn);
         for (uint32_t t = 0; t < d; t++)
             s->qx[t] = q[t] * inv;
         qx = s->qx;
     }
-    if (x->c16_state == 1 && simd_level() == 2) {
+    if (x->c16_state == 1 && vs_f16_ready()) {
         for (size_t t = 0; t < x->c16_dim; t++)
             s->q16[t] = t < d ? qx[t] * x->c16_scale : 0.0f;
-        c16_many_512(s->q16, x->c16, nlist, x->c16_dim, metric == VF_METRIC_IP, s->cd);
+        if (metric == VF_METRIC_IP)
+            vs_f16_dot_many(s->q16, x->c16, nlist, x->c16_dim, s->cd);
+        else
+            vs_f16_l2sq_many(s->q16, x->c16, nlist, x->c16_dim, s->cd);
     } else if (metric == VF_METRIC_IP)
         vs_dot_many(qx, x->cent, nlist, d, s->cd);
     else
@@ -852,7 +501,7 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
     if (np > nlist)
         np = nlist;
     size_t refine = qp && x->m.kind != VS_INDEX_IVF_FLAT ? qp->refine : 0;
-    run r = {.x = x, .s = s, .kr = kernels_pick(), .q = q, .qn = qn, .deleted = deleted, .out = t};
+    run r = {.x = x, .s = s, .q = q, .qn = qn, .deleted = deleted, .out = t};
     vs_topk cand;
     if (refine) {
         size_t cap = refine * k;
@@ -868,7 +517,7 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
         vs_topk_init(&cand, s->cand, cap);
         r.out = &cand;
     }
-    r.qx = prepare(x, s, q, qn, r.kr.sq8i != NULL);
+    r.qx = prepare(x, s, q, qn, vs_sq8_i16_ready());
     select_lists(s->cd, nlist, np, s->pr);
     for (uint32_t i = 0; i < np; i++) {
         int rc = scan_list(&r, s->pr[i].l, err);
@@ -889,7 +538,7 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
     if (refine)
         for (size_t i = 0; i < cand.n; i++) {
             size_t row = (size_t)cand.h[i].id;
-            vs_topk_push(t, exact_dist(x->rows, q, qn, row), row);
+            vs_topk_push(t, vs_row_distance(x->rows, q, qn, row), row);
         }
     return 0;
 }

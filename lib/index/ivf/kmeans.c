@@ -1,29 +1,32 @@
 /*
  * kmeans.c - Lloyd's k-means (the IVF coarse quantizer and the PQ codebooks),
- * nearest-centroid assignment, seeded sampling, a fixed-block thread pool
- * helper and the transposed-codebook distance tables.
+ * nearest-centroid assignment and seeded sampling.  The distance kernels it
+ * runs are lib/simd/'s, its threads util/parallel.c's.
  *
  * Invariants (determinism: same input, seed and parameters give the same
  * centroids whatever the thread count):
- *  - assignment works on fixed blocks of ARB rows; a block's result depends
- *    only on its rows and the centroids, never on which thread ran it, and
- *    the sgemm calls inside run single-threaded (OpenBLAS's own thread count
- *    is set to 1 for the duration and restored);
+ *  - assignment works on fixed blocks of ARB rows (vs_parallel_for items); a
+ *    block's result depends only on its rows and the centroids, never on
+ *    which thread ran it, and the sgemm calls inside run single-threaded
+ *    (vs_blas_serial);
+ *  - the assignment is decided by exact distances in the blocked order of
+ *    lib/simd/simd.h, sgemm only narrowing the candidates within a proven
+ *    error bound, so it is also the same whatever OpenBLAS kernel or
+ *    instruction set a machine runs;
  *  - centroid sums run per cluster over its rows in ascending row order,
  *    in double precision;
  *  - every random choice comes from splitmix64 seeded by the caller's seed.
  */
-#include <immintrin.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cblas.h>
 
-#include "simd/distance.h"
 #include "index/ivf/kmeans.h"
+#include "simd/distance.h"
+#include "simd/pq.h"
+#include "util/parallel.h"
 
 #define ARB 256       /* rows per assignment block */
 #define ACB 1024      /* centroids per sgemm block: the product is 1 MiB */
@@ -53,371 +56,6 @@ void vs_sample_rows(size_t n, size_t m, uint64_t seed, uint32_t *out)
             out[got++] = (uint32_t)i;
 }
 
-int vs_cores(void)
-{
-    long c = sysconf(_SC_NPROCESSORS_ONLN);
-    return c < 1 ? 1 : c > 1024 ? 1024 : (int)c;
-}
-
-typedef struct pjob {
-    void (*fn)(void *, size_t, int);
-    void *ctx;
-    size_t nblocks;
-    int threads, w;
-} pjob;
-
-static void *pjob_run(void *arg)
-{
-    pjob *j = arg;
-    for (size_t b = (size_t)j->w; b < j->nblocks; b += (size_t)j->threads)
-        j->fn(j->ctx, b, j->w);
-    return NULL;
-}
-
-void vs_parallel_blocks(int threads, size_t nblocks, void (*fn)(void *ctx, size_t b, int w), void *ctx)
-{
-    if (threads < 1)
-        threads = 1;
-    if ((size_t)threads > nblocks)
-        threads = nblocks ? (int)nblocks : 1;
-    pjob *jobs = threads > 1 ? calloc((size_t)threads, sizeof *jobs) : NULL;
-    pthread_t *tid = threads > 1 ? calloc((size_t)threads, sizeof *tid) : NULL;
-    char *started = threads > 1 ? calloc((size_t)threads, 1) : NULL;
-    if (!jobs || !tid || !started) {
-        free(jobs);
-        free(tid);
-        free(started);
-        pjob one = {fn, ctx, nblocks, 1, 0};
-        pjob_run(&one);
-        return;
-    }
-    for (int w = 0; w < threads; w++)
-        jobs[w] = (pjob){fn, ctx, nblocks, threads, w};
-    for (int w = 1; w < threads; w++)
-        started[w] = pthread_create(&tid[w], NULL, pjob_run, &jobs[w]) == 0;
-    pjob_run(&jobs[0]);
-    for (int w = 1; w < threads; w++)
-        if (started[w])
-            pthread_join(tid[w], NULL);
-        else
-            pjob_run(&jobs[w]);
-    free(jobs);
-    free(tid);
-    free(started);
-}
-
-/* ---- transposed distance tables -------------------------------------------------------- */
-
-#define T512 __attribute__((target("avx512f")))
-#define T256 __attribute__((target("avx2,fma")))
-
-/* 2 = avx512, 1 = avx2, 0 = scalar: the set distance.c uses ("avx512",
-   "avx2", "scalar" differ in their fourth byte), so VECSEG_SIMD and
-   vs_simd_select steer these kernels too. */
-static int simd_level(void)
-{
-    const char *s = vs_simd_name();
-    return s[3] == '5' ? 2 : s[3] == '2' ? 1 : 0;
-}
-
-static void table_tail(const float *x, const float *ct, uint32_t d, uint32_t k, uint32_t c, int l2,
-                       float *out)
-{
-    for (; c < k; c++) {
-        float s = 0;
-        for (uint32_t t = 0; t < d; t++) {
-            float v = ct[(size_t)t * k + c];
-            s += l2 ? (x[t] - v) * (x[t] - v) : x[t] * v;
-        }
-        out[c] = s;
-    }
-}
-
-T512 static void table_512(const float *x, const float *ct, uint32_t d, uint32_t k, int l2, float *out)
-{
-    uint32_t c = 0;
-    /* four blocks of 16 codewords at once: independent FMA chains */
-    for (; c + 64 <= k; c += 64) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m512 xv = _mm512_set1_ps(x[t]);
-            __m512 v0 = _mm512_loadu_ps(p), v1 = _mm512_loadu_ps(p + 16);
-            __m512 v2 = _mm512_loadu_ps(p + 32), v3 = _mm512_loadu_ps(p + 48);
-            if (l2) {
-                v0 = _mm512_sub_ps(xv, v0);
-                v1 = _mm512_sub_ps(xv, v1);
-                v2 = _mm512_sub_ps(xv, v2);
-                v3 = _mm512_sub_ps(xv, v3);
-                a0 = _mm512_fmadd_ps(v0, v0, a0);
-                a1 = _mm512_fmadd_ps(v1, v1, a1);
-                a2 = _mm512_fmadd_ps(v2, v2, a2);
-                a3 = _mm512_fmadd_ps(v3, v3, a3);
-            } else {
-                a0 = _mm512_fmadd_ps(xv, v0, a0);
-                a1 = _mm512_fmadd_ps(xv, v1, a1);
-                a2 = _mm512_fmadd_ps(xv, v2, a2);
-                a3 = _mm512_fmadd_ps(xv, v3, a3);
-            }
-        }
-        _mm512_storeu_ps(out + c, a0);
-        _mm512_storeu_ps(out + c + 16, a1);
-        _mm512_storeu_ps(out + c + 32, a2);
-        _mm512_storeu_ps(out + c + 48, a3);
-    }
-    for (; c + 16 <= k; c += 16) {
-        __m512 a0 = _mm512_setzero_ps();
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m512 xv = _mm512_set1_ps(x[t]), v0 = _mm512_loadu_ps(p);
-            if (l2) {
-                v0 = _mm512_sub_ps(xv, v0);
-                a0 = _mm512_fmadd_ps(v0, v0, a0);
-            } else
-                a0 = _mm512_fmadd_ps(xv, v0, a0);
-        }
-        _mm512_storeu_ps(out + c, a0);
-    }
-    table_tail(x, ct, d, k, c, l2, out);
-}
-
-T256 static void table_256(const float *x, const float *ct, uint32_t d, uint32_t k, int l2, float *out)
-{
-    uint32_t c = 0;
-    for (; c + 32 <= k; c += 32) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m256 xv = _mm256_set1_ps(x[t]);
-            __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
-            __m256 v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24);
-            if (l2) {
-                v0 = _mm256_sub_ps(xv, v0);
-                v1 = _mm256_sub_ps(xv, v1);
-                v2 = _mm256_sub_ps(xv, v2);
-                v3 = _mm256_sub_ps(xv, v3);
-                a0 = _mm256_fmadd_ps(v0, v0, a0);
-                a1 = _mm256_fmadd_ps(v1, v1, a1);
-                a2 = _mm256_fmadd_ps(v2, v2, a2);
-                a3 = _mm256_fmadd_ps(v3, v3, a3);
-            } else {
-                a0 = _mm256_fmadd_ps(xv, v0, a0);
-                a1 = _mm256_fmadd_ps(xv, v1, a1);
-                a2 = _mm256_fmadd_ps(xv, v2, a2);
-                a3 = _mm256_fmadd_ps(xv, v3, a3);
-            }
-        }
-        _mm256_storeu_ps(out + c, a0);
-        _mm256_storeu_ps(out + c + 8, a1);
-        _mm256_storeu_ps(out + c + 16, a2);
-        _mm256_storeu_ps(out + c + 24, a3);
-    }
-    for (; c + 8 <= k; c += 8) {
-        __m256 a0 = _mm256_setzero_ps();
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m256 xv = _mm256_set1_ps(x[t]), v0 = _mm256_loadu_ps(p);
-            if (l2) {
-                v0 = _mm256_sub_ps(xv, v0);
-                a0 = _mm256_fmadd_ps(v0, v0, a0);
-            } else
-                a0 = _mm256_fmadd_ps(xv, v0, a0);
-        }
-        _mm256_storeu_ps(out + c, a0);
-    }
-    table_tail(x, ct, d, k, c, l2, out);
-}
-
-typedef void (*table_fn)(const float *, const float *, uint32_t, uint32_t, int, float *);
-
-static void table_scalar(const float *x, const float *ct, uint32_t d, uint32_t k, int l2, float *out)
-{
-    table_tail(x, ct, d, k, 0, l2, out);
-}
-
-/* The table kernel of the set in use (resolved once per batch of calls). */
-static table_fn table_pick(void)
-{
-    int l = simd_level();
-    return l == 2 ? table_512 : l == 1 ? table_256 : table_scalar;
-}
-
-void vs_table_l2(const float *x, const float *ct, uint32_t d, uint32_t k, float *out)
-{
-    table_pick()(x, ct, d, k, 1, out);
-}
-
-void vs_table_dot(const float *x, const float *ct, uint32_t d, uint32_t k, float scale, float *out)
-{
-    table_pick()(x, ct, d, k, 0, out);
-    if (scale != 1.0f)
-        for (uint32_t c = 0; c < k; c++)
-            out[c] *= scale;
-}
-
-void vs_tables_dot(const float *x, const float *ct, uint32_t m, uint32_t d, uint32_t k, float *out)
-{
-    table_fn f = table_pick();
-    for (uint32_t j = 0; j < m; j++)
-        f(x + (size_t)j * d, ct + (size_t)j * d * k, d, k, 0, out + (size_t)j * k);
-}
-
-typedef uint32_t (*argmin_fn)(const float *, uint32_t, float *);
-
-static uint32_t argmin_tail(const float *v, uint32_t k, uint32_t c, uint32_t arg, float *best)
-{
-    float b = *best;
-    for (; c < k; c++)
-        if (v[c] < b) {
-            b = v[c];
-            arg = c;
-        }
-    *best = b;
-    return arg;
-}
-
-static uint32_t argmin_scalar(const float *v, uint32_t k, float *best)
-{
-    *best = v[0];
-    return argmin_tail(v, k, 1, 0, best);
-}
-
-/* Each lane keeps the lowest index reaching its minimum; the lanes then
-   reduce to the lowest index of the overall minimum, as the scalar scan. */
-T512 static uint32_t argmin_512(const float *v, uint32_t k, float *best)
-{
-    if (k < 16)
-        return argmin_scalar(v, k, best);
-    __m512 bv = _mm512_loadu_ps(v);
-    __m512i bi = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), ci = bi;
-    const __m512i step = _mm512_set1_epi32(16);
-    uint32_t c = 16;
-    for (; c + 16 <= k; c += 16) {
-        ci = _mm512_add_epi32(ci, step);
-        __m512 x = _mm512_loadu_ps(v + c);
-        __mmask16 lt = _mm512_cmp_ps_mask(x, bv, _CMP_LT_OQ);
-        bv = _mm512_mask_mov_ps(bv, lt, x);
-        bi = _mm512_mask_mov_epi32(bi, lt, ci);
-    }
-    float b = _mm512_reduce_min_ps(bv);
-    __mmask16 eq = _mm512_cmp_ps_mask(bv, _mm512_set1_ps(b), _CMP_EQ_OQ);
-    if (!eq) /* all NaN */
-        return argmin_scalar(v, k, best);
-    uint32_t arg = (uint32_t)_mm512_mask_reduce_min_epi32(eq, bi);
-    *best = b;
-    return argmin_tail(v, k, c, arg, best);
-}
-
-T256 static uint32_t argmin_256(const float *v, uint32_t k, float *best)
-{
-    if (k < 8)
-        return argmin_scalar(v, k, best);
-    __m256 bv = _mm256_loadu_ps(v);
-    __m256i bi = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), ci = bi;
-    const __m256i step = _mm256_set1_epi32(8);
-    uint32_t c = 8;
-    for (; c + 8 <= k; c += 8) {
-        ci = _mm256_add_epi32(ci, step);
-        __m256 x = _mm256_loadu_ps(v + c);
-        __m256 lt = _mm256_cmp_ps(x, bv, _CMP_LT_OQ);
-        bv = _mm256_blendv_ps(bv, x, lt);
-        bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bi), _mm256_castsi256_ps(ci), lt));
-    }
-    float lv[8];
-    uint32_t li[8];
-    _mm256_storeu_ps(lv, bv);
-    _mm256_storeu_si256((__m256i *)li, bi);
-    int have = 0;
-    float b = 0;
-    uint32_t arg = 0;
-    for (int l = 0; l < 8; l++)
-        if (lv[l] == lv[l] && (!have || lv[l] < b || (lv[l] == b && li[l] < arg))) {
-            b = lv[l];
-            arg = li[l];
-            have = 1;
-        }
-    if (!have)
-        return argmin_scalar(v, k, best);
-    *best = b;
-    return argmin_tail(v, k, c, arg, best);
-}
-
-static argmin_fn argmin_pick(void)
-{
-    int l = simd_level();
-    return l == 2 ? argmin_512 : l == 1 ? argmin_256 : argmin_scalar;
-}
-
-uint32_t vs_argmin(const float *v, uint32_t k, float *best) { return argmin_pick()(v, k, best); }
-
-/* (v1, i1) replaces (v0, i0) in the lanes where it ranks first: smaller
-   value, or equal value and lower index. */
-T512 static inline void merge_512(__m512 *v0, __m512i *i0, __m512 v1, __m512i i1)
-{
-    __mmask16 take = _mm512_cmp_ps_mask(v1, *v0, _CMP_LT_OQ) |
-                     (_mm512_cmp_ps_mask(v1, *v0, _CMP_EQ_OQ) & _mm512_cmplt_epi32_mask(i1, *i0));
-    *v0 = _mm512_mask_mov_ps(*v0, take, v1);
-    *i0 = _mm512_mask_mov_epi32(*i0, take, i1);
-}
-
-/* Table and argmin in one pass for k a multiple of 64: four running minima
-   per lane (one per 16-codeword slot of a 64 block), merged at the end. */
-T512 static uint32_t table_argmin_512(const float *x, const float *ct, uint32_t d, uint32_t k, float *best)
-{
-    const __m512 inf = _mm512_set1_ps(INFINITY);
-    __m512 b0 = inf, b1 = inf, b2 = inf, b3 = inf;
-    __m512i i0 = _mm512_setzero_si512(), i1 = i0, i2 = i0, i3 = i0;
-    __m512i c0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i s16 = _mm512_set1_epi32(16), s64 = _mm512_set1_epi32(64);
-    for (uint32_t c = 0; c < k; c += 64) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *p = ct + c;
-        for (uint32_t t = 0; t < d; t++, p += k) {
-            __m512 xv = _mm512_set1_ps(x[t]);
-            __m512 v0 = _mm512_sub_ps(xv, _mm512_loadu_ps(p)), v1 = _mm512_sub_ps(xv, _mm512_loadu_ps(p + 16));
-            __m512 v2 = _mm512_sub_ps(xv, _mm512_loadu_ps(p + 32)), v3 = _mm512_sub_ps(xv, _mm512_loadu_ps(p + 48));
-            a0 = _mm512_fmadd_ps(v0, v0, a0);
-            a1 = _mm512_fmadd_ps(v1, v1, a1);
-            a2 = _mm512_fmadd_ps(v2, v2, a2);
-            a3 = _mm512_fmadd_ps(v3, v3, a3);
-        }
-        __m512i c1 = _mm512_add_epi32(c0, s16), c2 = _mm512_add_epi32(c1, s16), c3 = _mm512_add_epi32(c2, s16);
-        __mmask16 m0 = _mm512_cmp_ps_mask(a0, b0, _CMP_LT_OQ), m1 = _mm512_cmp_ps_mask(a1, b1, _CMP_LT_OQ);
-        __mmask16 m2 = _mm512_cmp_ps_mask(a2, b2, _CMP_LT_OQ), m3 = _mm512_cmp_ps_mask(a3, b3, _CMP_LT_OQ);
-        b0 = _mm512_mask_mov_ps(b0, m0, a0);
-        b1 = _mm512_mask_mov_ps(b1, m1, a1);
-        b2 = _mm512_mask_mov_ps(b2, m2, a2);
-        b3 = _mm512_mask_mov_ps(b3, m3, a3);
-        i0 = _mm512_mask_mov_epi32(i0, m0, c0);
-        i1 = _mm512_mask_mov_epi32(i1, m1, c1);
-        i2 = _mm512_mask_mov_epi32(i2, m2, c2);
-        i3 = _mm512_mask_mov_epi32(i3, m3, c3);
-        c0 = _mm512_add_epi32(c0, s64);
-    }
-    merge_512(&b0, &i0, b1, i1);
-    merge_512(&b2, &i2, b3, i3);
-    merge_512(&b0, &i0, b2, i2);
-    float b = _mm512_reduce_min_ps(b0);
-    __mmask16 eq = _mm512_cmp_ps_mask(b0, _mm512_set1_ps(b), _CMP_EQ_OQ);
-    if (!eq) { /* every distance NaN */
-        *best = NAN;
-        return 0;
-    }
-    *best = b;
-    return (uint32_t)_mm512_mask_reduce_min_epi32(eq, i0);
-}
-
-/* The nearest of k transposed codewords; buf (k floats) is scratch for the
-   kernel sets without a fused version.  Same result as vs_table_l2 then
-   vs_argmin: the fused kernel sums in the same order. */
-uint32_t vs_table_l2_argmin(const float *x, const float *ct, uint32_t d, uint32_t k, float *buf, float *best)
-{
-    if (k % 64 == 0 && simd_level() == 2)
-        return table_argmin_512(x, ct, d, k, best);
-    table_pick()(x, ct, d, k, 1, buf);
-    return vs_argmin(buf, k, best);
-}
-
 /* ---- assignment ------------------------------------------------------------------------ */
 
 typedef struct assign_ctx {
@@ -425,6 +63,7 @@ typedef struct assign_ctx {
     size_t n;
     uint32_t d, k;
     const float *cn;   /* sgemm path: squared centroid norms */
+    float cmax;        /* sgemm path: the largest centroid norm */
     const float *ct;   /* direct path: centroids transposed, d x k */
     float *work;       /* per worker: work_per floats */
     size_t work_per;
@@ -432,6 +71,17 @@ typedef struct assign_ctx {
     float *dist;
 } assign_ctx;
 
+/*
+ * The sgemm path decides by exact distances, so that the assignment is the same whatever
+ * OpenBLAS kernel a machine runs: sgemm gives each centroid an estimate
+ * e_c = |c|^2 - 2 x.c of D_c - |x|^2, and only centroids whose estimate lies within `band` of
+ * the smallest seen so far get their exact distance vs_l2sq (the blocked order of simd.h: the
+ * same bits everywhere), which decides, ties to the lower index.  With g = 2 (d + 2) 2^-24
+ * and S = (|x| + max |c|)^2, every estimate is within g S of D_c - |x|^2 and every vs_l2sq
+ * within g S of D_c (rounding error bounds for any summation order), so the winner's estimate
+ * is within 4 g S of the smallest estimate: band = 5 g S never skips it.  Most rows compute a
+ * handful of exact distances.
+ */
 static void assign_block(void *vctx, size_t b, int w)
 {
     const assign_ctx *a = vctx;
@@ -447,10 +97,14 @@ static void assign_block(void *vctx, size_t b, int w)
         }
         return;
     }
-    float best[ARB];
+    float low[ARB], band[ARB], best[ARB];
     uint32_t arg[ARB];
+    const float g = 2.0f * ((float)d + 2) * 0x1p-24f;
     for (size_t i = 0; i < nr; i++) {
-        best[i] = INFINITY;
+        const float *xi = a->x + (r0 + i) * d;
+        float s = sqrtf(vs_dot(xi, xi, d)) + a->cmax;
+        band[i] = 5 * g * s * s;
+        low[i] = best[i] = INFINITY;
         arg[i] = 0;
     }
     for (uint32_t c0 = 0; c0 < k; c0 += ACB) {
@@ -459,27 +113,24 @@ static void assign_block(void *vctx, size_t b, int w)
                     (int)d, a->c + (size_t)c0 * d, (int)d, 0.0f, buf, (int)nc);
         const float *cn = a->cn + c0;
         for (size_t i = 0; i < nr; i++) {
-            const float *row = buf + i * nc;
-            float bi = best[i];
-            uint32_t ai = arg[i];
+            const float *row = buf + i * nc, *xi = a->x + (r0 + i) * d;
             for (uint32_t j = 0; j < nc; j++) {
-                float v = cn[j] - 2.0f * row[j];
-                if (v < bi) {
-                    bi = v;
-                    ai = c0 + j;
+                float e = cn[j] - 2.0f * row[j];
+                if (!(e <= low[i] + band[i]))
+                    continue;
+                low[i] = e < low[i] ? e : low[i];
+                float v = vs_l2sq(xi, a->c + (size_t)(c0 + j) * d, d);
+                if (v < best[i]) {
+                    best[i] = v;
+                    arg[i] = c0 + j;
                 }
             }
-            best[i] = bi;
-            arg[i] = ai;
         }
     }
     for (size_t i = 0; i < nr; i++) {
         a->assign[r0 + i] = arg[i];
-        if (a->dist) {
-            const float *xi = a->x + (r0 + i) * d;
-            float v = vs_dot(xi, xi, d) + best[i];
-            a->dist[r0 + i] = v > 0 ? v : 0;
-        }
+        if (a->dist)
+            a->dist[r0 + i] = best[i];
     }
 }
 
@@ -515,17 +166,16 @@ int vs_kmeans_assign(const float *x, size_t n, uint32_t d, const float *c, uint3
                 aux[(size_t)t * k + j] = c[(size_t)j * d + t];
         a.ct = aux;
     } else {
-        for (uint32_t j = 0; j < k; j++)
+        for (uint32_t j = 0; j < k; j++) {
             aux[j] = vs_dot(c + (size_t)j * d, c + (size_t)j * d, d);
+            a.cmax = aux[j] > a.cmax ? aux[j] : a.cmax;
+        }
+        a.cmax = sqrtf(a.cmax);
         a.cn = aux;
     }
-    /* our threads each run sgemm: keep OpenBLAS from adding its own */
-    int blas_threads = openblas_get_num_threads();
-    if (!direct && blas_threads != 1)
-        openblas_set_num_threads(1);
-    vs_parallel_blocks(threads, nblocks, assign_block, &a);
-    if (!direct && blas_threads != 1)
-        openblas_set_num_threads(blas_threads);
+    if (!direct)
+        vs_blas_serial(); /* our threads each run sgemm */
+    vs_parallel_for(threads, nblocks, assign_block, &a);
     free(aux);
     free(a.work);
     return 0;
@@ -723,7 +373,7 @@ int vs_kmeans_train(const float *x, size_t n, uint32_t d, const vs_kmeans_params
         for (uint32_t j = 0; j < k; j++)
             count[j] = start[j + 1] - start[j];
         update_ctx u = {xs, d, k, order, start, cent, acc};
-        vs_parallel_blocks(threads, (k + UCB - 1) / UCB, update_block, &u);
+        vs_parallel_for(threads, (k + UCB - 1) / UCB, update_block, &u);
         split_empty(d, k, count, cent);
     }
     if (!rc && assign && ns == n) {

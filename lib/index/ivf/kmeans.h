@@ -61,11 +61,13 @@ int vs_kmeans_train(const float *x, size_t n, uint32_t d, const vs_kmeans_params
 
 /*
  * The nearest of k centroids c (k * d floats) for each of the n rows of x by
- * squared L2 distance, computed as |x|^2 + |c|^2 - 2 x.c with OpenBLAS sgemm
- * over fixed blocks of rows and centroids (or a direct scan when d is small);
- * ties go to the lower centroid index.  assign: n entries; dist (may be NULL):
- * n squared distances (clamped at 0).  Uses `threads` threads (OpenBLAS
- * itself single-threaded meanwhile; its setting is restored).
+ * squared L2 distance as vs_l2sq computes it (the same bits on every machine),
+ * ties to the lower centroid index.  Candidates come from |c|^2 - 2 x.c,
+ * computed with OpenBLAS sgemm over fixed blocks of rows and centroids, within
+ * a proven rounding bound of the best (or from distance tables when d is
+ * small).  assign: n entries; dist (may be NULL): the n squared distances.
+ * Uses `threads` threads (OpenBLAS itself single-threaded meanwhile; its
+ * setting is restored).
  * Returns 0 or VF_ENOMEM.
  */
 int vs_kmeans_assign(const float *x, size_t n, uint32_t d, const float *c, uint32_t k, int threads,
@@ -79,41 +81,5 @@ void vs_sample_rows(size_t n, size_t m, uint64_t seed, uint32_t *out);
 
 /* splitmix64: the next value of the generator whose state is *s. */
 uint64_t vs_rand64(uint64_t *s);
-
-/*
- * Runs fn(ctx, b, w) for every block b < nblocks on `threads` workers (the
- * caller is worker 0): worker w takes blocks w, w + threads, ...  fn must
- * write only to places that depend on b (or on w, for scratch), so results
- * never depend on the thread count.  If a thread cannot be started its
- * blocks run in the caller.
- */
-void vs_parallel_blocks(int threads, size_t nblocks, void (*fn)(void *ctx, size_t b, int w), void *ctx);
-
-/* The thread count meaning "all cores" (at least 1). */
-int vs_cores(void);
-
-/*
- * Distance tables against k codewords stored transposed, ct[t * k + c]
- * (component t of codeword c), as the IVF_PQ codebooks are (k = 256):
- *   vs_table_l2: out[c] = sum_t (x[t] - ct[t*k + c])^2
- *   vs_table_dot: out[c] = scale * sum_t x[t] * ct[t*k + c]
- * for c < k, t < d.  Vectorised across codewords (AVX-512, AVX2 or scalar,
- * following vs_simd_name()); each out[c] is summed over t in ascending order.
- */
-void vs_table_l2(const float *x, const float *ct, uint32_t d, uint32_t k, float *out);
-void vs_table_dot(const float *x, const float *ct, uint32_t d, uint32_t k, float scale, float *out);
-
-/* m tables at once, one per sub-vector: out[j*k + c] = sum_t x[j*d + t] *
-   ct[(j*d + t)*k + c], the dot form of vs_table_dot for each j < m. */
-void vs_tables_dot(const float *x, const float *ct, uint32_t m, uint32_t d, uint32_t k, float *out);
-
-/* The index of the smallest of v[0..k) (k >= 1; the lowest index on ties; 0
-   if all are NaN), vectorised like the tables; *best receives its value. */
-uint32_t vs_argmin(const float *v, uint32_t k, float *best);
-
-/* vs_table_l2 then vs_argmin, fused where a kernel set allows (the same
-   result): the nearest of k transposed codewords to x.  buf: k floats of
-   scratch.  *best receives the squared distance. */
-uint32_t vs_table_l2_argmin(const float *x, const float *ct, uint32_t d, uint32_t k, float *buf, float *best);
 
 #endif

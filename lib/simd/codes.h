@@ -1,0 +1,36 @@
+/*
+ * codes.h - kernels over 8-bit codes (lib/ internal): the HNSW walk's approximate distances
+ * and the IVF_SQ8 scan.  Dispatched by instruction-set level (simd.h).
+ */
+#ifndef VS_SIMD_CODES_H
+#define VS_SIMD_CODES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* sum_t w[t] * c[t] over d 8-bit codes c, exact in int32, the same on every level.  The query
+   weights come twice: as bytes w8 (|w| <= 127: the scalar and VNNI kernels read these) and
+   widened to 16 bits w16 (the AVX2 and AVX-512BW kernels).  The caller keeps
+   255 * sum_t |w[t]| below 2^31. */
+typedef int32_t (*vs_code_dot_fn)(const int8_t *w8, const int16_t *w16, const uint8_t *c, size_t d);
+
+/* sum_t (qo[t] - step[t] * c[t])^2 in f32, summed in the blocked order of simd.h (each term
+   qo - step * c rounded once): the squared L2 distance of q = qo + off to the decoded code,
+   the same bits on every level. */
+typedef float (*vs_code_l2_fn)(const float *qo, const float *step, const uint8_t *c, size_t d);
+
+/* The kernels of the level in use; a caller may keep them for a whole query. */
+vs_code_dot_fn vs_code_dot_kernel(void);
+vs_code_l2_fn vs_code_l2_kernel(void);
+
+/* The IVF_SQ8 scan: out[i] = sum_t w[t] * codes[i*d + t] for n rows of d codes, in f32.  The
+   summation order depends on the level (a search uses it, no build). */
+void vs_sq8_dot(const float *w, const uint8_t *codes, size_t n, size_t d, float *out);
+
+/* The same with 16-bit weights, two codes per multiply-add: out[i] = inv * (float)(the exact
+   int32 sum).  The caller keeps 255 * sum_t |w[t]| below 2^31.  Only when vs_sq8_i16_ready()
+   (the AVX2 and AVX-512BW levels). */
+int vs_sq8_i16_ready(void);
+void vs_sq8_dot_i16(const int16_t *w, const uint8_t *codes, size_t n, size_t d, float inv, float *out);
+
+#endif
