@@ -122,14 +122,15 @@ class Set:
                             "index_bytes", "file_bytes", "note", "load"])
         self.search = rows(os.path.join(d, "search.tsv"),
                            ["set", "system", "index", "threads", "knob", "recall", "qps", "seconds",
-                            "rss_kb", "note"])
+                            "rss_kb", "note", "search_qps"])
         self.startup = rows(os.path.join(d, "startup.tsv"), ["name", "mean", "sd", "min", "median"])
         self.threads = [int(t) for t in self.meta.get("threads", "1 2").split()]
         self.title = self.meta.get("title", name)
 
-    def points(self, system, index, threads, refine=None, knob=None):
+    def points(self, system, index, threads, refine=None, knob=None, whole=False):
         """(recall, qps, knob) of the sweep; exact search one at a time (knob exact1) only
-        when asked for by knob."""
+        when asked for by knob. QPS of the search calls (vec-query's own account of its
+        search for vecseg), or with whole, of vecseg's whole vec-query command."""
         pts = []
         for r in self.search:
             if (r["system"], r["index"], r["threads"]) != (system, index, str(threads)):
@@ -138,13 +139,14 @@ class Set:
                 continue
             if refine is not None and knobs(r["knob"]).get("refine", 0) != refine:
                 continue
-            if num(r["recall"]) is not None and num(r["qps"]):
-                pts.append((num(r["recall"]), num(r["qps"]), r["knob"]))
+            q = num(r["qps"]) if whole else (num(r["search_qps"]) or num(r["qps"]))
+            if num(r["recall"]) is not None and q:
+                pts.append((num(r["recall"]), q, r["knob"]))
         return pts
 
-    def exact(self, system, t):
+    def exact(self, system, t, whole=False):
         """The exact-search point of mode t: one at a time (exact1) on 1 thread, else batched."""
-        pts = self.points(system, "flat", t, knob="exact1" if t == 1 else None)
+        pts = self.points(system, "flat", t, knob="exact1" if t == 1 else None, whole=whole)
         return pts[0] if pts else None
 
     def build(self, system, index):
@@ -205,9 +207,13 @@ def at_a_glance(sets, run, w):
     w("## Targets at a glance\n")
     w(f"vecseg's best QPS over its peer's at recall@10 >= 0.95 / >= 0.99, each the best measured "
       f"point of its sweep reaching the level (HNSW: hnswlib -march=native; IVF: FAISS; goal "
-      f">= {GOAL}x). 'v<' means vecseg's sweep never reaches the level while the peer's does, "
-      f"'p<' the reverse, 'none' neither. Exact, one at a time: vecseg's QPS as a share of the "
-      f"memory-bandwidth limit (goal >= 0.9); batched: vecseg / FAISS IndexFlat (goal >= 1.0).\n")
+      f">= {GOAL}x). QPS of the searches alone: the peers' search calls in-process, vecseg's own "
+      f"account of its search inside vec-query; in parentheses, vecseg as the whole vec-query "
+      f"command (process start, libraries, opening the collection, reading the queries, writing "
+      f"the results: a fixed cost per command, over the run's queries). 'v<' means vecseg's "
+      f"sweep never reaches the level while the peer's does, 'p<' the reverse, 'none' neither. "
+      f"Exact, one at a time: vecseg's QPS as a share of the memory-bandwidth limit (goal >= "
+      f"0.9); batched: vecseg / FAISS IndexFlat (goal >= 1.0).\n")
     w("| set | mode | HNSW | IVF_FLAT | IVF_SQ8 | IVF_PQ | exact |")
     w("|---|---|---|---|---|---|---|")
     for st in sets:
@@ -218,17 +224,20 @@ def at_a_glance(sets, run, w):
                 if not v and not p:
                     cells.append("-")
                     continue
+                vw = st.points("vecseg", ix, t, whole=True)
                 parts = []
                 for level in TARGETS:
-                    bv, bp = best_at(v, level), best_at(p, level)
-                    parts.append(ratio(bv[1], bp[1]) if bv and bp else "v<" if bp else "p<" if bv else "none")
+                    bv, bp, bw = best_at(v, level), best_at(p, level), best_at(vw, level)
+                    parts.append(f"{ratio(bv[1], bp[1])} ({ratio(bw[1], bp[1])})" if bv and bp and bw else
+                                 "v<" if bp else "p<" if bv else "none")
                 cells.append(" / ".join(parts))
             if t == 1:
                 _, _, share = exact1_limit(st, run)
                 ex = f"{share:.2f} of bw" if share else "-"
             else:
-                v, f = st.exact("vecseg", t), st.exact("faiss", t)
-                ex = ratio(v[1] if v else None, f[1] if f else None)
+                v, f, vw = st.exact("vecseg", t), st.exact("faiss", t), st.exact("vecseg", t, whole=True)
+                ex = (f"{ratio(v[1] if v else None, f[1] if f else None)} "
+                      f"({ratio(vw[1] if vw else None, f[1] if f else None)})")
             w(f"| {st.name} | {mode(t)} | " + " | ".join(cells) + f" | {ex} |")
     w("")
 
@@ -260,19 +269,21 @@ def summary(st, run, w):
             v, p = st.points("vecseg", ix, t), st.points(peer, ix, t)
             if not v and not p:
                 continue
+            vw = st.points("vecseg", ix, t, whole=True)
             cells = []
             for level in TARGETS:
-                bv, bp = best_at(v, level), best_at(p, level)
-                cells += [f"{fint(bv[1])} ({bv[2]})" if bv else "not reached",
+                bv, bp, bw = best_at(v, level), best_at(p, level), best_at(vw, level)
+                cells += [f"{fint(bv[1])} ({bv[2]}; whole {fint(bw[1]) if bw else '-'})" if bv else "not reached",
                           f"{fint(bp[1])} ({bp[2]})" if bp else "not reached",
                           ratio(bv[1] if bv else None, bp[1] if bp else None)]
             tv, tp = top_recall(v), top_recall(p)
             flag = " **(stops lower)**" if tv is not None and tp is not None and tv < tp else ""
             w(f"| {IX[ix]} ({SYS[peer]}) | {mode(t)} | " + " | ".join(cells) +
               f" | {'-' if tv is None else f'{tv:.4f}'} / {'-' if tp is None else f'{tp:.4f}'}{flag} |")
-    w("\nQPS: vecseg is the whole vec-query command (start-up and file open included) over all "
-      "the queries, the peers their search calls; the knob of the point is in parentheses (refine "
-      "R: R*k candidates re-ranked exactly). Top recall: the highest recall@10 the sweep reaches.\n")
+    w("\nQPS: the searches alone (vecseg's own account inside vec-query; the peers' search calls), "
+      "with vecseg's whole vec-query command beside it (whole: start-up and file open included); "
+      "the knob of the point is in parentheses (refine R: R*k candidates re-ranked exactly). Top "
+      "recall: the highest recall@10 the sweep reaches.\n")
 
     w("| build (2 cores) | vecseg s | peer s | vecseg / peer | vecseg peak RSS MB | peer peak RSS MB |")
     w("|---|---|---|---|---|---|")
@@ -314,12 +325,12 @@ def summary(st, run, w):
     f1 = st.exact("faiss", 1)
     bw = bandwidth(run).get(1)
     tmax = max(st.threads)
-    vb, fb = st.exact("vecseg", tmax), st.exact("faiss", tmax)
+    vb, fb, vw = st.exact("vecseg", tmax), st.exact("faiss", tmax), st.exact("vecseg", tmax, whole=True)
     w(f"Exact search. One query at a time on one thread (first {m.get('exact1', '?')} queries, "
       f"each reading {raw / 1e6:,.1f} MB of rows): vecseg {fint(v1)} q/s, FAISS {fint(f1[1] if f1 else None)} "
       f"q/s; the limit at {bw or '?'} GB/s (one thread) is {fint(lim)} q/s, so vecseg runs at "
       f"{'-' if share is None else f'{share:.2f}'} of it. Batched on {tmax} threads: vec-query "
-      f"{fint(vb[1] if vb else None)} q/s, FAISS {fint(fb[1] if fb else None)} q/s: "
+      f"{fint(vb[1] if vb else None)} q/s (its search; {fint(vw[1] if vw else None)} q/s as the whole command), FAISS {fint(fb[1] if fb else None)} q/s: "
       f"{ratio(vb[1] if vb else None, fb[1] if fb else None)}.\n")
 
 
@@ -336,7 +347,7 @@ def startup_section(st, w):
     w(f"hyperfine -N (no shell), at least 100 runs after 5 warm-ups, load {info.get('load', '?')} "
       f"as it ended. The empty programs are `int main(void) {{ return 0; }}`, linked as named "
       f"(with --no-as-needed, so the libraries load and initialise as in vec-query). "
-      f"OPENBLAS_CORETYPE={info.get('coretype') or 'unset'} unless the row says unset.\n")
+      f"OPENBLAS_CORETYPE={info.get('coretype') or 'unset'} and OPENBLAS_NUM_THREADS=1 unless the row says unset.\n")
     w("| command | mean ms | sd | min | median |")
     w("|---|---|---|---|---|")
     label = {"noop": "empty C program (process start)",
@@ -344,9 +355,9 @@ def startup_section(st, w):
              "noop-openblas": "empty program + OpenBLAS",
              "noop-all": "empty program + vec-query's libraries (HDF5, OpenBLAS, zlib)",
              "version": "vec-query --version",
-             "query": "vec-query -k 10, one query (OPENBLAS_CORETYPE set)",
-             "version-reexec": "vec-query --version, OPENBLAS_CORETYPE unset (re-exec)",
-             "query-reexec": "vec-query -k 10, one query, OPENBLAS_CORETYPE unset (re-exec): what a user runs"}
+             "query": "vec-query -k 10, one query (OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS set: no re-exec)",
+             "version-reexec": "vec-query --version, both unset (re-exec)",
+             "query-reexec": "vec-query -k 10, one query, both unset (re-exec): what a user runs"}
     for n in label:
         if n in r:
             x = r[n]
@@ -364,7 +375,7 @@ def startup_section(st, w):
         parts.append(f"opening the collection, reading the query, searching and writing "
                      f"{mean('query') - mean('version'):.1f} ms")
     if mean("query-reexec") is not None and mean("query") is not None:
-        parts.append(f"the OPENBLAS_CORETYPE re-exec {mean('query-reexec') - mean('query'):.1f} ms")
+        parts.append(f"the start-up re-exec (OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS) {mean('query-reexec') - mean('query'):.1f} ms")
     cyc, mhz = num(info.get("loader_cycles")), num(info.get("tsc_mhz"))
     loader = f"; the dynamic loader alone (LD_DEBUG=statistics, best of 5) {cyc / mhz / 1e3:.1f} ms" if cyc and mhz else ""
     total = mean("query-reexec")
@@ -372,6 +383,12 @@ def startup_section(st, w):
       f"libraries{loader}. vec-query's own account of the query: `{info.get('query_line', '?')}`. "
       f"Target: under 5 ms for the whole command ({'met' if total is not None and total < 5 else 'not met'}: "
       f"{'-' if total is None else f'{total:.1f}'} ms as a user runs it).\n")
+
+
+def qps_cell(r):
+    """A point's QPS: the search's, and for vecseg the whole command's beside it."""
+    q, sq = num(r["qps"]), num(r["search_qps"])
+    return f"{fint(sq)} ({fint(q)})" if r["system"] == "vecseg" and sq and r["knob"] != "exact1" else fint(q)
 
 
 def set_section(st, out, w):
@@ -438,7 +455,7 @@ def set_section(st, out, w):
             for knob in sorted({r["knob"] for r in rs if r["threads"]}, key=sort_key):
                 by_t = {r["threads"]: r for r in rs if r["knob"] == knob}
                 recs = sorted({by_t[t]["recall"] for t in by_t if by_t[t]["recall"]})
-                qps = " | ".join(fint(num(by_t[str(t)]["qps"])) if str(t) in by_t else "-" for t in st.threads)
+                qps = " | ".join(qps_cell(by_t[str(t)]) if str(t) in by_t else "-" for t in st.threads)
                 rss = max((num(r["rss_kb"]) or 0 for r in by_t.values()), default=0)
                 notes = []
                 for t in st.threads:
@@ -447,10 +464,10 @@ def set_section(st, out, w):
                         notes.append(f"{t}t: {r['note']}")
                 w(f"| {SYS[s]} | {IX[ix]} | {knob} | {' / '.join(recs) or '-'} | {qps} | "
                   f"{fmb(rss) if rss else '-'} | {'; '.join(notes)} |")
-    w("\nQPS: vecseg is queries / wall clock of the whole vec-query process (start-up, opening "
-      "the collection, reading queries and truth, writing results), best of the runs; its own "
-      "search-only rate is in the note. Peers: queries / time of their search calls in one "
-      "process. One thread: each query its own call, one after another (vec-query -t 1 searches "
+    w("\nQPS: vecseg's own account of its search inside vec-query (best of the runs), then in "
+      "parentheses queries / wall clock of the whole vec-query process (start-up, opening the "
+      "collection, reading queries and truth, writing results). Peers: queries / time of their "
+      "search calls in one process. One thread: each query its own call, one after another (vec-query -t 1 searches "
       "them one after another, except exact search, which it does in sgemm blocks); batched: all "
       "queries in one call. Query RSS: peak RSS of the process doing the searches.\n")
 

@@ -12,6 +12,7 @@
  * Recall@K counts a returned row as a hit when it is among the true neighbours at most as
  * far as the K-th (ties are not misses), the rule of bench/peers.py and hnswlib_bench.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
