@@ -242,6 +242,95 @@ def at_a_glance(sets, run, w):
     w("")
 
 
+def targets(sets, run, w):
+    """Issue 10's targets, each read from the measurements: met, or where not."""
+    w("## Targets: met or not\n")
+    w("Each target checked on every set and mode measured (search QPS, as at a glance); where it "
+      "is not met, the cells that miss it.\n")
+
+    def check(name, misses, measured):
+        if not measured:
+            w(f"- {name}: not measured.")
+        elif misses:
+            w(f"- {name}: **not met**: {'; '.join(misses)}.")
+        else:
+            w(f"- {name}: met ({measured} checks).")
+
+    for ixs, peer_name in [(["hnsw"], "hnswlib -march=native"), (["ivf_flat", "ivf_sq8", "ivf_pq"], "FAISS")]:
+        misses, n = [], 0
+        for st in sets:
+            for t in st.threads:
+                for ix in ixs:
+                    v, p = st.points("vecseg", ix, t), st.points(PEER[ix], ix, t)
+                    for level in TARGETS:
+                        bv, bp = best_at(v, level), best_at(p, level)
+                        if not bp:
+                            continue
+                        n += 1
+                        if not bv:
+                            misses.append(f"{st.name} {IX[ix]} {mode(t)} @{level}: vecseg never reaches it")
+                        elif bv[1] < GOAL * bp[1]:
+                            misses.append(f"{st.name} {IX[ix]} {mode(t)} @{level}: {bv[1] / bp[1]:.2f}x")
+        names = "/".join(IX[i] for i in ixs)
+        check(f"{names} >= {GOAL}x {peer_name} at recall 0.95 and 0.99", misses, n)
+    misses, n = [], 0
+    for st in sets:
+        for t in st.threads:
+            tv, tp = top_recall(st.points("vecseg", "hnsw", t)), top_recall(st.points("hnswlib", "hnsw", t))
+            if tv is None or tp is None:
+                continue
+            n += 1
+            if tv < tp:
+                misses.append(f"{st.name} {mode(t)}: {tv:.4f} < {tp:.4f}")
+    check("HNSW's highest recall at least hnswlib's (no plateau)", misses, n)
+    misses, n = [], 0
+    for st in sets:
+        vs, ps = st.build_s("vecseg", "hnsw"), st.build_s("hnswlib", "hnsw")
+        if vs and ps:
+            n += 1
+            if vs > ps:
+                misses.append(f"{st.name}: {vs / ps:.2f}x hnswlib's seconds")
+    check("HNSW build no slower than hnswlib's", misses, n)
+    misses, n = [], 0
+    for st in sets:
+        b = st.build("vecseg", "ivf_pq")
+        if not b or b["status"] != "ok" or not st.raw_bytes():
+            continue
+        n += 1
+        fb = num(b["file_bytes"]) / st.raw_bytes()
+        reach = any(best_at([x for x in st.points("vecseg", "ivf_pq", t) if knobs(x[2]).get("refine", 0) > 0], 0.95)
+                    for t in st.threads)
+        if fb >= 1 / 3 or not reach:
+            misses.append(f"{st.name}: file {fb:.2f} of the raw vectors" + ("" if reach else ", 0.95 not reached"))
+    check("IVF_PQ with refine reaching 0.95 from a file under a third of the raw vectors", misses, n)
+    misses, n = [], 0
+    for st in sets:
+        r = {x["name"]: num(x["mean"]) for x in st.startup if num(x["mean"]) is not None}
+        if "query-reexec" in r:
+            n += 1
+            if r["query-reexec"] >= 5:
+                misses.append(f"{st.name}: {r['query-reexec']:.1f} ms mean")
+    check("one query on a 60,000-row HNSW collection, whole command, under 5 ms", misses, n)
+    misses, n = [], 0
+    for st in sets:
+        t = max(st.threads)
+        v, f = st.exact("vecseg", t), st.exact("faiss", t)
+        if t > 1 and v and f:
+            n += 1
+            if v[1] < f[1]:
+                misses.append(f"{st.name}: {v[1] / f[1]:.2f}x")
+    check("exact batched >= 1.0x FAISS IndexFlat", misses, n)
+    misses, n = [], 0
+    for st in sets:
+        _, _, share = exact1_limit(st, run)
+        if share is not None:
+            n += 1
+            if share < 0.9:
+                misses.append(f"{st.name}: {share:.2f}")
+    check("exact one query at a time >= 0.9 of the memory-bandwidth limit", misses, n)
+    w("")
+
+
 def summary(st, run, w):
     m = st.meta
     w(f"### {st.title}\n")
@@ -538,6 +627,7 @@ def main():
       f"{run.get('load_end', '?')} at its end; the whole run took {run.get('minutes', '?')} min. "
       f"The machine is shared: compare ratios, not absolute times; each set gives its own load.\n")
     at_a_glance(sets, run, w)
+    targets(sets, run, w)
     w("## Per set\n")
     for st in sets:
         summary(st, run, w)
