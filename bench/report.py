@@ -3,7 +3,7 @@
 
 Reads OUT/run.tsv and, for each SET (default: every OUT/<set>/ that bench/run wrote, in the
 order of bench/run's sets), OUT/<set>/meta.tsv, builds.tsv, search.tsv and startup.tsv.
-Writes OUT/report.md and OUT/<set>.png (recall@10 against queries per second, 1 thread
+OUT/notes.md, if present, is quoted after the machine. Writes OUT/report.md and OUT/<set>.png (recall@10 against queries per second, 1 thread
 beside batched, drawn by bench/plot.gp with gnuplot).
 
 The report reads the targets of issue 10 directly. For each set, mode (one query at a time
@@ -626,6 +626,10 @@ def main():
       f"Load average (1, 5, 15 min) {run.get('load_start', '?')} at the start of the run and "
       f"{run.get('load_end', '?')} at its end; the whole run took {run.get('minutes', '?')} min. "
       f"The machine is shared: compare ratios, not absolute times; each set gives its own load.\n")
+    # a note on how this run was made, when it was not one plain bench/run (OUT/notes.md)
+    notes = os.path.join(out, "notes.md")
+    if os.path.exists(notes):
+        w(open(notes).read().strip() + "\n")
     at_a_glance(sets, run, w)
     targets(sets, run, w)
     w("## Per set\n")
