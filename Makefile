@@ -5,7 +5,7 @@
 #   make check SAN=1  the same with ASan and UBSan, built into build-san/
 #   make fuzz       libFuzzer (clang) on every fuzz target, FUZZ_SECS seconds each
 #   make demo       install what the demo needs, build, run fashion-mnist end to end
-#   make bench      benchmarks beside FAISS and hnswlib (bench/README.md; about 35 min on 2 cores)
+#   make bench      benchmarks beside FAISS and hnswlib on four sets (bench/README.md)
 #   make bench-large  the 1,000,000 x 128 clustered set and the scaling section (hours; not in CI)
 #   make crash      the long crash runs: kills, power loss (tests/crash/README.md)
 #   make install    PREFIX=/usr/local DESTDIR=   (make uninstall removes exactly that)
