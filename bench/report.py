@@ -425,8 +425,9 @@ def summary(st, run, w):
 
 def startup_section(st, w):
     """One query as a whole command, taken apart (bench/run's startup)."""
-    r = {x["name"]: x for x in st.startup if num(x["mean"]) is not None}
-    info = {x["name"]: x["mean"] for x in st.startup if num(x["mean"]) is None}
+    keys = ("error", "coretype", "libraries", "loader_cycles", "tsc_mhz", "query_line", "load")
+    r = {x["name"]: x for x in st.startup if x["name"] not in keys and num(x["mean"]) is not None}
+    info = {x["name"]: x["mean"] for x in st.startup if x["name"] in keys}
     if not r:
         if "error" in info:
             w(f"## One query, whole command\n\nnot measured: {info['error']}\n")
