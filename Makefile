@@ -5,7 +5,8 @@
 #   make check SAN=1  the same with ASan and UBSan, built into build-san/
 #   make fuzz       libFuzzer (clang) on every fuzz target, FUZZ_SECS seconds each
 #   make demo       install what the demo needs, build, run fashion-mnist end to end
-#   make bench      benchmarks beside FAISS and hnswlib
+#   make bench      benchmarks beside FAISS and hnswlib on four sets (bench/README.md)
+#   make bench-large  the 1,000,000 x 128 clustered set and the scaling section (hours; not in CI)
 #   make crash      the long crash runs: kills, power loss (tests/crash/README.md)
 #   make install    PREFIX=/usr/local DESTDIR=   (make uninstall removes exactly that)
 
@@ -201,6 +202,11 @@ bench:
 	@scripts/deps bench
 	$(MAKE) all
 	@bench/run
+
+bench-large:
+	@scripts/deps bench
+	$(MAKE) all
+	@BENCH_SETS=clustered1m BENCH_SCALING=1 bench/run
 
 crash: check-deps
 	$(MAKE) all $(IOTRACE)

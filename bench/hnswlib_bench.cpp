@@ -5,17 +5,20 @@
 // Debian's generic python3-hnswlib cannot. Two commands, each its own process so the peak
 // memory of the build and of the searches are measured apart, as for vec-seal and vec-query:
 //
-//   hnswlib_bench build TRAIN.fvecs M EF_CONSTRUCTION THREADS INDEX
+//   hnswlib_bench build METRIC TRAIN.fvecs M EF_CONSTRUCTION THREADS INDEX
 //     adds every row in parallel (hnswlib's ParallelFor pattern: the first row alone, then
 //     THREADS threads taking rows from a shared counter), saves INDEX, prints one TSV line:
 //     build seconds, peak RSS kB, index bytes. The build time counts the graph only.
-//   hnswlib_bench search INDEX TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K RUNS SECS MIN THREADS EF...
+//   hnswlib_bench search METRIC INDEX TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K RUNS SECS MIN THREADS EF...
 //     for each thread count in THREADS (comma-separated) and each EF: searches every query,
 //     best of RUNS runs (fewer once the runs of a point add up to SECS seconds, more, up to
 //     10, while they add up to less than MIN seconds), and prints
 //     `threads ef recall qps seconds` (TSV). One thread means one
 //     query at a time, one after another; more means the queries split over a ParallelFor
 //     (batched). Last line: `rss` and the process's peak RSS kB.
+//
+// METRIC is euclidean (L2Space) or angular: rows and queries are scaled to unit length
+// first and searched with InnerProductSpace (1 - dot), as hnswlib's own "cosine" space does.
 //
 // Recall@K counts a returned row as a hit when it is among the true neighbours at most as far
 // as the K-th (ties are not misses), the rule peers.py uses for every system.
@@ -70,6 +73,24 @@ template <typename T> std::vector<T> read_vecs(const std::string &path, size_t &
     return out;
 }
 
+// The space of METRIC; for angular, rows (n x dim) are normalised in place.
+hnswlib::SpaceInterface<float> *space_for(const std::string &metric, size_t dim, std::vector<float> &rows)
+{
+    if (metric == "euclidean")
+        return new hnswlib::L2Space(dim);
+    if (metric != "angular")
+        die("metric '" + metric + "': euclidean or angular");
+    for (size_t i = 0; i < rows.size(); i += dim) {
+        double s = 0;
+        for (size_t j = 0; j < dim; j++)
+            s += (double)rows[i + j] * rows[i + j];
+        float f = s > 0 ? (float)(1 / std::sqrt(s)) : 0.0f;
+        for (size_t j = 0; j < dim; j++)
+            rows[i + j] *= f;
+    }
+    return new hnswlib::InnerProductSpace(dim);
+}
+
 double now()
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -104,15 +125,16 @@ template <class F> void parallel_for(size_t start, size_t end, size_t nthreads, 
 
 int build(int argc, char **argv)
 {
-    if (argc != 7)
-        die("usage: hnswlib_bench build TRAIN.fvecs M EF_CONSTRUCTION THREADS INDEX");
+    if (argc != 8)
+        die("usage: hnswlib_bench build METRIC TRAIN.fvecs M EF_CONSTRUCTION THREADS INDEX");
+    argv++;
     size_t n, dim;
     std::vector<float> train = read_vecs<float>(argv[2], n, dim);
     size_t M = std::strtoul(argv[3], nullptr, 10), efc = std::strtoul(argv[4], nullptr, 10);
     size_t threads = std::strtoul(argv[5], nullptr, 10);
-    hnswlib::L2Space space(dim);
+    hnswlib::SpaceInterface<float> *space = space_for(argv[1], dim, train);
     double t0 = now();
-    hnswlib::HierarchicalNSW<float> index(&space, n, M, efc);
+    hnswlib::HierarchicalNSW<float> index(space, n, M, efc);
     index.addPoint(&train[0], 0);
     parallel_for(1, n, threads, [&](size_t i) { index.addPoint(&train[i * dim], i); });
     double secs = now() - t0;
@@ -126,9 +148,12 @@ int build(int argc, char **argv)
 
 int search(int argc, char **argv)
 {
-    if (argc < 12)
-        die("usage: hnswlib_bench search INDEX TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K RUNS SECS MIN THREADS "
-            "EF...");
+    if (argc < 13)
+        die("usage: hnswlib_bench search METRIC INDEX TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K RUNS SECS MIN "
+            "THREADS EF...");
+    const char *metric = argv[2];
+    argv++;
+    argc--;
     size_t nq, dim, tq, tk, dq, dk;
     std::vector<float> test = read_vecs<float>(argv[3], nq, dim);
     std::vector<int32_t> tn = read_vecs<int32_t>(argv[4], tq, tk);
@@ -145,8 +170,8 @@ int search(int argc, char **argv)
         if (*s == ',')
             s++;
     }
-    hnswlib::L2Space space(dim);
-    hnswlib::HierarchicalNSW<float> index(&space, argv[2]);
+    hnswlib::SpaceInterface<float> *space = space_for(metric, dim, test);
+    hnswlib::HierarchicalNSW<float> index(space, argv[2]);
 
     std::vector<int64_t> ids(nq * k);
     for (size_t nt : threads)

@@ -2,9 +2,6 @@
 """The peers' side of `make bench`: FAISS and hnswlib as their users run them, and the
 data preparation and recall rule every system shares.
 
-  bench/peers.py flat DATA.hdf5 K THREADS
-      FAISS IndexFlatL2 exact search, one TSV line: peer, build seconds, search seconds,
-      queries/s, recall@K (the exact-search section of bench/run).
   bench/peers.py queries DATA.hdf5 N OUT.hdf5
       the first N test queries (all if N is 0) with their neighbors and distances.
   bench/peers.py export DATA.hdf5 QUERIES.hdf5 DIR
@@ -13,21 +10,33 @@ data preparation and recall rule every system shares.
       builds and saves an index; prints build seconds, peak RSS kB, index bytes, file bytes
       (TSV). Index bytes leave out the raw vectors a refine step keeps (IVF_PQ).
   bench/peers.py search SYSTEM INDEX QUERIES.hdf5 [--k K --runs R --secs S --min-secs M
-                                          --threads 1,2 --ef LIST --nprobe LIST --refine LIST]
+                      --threads 1,2 --ef LIST --nprobe LIST --refine LIST --exact1 N]
       for each thread count and each point of the sweep, best of R runs of the search call
       (fewer once the runs of a point add up to S seconds, more, up to 10, while they add up
       to less than M seconds):
       `threads knob recall qps seconds` (TSV; knob as ef=64, nprobe=8 or nprobe=8,refine=4),
       then `rss` and the process's peak RSS kB. One thread searches one query per call, one
-      after another; more threads search all queries in one call (batched). exact search
-      (faiss-flat) is always batched.
+      after another; more threads search all queries in one call (batched). Exact search
+      (faiss-flat) is one batched call on each thread count ("exact"), and with --exact1 N
+      also the first N queries one per call on one thread ("exact1").
   bench/peers.py recall QUERIES.hdf5 RESULT.h5...
       recall@K of vec-query -o results (K from the file), one line per file.
+  bench/peers.py stats DATA.hdf5
+      what makes the data easy or hard for an 8-bit per-dimension code, as `key value` TSV
+      lines: the quantisation step (per-dimension range / 255; of the unit rows for angular)
+      at its smallest, mean and largest, whether every value is an integer, the true
+      neighbours' contrast (mean distance of the 10th over the 1st, median gap between the
+      10th and 11th relative to the 10th), and the generator's attributes if any.
 
-SYSTEM is faiss-flat, faiss-hnsw, faiss-ivf_flat, faiss-ivf_pq (an IndexRefineFlat over an
-IndexIVFPQ, so --refine R re-ranks R*k candidates exactly as vec-query does; R=0 searches the
-IVFPQ alone) or hnswlib-py. These are Debian's generic builds (no AVX), reported beside vecseg
-but not its bar; hnswlib_bench.cpp is the CPU-compiled hnswlib.
+SYSTEM is faiss-flat, faiss-hnsw, faiss-ivf_flat, faiss-ivf_sq8, faiss-ivf_pq (the last two
+an IndexRefineFlat over an IndexIVFScalarQuantizer (8 bits) or IndexIVFPQ, so --refine R
+re-ranks R*k candidates exactly as vec-query does; R=0 searches the base index alone) or
+hnswlib-py. These are Debian's generic builds (no AVX): FAISS is the bar for exact and IVF
+search, hnswlib_bench.cpp (the CPU-compiled hnswlib) the bar for HNSW.
+
+The metric is the data's `distance` attribute: euclidean (L2 indexes), or angular, where rows
+and queries are scaled to unit length and FAISS searches by inner product
+(METRIC_INNER_PRODUCT, IndexFlatIP) and hnswlib-py uses its "cosine" space.
 
 Recall counts a returned row as a hit when it is one of the true neighbours at most as far
 as the K-th (ties are not misses). It uses row numbers, not the distances a system returns,
@@ -57,10 +66,28 @@ def peak_rss_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def metric_of(f):
+    m = f.attrs.get("distance", "euclidean")
+    m = m.decode() if isinstance(m, bytes) else str(m)
+    if m not in ("euclidean", "angular"):
+        sys.exit(f"peers.py: distance '{m}' is neither euclidean nor angular")
+    return m
+
+
+def unit(x, metric):
+    """Rows scaled to unit length for angular (zero rows stay zero); x itself otherwise."""
+    if metric != "angular":
+        return x
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.where(n > 0, n, 1), dtype=np.float32)
+
+
 def load_queries(path):
+    """The queries (unit length for angular), their true neighbours and distances, the metric."""
     with h5py.File(path, "r") as f:
-        return (np.ascontiguousarray(f["test"][:], dtype=np.float32), f["neighbors"][:],
-                f["distances"][:])
+        metric = metric_of(f)
+        return (unit(np.ascontiguousarray(f["test"][:], dtype=np.float32), metric), f["neighbors"][:],
+                f["distances"][:], metric)
 
 
 def blas_threads(n):
@@ -69,24 +96,6 @@ def blas_threads(n):
         ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(n)
     except (OSError, AttributeError):
         pass
-
-
-def cmd_flat(a):
-    import faiss
-    f = h5py.File(a.data, "r")
-    train = np.ascontiguousarray(f["train"][:], dtype=np.float32)
-    test = np.ascontiguousarray(f["test"][:], dtype=np.float32)
-    tn, td = f["neighbors"][:], f["distances"][:]
-    faiss.omp_set_num_threads(a.threads)
-    blas_threads(a.threads)
-    t0 = time.perf_counter()
-    index = faiss.IndexFlatL2(train.shape[1])
-    index.add(train)
-    t1 = time.perf_counter()
-    _, ids = index.search(test, a.k)
-    t2 = time.perf_counter()
-    print(f"faiss IndexFlatL2\t{t1 - t0:.3f}\t{t2 - t1:.3f}\t{len(test) / (t2 - t1):.0f}\t"
-          f"{recall(ids, tn, td, a.k):.4f}")
 
 
 def cmd_queries(a):
@@ -121,7 +130,9 @@ def cmd_export(a):
                 rows[:, 1:] = chunk
                 rows.tofile(out)
         os.replace(os.path.join(a.dir, "train.fvecs.tmp"), os.path.join(a.dir, "train.fvecs"))
-    test, tn, td = load_queries(a.queries)
+    with h5py.File(a.queries, "r") as f:
+        test = f["test"][:]
+    _, tn, td, _ = load_queries(a.queries)
     write_vecs(os.path.join(a.dir, "test.fvecs"), test, np.float32)
     write_vecs(os.path.join(a.dir, "neighbors.ivecs"), tn, np.int32)
     write_vecs(os.path.join(a.dir, "distances.fvecs"), td, np.float32)
@@ -129,13 +140,14 @@ def cmd_export(a):
 
 def cmd_build(a):
     with h5py.File(a.data, "r") as f:
+        metric = metric_of(f)
         train = np.ascontiguousarray(f["train"][:], dtype=np.float32)
     n, d = train.shape
     index_bytes = None
     if a.system == "hnswlib-py":
         import hnswlib
         t0 = time.perf_counter()
-        index = hnswlib.Index(space="l2", dim=d)
+        index = hnswlib.Index(space="cosine" if metric == "angular" else "l2", dim=d)
         index.init_index(max_elements=n, ef_construction=a.efc, M=a.M)
         index.add_items(train, np.arange(n), num_threads=a.threads)
         secs = time.perf_counter() - t0
@@ -144,17 +156,29 @@ def cmd_build(a):
         import faiss
         faiss.omp_set_num_threads(a.threads)
         blas_threads(a.threads)
+        # angular: unit rows (their normalisation is part of the build) and inner product
+        ip = metric == "angular"
+        mt = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
+        flat = lambda: faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
         t0 = time.perf_counter()
+        train = unit(train, metric)
         if a.system == "faiss-flat":
-            index = faiss.IndexFlatL2(d)
+            index = flat()
         elif a.system == "faiss-hnsw":
-            index = faiss.IndexHNSWFlat(d, a.M)
+            index = faiss.IndexHNSWFlat(d, a.M, mt)
             index.hnsw.efConstruction = a.efc
         elif a.system == "faiss-ivf_flat":
-            index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, a.nlist)
+            index = faiss.IndexIVFFlat(flat(), d, a.nlist, mt)
+        elif a.system == "faiss-ivf_sq8":
+            index = faiss.IndexRefineFlat(
+                faiss.IndexIVFScalarQuantizer(flat(), d, a.nlist, faiss.ScalarQuantizer.QT_8bit, mt))
         elif a.system == "faiss-ivf_pq":
-            base = faiss.IndexIVFPQ(faiss.IndexFlatL2(d), d, a.nlist, a.pq_m, 8)
-            index = faiss.IndexRefineFlat(base)
+            ivfpq = faiss.IndexIVFPQ(flat(), d, a.nlist, a.pq_m, 8, mt)
+            # the codebooks trained as vecseg trains them (lib/index/ivf/ivf.h: 20 iterations
+            # on 32,768 residuals; FAISS's defaults, 25 on 65,536, take 2.5x the work)
+            ivfpq.pq.cp.niter = 20
+            ivfpq.pq.cp.max_points_per_centroid = 128
+            index = faiss.IndexRefineFlat(ivfpq)
         else:
             sys.exit(f"peers.py: unknown system '{a.system}'")
         if not index.is_trained:
@@ -162,7 +186,7 @@ def cmd_build(a):
         index.add(train)
         secs = time.perf_counter() - t0
         faiss.write_index(index, a.index)
-        if a.system == "faiss-ivf_pq":
+        if a.system in ("faiss-ivf_pq", "faiss-ivf_sq8"):
             index_bytes = faiss.serialize_index(faiss.downcast_index(index.base_index)).size
     file_bytes = os.path.getsize(a.index)
     print(f"{secs:.3f}\t{peak_rss_kb()}\t{index_bytes or file_bytes}\t{file_bytes}")
@@ -174,18 +198,19 @@ def sweep(a):
         return [(f"ef={e}", {"ef": e}) for e in a.ef]
     if a.system == "faiss-ivf_flat":
         return [(f"nprobe={p}", {"nprobe": p}) for p in a.nprobe]
-    if a.system == "faiss-ivf_pq":
+    if a.system in ("faiss-ivf_pq", "faiss-ivf_sq8"):
+        refine = a.refine if a.system == "faiss-ivf_pq" else a.sq8_refine
         return [(f"nprobe={p},refine={r}", {"nprobe": p, "refine": r})
-                for r in a.refine for p in a.nprobe]
+                for r in refine for p in a.nprobe]
     return [("exact", {})]
 
 
 def cmd_search(a):
-    test, tn, td = load_queries(a.queries)
+    test, tn, td, metric = load_queries(a.queries)
     nq, k = len(test), a.k
     if a.system == "hnswlib-py":
         import hnswlib
-        index = hnswlib.Index(space="l2", dim=test.shape[1])
+        index = hnswlib.Index(space="cosine" if metric == "angular" else "l2", dim=test.shape[1])
         index.load_index(a.index)
 
         def setup(s, threads):
@@ -195,7 +220,8 @@ def cmd_search(a):
     else:
         import faiss
         index = faiss.read_index(a.index)
-        base = faiss.downcast_index(index.base_index) if a.system == "faiss-ivf_pq" else index
+        refined = a.system in ("faiss-ivf_pq", "faiss-ivf_sq8")
+        base = faiss.downcast_index(index.base_index) if refined else index
 
         def setup(s, threads):
             """Applies one point of the sweep; returns the search call: queries -> ids."""
@@ -210,29 +236,55 @@ def cmd_search(a):
                 return lambda q: index.search(q, k)[1]
             return lambda q: base.search(q, k)[1]
 
-    for threads in a.threads:
-        for label, s in sweep(a):
-            search = setup(s, threads)
-            best, spent, r = float("inf"), 0.0, 0
-            while r == 0 or (r < max(a.runs, 10) and spent < a.secs
-                             and (r < a.runs or spent < a.min_secs)):
-                r += 1
-                t0 = time.perf_counter()
-                if threads == 1 and a.system != "faiss-flat":
-                    ids = np.empty((nq, k), dtype=np.int64)
-                    for i in range(nq):
-                        ids[i] = search(test[i:i + 1])[0]
-                else:
-                    ids = search(test)
-                best = min(best, time.perf_counter() - t0)
-                spent += time.perf_counter() - t0
-            print(f"{threads}\t{label}\t{recall(ids, tn, td, k):.4f}\t{nq / best:.1f}\t{best:.4f}",
-                  flush=True)
+    points = [(t, label, s, t == 1 and a.system != "faiss-flat", nq)
+              for t in a.threads for label, s in sweep(a)]
+    if a.system == "faiss-flat" and a.exact1 and 1 in a.threads:
+        points.append((1, "exact1", {}, True, min(a.exact1, nq)))
+    for threads, label, s, one, n in points:
+        search = setup(s, threads)
+        best, spent, r = float("inf"), 0.0, 0
+        while r == 0 or (r < max(a.runs, 10) and spent < a.secs
+                         and (r < a.runs or spent < a.min_secs)):
+            r += 1
+            t0 = time.perf_counter()
+            if one:
+                ids = np.empty((n, k), dtype=np.int64)
+                for i in range(n):
+                    ids[i] = search(test[i:i + 1])[0]
+            else:
+                ids = search(test)
+            best = min(best, time.perf_counter() - t0)
+            spent += time.perf_counter() - t0
+        print(f"{threads}\t{label}\t{recall(ids, tn[:n], td[:n], k):.4f}\t{n / best:.1f}\t{best:.4f}",
+              flush=True)
     print(f"rss\t{peak_rss_kb()}")
 
 
+def cmd_stats(a):
+    with h5py.File(a.data, "r") as f:
+        metric = metric_of(f)
+        train = f["train"]
+        lo = np.full(train.shape[1], np.inf, dtype=np.float32)
+        hi = -lo
+        integers = True
+        for s in range(0, train.shape[0], 65536):
+            x = unit(np.asarray(train[s:s + 65536], dtype=np.float32), metric)
+            lo, hi = np.minimum(lo, x.min(0)), np.maximum(hi, x.max(0))
+            integers = integers and bool(np.all(x == np.round(x)))
+        td = f["distances"][:].astype(np.float64)
+        attrs = {key: f.attrs[key] for key in ("center_range", "dups", "dup_noise") if key in f.attrs}
+    step = (hi - lo) / 255
+    print(f"step\t{step.min():.5g} {step.mean():.5g} {step.max():.5g}")
+    print(f"integers\t{'yes' if integers else 'no'}")
+    ok = td[:, 0] > 0
+    print(f"contrast\t{np.mean(td[ok, 9] / td[ok, 0]):.4g} "
+          f"{np.median((td[:, 10] - td[:, 9]) / np.where(td[:, 9] > 0, td[:, 9], 1)):.4g}")
+    for key, val in attrs.items():
+        print(f"{key}\t{val}")
+
+
 def cmd_recall(a):
-    _, tn, td = load_queries(a.queries)
+    _, tn, td, _ = load_queries(a.queries)
     for path in a.results:
         with h5py.File(path, "r") as f:
             ids = f["neighbors"][:]
@@ -246,10 +298,6 @@ def ints(s):
 def main():
     p = argparse.ArgumentParser(description="FAISS and hnswlib beside vecseg (bench/run)")
     sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("flat")
-    c.add_argument("data")
-    c.add_argument("k", type=int)
-    c.add_argument("threads", type=int)
     c = sub.add_parser("queries")
     c.add_argument("data")
     c.add_argument("n", type=int)
@@ -279,12 +327,17 @@ def main():
     c.add_argument("--ef", type=ints, default=[64])
     c.add_argument("--nprobe", type=ints, default=[8])
     c.add_argument("--refine", type=ints, default=[0])
+    c.add_argument("--sq8-refine", type=ints, default=[0])
+    c.add_argument("--exact1", type=int, default=0)
+    c = sub.add_parser("stats")
+    c.add_argument("data")
     c = sub.add_parser("recall")
     c.add_argument("queries")
     c.add_argument("results", nargs="+")
     a = p.parse_args()
-    {"flat": cmd_flat, "queries": cmd_queries, "export": cmd_export, "build": cmd_build,
-     "search": cmd_search, "recall": cmd_recall}[a.cmd](a)
+    {"queries": cmd_queries, "export": cmd_export, "build": cmd_build,
+     "search": cmd_search, "recall": cmd_recall,
+     "stats": cmd_stats}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,9 @@ def write_hdf5(a, mix):
             neighbors, distances = acc.finish(mix.chunks)
             w.put("neighbors", neighbors)
             w.put("distances", distances)
+        # the arguments that made the file, so it describes itself
+        for key in ("clusters", "seed", "center_range", "dups", "dup_noise"):
+            w.f.attrs[key] = getattr(a, key)
 
 
 def main():

@@ -1,0 +1,113 @@
+/* bench/vecseg_exact1.c: vecseg's exact search one query at a time on one thread, the rate
+ * bench/run holds against the memory-bandwidth limit.
+ *
+ *   vecseg_exact1 COLL TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K N RUNS
+ *
+ * Opens one snapshot of COLL (sealed FLAT segments), searches the first N queries of TEST
+ * with one vs_search call each (threads = 1), and prints one TSV line: queries/s, seconds
+ * of the best of RUNS passes, recall@K. One query is searched first, untimed, so the
+ * mapped rows are paged in. vec-query cannot show this rate: given many queries it
+ * searches them together in sgemm blocks, and given one, its start-up dominates.
+ *
+ * Recall@K counts a returned row as a hit when it is among the true neighbours at most as
+ * far as the K-th (ties are not misses), the rule of bench/peers.py and hnswlib_bench.
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vecseg.h"
+
+static void die(const char *msg, const char *what)
+{
+    fprintf(stderr, "vecseg_exact1: %s%s%s\n", what ? what : "", what ? ": " : "", msg);
+    exit(1);
+}
+
+/* Reads an fvecs or ivecs file (each row: int32 dimension, then dim 4-byte values). */
+static void *read_vecs(const char *path, size_t *rows, size_t *dim)
+{
+    FILE *f = fopen(path, "rb");
+    int32_t d;
+    if (!f || fread(&d, 4, 1, f) != 1 || d <= 0)
+        die("cannot read", path);
+    fseek(f, 0, SEEK_END);
+    size_t bytes = (size_t)ftell(f), row = 4 + 4 * (size_t)d;
+    fseek(f, 0, SEEK_SET);
+    if (bytes % row)
+        die("size is not a whole number of rows", path);
+    *dim = (size_t)d;
+    *rows = bytes / row;
+    char *out = malloc(*rows * *dim * 4 + 1);
+    for (size_t r = 0; out && r < *rows; r++)
+        if (fread(&d, 4, 1, f) != 1 || fread(out + r * *dim * 4, 4, *dim, f) != *dim)
+            die("damaged row", path);
+    fclose(f);
+    if (!out)
+        die("out of memory", path);
+    return out;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 8)
+        die("usage: vecseg_exact1 COLL TEST.fvecs NEIGHBORS.ivecs DISTANCES.fvecs K N RUNS", NULL);
+    size_t nq, dim, tq, tk, dq, dk;
+    float *test = read_vecs(argv[2], &nq, &dim);
+    int32_t *tn = read_vecs(argv[3], &tq, &tk);
+    float *td = read_vecs(argv[4], &dq, &dk);
+    size_t k = strtoul(argv[5], NULL, 10), n = strtoul(argv[6], NULL, 10);
+    int runs = atoi(argv[7]);
+    if (n == 0 || n > nq)
+        n = nq;
+    if (tq != nq || dq != nq || dk != tk || k == 0 || k > tk || runs < 1)
+        die("queries, neighbours and distances do not match, or K > truth columns", NULL);
+    vf_error err = {0};
+    vs_snapshot *s;
+    if (vs_snapshot_open(&s, argv[1], &err) != 0)
+        die(err.msg, argv[1]);
+    vs_search_opts o = {.k = k, .threads = 1};
+    uint64_t *ids = malloc(n * k * sizeof *ids);
+    float *dist = malloc(k * sizeof *dist);
+    if (!ids || !dist)
+        die("out of memory", NULL);
+    if (vs_search(s, test, 1, &o, ids, dist, &err) != 0)
+        die(err.msg, "search");
+    double best = 1e300;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        for (size_t q = 0; q < n; q++)
+            if (vs_search(s, test + q * dim, 1, &o, ids + q * k, dist, &err) != 0)
+                die(err.msg, "search");
+        double secs = now() - t0;
+        best = secs < best ? secs : best;
+    }
+    size_t hits = 0;
+    for (size_t q = 0; q < n; q++) {
+        float lim = td[q * tk + k - 1], tol = lim + 1e-4f * fabsf(lim) + 1e-6f;
+        for (size_t j = 0; j < k; j++)
+            for (size_t t = 0; t < tk && td[q * tk + t] <= tol; t++)
+                if (ids[q * k + j] != VS_NO_ID && (uint64_t)tn[q * tk + t] == ids[q * k + j]) {
+                    hits++;
+                    break;
+                }
+    }
+    printf("%.2f\t%.4f\t%.4f\n", (double)n / best, best, (double)hits / (double)(n * k));
+    vs_snapshot_close(s);
+    free(ids);
+    free(dist);
+    free(test);
+    free(tn);
+    free(td);
+    return 0;
+}
