@@ -86,6 +86,9 @@ int vs_reader_fail(vs_reader *r, vf_error *err, int code, const char *fmt, ...)
    and the failure for that error. */
 char *vs_next_line(vs_reader *r, size_t *len);
 int vs_line_fail(vs_reader *r, vf_error *err);
+/* The next data line: the one held back at open (pending) first, then the source's.  1 with
+   *line, *len and its number *ln; 0 at the end of input; a VF_E* code on a read error. */
+int vs_line_take(vs_reader *r, char **line, size_t *len, uint64_t *ln, vf_error *err);
 /* io_text.c */
 int vs_text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err);
 long vs_text_read(vs_reader *r, float *vec, int64_t *ivec, uint64_t *ids, uint64_t *keys,

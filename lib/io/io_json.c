@@ -194,20 +194,11 @@ long vs_json_read(vs_reader *r, float *vec, int64_t *ivec, uint64_t *ids, uint64
         char *line;
         size_t len;
         uint64_t ln;
-        if (r->pending) {
-            line = r->pending;
-            len = r->pending_len;
-            ln = r->pending_line;
-            r->pending = NULL;
-        } else {
-            line = vs_next_line(r, &len);
-            ln = r->line;
-            if (!line) {
-                if (r->src.err_no)
-                    return vs_line_fail(r, err);
-                break;
-            }
-        }
+        int more = vs_line_take(r, &line, &len, &ln, err);
+        if (more < 0)
+            return more;
+        if (!more)
+            break;
         row w;
         size_t off = got * r->dim;
         int rc = row_load(r, line, len, ln, &w, err);

@@ -67,6 +67,22 @@ char *vs_next_line(vs_reader *r, size_t *len)
     return NULL;
 }
 
+int vs_line_take(vs_reader *r, char **line, size_t *len, uint64_t *ln, vf_error *err)
+{
+    if (r->pending) {
+        *line = r->pending;
+        *len = r->pending_len;
+        *ln = r->pending_line;
+        r->pending = NULL;
+        return 1;
+    }
+    *line = vs_next_line(r, len);
+    *ln = r->line;
+    if (*line)
+        return 1;
+    return r->src.err_no ? vs_line_fail(r, err) : 0;
+}
+
 /*
  * Takes the next field from *p into [*s, *e) (trimmed, unquoted); *p becomes NULL after the
  * last field.  Returns 0, or -1 when the line has no more fields.
@@ -215,6 +231,7 @@ int vs_text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
         return text_fail(r, err, VF_EDIM, r->line, 0, "%u values, expected dim %u", r->dim,
                          o->dim);
     r->pending = line;
+    r->pending_len = len;
     r->pending_line = r->line;
     return 0;
 }
@@ -278,19 +295,11 @@ long vs_text_read(vs_reader *r, float *vec, int64_t *ivec, uint64_t *ids, uint64
         char *line;
         size_t len;
         uint64_t ln;
-        if (r->pending) {
-            line = r->pending;
-            ln = r->pending_line;
-            r->pending = NULL;
-        } else {
-            line = vs_next_line(r, &len);
-            ln = r->line;
-            if (!line) {
-                if (r->src.err_no)
-                    return vs_line_fail(r, err);
-                break;
-            }
-        }
+        int more = vs_line_take(r, &line, &len, &ln, err);
+        if (more < 0)
+            return more;
+        if (!more)
+            break;
         size_t off = got * r->dim;
         int rc = parse_row(r, line, ln, vec ? vec + off : NULL, ivec ? ivec + off : NULL,
                            ids && r->id_col ? ids + got : NULL,
