@@ -295,6 +295,8 @@ static double recall(size_t nq, size_t k, const uint64_t *ids, const float *dist
     return nq ? sum / (double)nq : 1.0;
 }
 
+double query_search_secs, query_index_kb;
+
 void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_hit *h)
 {
     vf_error err;
@@ -344,7 +346,14 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
             cli_die(EX_OSERR, "out of memory");
         for (size_t i = 0; i < nq * k; i++)
             sid[i] = ids[i] == VS_NO_ID ? -1 : (int64_t)ids[i];
-        if (vs_h5_write_results(o->out, nq, k, sid, dist, &err))
+        /* ann-benchmarks' attributes: its distance names, one batch timed as a whole */
+        vs_h5_results_meta meta = {0};
+        meta.distance = metric == VF_METRIC_L2 ? "euclidean" : metric == VF_METRIC_COSINE ? "angular" : "ip";
+        meta.index_size = query_index_kb;
+        meta.best_search_time = nq ? query_search_secs / (double)nq : 0.0;
+        meta.batch_mode = 1;
+        meta.run_count = 1;
+        if (vs_h5_write_results_meta(o->out, nq, k, sid, dist, &meta, &err))
             cli_die_err(&err);
         free(sid);
     } else {
