@@ -37,3 +37,97 @@ PY
     assert_success
     assert_output --partial "ok "
 }
+
+REPO="$(cd "$TESTS_DIR/.." && pwd)"
+
+# A copy of examples/pipeline and of datasets/tiny, so the test may touch inputs.
+pipeline_copy() {
+    cp -r "$REPO/examples/pipeline" p
+    cp -r "$REPO/datasets/tiny" data
+}
+
+@test "examples/pipeline: make builds the recall report; a second make does nothing" {
+    pipeline_copy
+    run -0 make -C p DATA=../data
+    assert_line --partial "vec-ingest -q coll"
+    assert_line --partial "vec-balance -q --nodes-file nodes.txt coll"
+    assert_equal "$(cat p/recall.txt)" "recall@10 1.0000"
+    assert_equal "$(wc -l <p/results.tsv)" 100
+    run -0 vec-shard --format jsonl p/coll
+    assert_output --partial node-a
+    assert_output --partial node-b
+    before=$(stat -c '%i %Y %s' p/coll/CURRENT p/results.tsv p/recall.txt)
+    sleep 1.1   # a rerun within the same second could hide a rewrite from %Y
+    run -0 make -C p DATA=../data
+    assert_output --partial "Nothing to be done for 'all'"
+    refute_output --partial vec-
+    assert_equal "$(stat -c '%i %Y %s' p/coll/CURRENT p/results.tsv p/recall.txt)" "$before"
+    run -0 make -C p -q DATA=../data   # make -q: 0 when everything is up to date
+}
+
+@test "examples/pipeline: new queries rerun the queries only; new nodes rebuild the collection" {
+    pipeline_copy
+    make -s -C p DATA=../data
+    sleep 1.1
+    touch data/tiny-queries.fvecs
+    run -0 make -C p DATA=../data
+    assert_line --partial "vec-query -q -k 10 coll"
+    refute_output --partial vec-ingest
+    refute_output --partial vec-balance
+    echo node-c >>p/nodes.txt
+    run -0 make -C p DATA=../data
+    assert_line --partial "vec-ingest -q coll"
+    run -0 vec-shard --format jsonl p/coll
+    assert_output --partial node-c
+}
+
+@test "examples/pipeline: a recall below MIN_RECALL fails the build and leaves no report" {
+    pipeline_copy
+    run make -C p DATA=../data MIN_RECALL=1.5
+    assert_failure
+    assert_output --partial "recall@10 1.0000"
+    [ ! -e p/recall.txt ]
+}
+
+# The crontab's jobs as cron runs them: its variables in a bare environment (pointed at this
+# test's directory), \% as %, each command by sh.  Every job must print nothing and exit 0.
+@test "examples/crontab: every job runs silently, again and again" {
+    vec-ingest -q coll "$REPO/datasets/tiny/tiny.fvecs"
+    : >new.jsonl
+    mkdir backups
+    env=(PATH="$BIN_DIR:/usr/bin:/bin" COLL="$PWD/coll" NEW="$PWD/new.jsonl" BACKUPS="$PWD/backups")
+    run -0 grep -c '^[0-9*]' "$REPO/examples/crontab"
+    assert_output 3
+    for round in 1 2; do
+        if [ $round = 2 ]; then
+            printf '{"id":1000,"vector":[0,0,0,0,0,0,0,0]}\n' >new.jsonl
+            rm -rf backups/*
+        fi
+        while read -r m h dom mon dow cmd; do
+            cmd=${cmd//\\%/%}
+            run env -i "${env[@]}" sh -c "$cmd"
+            assert_success
+            assert_output ""
+        done < <(grep '^[0-9*]' "$REPO/examples/crontab")
+    done
+    run -0 vec-query -q -k 1 coll - <<<'0,0,0,0,0,0,0,0'
+    assert_output --regexp $'^0\t1\t1000\t0$'
+    run -0 vec-query -q -k 1 backups/coll-"$(date +%F)" - <<<'0,0,0,0,0,0,0,0'
+    assert_output --regexp $'^0\t1\t1000\t0$'
+}
+
+@test "examples/nearest.sh: vec-query's JSON lines through jq" {
+    command -v jq >/dev/null || skip "jq is not installed (scripts/deps check)"
+    q="$REPO/datasets/tiny/tiny-queries.fvecs"
+    vec-ingest -q coll "$REPO/datasets/tiny/tiny.fvecs"
+    run -0 "$REPO/examples/nearest.sh" coll "$q" 10
+    assert_equal "${#lines[@]}" 11
+    # the nearest of each query is vec-query's rank 1
+    assert_equal "$(printf '%s\n' "${lines[@]:0:10}" | cut -f1,2)" \
+                 "$(vec-query -q -k 1 coll "$q" | cut -f1,3)"
+    assert_equal "$(jq length <<<"${lines[10]}")" 5
+    assert_equal "$(jq '[.[].hits] | add <= 100 and .[0] >= .[4]' <<<"${lines[10]}")" true
+    # and a vec-query that fails fails the script
+    run "$REPO/examples/nearest.sh" nosuchcoll "$q"
+    assert_failure
+}
