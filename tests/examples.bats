@@ -131,3 +131,17 @@ pipeline_copy() {
     run "$REPO/examples/nearest.sh" nosuchcoll "$q"
     assert_failure
 }
+
+# The README's quickstart, after its build lines, as a new user pastes it (tools on PATH).
+@test "README quickstart: ingest, seal, balance and query datasets/tiny" {
+    ln -s "$REPO/datasets" datasets
+    awk '/^## Quickstart/ { q = 1 } q && /^```sh/ { on = 1; next } on && /^```/ { exit } on' \
+        "$REPO/README.md" | grep -v -e '^scripts/deps' -e '^export PATH' >quickstart.sh
+    run -0 grep -c '^vec-' quickstart.sh
+    assert [ "$output" -ge 6 ]
+    run -0 bash -eo pipefail quickstart.sh
+    assert_line "recall@10 1.0000"
+    assert_line --regexp $'^0\t1\t39\t2\\.55'
+    run -0 vec-shard tiny
+    assert_output --regexp $'\tb,a$|\ta,b$'
+}
