@@ -349,6 +349,18 @@ void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_
         /* ann-benchmarks' attributes: its distance names, one batch timed as a whole */
         vs_h5_results_meta meta = {0};
         meta.distance = metric == VF_METRIC_L2 ? "euclidean" : metric == VF_METRIC_COSINE ? "angular" : "ip";
+        /* ann-benchmarks names a data set by its file: the queries' file without directory,
+           dataset and extension (fashion-mnist-784-euclidean.hdf5:/test) */
+        char dataset[256] = "";
+        if (o->qspec && strcmp(o->qspec, "-") != 0) {
+            const char *b = strrchr(o->qspec, '/'), *c = strstr(o->qspec, ":/");
+            b = b && (!c || b < c) ? b + 1 : o->qspec;
+            snprintf(dataset, sizeof dataset, "%.*s", (int)(c ? (size_t)(c - b) : strlen(b)), b);
+            char *dot = strrchr(dataset, '.');
+            if (dot && dot != dataset)
+                *dot = 0;
+        }
+        meta.dataset = dataset;
         meta.index_size = query_index_kb;
         meta.best_search_time = nq ? query_search_secs / (double)nq : 0.0;
         meta.batch_mode = 1;

@@ -414,6 +414,7 @@ VS_API int vs_h5_write_results(const char *path, size_t nq, size_t k, const int6
 typedef struct vs_h5_results_meta {
     const char *algo, *name;   /* "algo" and "name" attributes; NULL: "vecseg" */
     const char *distance;      /* ann-benchmarks' name: "euclidean", "angular", ... */
+    const char *dataset;       /* "dataset": the data set's name; NULL: "" */
     double build_time;         /* seconds spent building the index (0: not known) */
     double index_size;         /* kB of index searched */
     double best_search_time;   /* seconds per query */

@@ -15,13 +15,14 @@ load test_helper
 import sys, h5py, numpy as np
 f, a = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
 p = dict(f.attrs)
-want = {"algo": str, "name": str, "distance": str, "count": np.integer, "run_count": np.integer,
+want = {"algo": str, "name": str, "dataset": str, "distance": str, "count": np.integer, "run_count": np.integer,
         "build_time": np.floating, "index_size": np.floating, "best_search_time": np.floating,
         "candidates": np.floating, "batch_mode": np.bool_, "expect_extra": np.bool_}
 for k, t in want.items():
     assert k in p, "no attribute " + k
     assert isinstance(p[k], t), "%s is %r" % (k, type(p[k]))
 assert p["algo"] == "vecseg" and p["distance"] == "euclidean" and p["count"] == 10, p
+assert p["dataset"] == "a", p  # ann-benchmarks names a data set after its file
 assert p["batch_mode"] and not p["expect_extra"] and p["run_count"] == 1, p
 assert p["best_search_time"] > 0 and p["index_size"] > 0, p
 nq = a["test"].shape[0]

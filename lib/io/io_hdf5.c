@@ -504,6 +504,7 @@ static int write_meta(hid_t f, size_t nq, size_t k, const vs_h5_results_meta *m)
             return -1;
     if (attr_str(f, "algo", m->algo ? m->algo : "vecseg") < 0 || attr_str(f, "name", m->name ? m->name : "vecseg") < 0 ||
         attr_str(f, "distance", m->distance ? m->distance : "euclidean") < 0 ||
+        attr_str(f, "dataset", m->dataset ? m->dataset : "") < 0 ||
         attr_put(f, "count", H5T_NATIVE_INT64, &count) < 0 || attr_put(f, "run_count", H5T_NATIVE_INT64, &runs) < 0 ||
         attr_bool(f, "batch_mode", m->batch_mode) < 0 || attr_bool(f, "expect_extra", 0) < 0)
         return -1;
