@@ -41,6 +41,12 @@ PY
 
 REPO="$(cd "$TESTS_DIR/.." && pwd)"
 
+# pmake ARGS... - make in the copy of the pipeline, as a user runs it: not as a sub-make of the
+# make check running this suite (no jobserver, no "Entering directory" lines)
+pmake() {
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory -C p DATA=../data "$@"
+}
+
 # A copy of examples/pipeline and of datasets/tiny, so the test may touch inputs.
 pipeline_copy() {
     cp -r "$REPO/examples/pipeline" p
@@ -49,7 +55,7 @@ pipeline_copy() {
 
 @test "examples/pipeline: make builds the recall report; a second make does nothing" {
     pipeline_copy
-    run -0 make -C p DATA=../data
+    run -0 pmake
     assert_line --partial "vec-ingest -q coll"
     assert_line --partial "vec-balance -q --nodes-file nodes.txt coll"
     assert_equal "$(cat p/recall.txt)" "recall@10 1.0000"
@@ -59,24 +65,24 @@ pipeline_copy() {
     assert_output --partial node-b
     before=$(stat -c '%i %Y %s' p/coll/CURRENT p/results.tsv p/recall.txt)
     sleep 1.1   # a rerun within the same second could hide a rewrite from %Y
-    run -0 make -C p DATA=../data
+    run -0 pmake
     assert_output --partial "Nothing to be done for 'all'"
     refute_output --partial vec-
     assert_equal "$(stat -c '%i %Y %s' p/coll/CURRENT p/results.tsv p/recall.txt)" "$before"
-    run -0 make -C p -q DATA=../data   # make -q: 0 when everything is up to date
+    run -0 pmake -q   # make -q: 0 when everything is up to date
 }
 
 @test "examples/pipeline: new queries rerun the queries only; new nodes rebuild the collection" {
     pipeline_copy
-    make -s -C p DATA=../data
+    pmake -s
     sleep 1.1
     touch data/tiny-queries.fvecs
-    run -0 make -C p DATA=../data
+    run -0 pmake
     assert_line --partial "vec-query -q -k 10 coll"
     refute_output --partial vec-ingest
     refute_output --partial vec-balance
     echo node-c >>p/nodes.txt
-    run -0 make -C p DATA=../data
+    run -0 pmake
     assert_line --partial "vec-ingest -q coll"
     run -0 vec-shard --format jsonl p/coll
     assert_output --partial node-c
@@ -84,7 +90,7 @@ pipeline_copy() {
 
 @test "examples/pipeline: a recall below MIN_RECALL fails the build and leaves no report" {
     pipeline_copy
-    run make -C p DATA=../data MIN_RECALL=1.5
+    run pmake MIN_RECALL=1.5
     assert_failure
     assert_output --partial "recall@10 1.0000"
     [ ! -e p/recall.txt ]
