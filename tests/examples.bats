@@ -39,6 +39,31 @@ PY
     assert_output --partial "ok "
 }
 
+@test "vec-query-mpi -o and vec-query --merge -o carry the same attributes; merge's times are 0" {
+    ann a.h5 --n 200 --nq 6 --dim 8 --k 5
+    vec-ingest -q c a.h5:/train
+    vec-query -q -k 5 --share 0/1 --partial p0 c a.h5:/test
+    vec-query -q -k 5 --merge -o merged.h5 p0
+    files=(merged.h5)
+    if command -v mpirun >/dev/null && [ -x "$BIN_DIR/vec-query-mpi" ]; then
+        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+            mpirun --oversubscribe -np 2 vec-query-mpi -q -k 5 -o mpi.h5 c a.h5:/test
+        files+=(mpi.h5)
+    fi
+    run -0 "$PY" - "${files[@]}" <<'PY'
+import sys, h5py
+for fn in sys.argv[1:]:
+    f = h5py.File(fn, "r")
+    p = dict(f.attrs)
+    assert {"algo", "name", "dataset", "distance", "count", "run_count", "build_time", "index_size",
+            "best_search_time", "candidates", "batch_mode", "expect_extra"} <= set(p), (fn, p)
+    assert f["times"].shape == (6,) and p["count"] == 5, fn
+    assert (p["best_search_time"] == 0) == (fn == "merged.h5"), (fn, p)
+print("ok")
+PY
+    assert_output ok
+}
+
 REPO="$(cd "$TESTS_DIR/.." && pwd)"
 
 # pmake ARGS... - make in the copy of the pipeline, as a user runs it: not as a sub-make of the
