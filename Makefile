@@ -16,6 +16,8 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 LIBDIR    ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+# bash-completion loads completions/CMD when CMD is first completed
+COMPLETIONSDIR ?= $(PREFIX)/share/bash-completion/completions
 # The shared library's soname: libvecseg.so.MAJOR, or libvecseg.so.0.MINOR while the major
 # version is 0 (before 1.0 a minor release may change the ABI).
 VERSION_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
@@ -229,6 +231,9 @@ install: all
 	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/vecseg/
 	install -m 644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -d $(DESTDIR)$(COMPLETIONSDIR)
+	install -m 644 completion/vecseg.bash $(DESTDIR)$(COMPLETIONSDIR)/vecseg
+	for t in $(TOOLS) vec-query-mpi; do ln -sf vecseg $(DESTDIR)$(COMPLETIONSDIR)/$$t || exit; done
 
 # Every file install may have put, vec-query-mpi whether or not this build has MPI; of the
 # directories only include/vecseg, which is ours alone.
@@ -239,6 +244,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/vecseg/,$(notdir $(PUBLIC_HEADERS)))
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/man1/,$(notdir $(filter %.1,$(MAN_PAGES))))
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/man5/,$(notdir $(filter %.5,$(MAN_PAGES))))
+	rm -f $(addprefix $(DESTDIR)$(COMPLETIONSDIR)/,vecseg $(TOOLS) vec-query-mpi)
 	if [ -d $(DESTDIR)$(INCLUDEDIR)/vecseg ]; then rmdir $(DESTDIR)$(INCLUDEDIR)/vecseg; fi
 
 # make print-VAR: the value of a variable (tests/api.bats asks for LDLIBS and SAN_FLAGS).

@@ -105,6 +105,10 @@ int query_read(const query_opts *o, uint32_t dim, float **q, size_t *nq, vf_erro
    read and its rate, total time; then frees the run and closes its snapshot. */
 void query_done(query_run *r);
 
+/* What query_write puts in an -o file's ann-benchmarks attributes, set by the mode that
+   searched: search seconds for the batch (0: not timed here) and kB of the segments searched. */
+extern double query_search_secs, query_index_kb;
+
 /* Writes the answer: nq hit lists of k (internal distances of metric) reported as TSV, JSON
    lines or -o HDF5, and with --truth recall@k on stderr.  Dies on error. */
 void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_hit *h);

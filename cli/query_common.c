@@ -295,6 +295,8 @@ static double recall(size_t nq, size_t k, const uint64_t *ids, const float *dist
     return nq ? sum / (double)nq : 1.0;
 }
 
+double query_search_secs, query_index_kb;
+
 void query_write(const query_opts *o, size_t nq, size_t k, int metric, const vs_hit *h)
 {
     query_write_at(o, 0, nq, k, metric, h);
@@ -353,7 +355,26 @@ void query_write_at(const query_opts *o, size_t q0, size_t nq, size_t k, int met
             cli_die(EX_OSERR, "out of memory");
         for (size_t i = 0; i < nq * k; i++)
             sid[i] = ids[i] == VS_NO_ID ? -1 : (int64_t)ids[i];
-        int rc = vs_h5_write_results(o->out, nq, k, sid, dist, &err);
+        /* ann-benchmarks' attributes: its distance names, one batch timed as a whole */
+        vs_h5_results_meta meta = {0};
+        meta.distance = metric == VF_METRIC_L2 ? "euclidean" : metric == VF_METRIC_COSINE ? "angular" : "ip";
+        /* ann-benchmarks names a data set by its file: the queries' file without directory,
+           dataset and extension (fashion-mnist-784-euclidean.hdf5:/test) */
+        char dataset[256] = "";
+        if (o->qspec && strcmp(o->qspec, "-") != 0) {
+            const char *b = strrchr(o->qspec, '/'), *c = strstr(o->qspec, ":/");
+            b = b && (!c || b < c) ? b + 1 : o->qspec;
+            snprintf(dataset, sizeof dataset, "%.*s", (int)(c ? (size_t)(c - b) : strlen(b)), b);
+            char *dot = strrchr(dataset, '.');
+            if (dot && dot != dataset)
+                *dot = 0;
+        }
+        meta.dataset = dataset;
+        meta.index_size = query_index_kb;
+        meta.best_search_time = nq ? query_search_secs / (double)nq : 0.0;
+        meta.batch_mode = 1;
+        meta.run_count = 1;
+        int rc = vs_h5_write_results_meta(o->out, nq, k, sid, dist, &meta, &err);
         free(sid);
         if (rc) { /* as above: nothing left for LeakSanitizer */
             free(ids);

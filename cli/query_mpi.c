@@ -210,6 +210,13 @@ static int run_mpi(const query_opts *o)
         t[0] = -(t[1] = vs_cores());
     MPI_Reduce(t, tt, 2, MPI_INT, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0) {
+        /* -o's ann-benchmarks times: the whole run (open, broadcast, search, gather) per query */
+        const vf_manifest *m = vs_snapshot_manifest(s);
+        query_search_secs = cli_now() - t0;
+        for (size_t i = 0; i < m->nsealed; i++)
+            query_index_kb += (double)m->sealed[i].bytes / 1024.0;
+        for (size_t i = 0; i < m->ngrowing; i++)
+            query_index_kb += (double)(m->growing[i].length - m->growing[i].start) / 1024.0;
         if (whole)
             query_write(o, nq, k, metric, kept);
         if (!cli_quiet) {

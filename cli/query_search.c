@@ -109,6 +109,12 @@ int query_search(const query_opts *o)
                                            o->nshares ? o->nshares : 1, r.h, &err);
     if (rc)
         cli_die_err(&err);
+    /* the queries are searched as one batch: -o records its time, divided per query */
+    query_search_secs = cli_now() - r.t1;
+    for (size_t i = 0; i < r.m->nsealed; i++)
+        query_index_kb += (double)r.m->sealed[i].bytes / 1024.0;
+    for (size_t i = 0; i < r.m->ngrowing; i++) /* growing rows are searched from the log */
+        query_index_kb += (double)(r.m->growing[i].length - r.m->growing[i].start) / 1024.0;
     query_write(o, r.nq, r.k, r.m->metric, r.h);
     query_done(&r);
     return 0;

@@ -413,6 +413,26 @@ VS_API int vs_read_all_f32_ids(const char *spec, const vs_reader_opts *o, float 
 VS_API int vs_h5_write_results(const char *path, size_t nq, size_t k, const int64_t *ids, const float *dist,
                                vf_error *err);
 
+/* What an ann-benchmarks results file says besides its answers: the attributes its plotting
+   tools read (ann_benchmarks/runner.py), and the per-query times ("times", float32, nq). */
+typedef struct vs_h5_results_meta {
+    const char *algo, *name;   /* "algo" and "name" attributes; NULL: "vecseg" */
+    const char *distance;      /* ann-benchmarks' name: "euclidean", "angular", ... */
+    const char *dataset;       /* "dataset": the data set's name; NULL: "" */
+    double build_time;         /* seconds spent building the index (0: not known) */
+    double index_size;         /* kB of index searched */
+    double best_search_time;   /* seconds per query */
+    double candidates;         /* mean distance computations per query (0: not counted) */
+    int batch_mode;            /* 1: the queries were searched as one batch */
+    int run_count;             /* runs of the query set; best_search_time is the best */
+    const float *times;        /* nq seconds, one per query; NULL: best_search_time each */
+} vs_h5_results_meta;
+
+/* vs_h5_write_results, plus meta's attributes, "count" (k), "expect_extra" (false) and "times";
+   meta NULL writes what vs_h5_write_results writes. */
+VS_API int vs_h5_write_results_meta(const char *path, size_t nq, size_t k, const int64_t *ids, const float *dist,
+                                    const vs_h5_results_meta *meta, vf_error *err);
+
 #if defined(__cplusplus)
 }
 #endif

@@ -268,7 +268,7 @@ import h5py
 f = h5py.File("out.h5", "r")
 print(sorted(f.keys()), f["neighbors"].shape, f["distances"].shape)
 '
-    assert_output "['distances', 'neighbors'] (6, 7) (6, 7)"
+    assert_output "['distances', 'neighbors', 'times'] (6, 7) (6, 7)"
     check_results out.h5 -k 7 --base a.npy --queries q.npy
 }
 

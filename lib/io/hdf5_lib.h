@@ -22,11 +22,11 @@
     X(H5Sselect_hyperslab) X(H5Sget_simple_extent_ndims) X(H5Sget_simple_extent_dims) X(H5Tclose)              \
     X(H5Tget_class) X(H5Tget_size) X(H5Tget_sign)                                                              \
     X(H5Aclose) X(H5Acreate2) X(H5Aexists) X(H5Aget_type) X(H5Aopen) X(H5Aread) X(H5Awrite) X(H5Pset_obj_track_times) \
-    X(H5Screate) X(H5Tcopy) X(H5Tget_cset) X(H5Tis_variable_str) X(H5Tset_cset) X(H5Tset_size) X(H5free_memory)
+    X(H5Screate) X(H5Tcopy) X(H5Tget_cset) X(H5Tis_variable_str) X(H5Tset_cset) X(H5Tset_size) X(H5free_memory) X(H5Tenum_create) X(H5Tenum_insert)
 #define VS_H5_GLOBALS(X)                                                                                       \
     X(H5T_NATIVE_FLOAT_g) X(H5T_NATIVE_DOUBLE_g) X(H5T_NATIVE_UINT8_g) X(H5T_NATIVE_UINT32_g)                  \
     X(H5T_NATIVE_UINT64_g) X(H5T_NATIVE_INT32_g) X(H5T_NATIVE_INT64_g) X(H5T_STD_I64LE_g) X(H5T_IEEE_F32LE_g)  \
-    X(H5P_CLS_DATASET_ACCESS_ID_g) X(H5P_CLS_DATASET_CREATE_ID_g) X(H5P_CLS_FILE_CREATE_ID_g) X(H5T_C_S1_g)
+    X(H5P_CLS_DATASET_ACCESS_ID_g) X(H5P_CLS_DATASET_CREATE_ID_g) X(H5P_CLS_FILE_CREATE_ID_g) X(H5T_C_S1_g) X(H5T_NATIVE_INT8_g)
 
 typedef struct vs_h5_lib {
 #define VS_H5_MEMBER(name) __typeof__(name) *p_##name;
@@ -99,5 +99,8 @@ int vs_h5_load(vf_error *err);
 #define H5P_CLS_DATASET_CREATE_ID_g (*vs_h5.p_H5P_CLS_DATASET_CREATE_ID_g)
 #define H5P_CLS_FILE_CREATE_ID_g (*vs_h5.p_H5P_CLS_FILE_CREATE_ID_g)
 #define H5T_C_S1_g (*vs_h5.p_H5T_C_S1_g)
+#define H5Tenum_create (*vs_h5.p_H5Tenum_create)
+#define H5Tenum_insert (*vs_h5.p_H5Tenum_insert)
+#define H5T_NATIVE_INT8_g (*vs_h5.p_H5T_NATIVE_INT8_g)
 
 #endif

@@ -466,8 +466,81 @@ int vs_h5_rows_close(vs_h5_rows *w, vf_error *err)
     return 0;
 }
 
+/* Scalar attributes as h5py writes Python values: str variable-length UTF-8, float and int
+   64-bit, bool the numpy enum h5py reads back as numpy.bool_. */
+static int attr_put(hid_t f, const char *name, hid_t type, const void *v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(f, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a < 0 || H5Awrite(a, type, v) < 0 ? -1 : 0;
+    if (a >= 0 && H5Aclose(a) < 0)
+        rc = -1;
+    if (sp >= 0)
+        H5Sclose(sp);
+    return rc;
+}
+
+static int attr_str(hid_t f, const char *name, const char *v)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0)
+        return -1;
+    int rc = H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ? -1 : attr_put(f, name, t, &v);
+    H5Tclose(t);
+    return rc;
+}
+
+static int attr_bool(hid_t f, const char *name, int v)
+{
+    hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
+    if (t < 0)
+        return -1;
+    int8_t no = 0, yes = 1, b = v ? 1 : 0;
+    int rc = H5Tenum_insert(t, "FALSE", &no) < 0 || H5Tenum_insert(t, "TRUE", &yes) < 0 ? -1 : attr_put(f, name, t, &b);
+    H5Tclose(t);
+    return rc;
+}
+
+static int write_meta(hid_t f, size_t nq, size_t k, const vs_h5_results_meta *m)
+{
+    double dv[4] = {m->build_time, m->index_size, m->best_search_time, m->candidates};
+    const char *dn[4] = {"build_time", "index_size", "best_search_time", "candidates"};
+    int64_t count = (int64_t)k, runs = m->run_count > 0 ? m->run_count : 1;
+    for (int i = 0; i < 4; i++)
+        if (attr_put(f, dn[i], H5T_NATIVE_DOUBLE, &dv[i]) < 0)
+            return -1;
+    if (attr_str(f, "algo", m->algo ? m->algo : "vecseg") < 0 || attr_str(f, "name", m->name ? m->name : "vecseg") < 0 ||
+        attr_str(f, "distance", m->distance ? m->distance : "euclidean") < 0 ||
+        attr_str(f, "dataset", m->dataset ? m->dataset : "") < 0 ||
+        attr_put(f, "count", H5T_NATIVE_INT64, &count) < 0 || attr_put(f, "run_count", H5T_NATIVE_INT64, &runs) < 0 ||
+        attr_bool(f, "batch_mode", m->batch_mode) < 0 || attr_bool(f, "expect_extra", 0) < 0)
+        return -1;
+    /* ann-benchmarks' per-query "times": float32, one per query */
+    float *t = malloc((nq ? nq : 1) * sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < nq; i++)
+        t[i] = m->times ? m->times[i] : (float)m->best_search_time;
+    hsize_t dims[1] = {nq};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t ds = sp < 0 ? -1 : H5Dcreate2(f, "times", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = ds < 0 || (nq && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t) < 0) ? -1 : 0;
+    if (ds >= 0 && H5Dclose(ds) < 0)
+        rc = -1;
+    if (sp >= 0)
+        H5Sclose(sp);
+    free(t);
+    return rc;
+}
+
 int vs_h5_write_results(const char *path, size_t nq, size_t k, const int64_t *ids,
                         const float *dist, vf_error *err)
+{
+    return vs_h5_write_results_meta(path, nq, k, ids, dist, NULL, err);
+}
+
+int vs_h5_write_results_meta(const char *path, size_t nq, size_t k, const int64_t *ids,
+                             const float *dist, const vs_h5_results_meta *meta, vf_error *err)
 {
     if (!path || !*path)
         return vf_fail(err, VF_EARG, "no results file named");
@@ -499,7 +572,8 @@ int vs_h5_write_results(const char *path, size_t nq, size_t k, const int64_t *id
         goto out;
     }
     if (write_dataset(f, "neighbors", H5T_STD_I64LE, H5T_NATIVE_INT64, nq, k, ids) < 0 ||
-        write_dataset(f, "distances", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, nq, k, dist) < 0)
+        write_dataset(f, "distances", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, nq, k, dist) < 0 ||
+        (meta && write_meta(f, nq, k, meta) < 0))
         rc = vf_fail(err, VF_EIO, "'%s': writing the results failed", tmp);
     if (H5Fclose(f) < 0 && rc == 0)
         rc = vf_fail(err, VF_EIO, "'%s': closing failed", tmp);

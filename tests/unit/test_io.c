@@ -753,6 +753,67 @@ static void test_results(void)
     CHECK(strstr(e.msg, "no/such/dir/r.h5") != NULL);
 }
 
+/* The variable-length string attribute name of obj (h5py's str), malloc'd, or NULL. */
+static char *vlen_attr(hid_t obj, const char *name)
+{
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return NULL;
+    hid_t t = H5Aget_type(a);
+    char *v = NULL, *out = NULL;
+    if (H5Tis_variable_str(t) > 0 && H5Aread(a, t, &v) >= 0 && v) {
+        out = strdup(v);
+        H5free_memory(v);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return out;
+}
+
+/* ann-benchmarks' attributes and per-query times (the CLI passes none, so the times given here
+   are the only check of that path); and 0 queries make an empty "times". */
+static void test_results_meta(void)
+{
+    enum { NQ = 3, K = 2 };
+    int64_t ids[NQ * K] = {1, 2, 3, 4, 5, 6};
+    float dist[NQ * K] = {0.5f, 1, 1.5f, 2, 2.5f, 3}, times[NQ] = {0.25f, 0.5f, 0.75f};
+    vs_h5_results_meta m = {0};
+    m.name = "vecseg(ef=64)";
+    m.distance = "angular";
+    m.best_search_time = 0.5;
+    m.index_size = 12.5;
+    m.run_count = 3;
+    m.times = times;
+    vf_error e = {0, ""};
+    CHECK_MSG(vs_h5_write_results_meta(P("meta.h5"), NQ, K, ids, dist, &m, &e) == 0, "%s", e.msg);
+    hid_t f = H5Fopen(P("meta.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "/times", H5P_DEFAULT);
+    float back[NQ];
+    CHECK(ds >= 0 && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+    CHECK(memcmp(back, times, sizeof times) == 0);
+    H5Dclose(ds);
+    int64_t count = 0, runs = 0;
+    double size = 0;
+    hid_t a = H5Aopen(f, "count", H5P_DEFAULT);
+    CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &count) >= 0 && count == K);
+    H5Aclose(a);
+    a = H5Aopen(f, "run_count", H5P_DEFAULT);
+    CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &runs) >= 0 && runs == 3);
+    H5Aclose(a);
+    a = H5Aopen(f, "index_size", H5P_DEFAULT);
+    CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &size) >= 0 && size == 12.5);
+    H5Aclose(a);
+    char *name = vlen_attr(f, "name"), *distance = vlen_attr(f, "distance"), *algo = vlen_attr(f, "algo");
+    CHECK(name && strcmp(name, "vecseg(ef=64)") == 0);
+    CHECK(distance && strcmp(distance, "angular") == 0);
+    CHECK(algo && strcmp(algo, "vecseg") == 0);
+    free(name);
+    free(distance);
+    free(algo);
+    H5Fclose(f);
+    CHECK(vs_h5_write_results_meta(P("meta0.h5"), 0, K, NULL, NULL, &m, &e) == 0);
+}
+
 /* ---- common errors, loaders, stdin --------------------------------------------------------- */
 
 static void test_common_errors(void)
@@ -1189,6 +1250,7 @@ int main(void)
     test_hdf5();
     test_h5_metric();
     test_results();
+    test_results_meta();
     test_common_errors();
     test_loaders();
     test_large();
