@@ -162,6 +162,10 @@ typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's setting
     uint64_t seed;      /* 0 = setting "index-seed" */
     int jobs;           /* segments built at once; 0 = 1 */
     int threads;        /* threads per build; 0 = vs_cores() / jobs */
+    /* called after each segment is built, from the building thread (calls are
+       serialized): rows done and in all; lib/ never prints, the caller may */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
 } vs_seal_opts;
 
 typedef struct vs_seal_plan {     /* one sealed segment written */
