@@ -18,6 +18,7 @@
 static const char usage[] =
     "Usage: vec-inspect [OPTIONS] PATH\n"
     "       vec-inspect --repair [-q] COLL\n"
+    "       vec-inspect --nodes [-q] COLL\n"
     "Describe PATH: a collection directory (its snapshot: settings, shards,\n"
     "segments, tombstone files), a sealed segment (.vseg: header and section\n"
     "table), a growing log (.log: header and records), a tombstone file (.tomb)\n"
