@@ -220,6 +220,11 @@ void cli_progress(const char *fmt, ...)
     progress_shown = 1;
 }
 
+void cli_progress_start(void)
+{
+    progress_t0 = progress_last = cli_now();
+}
+
 void cli_progress_work(const char *what, uint64_t done, uint64_t total, const char *unit)
 {
     if (cli_quiet || !isatty(STDERR_FILENO))

@@ -160,6 +160,7 @@ int main(int argc, char **argv)
     if (!o.dry_run) {
         cli_progress("sealing '%s'", coll);
         o.progress = seal_progress;
+        cli_progress_start();
     }
     vs_seal_report rep;
     vf_error err;

@@ -78,6 +78,13 @@ static char (*shard_indexes(const char *coll, const vs_shard_info *v, size_t n))
     return idx;
 }
 
+/* vs_shard_opts.progress: rows rewritten so far (stderr, on a terminal only) */
+static void shard_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)arg;
+    cli_progress_work("splitting", done, total, "rows");
+}
+
 int main(int argc, char **argv)
 {
     cli_init("vec-shard", argv);
@@ -164,8 +171,11 @@ int main(int argc, char **argv)
     }
     double t0 = cli_now();
     vs_shard_report rep;
+    o.progress = shard_progress;
+    cli_progress_start();
     if (vs_shard_change(coll, &o, &rep, &err))
         cli_die_err(&err);
+    cli_progress_done();
     if (!cli_quiet) {
         if (o.dry_run)
             fprintf(stderr, "%s: %s (dry run)\n", cli_tool,
