@@ -261,6 +261,17 @@ VS_API int vs_balance(const char *path, const char *const *nodes, size_t nnodes,
                       vf_error *err);
 VS_API void vs_balance_report_release(vs_balance_report *rep);
 
+typedef struct vs_balance_opts {  /* zeroed = vs_balance's defaults */
+    int dry_run;
+    /* called after each piece of a cut segment is rewritten, from the writing
+       thread (calls are serialized): rows written and to write; lib/ never prints */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+} vs_balance_opts;
+/* vs_balance with options (vs_balance is this with o->dry_run only). */
+VS_API int vs_balance_with(const char *path, const char *const *nodes, size_t nnodes, const vs_balance_opts *o,
+                           vs_balance_report *rep, vf_error *err);
+
 /* ---- readers of foreign vector formats -----------------------------------------
  *
  * A reader streams the rows of one source (a file, stdin, or one HDF5 dataset) as float32

@@ -607,7 +607,7 @@ void vs_seal_report_release(vs_seal_report *rep)
 /* ---- cuts (vec-balance) ---------------------------------------------------- */
 
 int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size_t n, vf_apply_fn more,
-                 void *more_arg, uint64_t *generation, vf_error *err)
+                 void *more_arg, const vs_seal_opts *po, uint64_t *generation, vf_error *err)
 {
     vs_idmap tomb;
     vs_idmap_init(&tomb);
@@ -650,7 +650,12 @@ int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size
     if (rc == 0 && ctx.njobs) {
         int jobs = vs_cores() < (int)ctx.njobs ? vs_cores() : (int)ctx.njobs;
         ctx.bp.threads = vs_cores() / jobs > 1 ? vs_cores() / jobs : 1;
+        ctx.o = po;
+        pthread_mutex_init(&ctx.lock, NULL);
+        for (size_t i = 0; i < ctx.njobs; i++)
+            ctx.total += ctx.jobs[i].rows_in;
         vs_parallel_for(jobs, ctx.njobs, run_item, &ctx);
+        pthread_mutex_destroy(&ctx.lock);
         for (size_t i = 0; rc == 0 && i < ctx.njobs; i++)
             if (ctx.jobs[i].rc) {
                 rc = ctx.jobs[i].rc;
