@@ -209,7 +209,7 @@ uint64_t cli_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
 
 void cli_progress(const char *fmt, ...)
 {
-    if (cli_quiet || !isatty(STDERR_FILENO))
+    if (!cli_progress_on())
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -220,6 +220,11 @@ void cli_progress(const char *fmt, ...)
     progress_shown = 1;
 }
 
+int cli_progress_on(void)
+{
+    return !cli_quiet && isatty(STDERR_FILENO);
+}
+
 void cli_progress_start(void)
 {
     progress_t0 = progress_last = cli_now();
@@ -227,7 +232,7 @@ void cli_progress_start(void)
 
 void cli_progress_work(const char *what, uint64_t done, uint64_t total, const char *unit)
 {
-    if (cli_quiet || !isatty(STDERR_FILENO))
+    if (!cli_progress_on())
         return;
     double now = cli_now();
     if (progress_t0 == 0)

@@ -41,6 +41,8 @@ void cli_progress_done(void);
    since cli_progress_start (or the first call after cli_progress_done); at most five
    lines a second, and the last. */
 void cli_progress_start(void);
+/* 1 when progress lines are shown: stderr is a terminal and -q was not given. */
+int cli_progress_on(void);
 void cli_progress_work(const char *what, uint64_t done, uint64_t total, const char *unit);
 /* bytes as a size for people ("1.5MiB") when stdout is a terminal, exact digits otherwise
    (scripts); written into buf, returned. */

@@ -99,14 +99,29 @@ static int search_processes(vs_snapshot *s, const float *q, size_t nq, const que
     return rc;
 }
 
+/* Queries at once between two progress lines; a large run on a terminal is searched in
+   batches of them (each query's answer is its own, so the hits are the same). */
+#define PROGRESS_BATCH 1024
+
 int query_search(const query_opts *o)
 {
     vf_error err;
     query_run r;
     query_open(o, &r);
-    int rc = o->jobs > 1 ? search_processes(r.s, r.q, r.nq, o, r.h, &err)
-                         : vs_search_share(r.s, r.q, r.nq, &o->so, o->nshares ? o->share : 0,
-                                           o->nshares ? o->nshares : 1, r.h, &err);
+    int share = o->nshares ? o->share : 0, nshares = o->nshares ? o->nshares : 1, rc;
+    if (o->jobs > 1)
+        rc = search_processes(r.s, r.q, r.nq, o, r.h, &err);
+    else if (r.nq > PROGRESS_BATCH && cli_progress_on()) {
+        cli_progress_start();
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i < r.nq; i += PROGRESS_BATCH) {
+            size_t n = r.nq - i < PROGRESS_BATCH ? r.nq - i : PROGRESS_BATCH;
+            rc = vs_search_share(r.s, r.q + i * r.m->dim, n, &o->so, share, nshares, r.h + i * r.k, &err);
+            cli_progress_work("searching", i + n, r.nq, "queries");
+        }
+        cli_progress_done();
+    } else
+        rc = vs_search_share(r.s, r.q, r.nq, &o->so, share, nshares, r.h, &err);
     if (rc)
         cli_die_err(&err);
     query_write(o, r.nq, r.k, r.m->metric, r.h);
