@@ -64,8 +64,10 @@ static void show_seg(vf_seg *s, const char *shown)
     if (verify && vf_seg_verify(s, &err))
         cli_die(EX_DATAERR, "'%s': %s", shown, err.msg);
     const vf_seg_info *in = vf_seg_get_info(s);
-    OUT("segment %s\nbytes %" PRIu64 "\ndim %u\nelem f32\nmetric %s\nrows %" PRIu64 "\nshard %u\nflags %u\n", shown,
-        vf_seg_file_size(s), in->dim, vf_metric_name((int)in->metric), in->rows, in->shard, in->flags);
+    char sz[32];
+    OUT("segment %s\nbytes %s\ndim %u\nelem f32\nmetric %s\nrows %" PRIu64 "\nshard %u\nflags %u\n", shown,
+        cli_size(sz, sizeof sz, vf_seg_file_size(s)), in->dim, vf_metric_name((int)in->metric), in->rows, in->shard,
+        in->flags);
     for (size_t i = 0; i < vf_seg_nsections(s); i++) {
         const vf_section *x = vf_seg_section_at(s, i);
         OUT("section type=%u name=%s flags=%u offset=%" PRIu64 " length=%" PRIu64 " crc32=%08x\n", x->type,

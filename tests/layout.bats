@@ -133,3 +133,12 @@ coll_hnsw() {
     cmp file.tsv tty.tsv
     [ "$(wc -l <tty.tsv)" -eq 4500 ]
 }
+
+@test "a sealed segment's bytes line is exact on a pipe, KiB on a terminal" {
+    coll_hnsw c 300
+    seg=$(ls c/s-*.vseg | head -1)
+    run -0 vec-inspect "$seg"
+    assert_line "bytes $(stat -c %s "$seg")"
+    on_tty "vec-inspect $seg"
+    assert_line --regexp '^bytes [0-9]+\.[0-9]KiB'
+}
