@@ -99,9 +99,12 @@ static int search_processes(vs_snapshot *s, const float *q, size_t nq, const que
     return rc;
 }
 
-/* Queries at once between two progress lines; a large run on a terminal is searched in
-   batches of them (each query's answer is its own, so the hits are the same). */
+/* A run of more than PROGRESS_BATCH queries on a terminal is searched in batches, a progress
+   line after each (each query's answer is its own, so the hits are the same).  Each call
+   ends waiting for its slowest thread, so after the first batch a batch is sized to take
+   about BATCH_SECONDS: the progress line still moves, and the cost stays small. */
 #define PROGRESS_BATCH 1024
+#define BATCH_SECONDS 2.0
 
 int query_search(const query_opts *o)
 {
@@ -113,11 +116,15 @@ int query_search(const query_opts *o)
         rc = search_processes(r.s, r.q, r.nq, o, r.h, &err);
     else if (r.nq > PROGRESS_BATCH && cli_progress_on()) {
         cli_progress_start();
+        double t0 = cli_now();
+        size_t batch = PROGRESS_BATCH;
         rc = 0;
-        for (size_t i = 0; rc == 0 && i < r.nq; i += PROGRESS_BATCH) {
-            size_t n = r.nq - i < PROGRESS_BATCH ? r.nq - i : PROGRESS_BATCH;
+        for (size_t i = 0, n; rc == 0 && i < r.nq; i += n) {
+            n = r.nq - i < batch ? r.nq - i : batch;
             rc = vs_search_share(r.s, r.q + i * r.m->dim, n, &o->so, share, nshares, r.h + i * r.k, &err);
             cli_progress_work("searching", i + n, r.nq, "queries");
+            double rate = (double)(i + n) / (cli_now() - t0 + 1e-9);
+            batch = rate * BATCH_SECONDS > PROGRESS_BATCH ? (size_t)(rate * BATCH_SECONDS) : PROGRESS_BATCH;
         }
         cli_progress_done();
     } else
