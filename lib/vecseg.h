@@ -218,7 +218,7 @@ typedef struct vs_shard_opts {
     int isolate;                  /* give partition key `key` a shard of its own */
     uint64_t key;
     int dry_run;
-    /* called after each sealed segment a split rewrites: rows moved and to move
+    /* called after each sealed segment a split rewrites: rows read and to read
        so far (over all splits of the call); lib/ never prints, the caller may */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;

@@ -441,14 +441,12 @@ int vs_balance_with(const char *path, const char *const *nodes, size_t nnodes, c
     if (rc == 0 && !dry_run && !same) {
         bal_ctx ctx = {nodes, nnodes, &m};
         vf_manifest done;
-        if (ns)
-        {
+        if (ns) {
             vs_seal_opts po = {0}; /* the progress callback, nothing else */
             po.progress = o->progress;
             po.progress_arg = o->progress_arg;
             rc = vs_seal_cuts(c, &m, spec, ns, apply_balance, &ctx, &po, &rep->generation, err);
-        }
-        else if ((rc = vf_coll_commit(c, apply_balance, &ctx, &done, err)) == 0) {
+        } else if ((rc = vf_coll_commit(c, apply_balance, &ctx, &done, err)) == 0) {
             rep->generation = done.generation;
             vf_manifest_release(&done);
         }
