@@ -18,6 +18,7 @@ const char *cli_tool = "vecseg";
 int cli_quiet;
 int cli_verbose;
 static int progress_shown;
+static double progress_t0, progress_last; /* cli_progress_work's start and last line */
 
 /* OpenBLAS reads its settings once, when it loads, which lib/ does on the first sgemm
    (lib/util/blas.h), long after this runs: so they are set in the environment here, before
@@ -199,7 +200,7 @@ uint64_t cli_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
 
 void cli_progress(const char *fmt, ...)
 {
-    if (cli_quiet || !isatty(STDERR_FILENO))
+    if (!cli_progress_on())
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -210,8 +211,60 @@ void cli_progress(const char *fmt, ...)
     progress_shown = 1;
 }
 
+int cli_progress_on(void)
+{
+    return !cli_quiet && isatty(STDERR_FILENO);
+}
+
+void cli_progress_start(void)
+{
+    progress_t0 = progress_last = cli_now();
+}
+
+void cli_progress_work(const char *what, uint64_t done, uint64_t total, const char *unit)
+{
+    if (!cli_progress_on())
+        return;
+    double now = cli_now();
+    if (progress_t0 == 0)
+        progress_t0 = progress_last = now;
+    /* a few lines a second are enough to see it move, and the last one */
+    if (now - progress_last < 0.2 && done < total)
+        return;
+    progress_last = now;
+    double dt = now - progress_t0, rate = dt > 0 ? (double)done / dt : 0;
+    char eta[32] = "";
+    if (total && done < total && rate > 0) {
+        long s = (long)((double)(total - done) / rate + 0.5);
+        snprintf(eta, sizeof eta, ", ETA %ld:%02ld", s / 60, s % 60);
+    }
+    if (total)
+        cli_progress("%s %llu/%llu %s (%.0f%%), %.0f %s/s%s", what, (unsigned long long)done,
+                     (unsigned long long)total, unit, 100.0 * (double)done / (double)total, rate, unit, eta);
+    else
+        cli_progress("%s %llu %s, %.0f %s/s", what, (unsigned long long)done, unit, rate, unit);
+}
+
+const char *cli_size(char *buf, size_t len, uint64_t bytes)
+{
+    static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (bytes < 1024 || !isatty(STDOUT_FILENO)) {
+        snprintf(buf, len, "%llu", (unsigned long long)bytes);
+        return buf;
+    }
+    double v = (double)bytes / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof *units) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%.1f%s", v, units[u]);
+    return buf;
+}
+
 void cli_progress_done(void)
 {
+    progress_t0 = 0;
     if (progress_shown) {
         fputs("\r\033[K", stderr);
         progress_shown = 0;

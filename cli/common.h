@@ -38,6 +38,16 @@ uint64_t cli_u64(const char *opt, const char *s, uint64_t min, uint64_t max);
 /* A progress line, overwritten in place, only when stderr is a terminal. */
 void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_progress_done(void);
+/* A progress line for `done` of `total` units (0: unknown), with the rate and the ETA
+   since cli_progress_start (or the first call after cli_progress_done); at most five
+   lines a second, and the last. */
+void cli_progress_start(void);
+/* 1 when progress lines are shown: stderr is a terminal and -q was not given. */
+int cli_progress_on(void);
+void cli_progress_work(const char *what, uint64_t done, uint64_t total, const char *unit);
+/* bytes as a size for people ("1.5MiB") when stdout is a terminal, exact digits otherwise
+   (scripts); written into buf, returned. */
+const char *cli_size(char *buf, size_t len, uint64_t bytes);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 

@@ -99,14 +99,36 @@ static int search_processes(vs_snapshot *s, const float *q, size_t nq, const que
     return rc;
 }
 
+/* A run of more than PROGRESS_BATCH queries on a terminal is searched in batches, a progress
+   line after each (each query's answer is its own, so the hits are the same).  Each call
+   ends waiting for its slowest thread, so after the first batch a batch is sized to take
+   about BATCH_SECONDS: the progress line still moves, and the cost stays small. */
+#define PROGRESS_BATCH 1024
+#define BATCH_SECONDS 2.0
+
 int query_search(const query_opts *o)
 {
     vf_error err;
     query_run r;
     query_open(o, &r);
-    int rc = o->jobs > 1 ? search_processes(r.s, r.q, r.nq, o, r.h, &err)
-                         : vs_search_share(r.s, r.q, r.nq, &o->so, o->nshares ? o->share : 0,
-                                           o->nshares ? o->nshares : 1, r.h, &err);
+    int share = o->nshares ? o->share : 0, nshares = o->nshares ? o->nshares : 1, rc;
+    if (o->jobs > 1)
+        rc = search_processes(r.s, r.q, r.nq, o, r.h, &err);
+    else if (r.nq > PROGRESS_BATCH && cli_progress_on()) {
+        cli_progress_start();
+        double t0 = cli_now();
+        size_t batch = PROGRESS_BATCH;
+        rc = 0;
+        for (size_t i = 0, n; rc == 0 && i < r.nq; i += n) {
+            n = r.nq - i < batch ? r.nq - i : batch;
+            rc = vs_search_share(r.s, r.q + i * r.m->dim, n, &o->so, share, nshares, r.h + i * r.k, &err);
+            cli_progress_work("searching", i + n, r.nq, "queries");
+            double rate = (double)(i + n) / (cli_now() - t0 + 1e-9);
+            batch = rate * BATCH_SECONDS > PROGRESS_BATCH ? (size_t)(rate * BATCH_SECONDS) : PROGRESS_BATCH;
+        }
+        cli_progress_done();
+    } else
+        rc = vs_search_share(r.s, r.q, r.nq, &o->so, share, nshares, r.h, &err);
     if (rc)
         cli_die_err(&err);
     /* the queries are searched as one batch: -o records its time, divided per query */

@@ -88,6 +88,13 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* vs_balance_opts.progress: rows of cut pieces rewritten (stderr, on a terminal only) */
+static void balance_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)arg;
+    cli_progress_work("rewriting cut segments", done, total, "rows");
+}
+
 int main(int argc, char **argv)
 {
     cli_init("vec-balance", argv);
@@ -145,8 +152,13 @@ int main(int argc, char **argv)
     const char *coll = argv[optind];
     vs_balance_report rep;
     vf_error err;
-    if (vs_balance(coll, names, n, dry, &rep, &err))
+    vs_balance_opts bo = {0};
+    bo.dry_run = dry;
+    bo.progress = balance_progress;
+    cli_progress_start();
+    if (vs_balance_with(coll, names, n, &bo, &rep, &err))
         cli_die_err(&err);
+    cli_progress_done();
     if (dry && header)
         printf("segment\tfrom\tto\trows\n");
     for (size_t i = 0; !dry && cli_verbose && i < rep.nmoves; i++)

@@ -18,17 +18,21 @@
 static const char usage[] =
     "Usage: vec-inspect [OPTIONS] PATH\n"
     "       vec-inspect --repair [-q] COLL\n"
+    "       vec-inspect --nodes [-q] COLL\n"
     "Describe PATH: a collection directory (its snapshot: settings, shards,\n"
     "segments, tombstone files), a sealed segment (.vseg: header and section\n"
     "table), a growing log (.log: header and records), a tombstone file (.tomb)\n"
     "or a partial result.  With --repair, remove what killed writers left in\n"
-    "collection COLL.\n"
+    "collection COLL.  Segment sizes are in KiB, MiB or GiB when standard output\n"
+    "is a terminal, in bytes otherwise.\n"
     "\n"
     "  --verify             check every checksum (of every file the collection's\n"
     "                       manifest names); exit 65 at the first damaged file\n"
     "  --rows N             also print the first N rows (id, lsn, vector)\n"
     "  --repair             remove orphan, temporary and uncommitted files and\n"
     "                       torn log tails, one line each; never a committed byte\n"
+    "  --nodes              the load per node of collection COLL (TSV: node,\n"
+    "                       segments, rows, bytes, cost, a bar of the cost)\n"
     "  -q, --quiet          print nothing; with --verify, only the exit status\n"
     "  -h, --help           this help\n"
     "  -V, --version        versions of the tool, library and format\n"
@@ -37,7 +41,8 @@ static const char usage[] =
     "  vec-inspect coll\n"
     "  vec-inspect --verify coll && echo intact\n"
     "  vec-inspect --rows 3 coll/s-00000001.vseg\n"
-    "  vec-inspect --repair coll\n";
+    "  vec-inspect --repair coll\n"
+    "  vec-inspect --nodes coll\n";
 
 static int verify, quiet;
 static uint64_t nrows;
@@ -60,8 +65,10 @@ static void show_seg(vf_seg *s, const char *shown)
     if (verify && vf_seg_verify(s, &err))
         cli_die(EX_DATAERR, "'%s': %s", shown, err.msg);
     const vf_seg_info *in = vf_seg_get_info(s);
-    OUT("segment %s\nbytes %" PRIu64 "\ndim %u\nelem f32\nmetric %s\nrows %" PRIu64 "\nshard %u\nflags %u\n", shown,
-        vf_seg_file_size(s), in->dim, vf_metric_name((int)in->metric), in->rows, in->shard, in->flags);
+    char sz[32];
+    OUT("segment %s\nbytes %s\ndim %u\nelem f32\nmetric %s\nrows %" PRIu64 "\nshard %u\nflags %u\n", shown,
+        cli_size(sz, sizeof sz, vf_seg_file_size(s)), in->dim, vf_metric_name((int)in->metric), in->rows, in->shard,
+        in->flags);
     for (size_t i = 0; i < vf_seg_nsections(s); i++) {
         const vf_section *x = vf_seg_section_at(s, i);
         OUT("section type=%u name=%s flags=%u offset=%" PRIu64 " length=%" PRIu64 " crc32=%08x\n", x->type,
@@ -214,6 +221,70 @@ static void repair_coll(const char *path)
         fprintf(stderr, "%s: '%s': %s\n", cli_tool, path, n ? "repaired" : "nothing to repair");
 }
 
+/* The node serving a segment placed on node, "-" when none does. */
+static const char *node_of(const vf_manifest *m, const char *node)
+{
+    const char *n = vf_manifest_serving_node(m, node);
+    return n[0] ? n : "-";
+}
+
+/* --nodes: per node serving segments, its segments, rows, bytes and the
+   estimated query cost vec-balance evens (vs_segment_cost), with a bar of
+   the cost scaled to the busiest node. */
+static void inspect_nodes(const char *path)
+{
+    vf_coll *c;
+    vf_manifest m;
+    vf_error err;
+    if (vf_coll_open(&c, path, &err) || vf_coll_snapshot(c, &m, &err))
+        cli_die_err(&err);
+    size_t nseg = m.nsealed + m.ngrowing, nn = 0;
+    struct load { const char *node; uint64_t segs, rows, bytes; double cost; } *l = calloc(nseg + 1, sizeof *l);
+    if (!l)
+        cli_die(EX_OSERR, "out of memory");
+    for (size_t i = 0; i < m.nnodes; i++) /* the nodes in the manifest's order, idle ones too */
+        l[nn++].node = m.nodes[i];
+    for (size_t i = 0; i < nseg; i++) {
+        int sealed = i < m.nsealed;
+        const char *node = node_of(&m, sealed ? m.sealed[i].node : m.growing[i - m.nsealed].node);
+        uint64_t rows = sealed ? m.sealed[i].rows : m.growing[i - m.nsealed].rows;
+        uint64_t bytes = sealed ? m.sealed[i].bytes : m.growing[i - m.nsealed].length;
+        int type = VS_INDEX_FLAT; /* a growing segment is scanned */
+        vf_seg *s;
+        if (sealed) {
+            char ix[512], name[32];
+            if (vs_sealed_open(c, &m, i, &s, &err) || vs_index_describe(s, ix, sizeof ix, &err))
+                cli_die_err(&err);
+            vf_seg_close(s);
+            sscanf(ix, "index %31s", name);
+            type = vs_index_type_parse(name);
+        }
+        size_t k = 0;
+        while (k < nn && strcmp(l[k].node, node))
+            k++;
+        if (k == nn)
+            l[nn++].node = node;
+        l[k].segs++;
+        l[k].rows += rows;
+        l[k].bytes += bytes;
+        l[k].cost += vs_segment_cost(rows, m.dim, type);
+    }
+    double max = 0;
+    for (size_t k = 0; k < nn; k++)
+        max = l[k].cost > max ? l[k].cost : max;
+    for (size_t k = 0; k < nn; k++) {
+        char sz[32], bar[41];
+        int w = max > 0 ? (int)(40 * l[k].cost / max + 0.5) : 0;
+        memset(bar, '#', (size_t)w);
+        bar[w] = 0;
+        OUT("%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%.0f\t%s\n", l[k].node, l[k].segs, l[k].rows,
+            cli_size(sz, sizeof sz, l[k].bytes), l[k].cost, bar);
+    }
+    free(l);
+    vf_manifest_release(&m);
+    vf_coll_close(c);
+}
+
 static void inspect_coll(const char *path)
 {
     vf_coll *c;
@@ -251,16 +322,32 @@ static void inspect_coll(const char *path)
     }
     uint64_t hot = 0, cold = 0, unread = 0;
     for (size_t i = 0; i < m.nsealed; i++) {
-        OUT("sealed %s shard=%u rows=%" PRIu64 " bytes=%" PRIu64 "\n", m.sealed[i].file, m.sealed[i].shard,
-            m.sealed[i].rows, m.sealed[i].bytes);
+        char sz[32];
+        OUT("sealed %s shard=%u rows=%" PRIu64 " bytes=%s node=%s", m.sealed[i].file, m.sealed[i].shard,
+            m.sealed[i].rows, cli_size(sz, sizeof sz, m.sealed[i].bytes), node_of(&m, m.sealed[i].node));
         /* opened as every reader opens it: checked against its manifest line */
         vf_seg *s;
         if (vs_sealed_open(c, &m, i, &s, &err)) {
             if (verify)
                 cli_die_err(&err);
+            OUT("\n");
             unread++; /* the summary still describes a damaged collection */
             continue;
         }
+        /* its index, type and parameters: "index hnsw M=16 ..." becomes "index=hnsw M=16 ...",
+           without the index's rows= (the line has the segment's, one key once) */
+        char ix[512];
+        if (vs_index_describe(s, ix, sizeof ix, &err) == 0) {
+            OUT(" index=");
+            int first = 1;
+            for (char *save = NULL, *w = strtok_r(ix + strlen("index "), " ", &save); w;
+                 w = strtok_r(NULL, " ", &save))
+                if (strncmp(w, "rows=", 5)) {
+                    OUT("%s%s", first ? "" : " ", w);
+                    first = 0;
+                }
+        }
+        OUT("\n");
         uint64_t h, k;
         vs_seg_memory(s, &h, &k);
         hot += h;
@@ -276,8 +363,8 @@ static void inspect_coll(const char *path)
     for (size_t i = 0; i < m.ngrowing; i++) {
         const vf_growing_ent *g = &m.growing[i];
         hot += g->length; /* a log is scanned whole */
-        OUT("growing %s shard=%u rows=%" PRIu64 " start=%" PRIu64 " length=%" PRIu64 "\n", g->file, g->shard, g->rows,
-            g->start, g->length);
+        OUT("growing %s shard=%u rows=%" PRIu64 " start=%" PRIu64 " length=%" PRIu64 " node=%s index=flat\n", g->file,
+            g->shard, g->rows, g->start, g->length, node_of(&m, g->node));
         vf_log_view v;
         if (verify && vs_growing_map(c, &m, i, &v, &err))
             cli_die_err(&err);
@@ -312,10 +399,10 @@ static void inspect_coll(const char *path)
 int main(int argc, char **argv)
 {
     cli_init("vec-inspect", argv);
-    enum { O_VERIFY = 256, O_ROWS, O_REPAIR };
-    int repair = 0, rows_given = 0;
+    enum { O_VERIFY = 256, O_ROWS, O_REPAIR, O_NODES };
+    int repair = 0, rows_given = 0, nodes = 0;
     static const struct option lo[] = {{"verify", no_argument, 0, O_VERIFY}, {"rows", required_argument, 0, O_ROWS},
-                                       {"repair", no_argument, 0, O_REPAIR},
+                                       {"repair", no_argument, 0, O_REPAIR}, {"nodes", no_argument, 0, O_NODES},
                                        {"quiet", no_argument, 0, 'q'},      {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, 'V'},    {0, 0, 0, 0}};
     int c;
@@ -324,6 +411,7 @@ int main(int argc, char **argv)
         case O_VERIFY: verify = 1; break;
         case O_ROWS: nrows = cli_u64("--rows", optarg, 0, UINT64_MAX); rows_given = 1; break;
         case O_REPAIR: repair = 1; break;
+        case O_NODES: nodes = 1; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': cli_version();
@@ -333,7 +421,7 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         cli_usage(optind >= argc ? "missing PATH" : "too many arguments");
     const char *path = argv[optind];
-    if (repair && (verify || rows_given))
+    if (repair && (verify || rows_given || nodes))
         cli_usage("--repair goes alone (with -q)");
     struct stat st;
     if (stat(path, &st) != 0)
@@ -342,6 +430,14 @@ int main(int argc, char **argv)
         cli_usage("--repair takes a collection directory, not '%s'", path);
     if (repair) {
         repair_coll(path);
+        return 0;
+    }
+    if (nodes && (verify || rows_given))
+        cli_usage("--nodes goes alone (with -q)");
+    if (nodes && !S_ISDIR(st.st_mode))
+        cli_usage("--nodes takes a collection directory, not '%s'", path);
+    if (nodes) {
+        inspect_nodes(path);
         return 0;
     }
     if (S_ISDIR(st.st_mode)) {

@@ -65,6 +65,13 @@ static void print_settings(void)
     }
 }
 
+/* vs_seal_opts.progress: rows built so far (stderr, on a terminal only) */
+static void seal_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)arg;
+    cli_progress_work("sealing", done, total, "rows");
+}
+
 int main(int argc, char **argv)
 {
     cli_init("vec-seal", argv);
@@ -150,8 +157,11 @@ int main(int argc, char **argv)
     }
     free(sets);
     double t0 = cli_now();
-    if (!o.dry_run)
+    if (!o.dry_run) {
         cli_progress("sealing '%s'", coll);
+        o.progress = seal_progress;
+        cli_progress_start();
+    }
     vs_seal_report rep;
     vf_error err;
     int rc = vs_seal(coll, &o, &rep, &err);

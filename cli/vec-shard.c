@@ -17,7 +17,9 @@
 static const char usage[] =
     "Usage: vec-shard [OPTIONS] COLL\n"
     "List the shards of collection COLL (TSV: shard, depth, value, key, rows,\n"
-    "deleted, growing, sealed, bytes, nodes), or change them online.\n"
+    "deleted, growing, sealed, bytes, nodes, indexes), or change them online.\n"
+    "Bytes are in KiB, MiB or GiB when standard output is a terminal; indexes\n"
+    "counts the sealed segments of each index type (hnsw:2,flat:1).\n"
     "\n"
     "      --format FMT     listing: tsv (default) or jsonl\n"
     "      --header         the TSV listing's first line names its columns\n"
@@ -34,6 +36,54 @@ static const char usage[] =
     "  vec-shard coll\n"
     "  vec-shard --shards 8 coll\n"
     "  vec-shard --isolate 42 coll\n";
+
+/* The index types of the sealed segments of every shard of the current snapshot,
+   "hnsw:2,flat:1" (or "-"), into idx[shard index], ids as vs_shard_list lists them. */
+static char (*shard_indexes(const char *coll, const vs_shard_info *v, size_t n))[128]
+{
+    char(*idx)[128] = calloc(n + 1, sizeof *idx);
+    vf_coll *c;
+    vf_manifest m;
+    vf_error err;
+    if (!idx)
+        cli_die(EX_OSERR, "out of memory");
+    if (vf_coll_open(&c, coll, &err) || vf_coll_snapshot(c, &m, &err))
+        cli_die_err(&err);
+    enum { NTYPES = 5 };
+    static const int types[NTYPES] = {VS_INDEX_FLAT, VS_INDEX_HNSW, VS_INDEX_IVF_FLAT, VS_INDEX_IVF_PQ,
+                                      VS_INDEX_IVF_SQ8};
+    for (size_t i = 0; i < n; i++) {
+        size_t count[NTYPES] = {0}, len = 0;
+        for (size_t j = 0; j < m.nsealed; j++) {
+            if (m.sealed[j].shard != v[i].id)
+                continue;
+            vf_seg *sg;
+            char ix[512], name[32] = "";
+            if (vs_sealed_open(c, &m, j, &sg, &err) || vs_index_describe(sg, ix, sizeof ix, &err))
+                cli_die_err(&err);
+            vf_seg_close(sg);
+            sscanf(ix, "index %31s", name);
+            for (int t = 0; t < NTYPES; t++)
+                count[t] += vs_index_type_parse(name) == types[t];
+        }
+        for (int t = 0; t < NTYPES; t++)
+            if (count[t])
+                len += (size_t)snprintf(idx[i] + len, sizeof idx[i] - len, "%s%s:%zu", len ? "," : "",
+                                        vs_index_type_name(types[t]), count[t]);
+        if (!len)
+            strcpy(idx[i], "-");
+    }
+    vf_manifest_release(&m);
+    vf_coll_close(c);
+    return idx;
+}
+
+/* vs_shard_opts.progress: rows rewritten so far (stderr, on a terminal only) */
+static void shard_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)arg;
+    cli_progress_work("splitting", done, total, "rows");
+}
 
 int main(int argc, char **argv)
 {
@@ -83,9 +133,10 @@ int main(int argc, char **argv)
         size_t n;
         if (vs_shard_list(coll, &v, &n, &err))
             cli_die_err(&err);
+        char(*idx)[128] = shard_indexes(coll, v, n);
         /* TSV, as every tool writes it: data only, the column names with --header */
         if (!jsonl && header)
-            printf("shard\tdepth\tvalue\tkey\trows\tdeleted\tgrowing\tsealed\tbytes\tnodes\n");
+            printf("shard\tdepth\tvalue\tkey\trows\tdeleted\tgrowing\tsealed\tbytes\tnodes\tindexes\n");
         for (size_t i = 0; i < n; i++) {
             const vs_shard_info *x = &v[i];
             char key[24] = "-";
@@ -93,32 +144,38 @@ int main(int argc, char **argv)
                 snprintf(key, sizeof key, "%llu", (unsigned long long)x->key);
             if (jsonl) {
                 /* through Jansson, which escapes: a node name may hold a quote or a backslash */
-                json_t *o = json_pack("{s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:s}", "shard", (json_int_t)x->id,
+                json_t *o = json_pack("{s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:s,s:s}", "shard", (json_int_t)x->id,
                                       "depth", (json_int_t)x->depth, "value", (json_int_t)x->value, "key",
                                       !x->has_key ? json_null()
                                       : x->key > (uint64_t)INT64_MAX ? json_string(key) /* beyond json_int_t */
                                                                      : json_integer((json_int_t)x->key), "rows",
                                       (json_int_t)x->rows, "deleted", (json_int_t)x->deleted, "growing",
                                       (json_int_t)x->ngrowing, "sealed", (json_int_t)x->nsealed, "bytes",
-                                      (json_int_t)x->bytes, "nodes", x->nodes);
+                                      (json_int_t)x->bytes, "nodes", x->nodes, "indexes", idx[i]);
                 if (!o)
                     cli_die(EX_DATAERR, "shard %u: a node name is not UTF-8, which JSON cannot hold", x->id);
                 json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
                 putchar('\n');
                 json_decref(o);
-            } else
-                printf("%u\t%u\t%llu\t%s\t%llu\t%llu\t%zu\t%zu\t%llu\t%s\n", x->id, x->depth,
+            } else {
+                char sz[32];
+                printf("%u\t%u\t%llu\t%s\t%llu\t%llu\t%zu\t%zu\t%s\t%s\t%s\n", x->id, x->depth,
                        (unsigned long long)x->value, key, (unsigned long long)x->rows,
-                       (unsigned long long)x->deleted, x->ngrowing, x->nsealed, (unsigned long long)x->bytes,
-                       x->nodes[0] ? x->nodes : "-");
+                       (unsigned long long)x->deleted, x->ngrowing, x->nsealed, cli_size(sz, sizeof sz, x->bytes),
+                       x->nodes[0] ? x->nodes : "-", idx[i]);
+            }
         }
+        free(idx);
         free(v);
         return 0;
     }
     double t0 = cli_now();
     vs_shard_report rep;
+    o.progress = shard_progress;
+    cli_progress_start();
     if (vs_shard_change(coll, &o, &rep, &err))
         cli_die_err(&err);
+    cli_progress_done();
     if (!cli_quiet) {
         if (o.dry_run)
             fprintf(stderr, "%s: %s (dry run)\n", cli_tool,

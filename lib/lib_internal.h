@@ -91,9 +91,10 @@ typedef struct vs_seal_cut {
 } vs_seal_cut;
 /* Writes the cuts (the pieces of a segment must cover all its rows) and
    commits them, replacing their sources, with more(next, more_arg) applied
-   in the same commit; the caller holds maint.lock (seal.c). */
+   in the same commit; the caller holds maint.lock (seal.c).  po (may be NULL)
+   gives only a progress callback. */
 int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size_t n, vf_apply_fn more,
-                 void *more_arg, uint64_t *generation, vf_error *err);
+                 void *more_arg, const vs_seal_opts *po, uint64_t *generation, vf_error *err);
 
 /* Puts every setting's default into a new collection's manifest (settings.c). */
 int vs_settings_init(vf_manifest *m, vf_error *err);

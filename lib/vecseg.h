@@ -166,6 +166,10 @@ typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's setting
     uint64_t seed;      /* 0 = setting "index-seed" */
     int jobs;           /* segments built at once; 0 = 1 */
     int threads;        /* threads per build; 0 = vs_cores() / jobs */
+    /* called after each segment is built, from the building thread (calls are
+       serialized): rows done and in all; lib/ never prints, the caller may */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
 } vs_seal_opts;
 
 typedef struct vs_seal_plan {     /* one sealed segment written */
@@ -218,6 +222,10 @@ typedef struct vs_shard_opts {
     int isolate;                  /* give partition key `key` a shard of its own */
     uint64_t key;
     int dry_run;
+    /* called after each sealed segment a split rewrites: rows read and to read
+       so far (over all splits of the call); lib/ never prints, the caller may */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
 } vs_shard_opts;
 
 typedef struct vs_shard_report {
@@ -256,6 +264,17 @@ typedef struct vs_balance_report {
 VS_API int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dry_run, vs_balance_report *rep,
                       vf_error *err);
 VS_API void vs_balance_report_release(vs_balance_report *rep);
+
+typedef struct vs_balance_opts {  /* zeroed = vs_balance's defaults */
+    int dry_run;
+    /* called after each piece of a cut segment is rewritten, from the writing
+       thread (calls are serialized): rows written and to write; lib/ never prints */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+} vs_balance_opts;
+/* vs_balance with options (vs_balance is this with o->dry_run only). */
+VS_API int vs_balance_with(const char *path, const char *const *nodes, size_t nnodes, const vs_balance_opts *o,
+                           vs_balance_report *rep, vf_error *err);
 
 /* ---- readers of foreign vector formats -----------------------------------------
  *

@@ -31,7 +31,7 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     assert_equal "${#lines[@]}" 3
     [ "$(printf '%s\n' "${lines[@]}" | awk -F'\t' '{n += $5} END {print n}')" -eq 400 ]
     run -0 vec-shard --header coll
-    assert_equal "${lines[0]}" $'shard\tdepth\tvalue\tkey\trows\tdeleted\tgrowing\tsealed\tbytes\tnodes'
+    assert_equal "${lines[0]}" $'shard\tdepth\tvalue\tkey\trows\tdeleted\tgrowing\tsealed\tbytes\tnodes\tindexes'
     assert_equal "${#lines[@]}" 4
     [ "$(printf '%s\n' "${lines[@]:1}" | awk -F'\t' '{n += $5} END {print n}')" -eq 400 ]
     run -0 vec-shard --format jsonl coll

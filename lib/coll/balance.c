@@ -296,6 +296,15 @@ static int apply_balance(vf_manifest *next, void *arg, vf_error *err)
 int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dry_run, vs_balance_report *rep,
                vf_error *err)
 {
+    vs_balance_opts o = {0};
+    o.dry_run = dry_run;
+    return vs_balance_with(path, nodes, nnodes, &o, rep, err);
+}
+
+int vs_balance_with(const char *path, const char *const *nodes, size_t nnodes, const vs_balance_opts *o,
+                    vs_balance_report *rep, vf_error *err)
+{
+    int dry_run = o->dry_run;
     memset(rep, 0, sizeof *rep);
     if (nnodes == 0)
         return vf_fail(err, VF_EARG, "no nodes given");
@@ -432,9 +441,12 @@ int vs_balance(const char *path, const char *const *nodes, size_t nnodes, int dr
     if (rc == 0 && !dry_run && !same) {
         bal_ctx ctx = {nodes, nnodes, &m};
         vf_manifest done;
-        if (ns)
-            rc = vs_seal_cuts(c, &m, spec, ns, apply_balance, &ctx, &rep->generation, err);
-        else if ((rc = vf_coll_commit(c, apply_balance, &ctx, &done, err)) == 0) {
+        if (ns) {
+            vs_seal_opts po = {0}; /* the progress callback, nothing else */
+            po.progress = o->progress;
+            po.progress_arg = o->progress_arg;
+            rc = vs_seal_cuts(c, &m, spec, ns, apply_balance, &ctx, &po, &rep->generation, err);
+        } else if ((rc = vf_coll_commit(c, apply_balance, &ctx, &done, err)) == 0) {
             rep->generation = done.generation;
             vf_manifest_release(&done);
         }

@@ -20,6 +20,7 @@
  * disk before any manifest names them; every live row is in exactly one
  * segment before and after; the same rows and settings give the same bytes.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,9 @@ typedef struct seal_ctx {
        the settings (one rule: a one-off --index becomes the setting) */
     char set_key[6][24], set_val[6][24];
     size_t nset;
+    const vs_seal_opts *o;  /* its progress callback, if any */
+    pthread_mutex_t lock;   /* serializes the callback and its counter */
+    uint64_t done, total;   /* rows built, rows to build */
 } seal_ctx;
 
 /* Collects a job's rows from its sources and writes its segment. */
@@ -135,6 +139,12 @@ static void run_item(void *vctx, size_t i, int w)
     seal_ctx *ctx = vctx;
     job *jb = &ctx->jobs[i];
     jb->rc = run_job(ctx, jb, &jb->err);
+    if (ctx->o && ctx->o->progress) {
+        pthread_mutex_lock(&ctx->lock);
+        ctx->done += jb->rows_in;
+        ctx->o->progress(ctx->o->progress_arg, ctx->done, ctx->total);
+        pthread_mutex_unlock(&ctx->lock);
+    }
 }
 
 /* ---- planning ------------------------------------------------------------ */
@@ -525,7 +535,12 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
         if ((size_t)jobs > ctx.njobs)
             jobs = (int)ctx.njobs;
         ctx.bp.threads = o->threads > 0 ? o->threads : (cores / jobs > 1 ? cores / jobs : 1);
+        ctx.o = o;
+        pthread_mutex_init(&ctx.lock, NULL);
+        for (size_t i = 0; i < ctx.njobs; i++)
+            ctx.total += ctx.jobs[i].rows_in;
         vs_parallel_for(jobs, ctx.njobs, run_item, &ctx);
+        pthread_mutex_destroy(&ctx.lock);
         for (size_t i = 0; rc == 0 && i < ctx.njobs; i++)
             if (ctx.jobs[i].rc) {
                 rc = ctx.jobs[i].rc;
@@ -592,7 +607,7 @@ void vs_seal_report_release(vs_seal_report *rep)
 /* ---- cuts (vec-balance) ---------------------------------------------------- */
 
 int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size_t n, vf_apply_fn more,
-                 void *more_arg, uint64_t *generation, vf_error *err)
+                 void *more_arg, const vs_seal_opts *po, uint64_t *generation, vf_error *err)
 {
     vs_idmap tomb;
     vs_idmap_init(&tomb);
@@ -635,7 +650,12 @@ int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size
     if (rc == 0 && ctx.njobs) {
         int jobs = vs_cores() < (int)ctx.njobs ? vs_cores() : (int)ctx.njobs;
         ctx.bp.threads = vs_cores() / jobs > 1 ? vs_cores() / jobs : 1;
+        ctx.o = po;
+        pthread_mutex_init(&ctx.lock, NULL);
+        for (size_t i = 0; i < ctx.njobs; i++)
+            ctx.total += ctx.jobs[i].rows_in;
         vs_parallel_for(jobs, ctx.njobs, run_item, &ctx);
+        pthread_mutex_destroy(&ctx.lock);
         for (size_t i = 0; rc == 0 && i < ctx.njobs; i++)
             if (ctx.jobs[i].rc) {
                 rc = ctx.jobs[i].rc;

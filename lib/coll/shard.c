@@ -94,6 +94,8 @@ typedef struct split {
     vf_growing_ent grow[2];    /* new logs, file "" when a child got no growing rows */
     int grow_made[2];          /* this split created grow[h].file: only those are removed on failure */
     uint64_t next_maint, next_ingest, moved;
+    const vs_shard_opts *o;    /* its progress callback, if any */
+    uint64_t before, total, read; /* rows moved by earlier splits; sealed rows to read, read */
 } split;
 
 /* Which child a row goes to. */
@@ -154,9 +156,12 @@ static int split_sealed(vf_coll *c, split *sp, const vs_idmap *tomb, const vs_bu
                 rc = add_sealed(sp, &e, err);
             sp->moved += b[h].n;
         }
+        sp->read += in->rows; /* rows read, deleted ones too: the count reaches the total */
         vs_rowbuf_release(&b[0]);
         vs_rowbuf_release(&b[1]);
         vf_seg_close(s);
+        if (rc == 0 && sp->o && sp->o->progress)
+            sp->o->progress(sp->o->progress_arg, sp->before + sp->read, sp->before + sp->total);
     }
     return rc;
 }
@@ -272,7 +277,8 @@ static int apply_split(vf_manifest *next, void *arg, vf_error *err)
 }
 
 /* Splits shard index src of the current manifest (isolate: key k). */
-static int split_one(vf_coll *c, int src_id, int isolate, uint64_t key, vs_shard_report *rep, vf_error *err)
+static int split_one(vf_coll *c, int src_id, int isolate, uint64_t key, const vs_shard_opts *o, uint64_t *read,
+                     vs_shard_report *rep, vf_error *err)
 {
     vf_manifest m, m2;
     int rc = vf_coll_snapshot(c, &m, err);
@@ -287,6 +293,10 @@ static int split_one(vf_coll *c, int src_id, int isolate, uint64_t key, vs_shard
     sp.isolate = isolate;
     sp.key = key;
     sp.next_maint = m.next_maint_file;
+    sp.o = o;
+    sp.before = *read;
+    for (size_t i = 0; i < m.nsealed; i++)
+        sp.total += m.sealed[i].shard == (uint32_t)src_id ? m.sealed[i].rows : 0;
     uint32_t maxid = 0;
     for (size_t i = 0; i < m.nshards; i++)
         if (m.shards[i].id > maxid)
@@ -345,6 +355,7 @@ static int split_one(vf_coll *c, int src_id, int isolate, uint64_t key, vs_shard
     } else {
         rep->splits++;
         rep->rows_moved += sp.moved;
+        *read += sp.read;
         for (size_t i = 0; i < sp.nsealed; i++)
             rep->bytes_written += sp.sealed[i].bytes;
         for (int h = 0; h < 2; h++)
@@ -370,7 +381,7 @@ int vs_shard_change(const char *path, const vs_shard_opts *o, vs_shard_report *r
         return rc;
     }
     vf_manifest m;
-    uint64_t grace = 0, limit = 0;
+    uint64_t grace = 0, limit = 0, read = 0; /* read: sealed rows read by the splits, for progress */
     for (int round = 0; rc == 0 && round < 1 << 16; round++) {
         if ((rc = vf_coll_snapshot(c, &m, err)))
             break;
@@ -426,7 +437,7 @@ int vs_shard_change(const char *path, const vs_shard_opts *o, vs_shard_report *r
             rep->splits = 1;
             break;
         }
-        rc = split_one(c, pick, isolate, o->key, rep, err);
+        rc = split_one(c, pick, isolate, o->key, o, &read, rep, err);
     }
     if (rc == 0 && !o->dry_run && rep->splits)
         (void)vf_coll_gc(c, (long)grace, NULL);
