@@ -243,7 +243,8 @@ static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_
     if (rc == 0 && (!vec || !ids || !keys))
         rc = vf_fail(err, VF_ENOMEM, "out of memory");
     uint64_t row0 = 0;
-    double t0 = cli_now();
+    int64_t total = vs_reader_rows(r);
+    cli_progress_start();
     while (rc == 0) {
         /* with --commit-every Ns a batch is read a row at a time, so rows that came are
            committed when the time is up although the batch is not full */
@@ -273,9 +274,8 @@ static int ingest_file(txn *t, vs_reader *r, const opts *o, uint64_t *nrows, vf_
         if (rc == 0)
             rc = txn_added(t, o, (size_t)n, err);
         row0 += (uint64_t)n;
-        double dt = cli_now() - t0;
-        cli_progress("%s: %llu rows, %.1f MB/s", vs_reader_name(r), (unsigned long long)row0,
-                     dt > 0 ? (double)row0 * d * 4 / dt / 1e6 : 0.0);
+        /* with the rows known up front (HDF5, fvecs, npy, raw files): percent and ETA too */
+        cli_progress_work(vs_reader_name(r), row0, total > 0 ? (uint64_t)total : 0, "rows");
     }
     /* an id or key file longer than the vectors is a mistake too */
     int64_t extra;

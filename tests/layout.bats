@@ -143,3 +143,14 @@ coll_hnsw() {
     on_tty "vec-inspect $seg"
     assert_line --regexp '^bytes [0-9]+\.[0-9]KiB'
 }
+
+@test "vec-ingest shows progress with percent and ETA on a terminal when the rows are known up front" {
+    vectors v.fvecs fvecs 5000 8 1
+    on_tty "vec-ingest c v.fvecs"
+    assert_success
+    assert_output --partial "v.fvecs 5000/5000 rows (100%)"
+    rm -rf c
+    vec-ingest c v.fvecs 2>err
+    run grep -c '%' err
+    assert_output 0
+}
