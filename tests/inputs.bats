@@ -23,7 +23,7 @@ py() {
 @test "a JSON line given as csv or txt is refused, never skipped as a header" {
     for f in csv txt; do
         run -65 --separate-stderr vec-ingest -f $f cj - <<<'{"id":1,"vector":[0.1,0.2]}'
-        assert_equal "$stderr" "vec-ingest: stdin: line 1 is JSON, not $f (use --format jsonl)"
+        assert_equal "$stderr" "vec-ingest: stdin: line 1 is JSON, not $f (use --input-format jsonl)"
     done
     [ ! -e cj ]
 }

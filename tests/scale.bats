@@ -117,3 +117,17 @@ index_lines() {
         [[ "$l" == "index ivf_sq8 nlist=4 "* ]] || { echo "$l"; return 1; }
     done
 }
+
+@test "a seal after a balance keeps the placement: small segments merge only on one node" {
+    vectors v.fvecs fvecs 200 8 1
+    vec-ingest -q c v.fvecs
+    vec-seal -q --all c
+    vec-balance -q --nodes a,b c
+    before=$(vec-inspect --nodes c)
+    run -0 vec-inspect --nodes c
+    assert_line --regexp '^a	1	100	'
+    assert_line --regexp '^b	1	100	'
+    # the cron seal finds two small segments of one shard: on two nodes they stay apart
+    vec-seal -q c
+    assert_equal "$(vec-inspect --nodes c)" "$before"
+}

@@ -257,7 +257,7 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
             return vf_fail_in(err, VF_ECORRUPT, g->file);
     }
     /* compaction, shard by shard: rewrite segments with too many deleted rows,
-       merge small ones (under a quarter of the target) up to the target */
+       merge small ones (under a quarter of the target) on one node up to the target */
     uint8_t *taken = calloc(m->nsealed + 1, 1);
     if (!taken)
         return vf_fail(err, VF_ENOMEM, "seal: out of memory");
@@ -283,8 +283,10 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
         taken[i] = 1;
         rows += m->sealed[i].rows;
         for (size_t j = i + 1; j < m->nsealed && rows < target; j++)
+            /* only segments on one node merge: a merge across nodes would undo a placement
+               (vec-balance cuts segments into node-sized pieces) and the next balance redo it */
             if (!taken[j] && m->sealed[j].shard == m->sealed[i].shard && m->sealed[j].rows < target / 4 &&
-                rows + m->sealed[j].rows <= target) {
+                rows + m->sealed[j].rows <= target && strcmp(m->sealed[j].node, m->sealed[i].node) == 0) {
                 src[ns++] = j;
                 taken[j] = 1;
                 rows += m->sealed[j].rows;

@@ -790,7 +790,7 @@ static int sniff(vs_reader *r, vf_error *err)
     for (size_t i = 0; i < have; i++)
         if ((b[i] < 0x20 && b[i] != '\t' && b[i] != '\n' && b[i] != '\r') || b[i] == 0x7f)
             return vs_reader_fail(r, err, VF_EINPUT,
-                                  "%s: binary input of unknown format (use --format)", r->label);
+                                  "%s: binary input of unknown format (use --input-format)", r->label);
     /* a JSON value is never taken for a CSV header: '{' or '[' first means JSON lines */
     size_t i = have >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     while (i < have && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
@@ -867,7 +867,7 @@ int vs_reader_open(vs_reader **rp, const char *spec, const vs_reader_opts *o, vf
         if (r->fmt == VS_FMT_AUTO) {
             r->fmt = dset ? VS_FMT_HDF5 : format_from_ext(spec, flen);
             if (r->fmt == VS_FMT_AUTO) {
-                rc = vf_fail(err, VF_EINPUT, "'%s': unknown format (use --format)", spec);
+                rc = vf_fail(err, VF_EINPUT, "'%s': unknown format (use --input-format)", spec);
                 goto fail;
             }
         }

@@ -199,7 +199,7 @@ int vs_text_open(vs_reader *r, const vs_reader_opts *o, vf_error *err)
        one and its fields taken for the dimension */
     const char *first = line ? line + strspn(line, " \t") : NULL;
     if (first && (*first == '{' || *first == '['))
-        return vs_reader_fail(r, err, VF_EINPUT, "%s: line %llu is JSON, not %s (use --format jsonl)",
+        return vs_reader_fail(r, err, VF_EINPUT, "%s: line %llu is JSON, not %s (use --input-format jsonl)",
                               r->label, (unsigned long long)r->line, vs_format_name(r->fmt));
     if (line && is_header(r, line)) {
         line = vs_next_line(r, &len);

@@ -820,7 +820,7 @@ static void test_common_errors(void)
 {
     put_str("x.foo", "1,2\n");
     char want[600];
-    snprintf(want, sizeof want, "'%s': unknown format (use --format)", P("x.foo"));
+    snprintf(want, sizeof want, "'%s': unknown format (use --input-format)", P("x.foo"));
     vf_error e = {0, ""};
     vs_reader *r = NULL;
     CHECK(vs_reader_open(&r, P("x.foo"), NULL, &e) == VF_EINPUT && strcmp(e.msg, want) == 0);
@@ -981,7 +981,7 @@ static void test_stdin(void)
     struct sniff_case csv = {VS_FMT_AUTO, VS_FMT_CSV, 4, 10, NULL};
     struct sniff_case tsv = {VS_FMT_AUTO, VS_FMT_TSV, 2, 4, NULL};
     struct sniff_case txt = {VS_FMT_AUTO, VS_FMT_TXT, 3, 4, NULL};
-    struct sniff_case bin = {VS_FMT_AUTO, VF_EINPUT, 0, 0, "--format"};
+    struct sniff_case bin = {VS_FMT_AUTO, VF_EINPUT, 0, 0, "--input-format"};
     struct sniff_case fv = {VS_FMT_FVECS, VS_FMT_FVECS, 4, 10, NULL};
     struct sniff_case raw = {VS_FMT_RAW, VF_EARG, 0, 0, "--dim"};
     with_stdin(P("a.npy"), 0, sniff_one, &npy);
