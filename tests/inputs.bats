@@ -203,3 +203,17 @@ with h5py.File("q.h5", "w") as f:
     assert_equal "$stderr" "vec-ingest: no rows in the input: 'new2' not created"
     [ ! -e new2 ]
 }
+
+@test "a pipe by name (a FIFO, bash's <(...)) is sniffed like stdin; a file of unknown extension is not guessed" {
+    printf '1,0.5,0.5\n2,0.1,0.2\n' >rows.csv
+    vec-ingest -q --id-col 1 c rows.csv
+    run -0 bash -c "vec-query -q -k 1 c <(printf '0.5,0.5\n')"
+    assert_output "$(printf '0\t1\t1\t0')"
+    mkfifo f
+    printf '{"id":3,"vector":[1,1]}\n' >f &
+    run -0 vec-ingest -q c f
+    wait
+    printf '0.5,0.5\n' >q.foo
+    run -65 vec-query -q -k 1 c q.foo
+    assert_output "vec-query: 'q.foo': unknown format (use --input-format)"
+}

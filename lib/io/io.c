@@ -866,7 +866,10 @@ int vs_reader_open(vs_reader **rp, const char *spec, const vs_reader_opts *o, vf
         size_t flen = split_h5(spec, r->fmt == VS_FMT_HDF5, &dset);
         if (r->fmt == VS_FMT_AUTO) {
             r->fmt = dset ? VS_FMT_HDF5 : format_from_ext(spec, flen);
-            if (r->fmt == VS_FMT_AUTO) {
+            /* a pipe by name (bash's <(...), a FIFO) has no extension: its bytes are sniffed as
+               stdin's are; a regular file of no known extension is not guessed */
+            struct stat pst;
+            if (r->fmt == VS_FMT_AUTO && !(stat(spec, &pst) == 0 && (S_ISFIFO(pst.st_mode) || S_ISCHR(pst.st_mode)))) {
                 rc = vf_fail(err, VF_EINPUT, "'%s': unknown format (use --input-format)", spec);
                 goto fail;
             }
