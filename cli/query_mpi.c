@@ -118,17 +118,20 @@ static int run_mpi(const query_opts *o)
     size_t k = so.k;
     /* one rank per node when the placement lists as many nodes as ranks */
     int per_node = 0;
+    /* rank 0's refusals before the search (a bad collection, --key, queries) reach every rank
+       through the header (generation 0 and the exit status): all ranks then end normally,
+       where an MPI_Abort could cut off the message on its way through mpirun */
     if (rank == 0) {
         if (vs_snapshot_open(&s, o->coll, &err))
-            mpi_die(&err);
+            goto refused;
         const vf_manifest *m = vs_snapshot_manifest(s);
         per_node = m->nnodes == (size_t)size;
         if (query_narrow(s, per_node ? m->nodes[0] : NULL, o->pkeys, o->npkeys, &err))
-            mpi_die(&err);
+            goto refused;
         vs_reader_opts ro = o->ro;
         ro.raw_dim = m->dim;
         if (vs_reader_open(&rd, o->qspec, &ro, &err))
-            mpi_die(&err);
+            goto refused;
         uint32_t qd = vs_reader_dim(rd);
         if (qd != m->dim) { /* an error unless there is no query at all, as for vec-query */
             float *row = malloc((qd ? qd : 1) * sizeof *row);
@@ -137,11 +140,11 @@ static int run_mpi(const query_opts *o)
             long got = vs_reader_read(rd, row, NULL, NULL, 1, &err);
             free(row);
             if (got < 0)
-                mpi_die(&err);
+                goto refused;
             if (got > 0) {
                 vf_fail(&err, VF_EDIM, "'%s': row 1: dimension %u does not match the collection's %u", o->qspec,
                         qd, m->dim);
-                mpi_die(&err);
+                goto refused;
             }
         }
         hdr[0] = m->generation;
@@ -152,7 +155,18 @@ static int run_mpi(const query_opts *o)
         uint64_t most = (uint64_t)INT_MAX / (k * sizeof(vs_hit) > m->dim ? k * sizeof(vs_hit) : m->dim);
         hdr[2] = b < 1 ? 1 : b > most ? most : b; /* MPI counts are ints */
     }
+    if (0) {
+    refused:
+        cli_msg("%s", err.msg);
+        hdr[0] = 0;
+        hdr[1] = (uint64_t)cli_status(err.code);
+    }
     MPI_Bcast(hdr, 3, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    if (hdr[0] == 0) {
+        vs_reader_free(rd);
+        vs_snapshot_close(s);
+        return (int)hdr[1];
+    }
     uint32_t dim = (uint32_t)hdr[1];
     size_t batch = (size_t)hdr[2];
     if (rank != 0) {
