@@ -312,3 +312,15 @@ EOF2
     run -0 --separate-stderr vec-query -v -k 1 c q.csv
     assert_stderr_matches "^vec-query: 'c': generation [0-9]+, 1 sealed and 0 growing segment\(s\), 3 rows, dim 2, l2"
 }
+
+@test "a --delete of ids with no live row commits nothing" {
+    coll_csv c
+    seq 1000 1010 >absent.txt
+    unchanged c vec-ingest --delete c absent.txt
+    assert_stderr_matches "\(0 were live\)"
+    # a live id still goes: a tombstone file and a new generation
+    gen=$(cat c/CURRENT)
+    echo 1 | vec-ingest -q --delete c
+    [ "$(cat c/CURRENT)" != "$gen" ]
+    ls c/t-*.tomb >/dev/null
+}

@@ -334,11 +334,13 @@ int vs_ingest_delete(vs_ingest *h, size_t n, const uint64_t *ids, vf_error *err)
 {
     int rc = load_live(h, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        /* an id with no live row gets no tombstone: it would delete nothing, and a delete of
+           only such ids then commits nothing (SPEC 6) */
         if (is_live(h, ids[i])) {
             h->st.deleted_live++;
             vs_idmap_put(&h->live, ids[i], 0);
+            rc = add_tomb(h, ids[i], err);
         }
-        rc = add_tomb(h, ids[i], err);
     }
     if (rc == 0)
         h->st.deleted += n;
