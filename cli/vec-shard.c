@@ -182,6 +182,8 @@ int main(int argc, char **argv)
                     rep.splits ? "would split" : "nothing to split");
         if (o.dry_run && rep.splits)
             printf("%ld\n", rep.planned);
+        else if (!o.dry_run && !rep.splits)
+            fprintf(stderr, "%s: nothing to split: '%s' unchanged\n", cli_tool, coll);
         else if (!o.dry_run)
             fprintf(stderr, "%s: split %zu shard(s), rewrote %llu rows (%.1f MB) in %.2f s, generation %llu\n",
                     cli_tool, rep.splits, (unsigned long long)rep.rows_moved, (double)rep.bytes_written / 1e6,

@@ -73,6 +73,7 @@ unchanged() {
     coll_csv c
     unchanged c vec-shard --auto c
     unchanged c vec-shard --shards 1 c
+    assert_equal "$stderr" "vec-shard: nothing to split: 'c' unchanged"
     unchanged c vec-shard c
 }
 
