@@ -115,10 +115,24 @@ class Run:
         rnd = random.Random(self.seed * 100 + 11)
         while time.monotonic() < self.stop:
             time.sleep(rnd.uniform(0.5, 2))
-            try:
-                m = vsreader.parse_manifest(open(os.path.join(self.coll, vsreader.read_current(self.coll)), "rb").read())
-            except (OSError, vsreader.Damage) as e:
-                self.error(f"splitter cannot read the manifest: {e}")
+            m = None
+            # a snapshot as [R-SNAPSHOT] says: a manifest a commit and a grace-0 removal took away
+            # between the read of CURRENT and its open is replaced by the one CURRENT names now
+            for _ in range(100):
+                name = None
+                try:
+                    name = vsreader.read_current(self.coll)
+                    m = vsreader.parse_manifest(open(os.path.join(self.coll, name), "rb").read())
+                    break
+                except FileNotFoundError as e:
+                    if name is not None and vsreader.read_current(self.coll) != name:
+                        continue
+                    self.error(f"splitter cannot read the manifest: {e}")
+                    break
+                except (OSError, vsreader.Damage) as e:
+                    self.error(f"splitter cannot read the manifest: {e}")
+                    break
+            if m is None:
                 continue
             if len(m.shards) >= 8:
                 continue
