@@ -497,6 +497,25 @@ int vs_build_params_of(const vf_manifest *m, const vs_seal_opts *o, vs_build_par
     return 0;
 }
 
+/* Builds every job of ctx on `jobs` workers (ctx->bp.threads each), reporting progress through
+   o; the first job's failure is the result. */
+static int run_jobs(seal_ctx *ctx, int jobs, const vs_seal_opts *o, vf_error *err)
+{
+    ctx->o = o;
+    pthread_mutex_init(&ctx->lock, NULL);
+    for (size_t i = 0; i < ctx->njobs; i++)
+        ctx->total += ctx->jobs[i].rows_in;
+    vs_parallel_for(jobs, ctx->njobs, run_item, ctx);
+    pthread_mutex_destroy(&ctx->lock);
+    for (size_t i = 0; i < ctx->njobs; i++)
+        if (ctx->jobs[i].rc) {
+            if (err)
+                *err = ctx->jobs[i].err;
+            return ctx->jobs[i].rc;
+        }
+    return 0;
+}
+
 int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_error *err)
 {
     memset(rep, 0, sizeof *rep);
@@ -537,18 +556,7 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
         if ((size_t)jobs > ctx.njobs)
             jobs = (int)ctx.njobs;
         ctx.bp.threads = o->threads > 0 ? o->threads : (cores / jobs > 1 ? cores / jobs : 1);
-        ctx.o = o;
-        pthread_mutex_init(&ctx.lock, NULL);
-        for (size_t i = 0; i < ctx.njobs; i++)
-            ctx.total += ctx.jobs[i].rows_in;
-        vs_parallel_for(jobs, ctx.njobs, run_item, &ctx);
-        pthread_mutex_destroy(&ctx.lock);
-        for (size_t i = 0; rc == 0 && i < ctx.njobs; i++)
-            if (ctx.jobs[i].rc) {
-                rc = ctx.jobs[i].rc;
-                if (err)
-                    *err = ctx.jobs[i].err;
-            }
+        rc = run_jobs(&ctx, jobs, o, err);
     }
     if (rc == 0 && !o->dry_run && (ctx.njobs || ctx.nset)) {
         vf_manifest done;
@@ -652,18 +660,7 @@ int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size
     if (rc == 0 && ctx.njobs) {
         int jobs = vs_cores() < (int)ctx.njobs ? vs_cores() : (int)ctx.njobs;
         ctx.bp.threads = vs_cores() / jobs > 1 ? vs_cores() / jobs : 1;
-        ctx.o = po;
-        pthread_mutex_init(&ctx.lock, NULL);
-        for (size_t i = 0; i < ctx.njobs; i++)
-            ctx.total += ctx.jobs[i].rows_in;
-        vs_parallel_for(jobs, ctx.njobs, run_item, &ctx);
-        pthread_mutex_destroy(&ctx.lock);
-        for (size_t i = 0; rc == 0 && i < ctx.njobs; i++)
-            if (ctx.jobs[i].rc) {
-                rc = ctx.jobs[i].rc;
-                if (err)
-                    *err = ctx.jobs[i].err;
-            }
+        rc = run_jobs(&ctx, jobs, po, err);
     }
     if (rc == 0) {
         vf_manifest done;
