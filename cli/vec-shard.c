@@ -37,44 +37,24 @@ static const char usage[] =
     "  vec-shard --shards 8 coll\n"
     "  vec-shard --isolate 42 coll\n";
 
-/* The index types of the sealed segments of every shard of the current snapshot,
-   "hnsw:2,flat:1" (or "-"), into idx[shard index], ids as vs_shard_list lists them. */
-static char (*shard_indexes(const char *coll, const vs_shard_info *v, size_t n))[128]
+/* The index types of the sealed segments of every shard, "hnsw:2,flat:1" (or "-"), into
+   idx[shard index], from the counts vs_shard_list took in its one snapshot. */
+static char (*shard_indexes(const vs_shard_info *v, size_t n))[128]
 {
     char(*idx)[128] = calloc(n + 1, sizeof *idx);
-    vf_coll *c;
-    vf_manifest m;
-    vf_error err;
     if (!idx)
         cli_die(EX_OSERR, "out of memory");
-    if (vf_coll_open(&c, coll, &err) || vf_coll_snapshot(c, &m, &err))
-        cli_die_err(&err);
-    enum { NTYPES = 5 };
-    static const int types[NTYPES] = {VS_INDEX_FLAT, VS_INDEX_HNSW, VS_INDEX_IVF_FLAT, VS_INDEX_IVF_PQ,
-                                      VS_INDEX_IVF_SQ8};
+    /* the listing's order: flat first, then the indexes */
+    static const int types[] = {VS_INDEX_FLAT, VS_INDEX_HNSW, VS_INDEX_IVF_FLAT, VS_INDEX_IVF_PQ, VS_INDEX_IVF_SQ8};
     for (size_t i = 0; i < n; i++) {
-        size_t count[NTYPES] = {0}, len = 0;
-        for (size_t j = 0; j < m.nsealed; j++) {
-            if (m.sealed[j].shard != v[i].id)
-                continue;
-            vf_seg *sg;
-            char ix[512], name[32] = "";
-            if (vs_sealed_open(c, &m, j, &sg, &err) || vs_index_describe(sg, ix, sizeof ix, &err))
-                cli_die_err(&err);
-            vf_seg_close(sg);
-            sscanf(ix, "index %31s", name);
-            for (int t = 0; t < NTYPES; t++)
-                count[t] += vs_index_type_parse(name) == types[t];
-        }
-        for (int t = 0; t < NTYPES; t++)
-            if (count[t])
+        size_t len = 0;
+        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+            if (v[i].nindex[types[t]])
                 len += (size_t)snprintf(idx[i] + len, sizeof idx[i] - len, "%s%s:%zu", len ? "," : "",
-                                        vs_index_type_name(types[t]), count[t]);
+                                        vs_index_type_name(types[t]), v[i].nindex[types[t]]);
         if (!len)
             strcpy(idx[i], "-");
     }
-    vf_manifest_release(&m);
-    vf_coll_close(c);
     return idx;
 }
 
@@ -133,7 +113,7 @@ int main(int argc, char **argv)
         size_t n;
         if (vs_shard_list(coll, &v, &n, &err))
             cli_die_err(&err);
-        char(*idx)[128] = shard_indexes(coll, v, n);
+        char(*idx)[128] = shard_indexes(v, n);
         /* TSV, as every tool writes it: data only, the column names with --header */
         if (!jsonl && header)
             printf("shard\tdepth\tvalue\tkey\trows\tdeleted\tgrowing\tsealed\tbytes\tnodes\tindexes\n");

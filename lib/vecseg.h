@@ -210,6 +210,8 @@ typedef struct vs_shard_info {
     uint64_t rows, deleted, bytes;    /* rows stored, of them tombstoned, segment bytes */
     size_t ngrowing, nsealed;
     char nodes[256];              /* the nodes serving its segments, comma-separated */
+    size_t nindex[5];             /* its sealed segments by index type, indexed as vs_index_type_name
+                                     numbers them (flat, hnsw, ivf_flat, ivf_pq, ivf_sq8) */
 } vs_shard_info;
 
 /* Lists the shards of the current snapshot; *out is malloc'd. */
@@ -537,6 +539,8 @@ VS_API const char *vs_section_name(uint32_t type);
    vf_seg_open and vs_index_open): "index hnsw M=16 ..." as key=value words, "index flat"
    without index sections.  out receives at most len bytes, NUL included. */
 VS_API int vs_index_describe(const vf_seg *s, char *out, size_t len, vf_error *err);
+/* The index type (enum vs_index_type) segment s carries, from its META sections. */
+VS_API int vs_seg_index_type(const vf_seg *s);
 /* The bytes of segment s a query reads whatever it asks (*hot: the header,
    section table and footer, and every section but the cold one) and those
    it reads only for the candidates it re-ranks (*cold: VECTORS, when the

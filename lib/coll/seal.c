@@ -328,9 +328,7 @@ static int plan(seal_ctx *ctx, const vs_seal_opts *o, vf_error *err)
             free(taken);
             return rc;
         }
-        uint64_t len = 0;
-        const uint32_t *ivf = vf_seg_section(sg, 32, &len);
-        int have = vf_seg_section(sg, 16, NULL) ? VS_INDEX_HNSW : ivf && len >= 4 ? (int)ivf[0] : VS_INDEX_FLAT;
+        int have = vs_seg_index_type(sg);
         vf_seg_close(sg);
         if ((uint64_t)have == want)
             continue;

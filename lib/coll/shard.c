@@ -48,6 +48,9 @@ int vs_shard_list(const char *path, vs_shard_info **out, size_t *n, vf_error *er
         for (size_t j = 0; j < m->nsealed; j++)
             if (m->sealed[j].shard == x->id) {
                 x->nsealed++;
+                int t = vs_seg_index_type(s->sealed[j]);
+                if (t >= 0 && (size_t)t < sizeof x->nindex / sizeof x->nindex[0])
+                    x->nindex[t]++;
                 x->rows += m->sealed[j].rows;
                 x->bytes += m->sealed[j].bytes;
                 const char *node = vf_manifest_serving_node(m, m->sealed[j].node);

@@ -78,3 +78,10 @@ void vs_seg_memory(const vf_seg *s, uint64_t *hot, uint64_t *cold)
         *cold = len;
     *hot = vf_seg_file_size(s) - *cold;
 }
+
+int vs_seg_index_type(const vf_seg *s)
+{
+    uint64_t len = 0;
+    const uint32_t *ivf = vf_seg_section(s, VS_SEC_IVF_META, &len);
+    return vf_seg_section(s, VS_SEC_HNSW_META, NULL) ? VS_INDEX_HNSW : ivf && len >= 4 ? (int)ivf[0] : VS_INDEX_FLAT;
+}
