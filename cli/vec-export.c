@@ -466,6 +466,12 @@ static int backup_once(int from, int to, const vf_manifest *m, int *linked, uint
         if (link_file(from, to, m->sealed[i].file, linked))
             return ENOENT;
         *bytes += m->sealed[i].bytes;
+        char cold[VF_NAME_MAX]; /* its vectors apart go with it (SPEC.md 5.6.1) */
+        if (m->sealed[i].cold_bytes && vf_cold_name(cold, sizeof cold, m->sealed[i].file) == 0) {
+            if (link_file(from, to, cold, linked))
+                return ENOENT;
+            *bytes += m->sealed[i].cold_bytes;
+        }
     }
     for (size_t i = 0; i < m->ntombs; i++)
         if (link_file(from, to, m->tombs[i].file, linked))

@@ -80,8 +80,12 @@ static void show_seg(vf_seg *s, const char *shown)
     OUT("%s\n", ix);
     uint64_t hot, cold;
     vs_seg_memory(s, &hot, &cold);
+    if (vf_seg_cold_size(s)) /* vectors apart: hot bytes are this file, cold ones its .vcold */
+        OUT("vectors apart cold-file-bytes=%" PRIu64 "\n", vf_seg_cold_size(s));
     OUT("memory hot-bytes=%" PRIu64 " cold-bytes=%" PRIu64 "\n", hot, cold);
-    const float *v = vf_seg_section(s, VF_SEC_VECTORS, NULL);
+    const float *v = NULL; /* in place, or from the .vcold (vectors apart): read only for --rows */
+    if (nrows && in->rows && vf_seg_vectors(s, &v, &err))
+        cli_die(EX_DATAERR, "'%s': %s", shown, err.msg);
     const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsn = vf_seg_section(s, VF_SEC_LSNS, NULL);
     for (uint64_t r = 0; r < nrows && r < in->rows; r++)
         print_row(ids[r], lsn[r], v + r * in->dim, in->dim);
@@ -323,8 +327,11 @@ static void inspect_coll(const char *path)
     uint64_t hot = 0, cold = 0, unread = 0;
     for (size_t i = 0; i < m.nsealed; i++) {
         char sz[32];
-        OUT("sealed %s shard=%u rows=%" PRIu64 " bytes=%s node=%s", m.sealed[i].file, m.sealed[i].shard,
-            m.sealed[i].rows, cli_size(sz, sizeof sz, m.sealed[i].bytes), node_of(&m, m.sealed[i].node));
+        OUT("sealed %s shard=%u rows=%" PRIu64 " bytes=%s", m.sealed[i].file, m.sealed[i].shard, m.sealed[i].rows,
+            cli_size(sz, sizeof sz, m.sealed[i].bytes));
+        if (m.sealed[i].cold_bytes) /* its vectors apart, in its .vcold */
+            OUT(" cold-bytes=%s", cli_size(sz, sizeof sz, m.sealed[i].cold_bytes));
+        OUT(" node=%s", node_of(&m, m.sealed[i].node));
         /* opened as every reader opens it: checked against its manifest line */
         vf_seg *s;
         if (vs_sealed_open(c, &m, i, &s, &err)) {

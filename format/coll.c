@@ -422,9 +422,14 @@ static int add_refs(namelist *l, const vf_manifest *m)
     for (size_t i = 0; i < m->ngrowing; i++)
         if (nl_add(l, m->growing[i].file))
             return -1;
-    for (size_t i = 0; i < m->nsealed; i++)
+    for (size_t i = 0; i < m->nsealed; i++) {
+        char cold[VF_NAME_MAX];
         if (nl_add(l, m->sealed[i].file))
             return -1;
+        /* a .vcold goes with its .vseg (SPEC.md 5.6.1) */
+        if (m->sealed[i].cold_bytes && vf_cold_name(cold, sizeof cold, m->sealed[i].file) == 0 && nl_add(l, cold))
+            return -1;
+    }
     for (size_t i = 0; i < m->ntombs; i++)
         if (nl_add(l, m->tombs[i].file))
             return -1;

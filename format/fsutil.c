@@ -160,6 +160,16 @@ void vf_file_name(char out[VF_NAME_MAX], char kind, uint64_t n)
     snprintf(out, VF_NAME_MAX, "%c-%08llu.%s", kind, (unsigned long long)n, ext);
 }
 
+int vf_cold_name(char *out, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+    if (len < 5 || strcmp(name + len - 5, ".vseg") != 0 || len + 2 > n)
+        return -1;
+    memcpy(out, name, len - 5);
+    memcpy(out + len - 5, ".vcold", 7);
+    return 0;
+}
+
 int vf_file_number(const char *name, char kind, uint64_t *n)
 {
     /* [R-NAMES] exactly the name vf_file_name gives: the digits are parsed

@@ -226,7 +226,13 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 int vf_manifest_format(const vf_manifest *m, char **text, size_t *len, vf_error *err)
 {
     sbuf b = {0};
-    sb_printf(&b, "vecseg-manifest %d %d\n", VF_MANIFEST_MAJOR, VF_MANIFEST_MINOR);
+    /* major 2 exactly when a cold file is named: a version-1 writer would
+       take it for an unnamed file and remove it (SPEC.md 5.6.1) */
+    int major = 1;
+    for (size_t i = 0; i < m->nsealed; i++)
+        if (m->sealed[i].cold_bytes)
+            major = 2;
+    sb_printf(&b, "vecseg-manifest %d %d\n", major, VF_MANIFEST_MINOR);
     sb_printf(&b, "generation %" PRIu64 "\n", m->generation);
     sb_printf(&b, "dim %" PRIu32 "\n", m->dim);
     sb_printf(&b, "metric %s\n", vf_metric_name(m->metric));
@@ -252,8 +258,11 @@ int vf_manifest_format(const vf_manifest *m, char **text, size_t *len, vf_error 
     }
     for (size_t i = 0; i < m->nsealed; i++) {
         const vf_sealed_ent *s = &m->sealed[i];
-        sb_printf(&b, "sealed %s shard=%" PRIu32 " rows=%" PRIu64 " bytes=%" PRIu64 "%s%s\n", s->file, s->shard,
-                  s->rows, s->bytes, s->node[0] ? " node=" : "", s->node);
+        char cold[40] = "";
+        if (s->cold_bytes)
+            snprintf(cold, sizeof cold, " cold-bytes=%" PRIu64, s->cold_bytes);
+        sb_printf(&b, "sealed %s shard=%" PRIu32 " rows=%" PRIu64 " bytes=%" PRIu64 "%s%s%s\n", s->file, s->shard,
+                  s->rows, s->bytes, cold, s->node[0] ? " node=" : "", s->node);
     }
     for (size_t i = 0; i < m->ntombs; i++)
         sb_printf(&b, "tombstones %s count=%" PRIu64 "\n", m->tombs[i].file, m->tombs[i].count);
@@ -432,7 +441,7 @@ static uint64_t reverse_bits(uint64_t v, uint32_t depth)
    files named once.  O(n log n) in the number of lines. */
 static int check_whole(parser *p, const vf_manifest *m)
 {
-    int rc = 0;
+    int rc = 0, cold = 0;
     size_t nf = m->ngrowing + m->nsealed + m->ntombs;
     uint32_t *ids = malloc((m->nshards + 1) * sizeof *ids);
     uint64_t *keys = malloc((m->nshards + 1) * sizeof *keys);
@@ -499,9 +508,14 @@ static int check_whole(parser *p, const vf_manifest *m)
         const vf_sealed_ent *s = &m->sealed[i];
         if (vf_file_number(s->file, 's', &num) || num >= m->next_maint_file)
             rc = bad(p, "'%s' is not below next-maint-file", s->file);
-        else if (s->rows > s->bytes / (16 + 4 * (uint64_t)m->dim))
+        else if (s->cold_bytes ? s->rows > s->bytes / 16 || s->rows > s->cold_bytes / (4 * (uint64_t)m->dim)
+                               : s->rows > s->bytes / (16 + 4 * (uint64_t)m->dim))
             rc = bad(p, "'%s': %" PRIu64 " rows cannot fit in %" PRIu64 " bytes", s->file, s->rows, s->bytes);
+        if (s->cold_bytes)
+            cold = 1;
     }
+    if (rc == 0 && m->major == 2 && !cold)
+        rc = bad(p, "manifest version 2 names no cold file (version 1 says that)");
     for (size_t i = 0; rc == 0 && i < m->ntombs; i++)
         if (vf_file_number(m->tombs[i].file, 't', &num) || num >= m->next_ingest_file)
             rc = bad(p, "'%s' is not below next-ingest-file", m->tombs[i].file);
@@ -629,6 +643,13 @@ static int parse_line(parser *p, vf_manifest *m, char *line, unsigned seen[NSING
             return bad(p, "bad sealed line");
         if (s.bytes > (uint64_t)INT64_MAX)
             return bad(p, "'%s': bad bytes", s.file);
+        /* the size of its .vcold file (SPEC.md 5.6.1): only in a manifest of major 2 */
+        if (kv(tok, n, 2, "cold-bytes", &dup) &&
+            (kv_u64(tok, n, 2, "cold-bytes", &s.cold_bytes, &dup) || dup || s.cold_bytes == 0 ||
+             s.cold_bytes > (uint64_t)INT64_MAX))
+            return bad(p, "'%s': bad cold-bytes", s.file);
+        if (s.cold_bytes && m->major < 2)
+            return bad(p, "'%s': cold-bytes in a manifest of major version 1", s.file);
         s.shard = (uint32_t)shard;
         return vf_manifest_add_sealed(m, &s, p->err);
     } else if (!strcmp(kw, "tombstones")) {
@@ -687,13 +708,15 @@ int vf_manifest_parse(vf_manifest *m, const char *text, size_t len, const char *
             if (n != 3 || strcmp(tok[0], "vecseg-manifest") != 0 || vf_parse_u64(tok[1], &major) ||
                 vf_parse_u64(tok[2], &minor))
                 rc = bad(&p, "not a vecseg manifest");
-            else if (major != VF_MANIFEST_MAJOR)
+            else if (major < 1 || major > VF_MANIFEST_MAJOR)
                 rc = vf_fail(err, VF_EVERSION, "'%s': manifest version %" PRIu64 " is not supported (this is %d)",
                              name, major, VF_MANIFEST_MAJOR);
             else if (minor > UINT32_MAX)
                 rc = bad(&p, "minor version out of range (0 to 2^32-1)");
-            else
+            else {
+                m->major = (uint32_t)major;
                 m->minor = (uint32_t)minor;
+            }
         } else {
             rc = parse_line(&p, m, line, seen);
         }

@@ -27,7 +27,7 @@
    0 when name is not one. */
 static int data_file_number(const char *name, char *kind, uint64_t *n)
 {
-    static const char *ext[] = {"g.log", "t.tomb", "s.vseg"};
+    static const char *ext[] = {"g.log", "t.tomb", "s.vseg", "s.vcold"};
     if (name[0] == 0 || name[1] != '-')
         return 0;
     const char *p = name + 2;
@@ -71,11 +71,29 @@ static int is_orphan(const vf_manifest *m, const char *name)
     if (!data_file_number(name, &kind, &n))
         return 0;
     uint64_t counter = kind == 's' ? m->next_maint_file : m->next_ingest_file;
+    /* a .vcold belongs to the .vseg of its number (SPEC.md 5.6.1) */
+    char seg[VF_NAME_MAX];
+    size_t len = strlen(name);
+    if (kind == 's' && len > 6 && strcmp(name + len - 6, ".vcold") == 0) {
+        vf_file_name(seg, 's', n);
+        name = seg;
+    }
     return n >= counter && !named_by(m, name);
 }
 
-/* [R-ORPHAN] */
+static int clear_one(vf_coll *c, const vf_manifest *m, const char *name, vf_error *err);
+
+/* [R-ORPHAN]: a new s- segment's .vcold is cleared with it */
 int vf_coll_clear_orphan(vf_coll *c, const vf_manifest *m, const char *name, vf_error *err)
+{
+    char cold[VF_NAME_MAX];
+    int rc = clear_one(c, m, name, err);
+    if (rc == 0 && name[0] == 's' && vf_cold_name(cold, sizeof cold, name) == 0)
+        rc = clear_one(c, m, cold, err);
+    return rc;
+}
+
+static int clear_one(vf_coll *c, const vf_manifest *m, const char *name, vf_error *err)
 {
     int dirfd = vf_coll_dirfd(c);
     struct stat st;

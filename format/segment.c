@@ -9,10 +9,16 @@
  * ([R-SEG-DETERMINISTIC]: no timestamps, no uninitialised padding).  The
  * reader trusts no offset or length before checking it against the file size
  * ([R-SEG-BOUNDS]) and reads only the header, table and footer at open
- * ([R-SEG-OPEN]).
+ * ([R-SEG-OPEN]).  A segment with its vectors apart (SPEC.md 5.6.1) is a
+ * .vseg without VECTORS but with COLD_REF, and a .vcold holding VECTORS
+ * alone: the .vcold is opened with the .vseg (so garbage collection cannot
+ * take it from a reader) but mapped and checked only when VECTORS is first
+ * needed, so a search that re-ranks nothing reads no byte of it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,6 +41,7 @@ struct vf_seg_writer {
     int open_section;      /* 1 between begin and end */
     unsigned char *buf;
     size_t nbuf;
+    uint32_t footer_crc;   /* CRC-32 of the footer, once finished (COLD_REF) */
 };
 
 static int wflush(vf_seg_writer *w, vf_error *err)
@@ -149,8 +156,11 @@ static void encode_header(unsigned char h[VF_SEG_HEADER_SIZE], const vf_seg_info
 {
     memset(h, 0, VF_SEG_HEADER_SIZE);
     memcpy(h, seg_magic, 8);
-    vf_put16(h + 8, VF_FORMAT_VERSION);  /* version needed to read */
-    vf_put16(h + 10, VF_FORMAT_VERSION); /* version that wrote it */
+    /* the lowest version that reads the file, in both fields: a segment with
+       its vectors keeps the version-1 bytes every reader reads [R-VERSION] */
+    uint16_t v = info->flags & (VF_SEG_FLAG_APART | VF_SEG_FLAG_COLD) ? 2 : 1;
+    vf_put16(h + 8, v);  /* version needed to read */
+    vf_put16(h + 10, v); /* version that wrote it */
     vf_put32(h + 12, VF_SEG_HEADER_SIZE);
     vf_put32(h + 16, info->dim);
     vf_put16(h + 20, (uint16_t)info->elem);
@@ -163,7 +173,41 @@ static void encode_header(unsigned char h[VF_SEG_HEADER_SIZE], const vf_seg_info
     vf_put32(h + 60, vf_crc32(0, h, 60));
 }
 
+static int writer_finish(vf_seg_writer *w, uint64_t *bytes, uint32_t *footer_crc, vf_error *err);
+
 int vf_seg_writer_finish(vf_seg_writer *w, uint64_t *bytes, vf_error *err)
+{
+    return writer_finish(w, bytes, NULL, err);
+}
+
+int vf_seg_write_cold(int dirfd, const char *name, const vf_seg_info *info, const void *vecs, vf_cold_ref *ref,
+                      vf_error *err)
+{
+    vf_seg_info ci = *info;
+    ci.flags |= VF_SEG_FLAG_COLD;
+    vf_seg_writer *w;
+    int rc = vf_seg_writer_open(&w, dirfd, name, &ci, err);
+    if (rc)
+        return rc;
+    rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, vecs, (size_t)(info->rows * info->dim * 4),
+                               err);
+    if (rc) {
+        vf_seg_writer_abort(w);
+        return rc;
+    }
+    return writer_finish(w, &ref->size, &ref->footer_crc, err);
+}
+
+int vf_seg_writer_cold_ref(vf_seg_writer *w, const vf_cold_ref *ref, vf_error *err)
+{
+    unsigned char b[VF_COLD_REF_SIZE] = {0};
+    vf_put64(b, ref->size);
+    vf_put32(b + 8, ref->footer_crc);
+    w->info.flags |= VF_SEG_FLAG_APART;
+    return vf_seg_writer_section(w, VF_SEC_COLD_REF, VF_SECTION_REQUIRED, b, sizeof b, err);
+}
+
+static int writer_finish(vf_seg_writer *w, uint64_t *bytes, uint32_t *footer_crc, vf_error *err)
 {
     int rc = 0;
     if (w->open_section)
@@ -190,6 +234,7 @@ int vf_seg_writer_finish(vf_seg_writer *w, uint64_t *bytes, vf_error *err)
     vf_put64(foot + 8, size);
     vf_put32(foot + 16, crc);
     memcpy(foot + 24, end_magic, 8);
+    w->footer_crc = vf_crc32(0, foot, sizeof foot);
     if (rc == 0)
         rc = wput(w, foot, sizeof foot, err);
     if (rc == 0)
@@ -208,6 +253,8 @@ int vf_seg_writer_finish(vf_seg_writer *w, uint64_t *bytes, vf_error *err)
     }
     if (bytes)
         *bytes = size;
+    if (footer_crc)
+        *footer_crc = w->footer_crc;
     close(w->fd);
     free(w->buf);
     free(w);
@@ -232,20 +279,51 @@ struct vf_seg {
     vf_seg_info info;
     vf_section *sec;
     size_t nsec;
+    /* vectors apart: the .vcold, open from vf_seg_open, mapped on first use */
+    vf_cold_ref ref;
+    int cold_fd;                       /* -1 once mapped (or when none) */
+    char cold_name[4096];              /* for messages, and as it was opened */
+    pthread_mutex_t mu;                /* serializes the first mapping */
+    _Atomic(const float *) cold_vecs;  /* published once mapped and checked */
+    const unsigned char *cold_map;
+    uint64_t cold_size;
+    uint32_t cold_crc;                 /* its VECTORS section's CRC, for verification */
 };
 
 /* The types this version defines: the FLAT sections and the index ranges
    (16..63), whose contents lib/ checks when it opens the index. */
 static int known_type(uint32_t t)
 {
-    return (t >= VF_SEC_VECTORS && t <= VF_SEC_ID_ORDER) || (t >= 16 && t <= 63);
+    return (t >= VF_SEC_VECTORS && t <= VF_SEC_COLD_REF) || (t >= 16 && t <= 63);
 }
 
 /* FLAT layout rules: which sections must exist and how long each is. */
 static int check_flat(vf_seg *s, const char *name, vf_error *err)
 {
+    int apart = (s->info.flags & VF_SEG_FLAG_APART) != 0;
+    if (s->info.flags & VF_SEG_FLAG_COLD) /* a .vcold is read through its .vseg */
+        return vf_fail(err, VF_ECORRUPT, "'%s': a cold file (vectors apart), not a segment", name);
+    if (apart) {
+        /* 5.6.1: COLD_REF in VECTORS' place, and NORMS, which a search needs
+           without touching the cold file */
+        uint64_t len;
+        const unsigned char *r = vf_seg_section(s, VF_SEC_COLD_REF, &len);
+        if (!r || len != VF_COLD_REF_SIZE)
+            return vf_fail(err, VF_ECORRUPT, "'%s': vectors apart without a %d-byte cold reference", name,
+                           VF_COLD_REF_SIZE);
+        for (size_t i = 12; i < VF_COLD_REF_SIZE; i++)
+            if (r[i])
+                return vf_fail(err, VF_ECORRUPT, "'%s': reserved bytes of the cold reference are not zero", name);
+        s->ref.size = vf_get64(r);
+        s->ref.footer_crc = vf_get32(r + 8);
+        if (vf_seg_section(s, VF_SEC_VECTORS, NULL))
+            return vf_fail(err, VF_ECORRUPT, "'%s': vectors apart, yet a vectors section", name);
+        if (!vf_seg_section(s, VF_SEC_NORMS, NULL))
+            return vf_fail(err, VF_ECORRUPT, "'%s': vectors apart without a norms section", name);
+    } else if (vf_seg_section(s, VF_SEC_COLD_REF, NULL))
+        return vf_fail(err, VF_ECORRUPT, "'%s': a cold reference without the vectors-apart flag", name);
     struct { uint32_t type; uint64_t per_row; int needed; } rule[] = {
-        {VF_SEC_VECTORS, (uint64_t)s->info.dim * 4, 1},
+        {VF_SEC_VECTORS, (uint64_t)s->info.dim * 4, !apart},
         {VF_SEC_IDS, 8, 1},
         {VF_SEC_LSNS, 8, 1},
         {VF_SEC_NORMS, 4, 0},
@@ -269,16 +347,18 @@ static int check_flat(vf_seg *s, const char *name, vf_error *err)
     return 0;
 }
 
-static int seg_validate(vf_seg *s, const char *name, vf_error *err)
+/* Header, table and footer of the mapping s->map (a .vseg, or with cold a
+   .vcold), each checked against the file size. */
+static int seg_check(vf_seg *s, const char *name, int cold, vf_error *err)
 {
     const unsigned char *h = s->map;
     if (s->size < VF_SEG_HEADER_SIZE + VF_SEG_FOOTER_SIZE || memcmp(h, seg_magic, 8) != 0)
         return vf_fail(err, VF_ECORRUPT, "'%s': not a vecseg segment (bad magic)", name);
     if (vf_get32(h + 60) != vf_crc32(0, h, 60))
         return vf_fail(err, VF_ECORRUPT, "'%s': header checksum mismatch", name);
-    if (vf_get16(h + 8) > VF_FORMAT_VERSION) /* [R-VERSION] */
+    if (vf_get16(h + 8) > VF_SEG_VERSION) /* [R-VERSION] */
         return vf_fail(err, VF_EVERSION, "'%s': needs reader version %u (this reads %d)", name, vf_get16(h + 8),
-                       VF_FORMAT_VERSION);
+                       VF_SEG_VERSION);
     const unsigned char *f = s->map + s->size - VF_SEG_FOOTER_SIZE; /* [R-SEG-TRUNC] */
     if (memcmp(f + 24, end_magic, 8) != 0 || vf_get64(f + 8) != s->size || vf_get32(f + 20) != 0)
         return vf_fail(err, VF_ECORRUPT, "'%s': truncated (footer missing or size mismatch)", name);
@@ -291,9 +371,15 @@ static int seg_validate(vf_seg *s, const char *name, vf_error *err)
     uint64_t table = vf_get64(h + 40);
     uint32_t nsec = vf_get32(h + 48);
     if (vf_get32(h + 12) != VF_SEG_HEADER_SIZE || s->info.dim == 0 || s->info.dim > VF_DIM_MAX ||
-        s->info.elem != VF_ELEM_F32 || s->info.metric < 1 || s->info.metric > 3 || (s->info.flags & ~VF_SEG_FLAG_KEYS) ||
-        vf_get32(h + 52) || vf_get32(h + 56))
+        s->info.elem != VF_ELEM_F32 || s->info.metric < 1 || s->info.metric > 3 ||
+        (s->info.flags & ~(VF_SEG_FLAG_KEYS | VF_SEG_FLAG_APART | VF_SEG_FLAG_COLD)) ||
+        (s->info.flags & VF_SEG_FLAG_APART && s->info.flags & VF_SEG_FLAG_COLD) || vf_get32(h + 52) ||
+        vf_get32(h + 56))
         return vf_fail(err, VF_ECORRUPT, "'%s': bad header fields", name);
+    /* a version-1 reader must refuse these files: one that calls itself
+       version 1 would be misread [R-VERSION] */
+    if (s->info.flags & (VF_SEG_FLAG_APART | VF_SEG_FLAG_COLD) && vf_get16(h + 8) < 2)
+        return vf_fail(err, VF_ECORRUPT, "'%s': vectors apart in a file of read version %u", name, vf_get16(h + 8));
     /* [R-SEG-BOUNDS] file-provided numbers are only ever compared with what
        remains of the file, never added first: table in [64, size - 32] and
        exactly nsec entries between it and the footer */
@@ -330,8 +416,102 @@ static int seg_validate(vf_seg *s, const char *name, vf_error *err)
             return vf_fail(err, VF_EVERSION, "'%s': required section %u is unknown to this reader", name, x->type);
         s->nsec++;
     }
-    return check_flat(s, name, err);
+    return cold ? 0 : check_flat(s, name, err);
 }
+
+/* Opens the .vcold of s (named name, opened as it was): a regular file,
+   never through a link unless the .vseg was a path the user named, whose
+   size is the one COLD_REF gives.  Read nothing yet. */
+static int cold_open(vf_seg *s, int dirfd, const char *name, int follow, vf_error *err)
+{
+    if (vf_cold_name(s->cold_name, sizeof s->cold_name, name))
+        return vf_fail(err, VF_ECORRUPT, "'%s': vectors apart, but the name does not end in .vseg", name);
+    struct stat st;
+    int fd = vf_open_in(dirfd, s->cold_name, O_RDONLY, follow, &st, err);
+    if (fd == VF_ENOENT) /* in a collection the caller tells garbage collection from damage */
+        return vf_fail(err, follow ? VF_ECORRUPT : VF_ENOENT, "'%s': missing (the vectors of '%s')", s->cold_name,
+                       name);
+    if (fd < 0)
+        return fd;
+    s->cold_fd = fd;
+    if ((uint64_t)st.st_size != s->ref.size)
+        return vf_fail(err, VF_ECORRUPT, "'%s': %lld bytes, but '%s' pairs it with %llu", s->cold_name,
+                       (long long)st.st_size, name, (unsigned long long)s->ref.size);
+    return 0;
+}
+
+/* Maps the .vcold and checks it against the .vseg: COLD_REF's footer CRC,
+   then header, table and footer as for any segment, the header equal to the
+   .vseg's but for the flags, and one VECTORS section of rows*dim*4 bytes.
+   Called once, under s->mu. */
+static int cold_map(vf_seg *s, vf_error *err)
+{
+    const char *cn = s->cold_name;
+    struct stat st;
+    if (s->cold_fd < 0)
+        return vf_fail(err, VF_EIO, "'%s': not open", cn);
+    if (fstat(s->cold_fd, &st) != 0 || (uint64_t)st.st_size != s->ref.size)
+        return vf_fail(err, VF_ECORRUPT, "'%s': its size changed", cn);
+    if (s->ref.size < VF_SEG_HEADER_SIZE + VF_SEG_FOOTER_SIZE)
+        return vf_fail(err, VF_ECORRUPT, "'%s': truncated (%llu bytes)", cn, (unsigned long long)s->ref.size);
+    void *map = mmap(NULL, (size_t)s->ref.size, PROT_READ, MAP_SHARED, s->cold_fd, 0);
+    if (map == MAP_FAILED)
+        return vf_fail(err, VF_EIO, "'%s': mmap failed: %s", cn, strerror(errno));
+    /* a re-ranked row should not read its neighbours ahead */
+    madvise(map, (size_t)s->ref.size, MADV_RANDOM);
+    vf_seg c;
+    memset(&c, 0, sizeof c);
+    c.map = map;
+    c.size = s->ref.size;
+    int rc = 0;
+    if (vf_crc32(0, c.map + c.size - VF_SEG_FOOTER_SIZE, VF_SEG_FOOTER_SIZE) != s->ref.footer_crc)
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': does not belong to its segment (footer checksum differs)", cn);
+    if (rc == 0)
+        rc = seg_check(&c, cn, 1, err);
+    uint64_t len = 0;
+    const void *v = rc == 0 ? vf_seg_section(&c, VF_SEC_VECTORS, &len) : NULL;
+    if (rc == 0 && (!(c.info.flags & VF_SEG_FLAG_COLD) ||
+                    (c.info.flags & VF_SEG_FLAG_KEYS) != (s->info.flags & VF_SEG_FLAG_KEYS) ||
+                    c.info.dim != s->info.dim || c.info.metric != s->info.metric || c.info.rows != s->info.rows ||
+                    c.info.shard != s->info.shard))
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': its header does not match its segment's", cn);
+    if (rc == 0 && (c.nsec != 1 || !v || s->info.rows > UINT64_MAX / 4 / s->info.dim ||
+                    len != s->info.rows * s->info.dim * 4))
+        rc = vf_fail(err, VF_ECORRUPT, "'%s': holds more or less than the vectors of its rows", cn);
+    if (rc == 0) {
+        s->cold_crc = c.sec[0].crc;
+        s->cold_map = map;
+        s->cold_size = c.size;
+        close(s->cold_fd);
+        s->cold_fd = -1;
+        atomic_store_explicit(&s->cold_vecs, (const float *)v, memory_order_release);
+    } else
+        munmap(map, (size_t)c.size);
+    free(c.sec);
+    return rc;
+}
+
+int vf_seg_vectors(const vf_seg *cs, const float **out, vf_error *err)
+{
+    vf_seg *s = (vf_seg *)cs; /* the mapping is state a const reader may fill once */
+    if (!(s->info.flags & VF_SEG_FLAG_APART)) {
+        *out = vf_seg_section(s, VF_SEC_VECTORS, NULL);
+        return 0;
+    }
+    const float *v = atomic_load_explicit(&s->cold_vecs, memory_order_acquire);
+    int rc = 0;
+    if (!v) {
+        pthread_mutex_lock(&s->mu);
+        v = atomic_load_explicit(&s->cold_vecs, memory_order_acquire);
+        if (!v && (rc = cold_map(s, err)) == 0)
+            v = atomic_load_explicit(&s->cold_vecs, memory_order_acquire);
+        pthread_mutex_unlock(&s->mu);
+    }
+    *out = v;
+    return rc;
+}
+
+uint64_t vf_seg_cold_size(const vf_seg *s) { return s->info.flags & VF_SEG_FLAG_APART ? s->ref.size : 0; }
 
 static int seg_open(vf_seg **out, int dirfd, const char *name, int follow, vf_error *err)
 {
@@ -354,7 +534,11 @@ static int seg_open(vf_seg **out, int dirfd, const char *name, int follow, vf_er
     }
     s->map = map;
     s->size = (uint64_t)st.st_size;
-    int rc = seg_validate(s, name, err);
+    s->cold_fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    int rc = seg_check(s, name, 0, err);
+    if (rc == 0 && (s->info.flags & VF_SEG_FLAG_APART))
+        rc = cold_open(s, dirfd, name, follow, err);
     if (rc) {
         vf_seg_close(s);
         return rc;
@@ -380,6 +564,11 @@ void vf_seg_close(vf_seg *s)
     if (!s)
         return;
     munmap((void *)s->map, (size_t)s->size);
+    if (s->cold_map)
+        munmap((void *)s->cold_map, (size_t)s->cold_size);
+    if (s->cold_fd >= 0)
+        close(s->cold_fd);
+    pthread_mutex_destroy(&s->mu);
     free(s->sec);
     free(s);
 }
@@ -408,7 +597,13 @@ int vf_seg_verify(const vf_seg *s, vf_error *err)
     /* [R-SEG-VERIFY] the rows themselves: finite vectors, ids below 2^63,
        LSNs >= 1, ID_ORDER sorted by (id, row) */
     uint64_t rows = s->info.rows, dim = s->info.dim;
-    const unsigned char *v = vf_seg_section(s, VF_SEC_VECTORS, NULL), *ids = vf_seg_section(s, VF_SEC_IDS, NULL);
+    const float *vf;
+    int rc = vf_seg_vectors(s, &vf, err);
+    if (rc)
+        return rc;
+    if (s->cold_map && vf_crc32(0, vf, (size_t)(rows * dim * 4)) != s->cold_crc)
+        return vf_fail(err, VF_ECORRUPT, "'%s': section %u fails its checksum", s->cold_name, VF_SEC_VECTORS);
+    const unsigned char *v = (const unsigned char *)vf, *ids = vf_seg_section(s, VF_SEC_IDS, NULL);
     const unsigned char *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL), *ord = vf_seg_section(s, VF_SEC_ID_ORDER, NULL);
     for (uint64_t r = 0; r < rows; r++) {
         if (!vf_all_finite(v + r * dim * 4, (size_t)dim))

@@ -25,15 +25,16 @@ extern "C" {
 #endif
 
 /* ---- versions ---------------------------------------------------------- */
-#define VF_FORMAT_VERSION 1          /* segment, log, tombstone, partial */
-#define VF_MANIFEST_MAJOR 1
+#define VF_FORMAT_VERSION 1          /* log, tombstone, partial, and a segment with its vectors */
+#define VF_SEG_VERSION 2             /* the highest segment read_version this reads: 2, vectors apart */
+#define VF_MANIFEST_MAJOR 2          /* the highest major this reads; 1 is written without cold files */
 #define VF_MANIFEST_MINOR 0
 #define VF_QUOTE_(x) #x
 #define VF_EXPAND_AND_QUOTE_(x) VF_QUOTE_(x)
 #define VF_VERSION_STRING                                                                         \
-    "format " VF_EXPAND_AND_QUOTE_(VF_FORMAT_VERSION) ", manifest " VF_EXPAND_AND_QUOTE_(         \
+    "format " VF_EXPAND_AND_QUOTE_(VF_SEG_VERSION) ", manifest " VF_EXPAND_AND_QUOTE_(            \
         VF_MANIFEST_MAJOR) "." VF_EXPAND_AND_QUOTE_(VF_MANIFEST_MINOR)
-VF_API const char *vf_version_string(void); /* VF_VERSION_STRING: "format 1, manifest 1.0" */
+VF_API const char *vf_version_string(void); /* VF_VERSION_STRING: "format 2, manifest 2.0" */
 
 /* ---- enumerations pinned by SPEC.md ------------------------------------ */
 enum vf_metric { VF_METRIC_L2 = 1, VF_METRIC_IP = 2, VF_METRIC_COSINE = 3 };
@@ -77,6 +78,7 @@ typedef struct vf_sealed_ent {
     char file[VF_NAME_MAX];
     uint32_t shard;
     uint64_t rows, bytes;
+    uint64_t cold_bytes;             /* size of its .vcold file (vectors apart), 0 when none */
     char node[VF_NODE_MAX];
 } vf_sealed_ent;
 
@@ -92,7 +94,7 @@ typedef struct vf_setting {
 
 typedef struct vf_manifest {
     uint64_t generation;
-    uint32_t minor;                  /* minor version the manifest was written with */
+    uint32_t major, minor;           /* version the manifest was read with (major: 2 iff a cold file is named) */
     uint32_t dim;
     int metric;
     int keys;                        /* 1: every row carries a partition key */
@@ -204,6 +206,10 @@ VF_API int vf_coll_repair(vf_coll *c, vf_repair_action **acts, size_t *nacts, vf
 
 /* Names of files: "g-00000001.log", "s-00000001.vseg", "t-00000001.tomb". */
 VF_API void vf_file_name(char out[VF_NAME_MAX], char kind, uint64_t n);
+/* The cold file of a sealed segment's name or path: "s-00000001.vseg" gives
+   "s-00000001.vcold" (SPEC.md 5.6.1).  -1 when name does not end in ".vseg"
+   or the result does not fit n bytes. */
+VF_API int vf_cold_name(char *out, size_t n, const char *name);
 /* The number n >= 1 of a name that is exactly vf_file_name(kind, n) (SPEC.md
    2.1); 0 on success, -1 for any other name. */
 VF_API int vf_file_number(const char *name, char kind, uint64_t *n);
@@ -263,12 +269,20 @@ VF_API int vf_log_next(const vf_log_view *v, uint64_t *off, uint64_t end, vf_row
 #define VF_SEG_ALIGN 64
 #define VF_SEG_MAX_SECTIONS 256
 #define VF_SEG_FLAG_KEYS 1u
+#define VF_SEG_FLAG_APART 2u         /* a .vseg whose VECTORS live in its .vcold file (5.6.1) */
+#define VF_SEG_FLAG_COLD 4u          /* a .vcold file: VECTORS only */
 #define VF_SECTION_REQUIRED 1u
+#define VF_COLD_REF_SIZE 32
 
 enum vf_section_type {               /* SPEC.md 5.4; 16..127 reserved for indexes */
     VF_SEC_VECTORS = 1, VF_SEC_IDS = 2, VF_SEC_LSNS = 3, VF_SEC_NORMS = 4,
-    VF_SEC_KEYS = 5, VF_SEC_ID_ORDER = 6
+    VF_SEC_KEYS = 5, VF_SEC_ID_ORDER = 6, VF_SEC_COLD_REF = 7
 };
+
+typedef struct vf_cold_ref {         /* what pairs a .vseg with its .vcold (COLD_REF, 5.6.1) */
+    uint64_t size;                   /* the .vcold file's size */
+    uint32_t footer_crc;             /* CRC-32 of its 32 footer bytes */
+} vf_cold_ref;
 
 typedef struct vf_seg_info {
     uint32_t dim, elem, metric, shard, flags;
@@ -295,11 +309,23 @@ VF_API int vf_seg_writer_section(vf_seg_writer *w, uint32_t type, uint32_t flags
    the directory, and frees w.  *bytes receives the file size. */
 VF_API int vf_seg_writer_finish(vf_seg_writer *w, uint64_t *bytes, vf_error *err);
 VF_API void vf_seg_writer_abort(vf_seg_writer *w);     /* removes the temporary file; accepts NULL */
+/* Vectors apart (SPEC.md 5.6.1).  vf_seg_write_cold writes name (a .vcold
+   file: info's rows of VECTORS, 4*rows*dim bytes at vecs) durably and fills
+   *ref; vf_seg_writer_cold_ref then writes the COLD_REF section into a
+   segment in VECTORS' place and marks it "vectors apart".  The .vcold is
+   complete and synced before the .vseg that names it is begun. */
+VF_API int vf_seg_write_cold(int dirfd, const char *name, const vf_seg_info *info, const void *vecs,
+                             vf_cold_ref *ref, vf_error *err);
+VF_API int vf_seg_writer_cold_ref(vf_seg_writer *w, const vf_cold_ref *ref, vf_error *err);
 
 typedef struct vf_seg vf_seg;
 /* Maps a segment and validates header, section table and footer against the
    file size: O(1) in the row count.  Section contents are not read.  name is
-   a collection's file: a symbolic link or a non-regular file is refused. */
+   a collection's file: a symbolic link or a non-regular file is refused.  A
+   segment with its vectors apart also opens (not maps) its .vcold file, so
+   garbage collection cannot take it later, and checks its size against
+   COLD_REF; a missing one is VF_ENOENT from vf_seg_open (the caller tells a
+   removal from damage) and VF_ECORRUPT from vf_seg_open_path. */
 VF_API int vf_seg_open(vf_seg **s, int dirfd, const char *name, vf_error *err);
 /* The same for a path a user named: it may be a link to a regular file. */
 VF_API int vf_seg_open_path(vf_seg **s, const char *path, vf_error *err);
@@ -310,9 +336,16 @@ VF_API const void *vf_seg_section(const vf_seg *s, uint32_t type, uint64_t *len)
 VF_API size_t vf_seg_nsections(const vf_seg *s);
 VF_API const vf_section *vf_seg_section_at(const vf_seg *s, size_t i);
 VF_API uint64_t vf_seg_file_size(const vf_seg *s);
+/* The size of the segment's .vcold file, 0 when its vectors are in place. */
+VF_API uint64_t vf_seg_cold_size(const vf_seg *s);
+/* The VECTORS rows (rows*dim f32): in place, or from the .vcold file, mapped
+   on the first call (MADV_RANDOM) after its footer is checked against
+   COLD_REF and its header, table and footer against the segment's: O(1).
+   Thread-safe; *v stays valid while s is open. */
+VF_API int vf_seg_vectors(const vf_seg *s, const float **v, vf_error *err);
 /* Checks every section's CRC and the rows: finite vectors, ids <= VF_ID_MAX,
-   LSNs >= 1, ID_ORDER in (id, row) order (reads the whole file).  Messages
-   name no file. */
+   LSNs >= 1, ID_ORDER in (id, row) order (reads the whole file, and the
+   .vcold file of vectors apart).  Messages name no file but the .vcold. */
 VF_API int vf_seg_verify(const vf_seg *s, vf_error *err);
 
 /* ---- tombstones (SPEC.md section 6) ------------------------------------- */

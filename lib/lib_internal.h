@@ -76,9 +76,12 @@ void vs_rowbuf_add(vs_rowbuf *b, const vs_idmap *tomb, size_t n, const float *ve
                    const uint64_t *lsns, uint64_t lsn, const uint64_t *keys);
 void vs_rowbuf_release(vs_rowbuf *b);
 /* Writes b as the sealed segment name of shard, with the index of params
-   (AUTO resolved by row count, its name put in index); *bytes = file size. */
+   (AUTO resolved by row count, its name put in index); *bytes = file size,
+   *cold_bytes = the size of its .vcold file when the cold-apart setting put
+   its vectors there (SPEC.md 5.6.1), else 0. */
 int vs_rowbuf_write(vf_coll *coll, const vf_manifest *m, const vs_build_params *params, const vs_rowbuf *b,
-                    uint32_t shard, const char *name, uint64_t *bytes, char index[16], vf_error *err);
+                    uint32_t shard, const char *name, uint64_t *bytes, uint64_t *cold_bytes, char index[16],
+                    vf_error *err);
 /* The build parameters: the collection's settings, overridden by o. */
 int vs_build_params_of(const vf_manifest *m, const vs_seal_opts *o, vs_build_params *bp, vf_error *err);
 

@@ -344,7 +344,7 @@ int vs_balance_with(const char *path, const char *const *nodes, size_t nnodes, c
                 break;
             vs_index *ix = NULL;
             vs_rows_view rv = {vf_seg_section(s, VF_SEC_VECTORS, NULL), vf_seg_section(s, VF_SEC_NORMS, NULL),
-                               (size_t)rows, m.dim, m.metric};
+                               (size_t)rows, m.dim, m.metric, NULL};
             if (vs_index_open(&ix, s, &rv, NULL) == 0)
                 type = vs_index_type_of(ix);
             vs_index_close(ix);

@@ -45,6 +45,7 @@ typedef struct job {
     int keep_src;           /* a cut after the first of its source: the first removes it */
     char node[VF_NODE_MAX]; /* a cut: the node of the new segment */
     vs_seal_plan plan;
+    uint64_t cold_bytes;    /* its .vcold file's size (cold-apart), 0 when none */
     int rc;
     vf_error err;
 } job;
@@ -68,6 +69,16 @@ typedef struct seal_ctx {
     pthread_mutex_t lock;   /* serializes the callback and its counter */
     uint64_t done, total;   /* rows built, rows to build */
 } seal_ctx;
+
+/* Removes the files job jb wrote (nothing names them): its .vseg, and its
+   .vcold when it wrote one. */
+static void remove_written(vf_coll *c, const job *jb)
+{
+    char cold[VF_NAME_MAX];
+    unlinkat(vf_coll_dirfd(c), jb->plan.sealed, 0);
+    if (jb->cold_bytes && vf_cold_name(cold, sizeof cold, jb->plan.sealed) == 0)
+        unlinkat(vf_coll_dirfd(c), cold, 0);
+}
 
 /* Collects a job's rows from its sources and writes its segment. */
 static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
@@ -107,7 +118,11 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
             const vf_seg_info *in = vf_seg_get_info(s);
             /* a cut reads rows [lo, hi) of its source, others all */
             uint64_t lo = jb->hi ? jb->lo : 0, hi = jb->hi ? jb->hi : in->rows;
-            const float *vecs = vf_seg_section(s, VF_SEC_VECTORS, NULL);
+            const float *vecs;
+            if ((rc = vf_seg_vectors(s, &vecs, err))) { /* in place, or from its .vcold */
+                vf_seg_close(s);
+                break;
+            }
             const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsns = vf_seg_section(s, VF_SEC_LSNS, NULL),
                            *keys = vf_seg_section(s, VF_SEC_KEYS, NULL);
             if (hi > in->rows || lo > hi || seen + (hi - lo) > jb->rows_in)
@@ -124,7 +139,7 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
                      (unsigned long long)seen, (unsigned long long)jb->rows_in);
     if (rc == 0)
         rc = vs_rowbuf_write(ctx->coll, ctx->m, &ctx->bp, &b, shard, jb->plan.sealed, &jb->plan.bytes,
-                             jb->plan.index, err);
+                             &jb->cold_bytes, jb->plan.index, err);
     jb->plan.rows = seen;
     jb->plan.kept = b.n;
     jb->plan.shard = shard;
@@ -395,6 +410,7 @@ static int apply_seal(vf_manifest *next, void *arg, vf_error *err)
         s.shard = jb->plan.shard;
         s.rows = jb->plan.kept;
         s.bytes = jb->plan.bytes;
+        s.cold_bytes = jb->cold_bytes;
         int rc = vf_manifest_add_sealed(next, &s, err);
         if (rc)
             return rc;
@@ -570,7 +586,7 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     if (rc && !o->dry_run) {
         /* nothing names the files written so far: remove them */
         for (size_t i = 0; i < ctx.njobs; i++)
-            unlinkat(vf_coll_dirfd(c), ctx.jobs[i].plan.sealed, 0);
+            remove_written(c, &ctx.jobs[i]);
     }
     if (rc == 0 && !o->dry_run) {
         long removed = vf_coll_gc(c, (long)grace, err);
@@ -671,7 +687,7 @@ int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size
     }
     if (rc) /* nothing names the files written so far: remove them */
         for (size_t i = 0; i < ctx.njobs; i++)
-            unlinkat(vf_coll_dirfd(c), ctx.jobs[i].plan.sealed, 0);
+            remove_written(c, &ctx.jobs[i]);
     for (size_t i = 0; i < ctx.njobs; i++)
         free(ctx.jobs[i].src);
     free(ctx.jobs);

@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "lib_internal.h"
@@ -79,7 +80,8 @@ static int cmp_order(const void *a, const void *b, void *arg)
 }
 
 int vs_rowbuf_write(vf_coll *coll, const vf_manifest *m, const vs_build_params *params, const vs_rowbuf *b,
-                    uint32_t shard, const char *name, uint64_t *bytes, char index[16], vf_error *err)
+                    uint32_t shard, const char *name, uint64_t *bytes, uint64_t *cold_bytes, char index[16],
+                    vf_error *err)
 {
     vf_seg_info info = {m->dim, VF_ELEM_F32, (uint32_t)m->metric, shard, m->keys ? VF_SEG_FLAG_KEYS : 0, b->n};
     uint32_t *order = malloc((b->n ? b->n : 1) * sizeof *order);
@@ -93,10 +95,27 @@ int vs_rowbuf_write(vf_coll *coll, const vf_manifest *m, const vs_build_params *
     if (bp.type == VS_INDEX_AUTO)
         bp.type = vs_index_auto(b->n, m->dim, m->metric);
     snprintf(index, 16, "%s", vs_index_type_name(bp.type));
+    /* cold-apart: an indexed segment's VECTORS go to s-N.vcold, written and
+       synced before the .vseg that pairs with it (SPEC.md 5.6.1) */
+    uint64_t apart = 0;
+    int rc = vs_setting_get(m, "cold-apart", &apart, err);
+    apart = apart && bp.type != VS_INDEX_FLAT && b->n > 0;
+    vf_cold_ref ref = {0, 0};
+    char cold[VF_NAME_MAX];
+    *cold_bytes = 0;
+    if (rc == 0 && apart) {
+        if (vf_cold_name(cold, sizeof cold, name))
+            rc = vf_fail(err, VF_EARG, "'%s': not a segment name", name);
+        else
+            rc = vf_seg_write_cold(vf_coll_dirfd(coll), cold, &info, b->vecs, &ref, err);
+    }
     vf_seg_writer *w = NULL;
-    int rc = vf_seg_writer_open(&w, vf_coll_dirfd(coll), name, &info, err);
-    size_t n = b->n;
     if (rc == 0)
+        rc = vf_seg_writer_open(&w, vf_coll_dirfd(coll), name, &info, err);
+    size_t n = b->n;
+    if (rc == 0 && apart)
+        rc = vf_seg_writer_cold_ref(w, &ref, err);
+    else if (rc == 0)
         rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, b->vecs, n * m->dim * 4, err);
     if (rc == 0)
         rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, b->ids, n * 8, err);
@@ -109,7 +128,7 @@ int vs_rowbuf_write(vf_coll *coll, const vf_manifest *m, const vs_build_params *
     if (rc == 0)
         rc = vf_seg_writer_section(w, VF_SEC_ID_ORDER, 0, order, n * 4, err);
     if (rc == 0 && bp.type != VS_INDEX_FLAT && n > 0) {
-        vs_rows_view rows = {b->vecs, b->norms, n, m->dim, m->metric};
+        vs_rows_view rows = {b->vecs, b->norms, n, m->dim, m->metric, NULL};
         rc = vs_index_build(&bp, &rows, w, err);
     }
     if (rc == 0) {
@@ -117,6 +136,10 @@ int vs_rowbuf_write(vf_coll *coll, const vf_manifest *m, const vs_build_params *
         w = NULL;
     }
     vf_seg_writer_abort(w);
+    if (rc == 0)
+        *cold_bytes = ref.size;
+    else if (ref.size) /* a failed command removes the files it created */
+        unlinkat(vf_coll_dirfd(coll), cold, 0);
     free(order);
     return rc;
 }

@@ -46,6 +46,8 @@ static const vs_setting_def table[] = {
      "percent of deleted rows that makes a sealed segment be rewritten"},
     {"split-rows", VS_SETTING_UINT, VS_SPLIT_ROWS_DEFAULT, VS_SPLIT_ROWS_MIN, VS_ROWS_MAX,
      "an automatic vec-shard split divides a shard holding more rows than this"},
+    {"cold-apart", VS_SETTING_UINT, 0, 0, 1,
+     "1: new indexed segments keep their vectors in a .vcold file of their own"},
 };
 
 const vs_setting_def *vs_settings_table(size_t *n)

@@ -132,7 +132,11 @@ static int split_sealed(vf_coll *c, split *sp, const vs_idmap *tomb, const vs_bu
         if ((rc = vs_sealed_open(c, m, i, &s, err)))
             break;
         const vf_seg_info *in = vf_seg_get_info(s);
-        const float *vec = vf_seg_section(s, VF_SEC_VECTORS, NULL);
+        const float *vec;
+        if ((rc = vf_seg_vectors(s, &vec, err))) {
+            vf_seg_close(s);
+            break;
+        }
         const uint64_t *ids = vf_seg_section(s, VF_SEC_IDS, NULL), *lsn = vf_seg_section(s, VF_SEC_LSNS, NULL);
         const uint64_t *keys = vf_seg_section(s, VF_SEC_KEYS, NULL);
         vs_rowbuf b[2] = {{m->dim, m->keys, 0, 0, NULL, NULL, NULL, NULL, NULL},
@@ -154,7 +158,7 @@ static int split_sealed(vf_coll *c, split *sp, const vs_idmap *tomb, const vs_bu
             e.rows = b[h].n;
             snprintf(e.node, sizeof e.node, "%s", m->sealed[i].node);
             char index[16];
-            rc = vs_rowbuf_write(c, m, bp, &b[h], e.shard, e.file, &e.bytes, index, err);
+            rc = vs_rowbuf_write(c, m, bp, &b[h], e.shard, e.file, &e.bytes, &e.cold_bytes, index, err);
             if (rc == 0)
                 rc = add_sealed(sp, &e, err);
             sp->moved += b[h].n;
@@ -350,8 +354,12 @@ static int split_one(vf_coll *c, int src_id, int isolate, uint64_t key, const vs
     }
     vf_unlock(ilock);
     if (rc) {
-        for (size_t i = 0; i < sp.nsealed; i++)
+        for (size_t i = 0; i < sp.nsealed; i++) { /* with the .vcold each wrote */
+            char cold[VF_NAME_MAX];
             unlinkat(vf_coll_dirfd(c), sp.sealed[i].file, 0);
+            if (sp.sealed[i].cold_bytes && vf_cold_name(cold, sizeof cold, sp.sealed[i].file) == 0)
+                unlinkat(vf_coll_dirfd(c), cold, 0);
+        }
         for (int h = 0; h < 2; h++)
             if (sp.grow_made[h])
                 unlinkat(vf_coll_dirfd(c), sp.grow[h].file, 0);

@@ -21,6 +21,7 @@ const char *vs_section_name(uint32_t type)
         {VF_SEC_VECTORS, "VECTORS"},       {VF_SEC_IDS, "IDS"},
         {VF_SEC_LSNS, "LSNS"},             {VF_SEC_NORMS, "NORMS"},
         {VF_SEC_KEYS, "KEYS"},             {VF_SEC_ID_ORDER, "ID_ORDER"},
+        {VF_SEC_COLD_REF, "COLD_REF"},
         {VS_SEC_HNSW_META, "HNSW_META"},   {VS_SEC_HNSW_NODES, "HNSW_NODES"},
         {VS_SEC_HNSW_UPPER, "HNSW_UPPER"}, {VS_SEC_IVF_META, "IVF_META"},
         {VS_SEC_IVF_CENTROIDS, "IVF_CENTROIDS"}, {VS_SEC_IVF_OFFSETS, "IVF_OFFSETS"},
@@ -73,7 +74,11 @@ void vs_seg_memory(const vf_seg *s, uint64_t *hot, uint64_t *cold)
        reads VECTORS only to re-rank candidates; a FLAT segment scans them */
     int indexed = vf_seg_section(s, VS_SEC_HNSW_META, NULL) || vf_seg_section(s, VS_SEC_IVF_META, NULL);
     uint64_t len = 0;
-    *cold = 0;
+    *cold = vf_seg_cold_size(s); /* vectors apart: hot bytes are the .vseg, cold the .vcold */
+    if (*cold) {
+        *hot = vf_seg_file_size(s);
+        return;
+    }
     if (indexed && vf_seg_section(s, VF_SEC_VECTORS, &len))
         *cold = len;
     *hot = vf_seg_file_size(s) - *cold;

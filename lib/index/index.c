@@ -12,6 +12,7 @@ struct vs_index {
     const vs_index_ops *ops;
     int type;
     void *impl;
+    const vs_rows_view *rows;
 };
 
 static const char *names[] = {"flat", "hnsw", "ivf_flat", "ivf_pq", "ivf_sq8"};
@@ -47,9 +48,17 @@ int vs_index_auto(size_t n, uint32_t dim, int metric)
     return VS_INDEX_IVF_PQ;
 }
 
+const float *vs_rows_vecs(const vs_rows_view *rows)
+{
+    const float *v = rows->vecs;
+    if (!v && rows->cold && vf_seg_vectors(rows->cold, &v, NULL))
+        v = NULL;
+    return v;
+}
+
 float vs_row_distance(const vs_rows_view *rows, const float *q, float qn, size_t r)
 {
-    const float *x = rows->vecs + r * rows->dim;
+    const float *x = vs_rows_vecs(rows) + r * rows->dim;
     float xn = 0;
     if (rows->metric == VF_METRIC_COSINE) /* a view without NORMS computes the norm it needs */
         xn = rows->norms ? rows->norms[r] : vs_dot(x, x, rows->dim);
@@ -91,6 +100,7 @@ int vs_index_open(vs_index **out, const vf_seg *seg, const vs_rows_view *rows, v
         return vf_fail(err, VF_ENOMEM, "index: out of memory");
     ix->ops = ops;
     ix->type = type;
+    ix->rows = rows;
     int rc = ops->open(&ix->impl, seg, rows, err);
     if (rc) {
         free(ix);
@@ -124,8 +134,24 @@ void vs_index_scratch_free(const vs_index *ix, void *scratch)
         ix->ops->scratch_free(scratch);
 }
 
+/* Whether a search of ix with qp reads VECTORS: HNSW re-ranks its walk,
+   IVF_SQ8 and IVF_PQ only with refine; IVF_FLAT scans its own copies. */
+static int reads_vectors(const vs_index *ix, const vs_query_params *qp)
+{
+    return ix->type == VS_INDEX_HNSW ||
+           ((ix->type == VS_INDEX_IVF_PQ || ix->type == VS_INDEX_IVF_SQ8) && qp && qp->refine);
+}
+
 int vs_index_search(const vs_index *ix, const float *q, float qn, const vs_query_params *qp, const uint8_t *deleted,
                     vs_topk *t, void *scratch, vf_error *err)
 {
+    if (!ix->rows->vecs && ix->rows->cold && reads_vectors(ix, qp)) {
+        /* vectors apart: mapped by the first search that needs them, so a
+           search that re-ranks nothing reads no cold byte (SPEC.md 5.6.1) */
+        const float *v;
+        int rc = vf_seg_vectors(ix->rows->cold, &v, err);
+        if (rc)
+            return rc;
+    }
     return ix->ops->search(ix->impl, q, qn, qp, deleted, t, scratch, err);
 }

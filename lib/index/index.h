@@ -33,14 +33,21 @@ typedef struct vs_build_params {
     int threads;             /* 0 = all cores */
 } vs_build_params;
 
-/* The rows an index is built over or searches: the segment's own sections. */
+/* The rows an index is built over or searches: the segment's own sections.
+   A segment whose vectors live apart (SPEC.md 5.6.1) has vecs NULL and cold
+   set: vs_index_search maps them when a search needs them (re-ranking), and
+   vs_rows_vecs then gives them. */
 typedef struct vs_rows_view {
-    const float *vecs;       /* n * dim */
+    const float *vecs;       /* n * dim, or NULL when apart */
     const float *norms;      /* n squared L2 norms */
     size_t n;
     uint32_t dim;
     int metric;              /* VF_METRIC_* */
+    const vf_seg *cold;      /* the segment whose vectors are apart, or NULL */
 } vs_rows_view;
+
+/* rows->vecs, or the cold vectors once mapped (NULL before). */
+const float *vs_rows_vecs(const vs_rows_view *rows);
 
 /* Builds the index of bp->type over rows and appends its sections to w
    (after the FLAT sections).  AUTO must be resolved by the caller first

@@ -30,7 +30,14 @@ int vs_snapshot_live_rows(vs_snapshot *s, vs_row **out, size_t *n, vf_error *err
         return vf_fail(err, VF_ENOMEM, "out of memory for %zu rows", live);
     size_t k = 0;
     for (size_t p = 0; p < s->nparts; p++) {
-        const vs_part *part = &s->parts[p];
+        vs_part *part = &s->parts[p];
+        if (!part->vecs && !part->skip && part->n) { /* vectors apart: mapped now, once */
+            int rc = vf_seg_vectors(s->sealed[part->segment], &part->vecs, err);
+            if (rc) {
+                free(rows);
+                return rc;
+            }
+        }
         for (size_t i = 0; !part->skip && i < part->n; i++) {
             if (vs_part_deleted(part, i))
                 continue;

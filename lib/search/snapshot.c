@@ -12,11 +12,14 @@
  * exactly that.  Every file of the snapshot is opened (mapped, or read for
  * tombstones) by vs_snapshot_open, before any search starts, so garbage
  * collection cannot take a file from a search under way; one it took
- * before is a retryable failure [R-GC-RETRY].
+ * before is a retryable failure [R-GC-RETRY].  A segment's .vcold (vectors
+ * apart) is opened then too, and mapped by the first search that re-ranks.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lib_internal.h"
 
@@ -69,6 +72,20 @@ int vs_sealed_open(vf_coll *c, const vf_manifest *m, size_t i, vf_seg **out, vf_
     const vf_sealed_ent *e = &m->sealed[i];
     vf_seg *s;
     int rc = vf_seg_open(&s, vf_coll_dirfd(c), e->file, err);
+    if (rc == VF_ENOENT) {
+        /* the .vseg or its .vcold: retryable when garbage collection took
+           them after m was read, else missing for good; a .vseg still there
+           with its .vcold missing is damage (SPEC.md 5.6.1) */
+        vf_error e2 = err ? *err : (vf_error){0};
+        struct stat st;
+        rc = gone(c, m, e->file, rc, err);
+        if (rc == VF_ENOENT && fstatat(vf_coll_dirfd(c), e->file, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (err)
+                *err = e2;
+            rc = vf_fail(err, VF_ECORRUPT, "%s", e2.msg);
+        }
+        return rc;
+    }
     if (rc)
         return gone(c, m, e->file, rc, err);
     const vf_seg_info *in = vf_seg_get_info(s);
@@ -84,6 +101,8 @@ int vs_sealed_open(vf_coll *c, const vf_manifest *m, size_t i, vf_seg **out, vf_
         rc = mismatch(err, e->file, "the row count", in->rows, e->rows);
     else if (vf_seg_file_size(s) != e->bytes)
         rc = mismatch(err, e->file, "the size in bytes", vf_seg_file_size(s), e->bytes);
+    else if (vf_seg_cold_size(s) != e->cold_bytes)
+        rc = mismatch(err, e->file, "the size of its cold file", vf_seg_cold_size(s), e->cold_bytes);
     if (rc) {
         vf_seg_close(s);
         return rc;
@@ -260,7 +279,7 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
             p.norms = p.own_norms;
         }
         rc = mark_deleted(s, &p, vf_seg_section(s->sealed[i], VF_SEC_ID_ORDER, NULL), err);
-        p.rows = (vs_rows_view){p.vecs, p.norms, p.n, m->dim, m->metric};
+        p.rows = (vs_rows_view){p.vecs, p.norms, p.n, m->dim, m->metric, p.vecs ? NULL : s->sealed[i]};
         if (rc == 0)
             rc = add_part(s, &p, err);
         if (rc)
@@ -308,10 +327,15 @@ int vs_snapshot_build(vs_snapshot **out, vf_coll *coll, const vf_manifest *m, vf
     }
     /* indexes keep a pointer to their part's row view: open them once the
        parts array has stopped moving */
-    for (size_t i = 0; rc == 0 && i < s->nparts; i++)
-        if (s->parts[i].segment < m->nsealed)
-            if ((rc = vs_index_open(&s->parts[i].index, s->sealed[s->parts[i].segment], &s->parts[i].rows, err)))
-                rc = vf_fail_in(err, rc, m->sealed[s->parts[i].segment].file);
+    for (size_t i = 0; rc == 0 && i < s->nparts; i++) {
+        vs_part *p = &s->parts[i];
+        if (p->segment >= m->nsealed)
+            continue;
+        if ((rc = vs_index_open(&p->index, s->sealed[p->segment], &p->rows, err)))
+            rc = vf_fail_in(err, rc, m->sealed[p->segment].file);
+        else if (!p->index && !p->vecs) /* vectors apart, no index: an exact scan reads them all */
+            rc = vf_seg_vectors(s->sealed[p->segment], &p->vecs, err);
+    }
     if (rc) {
         vs_snapshot_close(s);
         return rc;

@@ -246,7 +246,7 @@ static inline void prefetch_links(const hnsw_ix *ix, uint32_t r)
 
 static inline void prefetch_row(const hnsw_ix *ix, uint32_t r)
 {
-    const char *p = (const char *)(ix->rows->vecs + (size_t)r * ix->dim);
+    const char *p = (const char *)(vs_rows_vecs(ix->rows) + (size_t)r * ix->dim);
     for (size_t o = 0; o < 4ull * ix->dim; o += 64)
         __builtin_prefetch(p + o);
 }

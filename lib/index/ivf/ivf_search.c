@@ -471,8 +471,11 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
                 if (metric == VF_METRIC_L2)
                     dist = buf[i];
                 else {
-                    const float *xr = x->rows->vecs + (size_t)row * d;
-                    float xn = metric == VF_METRIC_IP ? 0 : x->rows->norms ? x->rows->norms[row] : vs_dot(xr, xr, d);
+                    float xn = metric == VF_METRIC_IP ? 0 : x->rows->norms ? x->rows->norms[row] : -1;
+                    if (xn < 0) { /* no NORMS: then VECTORS are in place (5.6.1 requires NORMS apart) */
+                        const float *xr = x->rows->vecs + (size_t)row * d;
+                        xn = vs_dot(xr, xr, d);
+                    }
                     dist = vs_metric_from_dot(metric, buf[i], r->qn, xn);
                 }
             } else
