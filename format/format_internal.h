@@ -11,6 +11,10 @@
 #error "vecseg maps its files in place and needs a little-endian host"
 #endif
 
+/* The highest segment read_version the reader accepts: VF_SEG_VERSION; a
+   test lowers it to play a version-1 reader ([R-VERSION]). */
+extern unsigned vf_seg_read_version_max;
+
 int vf_write_all(int fd, const void *data, size_t len, const char *name, vf_error *err);
 /* Opens name under dirfd as SPEC.md 2.1 requires of a collection's files
    ([R-FILES]): a regular file, never a FIFO or device (opened O_NONBLOCK so a

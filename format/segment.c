@@ -31,6 +31,8 @@ static const unsigned char seg_magic[8] = {0x89, 'V', 'S', 'E', 'G', '\r', '\n',
 static const unsigned char end_magic[8] = {'V', 'S', 'E', 'G', 'E', 'N', 'D', '\n'};
 #define WBUF (1u << 20)
 
+unsigned vf_seg_read_version_max = VF_SEG_VERSION;
+
 struct vf_seg_writer {
     int dirfd, fd;
     char name[VF_NAME_MAX], tmp[VF_NAME_MAX + 8];
@@ -356,9 +358,9 @@ static int seg_check(vf_seg *s, const char *name, int cold, vf_error *err)
         return vf_fail(err, VF_ECORRUPT, "'%s': not a vecseg segment (bad magic)", name);
     if (vf_get32(h + 60) != vf_crc32(0, h, 60))
         return vf_fail(err, VF_ECORRUPT, "'%s': header checksum mismatch", name);
-    if (vf_get16(h + 8) > VF_SEG_VERSION) /* [R-VERSION] */
-        return vf_fail(err, VF_EVERSION, "'%s': needs reader version %u (this reads %d)", name, vf_get16(h + 8),
-                       VF_SEG_VERSION);
+    if (vf_get16(h + 8) > vf_seg_read_version_max) /* [R-VERSION] */
+        return vf_fail(err, VF_EVERSION, "'%s': needs reader version %u (this reads %u)", name, vf_get16(h + 8),
+                       vf_seg_read_version_max);
     const unsigned char *f = s->map + s->size - VF_SEG_FOOTER_SIZE; /* [R-SEG-TRUNC] */
     if (memcmp(f + 24, end_magic, 8) != 0 || vf_get64(f + 8) != s->size || vf_get32(f + 20) != 0)
         return vf_fail(err, VF_ECORRUPT, "'%s': truncated (footer missing or size mismatch)", name);

@@ -78,8 +78,8 @@ typedef struct vf_sealed_ent {
     char file[VF_NAME_MAX];
     uint32_t shard;
     uint64_t rows, bytes;
-    uint64_t cold_bytes;             /* size of its .vcold file (vectors apart), 0 when none */
     char node[VF_NODE_MAX];
+    uint64_t cold_bytes;             /* size of its .vcold file (vectors apart), 0 when none */
 } vf_sealed_ent;
 
 typedef struct vf_tomb_ent {

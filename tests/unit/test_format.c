@@ -133,7 +133,7 @@ static size_t make_variant(const char *name, const unsigned char *good, size_t l
     else if (!strcmp(name, "truncated.vseg"))
         return len - 1;
     else if (!strcmp(name, "newer-version.vseg")) {
-        b[8] = 2;
+        b[8] = 3;
         reseal(b, len);
     } else if (!strcmp(name, "section-out-of-bounds.vseg")) {
         uint64_t big = 1u << 20;
@@ -184,7 +184,7 @@ static const variant variants[] = {
     {"bad-magic.vseg", VF_ECORRUPT, "not a vecseg segment (bad magic)", 0},
     {"header-crc.vseg", VF_ECORRUPT, "header checksum mismatch", 0},
     {"truncated.vseg", VF_ECORRUPT, "truncated (footer missing or size mismatch)", 0},
-    {"newer-version.vseg", VF_EVERSION, "needs reader version 2 (this reads 1)", 0},
+    {"newer-version.vseg", VF_EVERSION, "needs reader version 3 (this reads 2)", 0},
     {"section-out-of-bounds.vseg", VF_ECORRUPT, "section 1 out of bounds", 0},
     {"unknown-required-section.vseg", VF_EVERSION, "required section 99 is unknown to this reader", 0},
     {"table-crc.vseg", VF_ECORRUPT, "header/table checksum mismatch", 0},
@@ -324,7 +324,7 @@ static void test_manifest(void)
     vf_error e;
     vf_shard_ent sh = {0, 0, 0, 0, 0};
     vf_growing_ent g = {"g-00000001.log", 0, 32, 4096, 12, ""};
-    vf_sealed_ent se = {"s-00000001.vseg", 0, 1000, 65536, "node-a"};
+    vf_sealed_ent se = {"s-00000001.vseg", 0, 1000, 65536, "node-a", 0};
     vf_tomb_ent t = {"t-00000003.tomb", 2};
     CHECK(vf_manifest_add_shard(&m, &sh, &e) == 0);
     CHECK(vf_manifest_add_growing(&m, &g, &e) == 0);
@@ -357,7 +357,7 @@ static void test_manifest(void)
     CHECK_MSG(refused == (int)len, "%d of %zu corrupted manifests refused", refused, len);
     /* a newer major version is refused as such */
     char *v2 = strdup(text);
-    v2[16] = '2';
+    v2[16] = '3';
     char *crcline = strstr(v2, "crc32 ");
     char hex[9];
     snprintf(hex, sizeof hex, "%08x", vf_crc32(0, v2, (size_t)(crcline - v2)));
