@@ -421,7 +421,7 @@ static int seg_check(vf_seg *s, const char *name, int cold, vf_error *err)
     return cold ? 0 : check_flat(s, name, err);
 }
 
-/* Opens the .vcold of s (named name, opened as it was): a regular file,
+/* [R-COLD-READ] Opens the .vcold of s (named name, opened as it was): a regular file,
    never through a link unless the .vseg was a path the user named, whose
    size is the one COLD_REF gives.  Read nothing yet. */
 static int cold_open(vf_seg *s, int dirfd, const char *name, int follow, vf_error *err)

@@ -158,6 +158,32 @@ check_coll() {
     check_coll
 }
 
+@test "vectors apart (cold-apart=1): the reader reads every .vcold as SPEC 5.6.1 says" {
+    rows_npy float
+    local index
+    for index in "hnsw --M 6" "ivf_flat --nlist 6" "ivf_sq8 --nlist 12" "ivf_pq --nlist 12 --pq-m 3"; do
+        rm -rf c ./*.p
+        vec-ingest -q -s 2 --ids b0.ids.npy c b0.npy
+        vec-ingest -q --ids b1.ids.npy c b1.npy
+        vec-seal -q --set cold-apart=1 c
+        # shellcheck disable=SC2086 # index carries the type and its options
+        vec-seal -q --all --index $index c
+        vec-ingest -q --delete c del.txt
+        vec-ingest -q --ids b6.ids.npy c b6.npy
+        vec-balance -q --nodes a,b,c c
+        grep -q '^vecseg-manifest 2 0$' "c/$(cat c/CURRENT)"
+        ls c/*.vcold >/dev/null
+        check_coll
+    done
+    # a .vcold the reader must refuse: another one in its place
+    a=$(ls c/*.vcold | head -n 1)
+    b=$(ls c/*.vcold | tail -n 1)
+    [ "$a" != "$b" ] || skip "one .vcold"
+    cp "$b" "$a"
+    run reader check c
+    assert_output --partial ".vcold"
+}
+
 @test "segments of 0 rows of every index type read as SPEC.md says (sections sharing offset 64)" {
     rows_npy float
     "$PY" -c 'import numpy as np; np.savetxt("all.txt", np.load("b5.ids.npy"), fmt="%d")'

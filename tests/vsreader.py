@@ -126,7 +126,7 @@ def read_current(coll):
 
 Shard = namedtuple("Shard", "id depth value key")                 # key None for a hash shard
 Growing = namedtuple("Growing", "file shard start length rows node")
-Sealed = namedtuple("Sealed", "file shard rows bytes node")
+Sealed = namedtuple("Sealed", "file shard rows bytes node cold_bytes")
 Tombs = namedtuple("Tombs", "file count")
 
 
@@ -198,8 +198,8 @@ def parse_manifest(data, name="manifest"):
     if len(head) != 3 or head[0] != "vecseg-manifest":
         raise Damage(name, "does not start with 'vecseg-manifest MAJOR MINOR'")
     m.major, m.minor = _num(name, head[1], "major"), _num(name, head[2], "minor", 0, (1 << 32) - 1)
-    if m.major != 1:
-        raise Damage(name, f"manifest major version {m.major} is not 1")
+    if m.major not in (1, 2):  # SPEC 3: 2 is 1 plus cold-bytes (5.6.1)
+        raise Damage(name, f"manifest major version {m.major} is not 1 or 2")
     seen = set()
     for line in lines[1:]:
         if line == "" or line.startswith(" "):
@@ -268,8 +268,13 @@ def parse_manifest(data, name="manifest"):
             if not rest:
                 raise Damage(name, f"sealed line without a file: {line!r}")
             f = _fields(name, rest[1:], ("shard", "rows", "bytes"), line)
+            cold = f.get("cold-bytes")
+            if cold is not None:  # SPEC 3, 5.6.1: the size of its .vcold, >= 1, major 2 only
+                cold = _num(name, cold, "cold-bytes", 1)
+                if m.major != 2:
+                    raise Damage(name, f"{rest[0]}: cold-bytes in a manifest of major version {m.major}")
             m.sealed.append(Sealed(rest[0], _num(name, f["shard"], "shard"), _num(name, f["rows"], "rows"),
-                                   _num(name, f["bytes"], "bytes"), f.get("node")))
+                                   _num(name, f["bytes"], "bytes"), f.get("node"), cold))
         elif word == "tombstones":
             if not rest:
                 raise Damage(name, f"tombstones line without a file: {line!r}")
@@ -302,8 +307,14 @@ def parse_manifest(data, name="manifest"):
         if g.shard not in ids or g.length >= 1 << 63 or g.rows * (8 + 4 * m.dim) > g.length - g.start:
             raise Damage(name, f"{g.file}: unknown shard, or length or rows out of range")
     for x in m.sealed:
-        if x.shard not in ids or x.bytes >= 1 << 63 or x.rows * (16 + 4 * m.dim) > x.bytes:
+        if x.cold_bytes is None:
+            fits = x.rows * (16 + 4 * m.dim) <= x.bytes
+        else:  # SPEC 3: 16 bytes a row of bytes, 4*dim of cold-bytes
+            fits = x.cold_bytes < 1 << 63 and x.rows * 16 <= x.bytes and x.rows * 4 * m.dim <= x.cold_bytes
+        if x.shard not in ids or x.bytes >= 1 << 63 or not fits:
             raise Damage(name, f"{x.file}: unknown shard, or bytes or rows out of range")
+    if m.major == 2 and not any(x.cold_bytes is not None for x in m.sealed):
+        raise Damage(name, "major version 2 without a cold-bytes field")
     return m
 
 
@@ -408,6 +419,7 @@ SECTION_TYPES = {
     4: ("NORMS", lambda s, b: np.frombuffer(b, "<f4")),
     5: ("KEYS", lambda s, b: np.frombuffer(b, "<u8")),
     6: ("ID_ORDER", lambda s, b: np.frombuffer(b, "<u4")),
+    7: ("COLD_REF", None),
     16: ("HNSW_META", None), 17: ("HNSW_NODES", None), 18: ("HNSW_UPPER", None),
     32: ("IVF_META", None), 33: ("IVF_CENTROIDS", None), 34: ("IVF_OFFSETS", None),
     35: ("IVF_ROWS", None), 36: ("IVF_VECTORS", None),
@@ -426,8 +438,11 @@ class Segment:
     def __init__(self, name, data):
         self.name, self.data = name, data
         self.sections = {}
+        self.cold = None  # SPEC 5.6.1: the .vcold segment holding VECTORS, when apart
 
     def raw(self, t):
+        if t == 1 and self.cold is not None:
+            return self.cold.raw(1)
         s = self.sections.get(t)
         return None if s is None else self.data[s.offset:s.offset + s.length]
 
@@ -447,11 +462,32 @@ class Segment:
         return "flat"
 
 
-def read_segment(path, name=None, verify=True):
+def read_cold(path, seg, verify):
+    """The .vcold of seg (SPEC 5.6.1): the size and footer CRC COLD_REF gives, the segment
+    layout with flag bit 2, seg's dim, metric, rows, shard and keys flag, and VECTORS alone."""
+    ref = seg.raw(7)
+    name = os.path.basename(path)
+    try:
+        data = read_bytes(path)
+    except FileNotFoundError:
+        raise Damage(name, f"missing (the vectors of {seg.name})")
+    if len(data) != u64(ref, 0):
+        raise Damage(name, f"{len(data)} bytes, COLD_REF says {u64(ref, 0)}")
+    if len(data) < 32 or crc32(data[-32:]) != u32(ref, 8):
+        raise Damage(name, "its footer's CRC is not the one COLD_REF gives")
+    c = read_segment(path, name, verify, cold=data)
+    if (c.flags != 4 | (seg.flags & 1) or (c.dim, c.metric, c.rows, c.shard) != (seg.dim, seg.metric, seg.rows, seg.shard)
+            or list(c.sections) != [1]):
+        raise Damage(name, "not the cold file of its segment (header or sections)")
+    return c
+
+
+def read_segment(path, name=None, verify=True, cold=None):
     """Opens a sealed segment, checking header, table and footer ([R-SEG-BOUNDS],
-    [R-SEG-TRUNC]) and, with verify, every section's CRC."""
+    [R-SEG-TRUNC]) and, with verify, every section's CRC; with its vectors apart, its .vcold too
+    (read_cold).  cold: the bytes of a .vcold file being read for its segment."""
     name = name or os.path.basename(path)
-    data = read_bytes(path)
+    data = read_bytes(path) if cold is None else cold
     size = len(data)
     if size < 64 + 32:
         raise Damage(name, "too short for a header and a footer")
@@ -460,7 +496,7 @@ def read_segment(path, name=None, verify=True):
         raise Damage(name, "not a sealed segment (bad magic)")
     if u32(h, 60) != crc32(h[:60]):
         raise Damage(name, "header checksum mismatch")
-    if u16(h, 8) > 1:  # [R-VERSION]
+    if u16(h, 8) > 2:  # [R-VERSION]
         raise Damage(name, f"needs reader version {u16(h, 8)}")
     s = Segment(name, data)
     s.header_size, s.dim, s.elem, s.metric = u32(h, 12), u32(h, 16), u16(h, 20), u16(h, 22)
@@ -468,8 +504,13 @@ def read_segment(path, name=None, verify=True):
     s.table_offset, s.section_count = u64(h, 40), u32(h, 48)
     if s.header_size != 64 or s.dim == 0 or s.elem != 1 or s.metric not in (1, 2, 3):
         raise Damage(name, "bad header fields")
-    if s.flags & ~1 or u32(h, 52) or u32(h, 56):
+    if s.flags & ~7 or u32(h, 52) or u32(h, 56):
         raise Damage(name, "unknown header flags or reserved fields not zero")
+    # SPEC 5.1, 5.6.1: bit 1 vectors apart, bit 2 a cold file, never both, read_version 2
+    if s.flags & 6 == 6 or (s.flags & 6 and u16(h, 8) != 2):
+        raise Damage(name, "vectors-apart or cold flag without read_version 2, or both")
+    if bool(s.flags & 4) != (cold is not None):
+        raise Damage(name, "a cold file where a segment belongs, or the reverse")
     if s.section_count > 256 or s.table_offset % 64 or s.table_offset < 64:
         raise Damage(name, "bad section table place or count")
     # [R-SEG-TRUNC] table_offset + 32*count + 32 = file size, and a valid footer at the end
@@ -500,10 +541,24 @@ def read_segment(path, name=None, verify=True):
         s.sections[e.type] = e
         if verify and crc32(data[e.offset:e.offset + e.length]) != e.crc:
             raise Damage(name, f"section {SECTION_TYPES.get(e.type, (e.type,))[0]}: checksum mismatch")
-    need = (1, 2, 3, 5) if s.flags & 1 else (1, 2, 3)
+    if cold is not None:  # the .vcold's checks are read_cold's
+        if 1 not in s.sections or s.sections[1].length != 4 * s.rows * s.dim:
+            raise Damage(name, "VECTORS missing or of the wrong length")
+        return s
+    apart = bool(s.flags & 2)
+    need = ((7, 2, 3, 4) if apart else (1, 2, 3)) + ((5,) if s.flags & 1 else ())
     for t in need:
         if t not in s.sections:
             raise Damage(name, f"required section {SECTION_TYPES[t][0]} is missing")
+    if apart:
+        ref = s.raw(7)
+        if 1 in s.sections or len(ref) != 32 or any(ref[12:]):
+            raise Damage(name, "vectors apart with VECTORS, or a COLD_REF not 32 bytes with 20 zero")
+        if not path.endswith(".vseg"):
+            raise Damage(name, "vectors apart, but the name does not end in .vseg")
+        s.cold = read_cold(path[:-5] + ".vcold", s, verify)
+    elif 7 in s.sections:
+        raise Damage(name, "COLD_REF without the vectors-apart flag")
     if 5 in s.sections and not s.flags & 1:
         raise Damage(name, "KEYS present without the keys flag")
     for t, ln in FLAT_LENGTH.items():
@@ -1466,7 +1521,7 @@ def check(path):
     # SPEC 2.1: a collection holds only these names
     import re
     allowed = re.compile(r"^(CURRENT|commit\.lock|ingest\.lock|maint\.lock|manifest-\d{8,}|g-\d{8,}\.log|"
-                         r"s-\d{8,}\.vseg|t-\d{8,}\.tomb|.+\.tmp)$")
+                         r"s-\d{8,}\.vseg|s-\d{8,}\.vcold|t-\d{8,}\.tomb|.+\.tmp)$")
     for n in sorted(os.listdir(path)):
         if not allowed.match(n):
             probs.append(f"{n}: a name SPEC 2.1 does not allow in a collection")
@@ -1508,6 +1563,9 @@ def check(path):
             probs.append(f"{se.file}: {seg.rows} rows, the manifest says {se.rows}")
         if len(seg.data) != se.bytes:
             probs.append(f"{se.file}: {len(seg.data)} bytes, the manifest says {se.bytes}")
+        # SPEC 3, 5.6.1: cold-bytes exactly when the vectors are apart, the .vcold's size
+        if (se.cold_bytes is None) != (seg.cold is None) or (seg.cold is not None and len(seg.cold.data) != se.cold_bytes):
+            probs.append(f"{se.file}: cold-bytes {se.cold_bytes} does not match its .vcold")
         if seg.dim != m.dim or seg.shard != se.shard or seg.metric != metric or bool(seg.flags & 1) != m.keys:
             probs.append(f"{se.file}: header dim/shard/metric/keys differ from the manifest")
         if se.shard not in ids_shard:
@@ -1551,7 +1609,7 @@ def check(path):
 
 # ---- every byte: the deep checks and the comparison with vec-query ---------------------------
 
-SECTION_ORDER = [1, 2, 3, 5, 4, 6, 16, 17, 18, 32, 33, 34, 35, 36, 48, 49, 50, 56, 57, 58]
+SECTION_ORDER = [1, 7, 2, 3, 5, 4, 6, 16, 17, 18, 32, 33, 34, 35, 36, 48, 49, 50, 56, 57, 58]
 LINE_ORDER = ["vecseg-manifest", "generation", "dim", "metric", "keys", "next-id", "next-lsn",
               "next-ingest-file", "next-maint-file", "setting", "shard", "node", "growing", "sealed",
               "tombstones", "crc32"]

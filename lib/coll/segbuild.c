@@ -96,7 +96,7 @@ int vs_rowbuf_write(vf_coll *coll, const vf_manifest *m, const vs_build_params *
         bp.type = vs_index_auto(b->n, m->dim, m->metric);
     snprintf(index, 16, "%s", vs_index_type_name(bp.type));
     /* cold-apart: an indexed segment's VECTORS go to s-N.vcold, written and
-       synced before the .vseg that pairs with it (SPEC.md 5.6.1) */
+       synced before the .vseg that pairs with it [R-COLD-WRITE] */
     uint64_t apart = 0;
     int rc = vs_setting_get(m, "cold-apart", &apart, err);
     apart = apart && bp.type != VS_INDEX_FLAT && b->n > 0;
