@@ -113,6 +113,49 @@ PY
     done
 }
 
+@test "cold-apart: the .vcold is durable before its .vseg is begun, and a kill anywhere leaves the collection as it was" {
+    vectors v.npy npy-f4 300 8 1
+    mkdir w
+    vec-ingest -q w/c v.npy
+    vec-seal -q --set cold-apart=1 --set grace=0 w/c
+    cp -a w/c before
+    LD_PRELOAD="$IOTRACE" IOTRACE_ROOT="$PWD/w" IOTRACE_OUT="$PWD/trace" vec-seal -q --all --index ivf_pq w/c
+    # [R-COLD-WRITE] .vcold written, synced, renamed, directory synced; then the .vseg; then the manifest
+    run "$PY" - "$CRASH" <<'PY'
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import common
+recs = common.read_trace("trace", root=os.path.abspath("w"))
+at = lambda f: next(i for i, r in enumerate(recs) if f(r))
+cold_sync = at(lambda r: r.op == "FSYNC" and r.path == "c/s-00000001.vcold.tmp")
+cold_ren = at(lambda r: r.op == "RENAME" and r.path2 == "c/s-00000001.vcold")
+dir_sync = at(lambda r: r.op == "FSYNC" and r.path == "c" and recs.index(r) > cold_ren)
+seg_open = at(lambda r: r.op == "OPEN" and r.path == "c/s-00000001.vseg.tmp")
+seg_ren = at(lambda r: r.op == "RENAME" and r.path2 == "c/s-00000001.vseg")
+man = at(lambda r: r.op == "OPEN" and r.path.startswith("c/manifest-"))
+ok = cold_sync < cold_ren < dir_sync < seg_open < seg_ren < man
+print("ok" if ok else f"order: {cold_sync} {cold_ren} {dir_sync} {seg_open} {seg_ren} {man}")
+PY
+    assert_output "ok"
+    n=$("$PY" -c "import sys; sys.path.insert(0, '$CRASH'); import common; print(max(r.seq for r in common.read_trace('trace')))")
+    rows=$("$PY" "$TESTS_DIR/vsreader.py" rows before | sort | sha256sum)
+    for k in $(seq 1 "$n"); do
+        rm -rf w/c
+        cp -a before w/c
+        run -137 env LD_PRELOAD="$IOTRACE" IOTRACE_ROOT="$PWD/w" IOTRACE_KILL_AT="$k" vec-seal -q --all --index ivf_pq w/c
+        # the rows, verification, then the next seal, which clears what the killed one left
+        [ "$("$PY" "$TESTS_DIR/vsreader.py" rows w/c | sort | sha256sum)" = "$rows" ] || fail "kill $k of $n: rows changed"
+        run vec-inspect -q --verify w/c
+        [ "$status" -eq 0 ] || fail "kill $k of $n: verify: $output"
+        run vec-seal -q --all --index ivf_pq w/c
+        [ "$status" -eq 0 ] || fail "kill $k of $n: next seal: $output"
+        [ "$("$PY" "$TESTS_DIR/vsreader.py" rows w/c | sort | sha256sum)" = "$rows" ] || fail "kill $k: rows after the next seal"
+        run "$PY" "$TESTS_DIR/vsreader.py" check w/c
+        [ -z "$output" ] || fail "kill $k of $n: check: $output"
+        ls w/c/*.vcold >/dev/null || fail "kill $k of $n: no .vcold after the next seal"
+    done
+}
+
 @test "the first ingest makes the new collection directory durable (fsync of its parent)" {
     vectors v.npy npy-f4 5 4 1
     mkdir w

@@ -204,7 +204,7 @@ def file_class(path):
         b = b[:-4]
     for pre, kind in (("g-", "g-*.log"), ("s-", "s-*.vseg"), ("t-", "t-*.tomb"), ("manifest-", "manifest")):
         if b.startswith(pre):
-            b = kind
+            b = "s-*.vcold" if b.endswith(".vcold") else kind
     return b + (".tmp" if tmp else "")
 
 

@@ -5,7 +5,7 @@
 
 Seeded (CRASH_SEED, default 1) and bounded by the number of real kills (CRASH_KILLS, default
 300).  The harness plays episodes: a fresh collection (1 to 3 shards, partition keys or not,
-l2/ip/cosine, dim 3, 8 or 16, small log-bytes and grace 0 in some) and a random stream of
+l2/ip/cosine, dim 3, 8 or 16, small log-bytes, grace 0 and cold-apart 1 in some) and a random stream of
 commands on it: vec-ingest (add with given or automatic ids, --delete, --upsert, creating the
 collection), vec-seal --all with every index (flat, hnsw, ivf_flat, ivf_sq8, ivf_pq, -j 1 or 2),
 vec-seal --set, vec-shard (--shards N, --split ID, --isolate KEY, --auto) and vec-balance.
@@ -255,7 +255,7 @@ class Harness:
         os.makedirs(root)
         shape = {"dim": rnd.choice([3, 8, 16]), "keys": rnd.random() < 0.35,
                  "metric": rnd.choice(["l2", "l2", "ip", "cosine"]), "shards": rnd.choice([1, 1, 2, 3]),
-                 "small_logs": rnd.random() < 0.4, "grace0": rnd.random() < 0.4}
+                 "small_logs": rnd.random() < 0.4, "grace0": rnd.random() < 0.4, "cold": rnd.random() < 0.3}
         ep = Episode(idx, root, os.path.join(root, "c"), shape, Model())
         pre = os.path.join(self.work, "pre")
         steps = rnd.randint(20, 45)
@@ -266,7 +266,7 @@ class Harness:
                 kind = "ingest-create"
             elif not ep.created:
                 kind = "ingest-create"
-            elif step == 1 and (shape["small_logs"] or shape["grace0"]):
+            elif step == 1 and (shape["small_logs"] or shape["grace0"] or shape["cold"]):
                 kind = "setup"
             else:
                 kind = ep.pick(rnd)
@@ -421,11 +421,14 @@ class Episode:
                 sets += ["--set", f"log-bytes={rnd.choice([4096, 8192])}"]
             if sh["grace0"]:
                 sets += ["--set", "grace=0"]
+            if sh["cold"]:  # SPEC 5.6.1: indexed segments as a .vseg and a .vcold
+                sets += ["--set", "cold-apart=1"]
             sets += ["--set", f"split-rows={rnd.choice([100, 150, 400])}"]
             return "vec-seal", sets + [self.path], m0, "seal-set"
         if kind == "set":
             kv = rnd.choice([f"split-rows={rnd.choice([100, 150, 400])}", f"index={rnd.choice(INDEXES)}",
-                             f"segment-rows={rnd.choice([100, 200, 1000000])}", "compact-deleted=20"])
+                             f"segment-rows={rnd.choice([100, 200, 1000000])}", "compact-deleted=20",
+                             f"cold-apart={rnd.choice([0, 1])}"])
             return "vec-seal", ["--set", kv, self.path], m0, "seal-set"
         m = self.manifest()
         hashed = [s for s in m.shards if s.key is None and s.depth < 20]

@@ -234,9 +234,11 @@ class PowerLoss:
     # ---- scenarios: (name, setup(coll), command(coll) -> (tool, args)) ----------------------
 
     def scenarios(self):
-        def base(coll, shards=2, log_bytes=None, grace0=False, seal=True, keys=False, second=40):
+        def base(coll, shards=2, log_bytes=None, grace0=False, seal=True, keys=False, second=40, cold=False):
             args, _ = self.ingest(coll, 120, extra=["-s", shards], start=0, keys=keys)
             self.sh("vec-ingest", *args)
+            if cold:  # SPEC 5.6.1: the .vcold must be durable before its .vseg, both before the manifest
+                self.sh("vec-seal", "--set", "cold-apart=1", coll)
             if log_bytes:
                 self.sh("vec-seal", "--set", f"log-bytes={log_bytes}", coll)
             if grace0:
@@ -266,6 +268,8 @@ class PowerLoss:
             ("seal-hnsw", lambda c: base(c, grace0=True),
              lambda c: ("vec-seal", "--all", "-q", "--index", "hnsw", "--M", "8", "--ef-construction", "32", c)),
             ("seal-ivf_pq", lambda c: base(c, grace0=True),
+             lambda c: ("vec-seal", "--all", "-q", "--index", "ivf_pq", c)),
+            ("seal-ivf_pq-cold", lambda c: base(c, grace0=True, cold=True),
              lambda c: ("vec-seal", "--all", "-q", "--index", "ivf_pq", c)),
             ("seal-compact", lambda c: base(c, grace0=True),
              lambda c: ("vec-seal", "--all", "-q", "--index", "flat", "-j", "2", c)),
