@@ -339,6 +339,113 @@ def seg_nan(c, w):
     reseal_seg(p)
 
 
+# ---- vectors apart (SPEC 5.6.1) ---------------------------------------------------------------
+
+def make_apart(c):
+    """Rewrites the first sealed segment as SPEC 5.6.1 lays it out: its VECTORS in a .vcold of
+    their own (flag bit 2, read_version 2, one section), the .vseg with COLD_REF in their place
+    (flag bit 1, read_version 2), the manifest's line with cold-bytes, and major version 2.
+    Returns the paths of the .vseg and the .vcold."""
+    p = path(c, "sealed")
+    b = read(p)
+    table, nsec = seg_table(b)
+    ents = [struct.unpack_from("<IIQQII", b, table + 32 * i) for i in range(nsec)]
+    hdr = bytearray(b[:64])
+    struct.pack_into("<HH", hdr, 8, 2, 2)
+
+    def segment(flags, sections):
+        out = bytearray(64)
+        tab = b""
+        for typ, fl, data in sections:
+            off = len(out)
+            out += data + b"\0" * (-len(data) % 64)
+            tab += struct.pack("<IIQQII", typ, fl, off, len(data), zlib.crc32(data), 0)
+        h = bytearray(hdr)
+        struct.pack_into("<I", h, 36, flags)
+        struct.pack_into("<QI", h, 40, len(out), len(sections))
+        struct.pack_into("<I", h, 60, zlib.crc32(bytes(h[:60])))
+        out[:64] = h
+        size = len(out) + len(tab) + 32
+        foot = struct.pack("<QQII", len(out), size, zlib.crc32(tab, zlib.crc32(bytes(h))), 0) + b"VSEGEND\n"
+        return bytes(out + tab + foot)
+
+    keys = struct.unpack_from("<I", b, 36)[0] & 1
+    vecs = next(b[o:o + n] for t, _, o, n, _, _ in ents if t == 1)
+    cold = segment(4 | keys, [(1, 1, vecs)])
+    ref = struct.pack("<QI", len(cold), zlib.crc32(cold[-32:])) + b"\0" * 20
+    seg = segment(2 | keys, [(7, 1, ref)] + [(t, fl, b[o:o + n]) for t, fl, o, n, _, _ in ents if t != 1])
+    cp = p[:-5] + ".vcold"
+    with open(cp, "wb") as f:
+        f.write(cold)
+    with open(p, "wb") as f:
+        f.write(seg)
+    name = os.path.basename(p).encode()
+
+    def lines(ls):
+        out = []
+        for l in ls:
+            if l.startswith(b"vecseg-manifest "):
+                l = b"vecseg-manifest 2 0"
+            elif l.startswith(b"sealed " + name + b" "):
+                l = re.sub(rb" bytes=\d+", b" bytes=%d cold-bytes=%d" % (len(seg), len(cold)), l)
+            out.append(l)
+        return out
+    edit_manifest(c, lines)
+    return p, cp
+
+
+@case
+def cold_valid(c, w):
+    make_apart(c)
+
+
+@case
+def cold_missing(c, w):
+    _, cp = make_apart(c)
+    os.unlink(cp)
+
+
+@case
+def cold_symlink_outside(c, w):
+    _, cp = make_apart(c)
+    os.rename(cp, os.path.join(w, "outside", os.path.basename(cp)))
+    os.symlink(os.path.join("..", "outside", os.path.basename(cp)), cp)
+
+
+@case
+def cold_fifo(c, w):
+    _, cp = make_apart(c)
+    os.unlink(cp)
+    os.mkfifo(cp)
+
+
+@case
+def cold_read_version_1(c, w):
+    # flag bit 1 in a file that calls itself version 1: a version-1 reader would misread it
+    p, _ = make_apart(c)
+    patch(p, 8, struct.pack("<HH", 1, 1))
+    reseal_seg(p)
+
+
+@case
+def cold_other_footer(c, w):
+    # COLD_REF names another footer: the .vcold is not this segment's
+    p, _ = make_apart(c)
+    b = read(p)
+    table, nsec = seg_table(b)
+    typ, _, off, _ = struct.unpack_from("<IIQQ", b, table)
+    assert typ == 7
+    patch(p, off + 8, struct.pack("<I", zlib.crc32(b"another footer")))
+    patch(p, table + 24, struct.pack("<I", zlib.crc32(read(p)[off:off + 32])))
+    reseal_seg(p)
+
+
+@case
+def cold_bytes_major_1(c, w):
+    make_apart(c)
+    edit_manifest(c, lambda ls: [b"vecseg-manifest 1 0" if l.startswith(b"vecseg-manifest ") else l for l in ls])
+
+
 # ---- tombstone files -------------------------------------------------------------------------
 
 def reseal_tomb(p):
