@@ -545,8 +545,9 @@ VS_API int vs_seg_index_type(const vf_seg *s);
    section table and footer, and every section but the cold one) and those
    it reads only for the candidates it re-ranks (*cold: VECTORS, when the
    segment has an index, which scans its own sections instead); SPEC.md
-   5.6.  Memory for the hot bytes keeps a query off the disk but for the
-   cold rows of its candidates. */
+   5.6.  With its vectors apart (5.6.1) they are the .vseg file's size and
+   the .vcold file's.  Memory for the hot bytes keeps a query off the disk
+   but for the cold rows of its candidates. */
 VS_API void vs_seg_memory(const vf_seg *s, uint64_t *hot, uint64_t *cold);
 
 /* AUTO builds FLAT below VS_AUTO_HNSW_ROWS_MIN rows (a scan of a few
