@@ -101,7 +101,7 @@ static int write_seg(const char *name, size_t n, int metric, uint32_t M, int thr
     if (!rc)
         rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, norms, n * 4, &err);
     vs_build_params bp = {.type = VS_INDEX_HNSW, .M = M, .ef_construction = 100, .seed = seed, .threads = threads};
-    vs_rows_view rows = {vecs, norms, n, D, metric};
+    vs_rows_view rows = {vecs, norms, n, D, metric, NULL};
     if (!rc)
         rc = vs_index_build(&bp, &rows, w, &err);
     uint64_t bytes;
@@ -129,7 +129,7 @@ static int open_seg(opened *o, const char *name, vf_error *err)
         return rc;
     const vf_seg_info *in = vf_seg_get_info(o->seg);
     o->rows = (vs_rows_view){vf_seg_section(o->seg, VF_SEC_VECTORS, NULL), vf_seg_section(o->seg, VF_SEC_NORMS, NULL),
-                             (size_t)in->rows, in->dim, (int)in->metric};
+                             (size_t)in->rows, in->dim, (int)in->metric, NULL};
     rc = vs_index_open(&o->ix, o->seg, &o->rows, err);
     if (rc)
         return rc;

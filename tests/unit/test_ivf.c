@@ -79,7 +79,7 @@ static void gen(uint64_t seed)
 
 static vs_rows_view rows_of(int metric)
 {
-    return (vs_rows_view){vecs, norms, N, D, metric};
+    return (vs_rows_view){vecs, norms, N, D, metric, NULL};
 }
 
 static int write_seg(const char *name, int metric, const vs_build_params *bp)
@@ -165,7 +165,7 @@ static int open_seg(opened *o, const char *name, vf_error *e)
     const vf_seg_info *info = vf_seg_get_info(o->seg);
     o->rows = (vs_rows_view){vf_seg_section(o->seg, VF_SEC_VECTORS, NULL),
                              vf_seg_section(o->seg, VF_SEC_NORMS, NULL), (size_t)info->rows, info->dim,
-                             (int)info->metric};
+                             (int)info->metric, NULL};
     rc = vs_index_open(&o->ix, o->seg, &o->rows, e);
     if (rc)
         return rc;
@@ -510,7 +510,7 @@ static void test_tiny(int kind)
         vf_seg_info info = {D, VF_ELEM_F32, VF_METRIC_L2, 0, 0, n};
         vf_seg_writer *w = NULL;
         vf_error e;
-        vs_rows_view rv = {vecs, norms, n, (uint32_t)D, VF_METRIC_L2};
+        vs_rows_view rv = {vecs, norms, n, (uint32_t)D, VF_METRIC_L2, NULL};
         vs_build_params bp = {.type = kind, .seed = 1};
         int rc = vf_seg_writer_open(&w, dirfd_, "tiny.vseg", &info, &e);
         if (!rc)
