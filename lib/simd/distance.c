@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "simd/distance.h"
+#include "simd/metric.h"
 #include "simd/simd.h"
 
 enum { OP_L2 = 0, OP_DOT = 1 };
@@ -27,6 +28,8 @@ typedef struct kernels {
     void (*l2sq_many)(const float *, const float *, size_t, size_t, float *);
     void (*dot_many)(const float *, const float *, size_t, size_t, float *);
     size_t (*scan_le)(const float *, const float *, size_t, float, float, float, float, uint32_t *);
+    size_t (*scan_le1)(const float *, size_t, float, uint32_t *);
+    void (*cosine_many)(float *, const float *, size_t, float);
 } kernels;
 
 /* ---- scalar ---------------------------------------------------------------------------- */
@@ -86,6 +89,24 @@ static size_t scan_le_scalar(const float *c, const float *p, size_t n, float a, 
         m += s <= thr;
     }
     return m;
+}
+
+static size_t scan_le1_scalar(const float *c, size_t n, float thr, uint32_t *idx)
+{
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++) {
+        idx[m] = (uint32_t)j;
+        m += c[j] <= thr;
+    }
+    return m;
+}
+
+/* The reference the vector levels match bit for bit: sqrt, *, / and - are each rounded once
+   (IEEE), and lanes whose product of norms is not above 0 (zero vectors, NaN) take 1. */
+static void cosine_many_scalar(float *c, const float *xn, size_t n, float qs)
+{
+    for (size_t j = 0; j < n; j++)
+        c[j] = vs_metric_cosine(c[j], qs, sqrtf(xn[j]));
 }
 
 /* ---- vector kernels -------------------------------------------------------------------- */
@@ -213,6 +234,34 @@ VS_TARGET_AVX512F static size_t scan_le_avx512(const float *c, const float *p, s
     return m;
 }
 
+VS_TARGET_AVX512F static size_t scan_le1_avx512(const float *c, size_t n, float thr, uint32_t *idx)
+{
+    __m512 vt = _mm512_set1_ps(thr);
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    size_t m = 0;
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 live = n - j >= 16 ? (__mmask16)0xffff : vs_mask16(n - j);
+        __mmask16 hit = _mm512_mask_cmp_ps_mask(live, _mm512_maskz_loadu_ps(live, c + j), vt, _CMP_LE_OQ);
+        if (hit) {
+            _mm512_mask_compressstoreu_epi32(idx + m, hit, _mm512_add_epi32(lane, _mm512_set1_epi32((int)j)));
+            m += (size_t)__builtin_popcount(hit);
+        }
+    }
+    return m;
+}
+
+VS_TARGET_AVX512F static void cosine_many_avx512(float *c, const float *xn, size_t n, float qs)
+{
+    __m512 vq = _mm512_set1_ps(qs), one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 live = n - j >= 16 ? (__mmask16)0xffff : vs_mask16(n - j);
+        __m512 den = _mm512_mul_ps(vq, _mm512_sqrt_ps(_mm512_maskz_loadu_ps(live, xn + j)));
+        __mmask16 pos = _mm512_cmp_ps_mask(den, zero, _CMP_GT_OQ);
+        __m512 r = _mm512_sub_ps(one, _mm512_div_ps(_mm512_maskz_loadu_ps(live, c + j), den));
+        _mm512_mask_storeu_ps(c + j, live, _mm512_mask_blend_ps(pos, one, r));
+    }
+}
+
 /* ---- AVX2 + FMA: accumulator A[j] in two registers, lanes 0-7 and 8-15 ---------------- */
 
 /* As kern512 with R = 1: the 16 ymm registers hold the 8 accumulators of one row, the query
@@ -295,11 +344,44 @@ VS_TARGET_AVX2 static size_t scan_le_avx2(const float *c, const float *p, size_t
     return m;
 }
 
+VS_TARGET_AVX2 static size_t scan_le1_avx2(const float *c, size_t n, float thr, uint32_t *idx)
+{
+    __m256 vt = _mm256_set1_ps(thr);
+    size_t m = 0, j = 0;
+    for (; j + 8 <= n; j += 8) {
+        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(c + j), vt, _CMP_LE_OQ));
+        while (bits) {
+            idx[m++] = (uint32_t)(j + (size_t)__builtin_ctz(bits));
+            bits &= bits - 1;
+        }
+    }
+    for (; j < n; j++) {
+        idx[m] = (uint32_t)j;
+        m += c[j] <= thr;
+    }
+    return m;
+}
+
+VS_TARGET_AVX2 static void cosine_many_avx2(float *c, const float *xn, size_t n, float qs)
+{
+    __m256 vq = _mm256_set1_ps(qs), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 den = _mm256_mul_ps(vq, _mm256_sqrt_ps(_mm256_loadu_ps(xn + j)));
+        __m256 r = _mm256_sub_ps(one, _mm256_div_ps(_mm256_loadu_ps(c + j), den));
+        _mm256_storeu_ps(c + j, _mm256_blendv_ps(one, r, _mm256_cmp_ps(den, zero, _CMP_GT_OQ)));
+    }
+    cosine_many_scalar(c + j, xn + j, n - j, qs);
+}
+
 /* ---- dispatch -------------------------------------------------------------------------- */
 
-static const kernels set_scalar = {l2sq_scalar, dot_scalar, l2sq_many_scalar, dot_many_scalar, scan_le_scalar};
-static const kernels set_avx2 = {l2sq_avx2, dot_avx2, l2sq_many_avx2, dot_many_avx2, scan_le_avx2};
-static const kernels set_avx512 = {l2sq_avx512, dot_avx512, l2sq_many_avx512, dot_many_avx512, scan_le_avx512};
+static const kernels set_scalar = {l2sq_scalar,    dot_scalar,      l2sq_many_scalar,  dot_many_scalar,
+                                   scan_le_scalar, scan_le1_scalar, cosine_many_scalar};
+static const kernels set_avx2 = {l2sq_avx2,    dot_avx2,      l2sq_many_avx2,  dot_many_avx2,
+                                 scan_le_avx2, scan_le1_avx2, cosine_many_avx2};
+static const kernels set_avx512 = {l2sq_avx512,    dot_avx512,      l2sq_many_avx512,  dot_many_avx512,
+                                   scan_le_avx512, scan_le1_avx512, cosine_many_avx512};
 
 static const kernels *const sets[VS_SIMD_LEVELS] = {&set_scalar, &set_avx2, &set_avx512, &set_avx512, &set_avx512};
 
@@ -326,4 +408,14 @@ void vs_dot_many(const float *q, const float *x, size_t n, size_t d, float *out)
 size_t vs_scan_le(const float *c, const float *p, size_t n, float a, float b, float g, float thr, uint32_t *idx)
 {
     return sets[vs_simd_active()]->scan_le(c, p, n, a, b, g, thr, idx);
+}
+
+size_t vs_scan_le1(const float *c, size_t n, float thr, uint32_t *idx)
+{
+    return sets[vs_simd_active()]->scan_le1(c, n, thr, idx);
+}
+
+void vs_cosine_many(float *c, const float *xn, size_t n, float qs)
+{
+    sets[vs_simd_active()]->cosine_many(c, xn, n, qs);
 }
