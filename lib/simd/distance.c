@@ -159,6 +159,11 @@ VS_TARGET_AVX512F VS_INLINE void kern512(int op, const float *q, const float *x,
         }
     }
     size_t rem = d - i;
+    if (pf) /* the tail's lines too: at d = 96 they are a third of the row */
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            for (size_t o = i; o < d; o += 16)
+                prefetch(row[r] + o);
 #pragma GCC unroll 3
     for (int j = 0; j < 3; j++) {
         if (rem >= 16 * (size_t)(j + 1)) {
@@ -285,6 +290,9 @@ VS_TARGET_AVX2 VS_INLINE float kern256(int op, const float *q, const float *x, s
                                        _mm256_loadu_ps(x + i + 8 * k));
     }
     size_t rem = d - i;
+    if (pf) /* the tail's lines too */
+        for (size_t o = i; o < d; o += 16)
+            prefetch(x + o);
 #pragma GCC unroll 3
     for (int j = 0; j < 3; j++)
         if (rem >= 16 * (size_t)(j + 1))
