@@ -128,17 +128,17 @@ VS_INLINE void prefetch(const float *p)
 /* ---- AVX-512F: accumulator A[j] in one register ---------------------------------------- */
 
 /*
- * Distances from q to the R rows x, x + d, ... (R <= 4, a constant after inlining) into out.
- * The query block is loaded once per step and shared by the R rows.
+ * Distances from q to the R rows x, x + step*d, ... (R <= 4, a constant after inlining) into
+ * out[0], out[step], ...  The query block is loaded once per step and shared by the R rows.
  */
 VS_TARGET_AVX512F VS_INLINE void kern512(int op, const float *q, const float *x, size_t d, int R, int pf,
-                                         float *out)
+                                         size_t step, float *out)
 {
     __m512 s[4][4];
     const float *row[4];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
-        row[r] = x + (size_t)r * d;
+        row[r] = x + (size_t)r * step * d;
         s[r][0] = s[r][1] = s[r][2] = s[r][3] = _mm512_setzero_ps();
     }
     size_t i = 0;
@@ -183,30 +183,32 @@ VS_TARGET_AVX512F VS_INLINE void kern512(int op, const float *q, const float *x,
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
-        out[r] = vs_hsum512(_mm512_add_ps(_mm512_add_ps(s[r][0], s[r][1]), _mm512_add_ps(s[r][2], s[r][3])));
+        out[r * step] = vs_hsum512(_mm512_add_ps(_mm512_add_ps(s[r][0], s[r][1]), _mm512_add_ps(s[r][2], s[r][3])));
 }
 
 VS_TARGET_AVX512F static float l2sq_avx512(const float *a, const float *b, size_t d)
 {
     float r;
-    kern512(OP_L2, a, b, d, 1, 0, &r);
+    kern512(OP_L2, a, b, d, 1, 0, 1, &r);
     return r;
 }
 
 VS_TARGET_AVX512F static float dot_avx512(const float *a, const float *b, size_t d)
 {
     float r;
-    kern512(OP_DOT, a, b, d, 1, 0, &r);
+    kern512(OP_DOT, a, b, d, 1, 0, 1, &r);
     return r;
 }
 
 VS_TARGET_AVX512F VS_INLINE void many512(int op, const float *q, const float *x, size_t n, size_t d, float *out)
 {
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        kern512(op, q, x + i * d, d, 4, 1, out + i);
-    for (; i < n; i++)
-        kern512(op, q, x + i * d, d, 1, 1, out + i);
+    /* rows i, i + n/4, i + n/2, i + 3n/4 together: four streams keep more reads in flight
+       than one (the hardware prefetcher follows each) */
+    size_t m = n / 4, i = 0;
+    for (; i < m; i++)
+        kern512(op, q, x + i * d, d, 4, 1, m, out + i);
+    for (i = 4 * m; i < n; i++)
+        kern512(op, q, x + i * d, d, 1, 1, 1, out + i);
 }
 
 VS_TARGET_AVX512F static void l2sq_many_avx512(const float *q, const float *x, size_t n, size_t d, float *out)
