@@ -79,7 +79,24 @@ static piece *share_pieces(const vs_snapshot *s, uint64_t r0, uint64_t r1, size_
     return v;
 }
 
-static void search_simd(task *t, vs_topk *tk, float *buf)
+/* Offers rows b..b+n of part, at distances dist, to h: until h is full every live row enters,
+   then only those the vector scan finds within its bound, each checked against the bound as
+   it stands when pushed.  The same hits as offering every row in order. */
+static void push_rows(vs_topk *h, const float *dist, size_t n, const vs_part *part, size_t b, uint32_t *idx)
+{
+    size_t j = 0;
+    for (; j < n && vs_topk_bound(h) == INFINITY; j++)
+        if (!vs_part_deleted(part, b + j)) /* live rows only [R-SEARCH-LIVE] */
+            vs_topk_push(h, dist[j], part->ids[b + j]);
+    size_t m = j < n ? vs_scan_le1(dist + j, n - j, vs_topk_bound(h), idx) : 0;
+    for (size_t r = 0; r < m; r++) {
+        size_t i = j + idx[r];
+        if (dist[i] <= vs_topk_bound(h) && !vs_part_deleted(part, b + i))
+            vs_topk_push(h, dist[i], part->ids[b + i]);
+    }
+}
+
+static void search_simd(task *t, vs_topk *tk, float *buf, uint32_t *idx)
 {
     const vs_snapshot *s = t->s;
     uint32_t d = s->m.dim;
@@ -98,14 +115,13 @@ static void search_simd(task *t, vs_topk *tk, float *buf)
                     vs_l2sq_many(q, part->vecs + b * d, n, d, buf);
                 else {
                     vs_dot_many(q, part->vecs + b * d, n, d, buf);
-                    float qs = sqrtf(t->qn[qi]);
-                    for (size_t j = 0; j < n; j++)
-                        buf[j] = metric == VF_METRIC_IP ? -buf[j]
-                                                        : vs_metric_cosine(buf[j], qs, sqrtf(part->norms[b + j]));
+                    if (metric == VF_METRIC_IP)
+                        for (size_t j = 0; j < n; j++)
+                            buf[j] = -buf[j];
+                    else
+                        vs_cosine_many(buf, part->norms + b, n, sqrtf(t->qn[qi]));
                 }
-                for (size_t j = 0; j < n; j++) /* live rows only [R-SEARCH-LIVE] */
-                    if (buf[j] <= vs_topk_bound(h) && !vs_part_deleted(part, b + j))
-                        vs_topk_push(h, buf[j], part->ids[b + j]);
+                push_rows(h, buf, n, part, b, idx);
             }
         }
     }
@@ -231,7 +247,7 @@ static void run_task(void *ctx, size_t ti, int w)
     if (nq >= BATCH_MIN)
         search_blas(t, tk, buf, buf + (size_t)QBLOCK * RBLOCK, idx);
     else
-        search_simd(t, tk, buf);
+        search_simd(t, tk, buf, idx);
     int rc = search_indexes(t, tk);
     for (size_t i = 0; i < nq; i++) {
         vs_topk_sort(&tk[i]);

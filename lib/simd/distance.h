@@ -45,6 +45,15 @@ void vs_dot_many(const float *q, const float *x, size_t n, size_t d, float *out)
 size_t vs_scan_le(const float *c, const float *p, size_t n, float a, float b, float g, float thr,
                   uint32_t *idx);
 
+/* The plain scan of one-query search: every j < n with c[j] <= thr (NaN never), ascending. */
+size_t vs_scan_le1(const float *c, size_t n, float thr, uint32_t *idx);
+
+/*
+ * Dot products to cosine distances, in place: c[j] = vs_metric_cosine(c[j], qs, sqrtf(xn[j]))
+ * (simd/metric.h), bit for bit on every level; xn: the rows' squared norms, qs: |q|.
+ */
+void vs_cosine_many(float *c, const float *xn, size_t n, float qs);
+
 /* vs_simd_name(), the kernel set in use, is public: vecseg.h. */
 
 /*

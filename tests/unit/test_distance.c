@@ -6,7 +6,7 @@
  *
  * Covers dims 1..67 and a few large ones, unaligned starts, the _many calls (bit-identical to
  * the single-pair calls), tails that end right before an unreadable page, and the candidate
- * scan.  The choice of level itself is test_simd.c's.
+ * scans and the cosine transform of one-query search.  The choice of level itself is test_simd.c's.
  */
 #include <math.h>
 #include <stdint.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "levels.h"
+#include "simd/metric.h"
 #include "unit.h"
 #include "vf_error.h"
 
@@ -248,6 +249,51 @@ static void test_scan(const char *set)
     CHECK_MSG(bad == 0, "%s: vs_scan_le disagrees with the formula %d times", set, bad);
 }
 
+/* vs_scan_le1 finds exactly the j with c[j] <= thr, ascending (NaN never), for every tail. */
+static void test_scan1(const char *set)
+{
+    float c[300];
+    uint32_t idx[300];
+    for (int i = 0; i < 300; i++)
+        c[i] = i % 17 == 5 ? NAN : i % 13 == 2 ? INFINITY : frand();
+    const float thr[] = {-2.0f, -0.5f, 0.0f, 0.25f, 2.0f, INFINITY};
+    int bad = 0;
+    for (size_t t = 0; t < sizeof thr / sizeof *thr; t++)
+        for (size_t n = 0; n <= 300; n += (n < 40 ? 1 : 37)) {
+            size_t m = vs_scan_le1(c, n, thr[t], idx), r = 0;
+            for (size_t j = 0; j < n; j++)
+                if (c[j] <= thr[t])
+                    bad += r >= m || idx[r++] != j;
+            bad += r != m;
+        }
+    CHECK_MSG(bad == 0, "%s: vs_scan_le1 disagrees with c[j] <= thr %d times", set, bad);
+}
+
+/* vs_cosine_many gives the bits of vs_metric_cosine(dot, qs, sqrtf(xn)), zero norms included,
+   without writing past n. */
+static void test_cosine_many(const char *set)
+{
+    float dot[70], xn[70], c[71];
+    const float qss[] = {0.0f, 1.0f, 3.7f, 1e-20f};
+    int bad = 0;
+    for (int i = 0; i < 70; i++) {
+        dot[i] = frand() * 5.0f;
+        xn[i] = i % 9 == 4 ? 0.0f : i % 11 == 3 ? NAN : fabsf(frand()) * 7.0f;
+    }
+    for (size_t t = 0; t < sizeof qss / sizeof *qss; t++)
+        for (size_t n = 0; n <= 70; n++) {
+            memcpy(c, dot, n * sizeof *c);
+            c[n] = 12345.0f;
+            vs_cosine_many(c, xn, n, qss[t]);
+            bad += c[n] != 12345.0f;
+            for (size_t j = 0; j < n; j++) {
+                float want = vs_metric_cosine(dot[j], qss[t], sqrtf(xn[j]));
+                bad += memcmp(&want, &c[j], sizeof want) != 0;
+            }
+        }
+    CHECK_MSG(bad == 0, "%s: vs_cosine_many differs from vs_metric_cosine %d times", set, bad);
+}
+
 static void test_level(const char *level)
 {
     CHECK(!strcmp(vs_simd_name(), level));
@@ -255,6 +301,8 @@ static void test_level(const char *level)
     test_many(level);
     test_guard_page(level);
     test_scan(level);
+    test_scan1(level);
+    test_cosine_many(level);
 }
 
 int main(void)

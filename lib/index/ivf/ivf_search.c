@@ -458,6 +458,31 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
         default:
             vs_adc(s->lut, x->codes + p0 * x->pq_m, cnt, x->pq_m, buf);
         }
+        if (!r->deleted && (x->m.kind != VS_INDEX_IVF_FLAT || metric == VF_METRIC_L2)) {
+            /* every row live and its distance in buf alone: once the k best are held, a vector
+               scan leaves best_push only the positions within the worst kept, the others it
+               would turn away; the pushes are the same, in the same order */
+            const uint32_t *pr = x->pos_row + p0;
+            uint32_t top = 0;
+            for (size_t i = 0; i < cnt; i++)
+                top = pr[i] > top ? pr[i] : top;
+            for (size_t i = 0; top >= x->n && i < cnt; i++)
+                if (pr[i] >= x->n) /* [R-IVF-BOUNDS] */
+                    return bad_row(pr[i], p0 + i, err);
+            r->live += cnt;
+            if (x->m.kind != VS_INDEX_IVF_FLAT)
+                for (size_t i = 0; i < cnt; i++)
+                    buf[i] = base + (x->terms ? x->terms[p0 + i] : 0.0f) + buf[i];
+            best *t = r->out;
+            size_t i = 0;
+            for (; i < cnt && t->n < t->k; i++)
+                best_push(t, x, buf[i], pr[i]);
+            uint32_t idx[CHUNK];
+            size_t m = i < cnt && t->k ? vs_scan_le1(buf + i, cnt - i, t->h[0].d, idx) : 0;
+            for (size_t j = 0; j < m; j++)
+                best_push(t, x, buf[i + idx[j]], pr[i + idx[j]]);
+            continue;
+        }
         for (size_t i = 0; i < cnt; i++) {
             size_t p = p0 + i;
             uint32_t row = x->pos_row[p];
