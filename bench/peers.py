@@ -6,11 +6,15 @@ data preparation and recall rule every system shares.
       the first N test queries (all if N is 0) with their neighbors and distances.
   bench/peers.py export DATA.hdf5 QUERIES.hdf5 DIR
       DIR/train.fvecs, test.fvecs, neighbors.ivecs, distances.fvecs for hnswlib_bench.
-  bench/peers.py build SYSTEM DATA.hdf5 INDEX [--M N --efc N --nlist N --pq-m N --threads N]
+  bench/peers.py build SYSTEM DATA.hdf5 INDEX [--M N --efc N --nlist N --pq-m N --threads N
+                     --quantizer-from IVF-INDEX]
       builds and saves an index; prints build seconds, peak RSS kB, index bytes, file bytes
       (TSV). Index bytes leave out the raw vectors a refine step keeps (IVF_PQ).
+      --quantizer-from (IVF_PQ): the trained coarse quantizer of a saved IVF index over
+      the same rows, so only the PQ codebooks are trained (bench/large).
   bench/peers.py search SYSTEM INDEX QUERIES.hdf5 [--k K --runs R --secs S --min-secs M
-                      --threads 1,2 --ef LIST --nprobe LIST --refine LIST --exact1 N]
+                      --threads 1,2 --ef LIST --nprobe LIST --refine LIST --exact1 N
+                      --stop-at RECALL]
       for each thread count and each point of the sweep, best of R runs of the search call
       (fewer once the runs of a point add up to S seconds, more, up to 10, while they add up
       to less than M seconds):
@@ -18,7 +22,8 @@ data preparation and recall rule every system shares.
       then `rss` and the process's peak RSS kB. One thread searches one query per call, one
       after another; more threads search all queries in one call (batched). Exact search
       (faiss-flat) is one batched call on each thread count ("exact"), and with --exact1 N
-      also the first N queries one per call on one thread ("exact1").
+      also the first N queries one per call on one thread ("exact1"). --stop-at ends a
+      thread count's sweep at its first point with recall >= RECALL.
   bench/peers.py recall QUERIES.hdf5 RESULT.h5...
       recall@K of vec-query -o results (K from the file), one line per file.
   bench/peers.py stats DATA.hdf5
@@ -173,7 +178,14 @@ def cmd_build(a):
             index = faiss.IndexRefineFlat(
                 faiss.IndexIVFScalarQuantizer(flat(), d, a.nlist, faiss.ScalarQuantizer.QT_8bit, mt))
         elif a.system == "faiss-ivf_pq":
-            ivfpq = faiss.IndexIVFPQ(flat(), d, a.nlist, a.pq_m, 8, mt)
+            # --quantizer-from: the coarse quantizer of a saved IVF index over the same rows,
+            # as a FAISS user builds a second IVF index without training its lists again
+            quantizer = flat()
+            if a.quantizer_from:
+                # src owns the quantizer: it lives until the index is written
+                src = faiss.read_index(a.quantizer_from)
+                quantizer = faiss.extract_index_ivf(src).quantizer
+            ivfpq = faiss.IndexIVFPQ(quantizer, d, a.nlist, a.pq_m, 8, mt)
             # the codebooks trained as vecseg trains them (lib/index/ivf/ivf.h: 20 iterations
             # on 32,768 residuals; FAISS's defaults, 25 on 65,536, take 2.5x the work)
             ivfpq.pq.cp.niter = 20
@@ -240,7 +252,10 @@ def cmd_search(a):
               for t in a.threads for label, s in sweep(a)]
     if a.system == "faiss-flat" and a.exact1 and 1 in a.threads:
         points.append((1, "exact1", {}, True, min(a.exact1, nq)))
+    stopped = set()   # thread counts whose sweep reached --stop-at
     for threads, label, s, one, n in points:
+        if threads in stopped:
+            continue
         search = setup(s, threads)
         best, spent, r = float("inf"), 0.0, 0
         while r == 0 or (r < max(a.runs, 10) and spent < a.secs
@@ -255,8 +270,10 @@ def cmd_search(a):
                 ids = search(test)
             best = min(best, time.perf_counter() - t0)
             spent += time.perf_counter() - t0
-        print(f"{threads}\t{label}\t{recall(ids, tn[:n], td[:n], k):.4f}\t{n / best:.1f}\t{best:.4f}",
-              flush=True)
+        rec = recall(ids, tn[:n], td[:n], k)
+        print(f"{threads}\t{label}\t{rec:.4f}\t{n / best:.1f}\t{best:.4f}", flush=True)
+        if a.stop_at and rec >= a.stop_at:
+            stopped.add(threads)
     print(f"rss\t{peak_rss_kb()}")
 
 
@@ -315,6 +332,7 @@ def main():
     c.add_argument("--nlist", type=int, default=1024)
     c.add_argument("--pq-m", type=int, default=8)
     c.add_argument("--threads", type=int, default=os.cpu_count())
+    c.add_argument("--quantizer-from", metavar="INDEX")
     c = sub.add_parser("search")
     c.add_argument("system")
     c.add_argument("index")
@@ -329,6 +347,7 @@ def main():
     c.add_argument("--refine", type=ints, default=[0])
     c.add_argument("--sq8-refine", type=ints, default=[0])
     c.add_argument("--exact1", type=int, default=0)
+    c.add_argument("--stop-at", type=float, default=0.0)
     c = sub.add_parser("stats")
     c.add_argument("data")
     c = sub.add_parser("recall")

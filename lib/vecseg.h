@@ -164,7 +164,7 @@ typedef struct vs_seal_opts {     /* zeroed = defaults (the collection's setting
     const char *index;  /* index type name, NULL = setting "index"; committed as the setting */
     uint32_t M, ef_construction, nlist, pq_m;   /* index parameters, 0 = settings; given ones are committed */
     uint64_t seed;      /* 0 = setting "index-seed" */
-    int jobs;           /* segments built at once; 0 = 1 */
+    int jobs;           /* segments built at once; 0 = vs_cores() (at most one per segment) */
     int threads;        /* threads per build; 0 = vs_cores() / jobs */
     /* called after each segment is built, from the building thread (calls are
        serialized): rows done and in all; lib/ never prints, the caller may */

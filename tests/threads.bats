@@ -100,3 +100,20 @@ setup_coll() {
     assert_success
     assert_output 0
 }
+
+@test "vec-seal shares the cores among segments by default: pinned to one CPU one thread, two CPUs one segment per core" {
+    vectors base.fvecs fvecs 2000 16 1
+    vec-ingest -q -s 4 coll base.fvecs
+    cp -r coll coll2
+    run threads_started taskset -c 0 vec-seal -q --all --index hnsw coll
+    assert_success
+    assert_output 0
+    has_section coll 17 || fail "no HNSW segment was built"
+    # two cores and four segments: two builds at once on one thread each, so the one
+    # worker of the segment pool is the only thread started (one segment at a time on two
+    # threads started a worker in every build)
+    run threads_started VECSEG_THREADS=2 taskset -c 0 vec-seal -q --all --index hnsw coll2
+    assert_success
+    assert_output 1
+    [ "$(ls coll2/s-*.vseg | wc -l)" -eq 4 ] || fail "expected four sealed segments"
+}

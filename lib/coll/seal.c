@@ -565,8 +565,10 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     if (rc == 0)
         rc = plan(&ctx, o, err);
     if (rc == 0 && !o->dry_run && ctx.njobs) {
-        /* -j builds several segments at once; the cores are shared among them */
-        int cores = vs_cores(), jobs = o->jobs > 1 ? o->jobs : 1;
+        /* segments at once: -j, or by default one per core while several wait (a build's
+           serial parts leave cores idle); the cores are shared among them, so one segment
+           alone still builds on every core and the total never exceeds the cores */
+        int cores = vs_cores(), jobs = o->jobs > 0 ? o->jobs : cores;
         if ((size_t)jobs > ctx.njobs)
             jobs = (int)ctx.njobs;
         ctx.bp.threads = o->threads > 0 ? o->threads : (cores / jobs > 1 ? cores / jobs : 1);
