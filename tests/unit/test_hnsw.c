@@ -627,7 +627,7 @@ static void test_near_duplicates(void)
 
 /* The build's heuristic decides each comparison from bounds on the codes' error where they
    decide it and from exact distances otherwise: the bytes must be those of computing every
-   distance exactly (vs_hnsw_build_exact), for every metric, both walk forms (dims 32 and 64),
+   distance exactly (vs_hnsw_build_bounds), for every metric, both walk forms (dims 32 and 64),
    near-duplicates closer than the codes' step (where the bounds overlap), exact duplicates and,
    for cosine, the zero row (which has no bound).  Every SIMD level gives the same bytes too. */
 static void test_bounds_exact(void)
@@ -643,9 +643,9 @@ static void test_bounds_exact(void)
         for (int r = 0; r <= 61; r++)
             norms[r] = vs_dot(vecs + r * D, vecs + r * D, D);
         for (int metric = VF_METRIC_L2; metric <= VF_METRIC_COSINE; metric++) {
-            vs_hnsw_build_exact = 1;
+            vs_hnsw_build_bounds = -1;
             CHECK(write_seg("be1.vseg", 2000, metric, 8, 2, 3) == 0);
-            vs_hnsw_build_exact = 0;
+            vs_hnsw_build_bounds = 1;
             CHECK(write_seg("be0.vseg", 2000, metric, 8, 2, 3) == 0);
             CHECK_MSG(same_file("be0.vseg", "be1.vseg"), "dim %u metric %d: bounded and exact builds differ", D,
                       metric);
@@ -656,6 +656,7 @@ static void test_bounds_exact(void)
                               metric, vs_simd_name());
                 }
             vs_simd_select("auto");
+            vs_hnsw_build_bounds = 0;
         }
     }
     D = 32;

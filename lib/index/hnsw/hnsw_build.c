@@ -24,12 +24,12 @@
  * neighbours tend to share pages and cache lines at search time.
  *
  * Distances: the walk uses the approximate distance of the inserted row's exact vector to a
- * node's code (as the search does).  The heuristic takes its candidates in the order of the
- * row's f32 distance to their decoded codes (hkey) and makes each of its decisions ("is a kept
- * neighbour nearer to the candidate than the row is?") as the exact distances would: from
- * bounds on the codes' error where they decide it (bound_dist; each row's error ||x - x^|| is
- * known, so the decoded distances are within a known radius of the exact ones), from the exact
- * distances otherwise.  Most decisions need no vector: the codes just walked are in cache, the
+ * node's code (as the search does).  The heuristic takes its candidates in the order of that
+ * distance and makes each of its decisions ("is a kept neighbour nearer to the candidate than
+ * the row is?") as the exact distances would.  From HNSW_BOUND_DIM up it decides from bounds on
+ * the codes' error where they decide it (bound_dist; each row's error ||x - x^|| is known, so
+ * the decoded distances are within a known radius of the exact ones), from the exact distances
+ * otherwise: most decisions then need no vector, as the codes just walked are in cache and the
  * rows are not (on 784-d data, re-scoring the candidates exactly read 4x the walk's bytes).
  * For ip the graph is built as an L2 graph over the rows augmented with one coordinate
  * a(x) = sqrt(P - |x|^2), P the largest squared norm (Bachrach et al., "Speeding up the Xbox
@@ -49,36 +49,26 @@
 
 #define BATCH_MAX 256
 #define BATCH_DIV 64
+/* The heuristic decides from the codes' error bounds from this dimension up; below it the
+   exact distances cost no more than the bounds (measured on 96- and 100-d sets, whose rows
+   stay in cache; on 784-d rows the bounds halved the heuristic's time).  Either way the
+   bytes are the same. */
+#define HNSW_BOUND_DIM 256
 #define THREADS_MAX 64   /* each thread's scratch takes 12 bytes per row: bound the total */
 
 typedef struct req {           /* a reverse link: source joins target's list on level */
     uint32_t level, target, source;
 } req;
 
-/* A candidate of the heuristic: its order key (hkey), the squared distance of the row's coded
-   vector to its decoded code (a), the row. */
-typedef struct hcand {
-    float key, a;
-    uint32_t id;
-} hcand;
-
-static int hcand_cmp(const void *x, const void *y)
-{
-    const hcand *p = x, *q = y;
-    if (p->key != q->key)
-        return p->key < q->key ? -1 : 1;
-    return p->id < q->id ? -1 : p->id > q->id;
-}
-
-int vs_hnsw_build_exact;
+int vs_hnsw_build_bounds;
 
 typedef struct tscratch {
     uint32_t *visited;           /* n epoch stamps */
     uint32_t epoch;
     cand *cq;                    /* candidate min-heap, room for n */
     cand *wq;                    /* result max-heap, room for ef+1 */
-    cand *pool;                  /* repair candidates, room for poolcap */
-    hcand *hp;                   /* selection input, room for max(ef, M0) + BATCH_MAX */
+    cand *pool;                  /* selection input, room for max(ef, M0) + BATCH_MAX */
+    float *bdist;                /* distances to earlier batch rows */
     float *qo;                   /* the selecting row's coded vector minus off */
     float *w;                    /* query weights */
     int8_t *q8;
@@ -98,6 +88,7 @@ typedef struct builder {
     float pmax;                  /* ip: P */
     float *res;                  /* per row: ||x - x^||, its code's error (INFINITY: no bound) */
     float delta, eps_abs, dscale;/* bound_dist's rounding margins */
+    int bounds;                  /* whether the heuristic uses them (HNSW_BOUND_DIM) */
     vs_code_l2_fn l2k;
     vs_code_l2c_fn l2c;
     uint8_t *nodes;              /* n * stride */
@@ -270,13 +261,14 @@ static inline float aug_diff(const builder *b, uint32_t x, uint32_t y)
     return b->metric == VF_METRIC_IP ? b->aug[x] - b->aug[y] : 0.0f;
 }
 
-/* SELECT-NEIGHBORS-HEURISTIC for row r: from pool
-   (in hcand order), keep a candidate unless a kept one is nearer to it than r is, by exact
-   distances; at most msel kept, written to out.  Returns the count.  Each comparison is
-   decided from bound_dist when the bounds do not overlap, else with r's exact distance to
-   the candidate, else with both exact, so the choice is the one exact distances give. */
-static uint32_t select_heuristic(const builder *b, uint32_t r, const hcand *pool, size_t np, uint32_t msel,
-                                 uint32_t *out)
+/* SELECT-NEIGHBORS-HEURISTIC for row r: from pool (ascending by the walk's distance),
+   keep a candidate unless a kept one is nearer to it than r is, by exact distances; at most
+   msel kept, written to out.  Returns the count.  With b->bounds (qo: r's row_qo), each
+   comparison is decided from bound_dist when the bounds do not overlap, else with r's exact
+   distance to the candidate, else with both exact, so the choice is the one exact distances
+   give either way. */
+static uint32_t select_heuristic(const builder *b, uint32_t r, const float *qo, const cand *pool, size_t np,
+                                 uint32_t msel, uint32_t *out)
 {
     uint32_t ns = 0;
     if (np <= msel) {
@@ -284,17 +276,18 @@ static uint32_t select_heuristic(const builder *b, uint32_t r, const hcand *pool
             out[ns++] = pool[i].id;
         return ns;
     }
-    int bounds = !vs_hnsw_build_exact && !isinf(b->res[r]); /* not r the cosine zero row */
+    int bounds = b->bounds && !isinf(b->res[r]); /* not the cosine zero row */
     for (size_t i = 0; i < np && ns < msel; i++) {
         uint32_t v = pool[i].id;
         float dlo = -INFINITY, dhi = INFINITY, d = 0;
         int dexact = 0, good = 1;
-        if (bounds)
-            bound_dist(b, sqrtf(pool[i].a), b->res[v], aug_diff(b, r, v), &dlo, &dhi);
         for (uint32_t j = 0; j < ns && good; j++) {
             uint32_t u = out[j];
             float plo = -INFINITY, phi = INFINITY;
             if (bounds) {
+                if (j == 0) /* r's coded vector to v's decoded code */
+                    bound_dist(b, sqrtf(b->l2k(qo, b->step, node(b, v), b->dim)), b->res[v], aug_diff(b, r, v),
+                               &dlo, &dhi);
                 float t = sqrtf(b->l2c(node(b, v), node(b, u), b->step, b->dim));
                 bound_dist(b, t, b->res[v] + b->res[u], aug_diff(b, v, u), &plo, &phi);
             }
@@ -332,15 +325,6 @@ static void row_qo(const builder *b, uint32_t r, float *qo)
         qo[j] = x[j] * s - b->off[j];
 }
 
-/* The heuristic's order of candidate v for row r (qo from row_qo): the f32 squared distance of
-   r's coded vector to v's decoded code in the blocked order (the code kernel's L2 form), for
-   ip plus the squared difference of the extra coordinates. */
-static hcand hkey(const builder *b, const float *qo, uint32_t r, uint32_t v)
-{
-    float a = b->l2k(qo, b->step, node(b, v), b->dim), da = aug_diff(b, r, v);
-    return (hcand){a + da * da, a, v};
-}
-
 /* ---- the three steps of a batch --------------------------------------------------------- */
 
 /* The walk's query for row r: its approximate distance to a node's code. */
@@ -361,7 +345,10 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
     uint32_t r = (uint32_t)(b->b0 + i);
     int L = b->level[r];
     hnsw_query hq = row_query(b, r, ts);
-    row_qo(b, r, ts->qo);
+    if (b->bounds)
+        row_qo(b, r, ts->qo);
+    for (size_t j = 0; j < i; j++)
+        ts->bdist[j] = approx(b, &hq, (uint32_t)(b->b0 + j));
     uint32_t *sel = b->sel + b->selo[i];
     cand ep = {0, b->entry};
     if (b->gmax >= 0) {
@@ -373,21 +360,21 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
         size_t np = 0;
         if (l <= b->gmax) {
             size_t nw = search_layer(b, ts, &hq, ep, b->efc, l);
-            for (size_t j = 0; j < nw; j++) {
-                ts->hp[np++] = hkey(b, ts->qo, r, ts->wq[j].id);
-                if (worse(ep, ts->wq[j]))
-                    ep = ts->wq[j];
-            }
+            memcpy(ts->pool, ts->wq, nw * sizeof(cand));
+            np = nw;
+            for (size_t j = 0; j < nw; j++)
+                if (worse(ep, ts->pool[j]))
+                    ep = ts->pool[j];
         }
         for (size_t j = 0; j < i; j++)
             if (b->level[b->b0 + j] >= l)
-                ts->hp[np++] = hkey(b, ts->qo, r, (uint32_t)(b->b0 + j));
+                ts->pool[np++] = (cand){ts->bdist[j], (uint32_t)(b->b0 + j)};
         /* the heuristic decides by exact distances (bounded or computed): with code distances,
            rows closer together than the codes' step (near-duplicates) pruned each other away
            and left nodes unreachable */
-        qsort(ts->hp, np, sizeof(hcand), hcand_cmp);
+        qsort(ts->pool, np, sizeof(cand), cand_cmp);
         uint32_t *s = sel + (size_t)l * (b->M + 1);
-        s[0] = select_heuristic(b, r, ts->hp, np, b->M, s + 1);
+        s[0] = select_heuristic(b, r, ts->qo, ts->pool, np, b->M, s + 1);
     }
 }
 
@@ -440,13 +427,15 @@ static void link_back(builder *b, size_t g, tscratch *ts)
         return;
     }
     size_t np = 0;
-    row_qo(b, t, ts->qo);
+    hnsw_query hq = row_query(b, t, ts);
+    if (b->bounds)
+        row_qo(b, t, ts->qo);
     for (uint32_t j = 0; j < ls[0]; j++)
-        ts->hp[np++] = hkey(b, ts->qo, t, ls[1 + j]);
+        ts->pool[np++] = (cand){approx(b, &hq, ls[1 + j]), ls[1 + j]};
     for (size_t j = 0; j < nr; j++)
-        ts->hp[np++] = hkey(b, ts->qo, t, rq[j].source);
-    qsort(ts->hp, np, sizeof(hcand), hcand_cmp);
-    ls[0] = select_heuristic(b, t, ts->hp, np, cap, ls + 1);
+        ts->pool[np++] = (cand){approx(b, &hq, rq[j].source), rq[j].source};
+    qsort(ts->pool, np, sizeof(cand), cand_cmp);
+    ls[0] = select_heuristic(b, t, ts->qo, ts->pool, np, cap, ls + 1);
     /* the words past the count are zero (SPEC 5.5.1), not the links the pruning dropped */
     memset(ls + 1 + ls[0], 0, (cap - ls[0]) * sizeof(uint32_t));
 }
@@ -638,7 +627,7 @@ static void release(builder *b)
             free(b->ts[t].cq);
             free(b->ts[t].wq);
             free(b->ts[t].pool);
-            free(b->ts[t].hp);
+            free(b->ts[t].bdist);
             free(b->ts[t].qo);
             free(b->ts[t].w);
             free(b->ts[t].q8);
@@ -781,6 +770,7 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
     b->gmax = -1;
     b->l2k = vs_code_l2_kernel();
     b->l2c = vs_code_l2c_kernel();
+    b->bounds = vs_hnsw_build_bounds ? vs_hnsw_build_bounds > 0 : b->dim >= HNSW_BOUND_DIM;
     b->threads = bp->threads > 0 ? bp->threads : vs_cores();
     if (b->threads > THREADS_MAX)
         b->threads = THREADS_MAX;
@@ -817,13 +807,13 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
         ts->cq = malloc((b->n + 1) * sizeof(cand));
         ts->wq = malloc((b->efc + 2) * sizeof(cand));
         ts->pool = malloc(poolcap * sizeof(cand));
-        ts->hp = malloc(poolcap * sizeof(hcand));
+        ts->bdist = malloc(BATCH_MAX * sizeof(float));
         ts->qo = malloc(4ull * b->dim);
         ts->w = malloc(4ull * b->dim);
         ts->q8 = malloc(b->dim);
         ts->q16 = malloc(2ull * b->dim);
         ts->ids = malloc((b->M0 + 1) * sizeof(uint32_t));
-        if (!ts->visited || !ts->cq || !ts->wq || !ts->pool || !ts->hp || !ts->qo || !ts->w || !ts->q8 || !ts->q16 || !ts->ids)
+        if (!ts->visited || !ts->cq || !ts->wq || !ts->pool || !ts->bdist || !ts->qo || !ts->w || !ts->q8 || !ts->q16 || !ts->ids)
             goto out;
     }
 
