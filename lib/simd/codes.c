@@ -4,7 +4,7 @@
  * per instruction-set level (simd.h).
  *
  * Invariants: the integer kernels are exact (int32), so every level gives the same value; the
- * HNSW L2 form sums in the blocked order of simd.h on every level, so an HNSW graph built with
+ * HNSW L2 forms (code to vector, code to code) sum in the blocked order of simd.h on every level, so an HNSW graph built with
  * it is the same on every machine; every level has the 16-bit SQ8 scan, exact, which searches
  * use; the float SQ8 scan (only for weights that are not finite) may differ between levels in
  * the last bits.  No kernel reads past c[d-1], w[d-1], qo[d-1]
@@ -322,11 +322,106 @@ VS_TARGET_AVX512BW static float l2_avx512(const float *qo, const float *step, co
     return vs_hsum512(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
 }
 
+/* ---- two codes: sum_i (step[i] * (a[i] - c[i]))^2 in the blocked order ---------------------- */
+
+/* Term i: t = step[i] * (a[i] - c[i]) (the difference exact) rounded once, then fmaf(t, t, A). */
+VS_INLINE float l2c_step1(float acc, float step, int diff)
+{
+    float t = step * (float)diff;
+    return fmaf(t, t, acc);
+}
+
+VS_TARGET_SCALAR static float l2c_scalar(const uint8_t *a, const uint8_t *c, const float *step, size_t d)
+{
+    float A[64] = {0}, S[16];
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64)
+        for (int l = 0; l < 64; l++)
+            A[l] = l2c_step1(A[l], step[i + l], a[i + l] - c[i + l]);
+    for (int j = 0; i + 16 <= d; i += 16, j++)
+        for (int l = 0; l < 16; l++)
+            A[16 * j + l] = l2c_step1(A[16 * j + l], step[i + l], a[i + l] - c[i + l]);
+    if (i < d)
+        for (size_t l = 0; l < 16; l++) /* the last group, padded with zero terms */
+            A[48 + l] = l2c_step1(A[48 + l], i + l < d ? step[i + l] : 0.0f, i + l < d ? a[i + l] - c[i + l] : 0);
+    for (int l = 0; l < 16; l++)
+        S[l] = (A[l] + A[16 + l]) + (A[32 + l] + A[48 + l]);
+    return vs_tree16(S);
+}
+
+VS_TARGET_AVX2 VS_INLINE __m256 l2c_step256(__m256 acc, const float *step, __m128i a8, __m128i c8)
+{
+    __m256i dv = _mm256_sub_epi32(_mm256_cvtepu8_epi32(a8), _mm256_cvtepu8_epi32(c8));
+    __m256 t = _mm256_mul_ps(_mm256_loadu_ps(step), _mm256_cvtepi32_ps(dv));
+    return _mm256_fmadd_ps(t, t, acc);
+}
+
+/* Accumulator A[j] in two registers, lanes 0-7 and 8-15. */
+VS_TARGET_AVX2 static float l2c_avx2(const uint8_t *a, const uint8_t *c, const float *step, size_t d)
+{
+    __m256 s[4][2];
+    for (int j = 0; j < 4; j++)
+        s[j][0] = s[j][1] = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64)
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++)
+            s[k >> 1][k & 1] = l2c_step256(s[k >> 1][k & 1], step + i + 8 * k,
+                                           _mm_loadl_epi64((const __m128i *)(a + i + 8 * k)),
+                                           _mm_loadl_epi64((const __m128i *)(c + i + 8 * k)));
+    for (int j = 0; i + 16 <= d; i += 16, j++)
+        for (int h = 0; h < 2; h++)
+            s[j][h] = l2c_step256(s[j][h], step + i + 8 * h, _mm_loadl_epi64((const __m128i *)(a + i + 8 * h)),
+                                  _mm_loadl_epi64((const __m128i *)(c + i + 8 * h)));
+    if (i < d) { /* the last group through zero-padded copies */
+        float s16[16] = {0};
+        uint8_t a16[16] = {0}, c16[16] = {0};
+        memcpy(s16, step + i, (d - i) * sizeof *s16);
+        memcpy(a16, a + i, d - i);
+        memcpy(c16, c + i, d - i);
+        for (int h = 0; h < 2; h++)
+            s[3][h] = l2c_step256(s[3][h], s16 + 8 * h, _mm_loadl_epi64((const __m128i *)(a16 + 8 * h)),
+                                  _mm_loadl_epi64((const __m128i *)(c16 + 8 * h)));
+    }
+    __m256 lo = _mm256_add_ps(_mm256_add_ps(s[0][0], s[1][0]), _mm256_add_ps(s[2][0], s[3][0]));
+    __m256 hi = _mm256_add_ps(_mm256_add_ps(s[0][1], s[1][1]), _mm256_add_ps(s[2][1], s[3][1]));
+    return vs_hsum256(_mm256_add_ps(lo, hi));
+}
+
+VS_TARGET_AVX512BW VS_INLINE __m512 l2c_step512(__m512 acc, __m512 step, __m128i a16, __m128i c16)
+{
+    __m512i dv = _mm512_sub_epi32(_mm512_cvtepu8_epi32(a16), _mm512_cvtepu8_epi32(c16));
+    __m512 t = _mm512_mul_ps(step, _mm512_cvtepi32_ps(dv));
+    return _mm512_fmadd_ps(t, t, acc);
+}
+
+/* Accumulator A[j] in one register; the last group with masked loads. */
+VS_TARGET_AVX512BW static float l2c_avx512(const uint8_t *a, const uint8_t *c, const float *step, size_t d)
+{
+    __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+            s[j] = l2c_step512(s[j], _mm512_loadu_ps(step + i + 16 * j), _mm_loadu_si128((const __m128i *)(a + i + 16 * j)),
+                               _mm_loadu_si128((const __m128i *)(c + i + 16 * j)));
+    for (int j = 0; i + 16 <= d; i += 16, j++)
+        s[j] = l2c_step512(s[j], _mm512_loadu_ps(step + i), _mm_loadu_si128((const __m128i *)(a + i)),
+                           _mm_loadu_si128((const __m128i *)(c + i)));
+    if (i < d) {
+        __mmask16 m = vs_mask16(d - i);
+        s[3] = l2c_step512(s[3], _mm512_maskz_loadu_ps(m, step + i), _mm_maskz_loadu_epi8(m, a + i),
+                           _mm_maskz_loadu_epi8(m, c + i));
+    }
+    return vs_hsum512(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
+}
+
 /* ---- dispatch -------------------------------------------------------------------------- */
 
 typedef struct kernels {
     vs_code_dot_fn dot;
     vs_code_l2_fn l2;
+    vs_code_l2c_fn l2c;
     void (*sq8)(const float *, const uint8_t *, size_t, size_t, float *);
     void (*sq8i)(const int16_t *, const uint8_t *, size_t, size_t, float, float *); /* NULL: none */
 } kernels;
@@ -334,15 +429,16 @@ typedef struct kernels {
 /* AVX-512F alone has no byte or word lanes: it keeps the AVX2 code kernels.  Every level has
    the 16-bit SQ8 scan, so IVF_SQ8 estimates are the same on every machine. */
 static const kernels sets[VS_SIMD_LEVELS] = {
-    [VS_SIMD_SCALAR] = {dot_scalar, l2_scalar, sq8_scalar, sq8i_scalar},
-    [VS_SIMD_AVX2] = {dot_avx2, l2_avx2, sq8_256, sq8i_256},
-    [VS_SIMD_AVX512F] = {dot_avx2, l2_avx2, sq8_512, sq8i_256},
-    [VS_SIMD_AVX512BW] = {dot_avx512bw, l2_avx512, sq8_512, sq8i_512},
-    [VS_SIMD_AVX512VNNI] = {dot_avx512bw, l2_avx512, sq8_512, sq8i_512},
+    [VS_SIMD_SCALAR] = {dot_scalar, l2_scalar, l2c_scalar, sq8_scalar, sq8i_scalar},
+    [VS_SIMD_AVX2] = {dot_avx2, l2_avx2, l2c_avx2, sq8_256, sq8i_256},
+    [VS_SIMD_AVX512F] = {dot_avx2, l2_avx2, l2c_avx2, sq8_512, sq8i_256},
+    [VS_SIMD_AVX512BW] = {dot_avx512bw, l2_avx512, l2c_avx512, sq8_512, sq8i_512},
+    [VS_SIMD_AVX512VNNI] = {dot_avx512bw, l2_avx512, l2c_avx512, sq8_512, sq8i_512},
 };
 
 vs_code_dot_fn vs_code_dot_kernel(void) { return sets[vs_simd_active()].dot; }
 vs_code_l2_fn vs_code_l2_kernel(void) { return sets[vs_simd_active()].l2; }
+vs_code_l2c_fn vs_code_l2c_kernel(void) { return sets[vs_simd_active()].l2c; }
 
 void vs_sq8_dot(const float *w, const uint8_t *codes, size_t n, size_t d, float *out)
 {

@@ -18,9 +18,15 @@ typedef int32_t (*vs_code_dot_fn)(const int8_t *w8, const int16_t *w16, const ui
    the same bits on every level. */
 typedef float (*vs_code_l2_fn)(const float *qo, const float *step, const uint8_t *c, size_t d);
 
+/* sum_t (step[t] * (a[t] - c[t]))^2 in f32 over two rows of d 8-bit codes, in the blocked
+   order of simd.h (each difference exact, each term step * difference rounded once): the
+   squared L2 distance of the two decoded codes, the same bits on every level. */
+typedef float (*vs_code_l2c_fn)(const uint8_t *a, const uint8_t *c, const float *step, size_t d);
+
 /* The kernels of the level in use; a caller may keep them for a whole query. */
 vs_code_dot_fn vs_code_dot_kernel(void);
 vs_code_l2_fn vs_code_l2_kernel(void);
+vs_code_l2c_fn vs_code_l2c_kernel(void);
 
 /* The IVF_SQ8 scan: out[i] = sum_t w[t] * codes[i*d + t] for n rows of d codes, in f32.  The
    summation order depends on the level (a search uses it, no build). */

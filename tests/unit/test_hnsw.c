@@ -1,7 +1,8 @@
 /*
  * test_hnsw.c - the HNSW index (lib/index/hnsw/) through the real segment writer and
  * reader: recall@10 against brute force for every metric, exact pushed distances,
- * deterministic bytes (same seed twice; 1 thread against 2), deleted rows never returned while
+ * deterministic bytes (same seed twice; 1 thread against 2; the build's error bounds against
+ * exact distances), deleted rows never returned while
  * k hits still come back, damaged index bytes giving VF_ECORRUPT (never a crash), the same
  * answers on every instruction-set level, the query quantizer and the level distribution.
  */
@@ -624,6 +625,44 @@ static void test_near_duplicates(void)
     gen(12345);
 }
 
+/* The build's heuristic decides each comparison from bounds on the codes' error where they
+   decide it and from exact distances otherwise: the bytes must be those of computing every
+   distance exactly (vs_hnsw_build_bounds), for every metric, both walk forms (dims 32 and 64),
+   near-duplicates closer than the codes' step (where the bounds overlap), exact duplicates and,
+   for cosine, the zero row (which has no bound).  Every SIMD level gives the same bytes too. */
+static void test_bounds_exact(void)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        D = pass ? 64 : 32;
+        gen(4242 + (uint64_t)pass);
+        uint64_t s = 5;
+        for (int r = 1; r <= 60; r++)
+            for (uint32_t j = 0; j < D; j++)
+                vecs[r * D + j] = r <= 10 ? vecs[j] : vecs[j] + (float)(0.01 * gauss(&s));
+        memset(vecs + 61 * D, 0, D * sizeof *vecs);
+        for (int r = 0; r <= 61; r++)
+            norms[r] = vs_dot(vecs + r * D, vecs + r * D, D);
+        for (int metric = VF_METRIC_L2; metric <= VF_METRIC_COSINE; metric++) {
+            vs_hnsw_build_bounds = -1;
+            CHECK(write_seg("be1.vseg", 2000, metric, 8, 2, 3) == 0);
+            vs_hnsw_build_bounds = 1;
+            CHECK(write_seg("be0.vseg", 2000, metric, 8, 2, 3) == 0);
+            CHECK_MSG(same_file("be0.vseg", "be1.vseg"), "dim %u metric %d: bounded and exact builds differ", D,
+                      metric);
+            for (int l = 0; l < VS_SIMD_LEVELS; l++)
+                if (vs_simd_select(vs_simd_level_name((vs_simd_level)l)) == 0) {
+                    CHECK(write_seg("bel.vseg", 2000, metric, 8, 1, 3) == 0);
+                    CHECK_MSG(same_file("be0.vseg", "bel.vseg"), "dim %u metric %d: %s builds other bytes", D,
+                              metric, vs_simd_name());
+                }
+            vs_simd_select("auto");
+            vs_hnsw_build_bounds = 0;
+        }
+    }
+    D = 32;
+    gen(12345);
+}
+
 /* [R-SEARCH-ORDER]: 30 copies of one row at distance 0 from the query, ids falling with the row
    number: the 10 kept are those of the smallest ids (the largest rows), not the first rows. */
 static void test_ties(void)
@@ -703,10 +742,11 @@ int main(void)
     test_small();
     test_damage();
     test_near_duplicates();
+    test_bounds_exact();
     test_ties();
     /* clean up */
     const char *names[] = {"r1.vseg", "r2.vseg", "r3.vseg", "r1-64.vseg", "r2-64.vseg", "r3-64.vseg", "d1.vseg", "d2.vseg", "d3.vseg", "d4.vseg",
-                           "s0.vseg", "s1.vseg", "s2.vseg", "s7.vseg", "s40.vseg", "nd.vseg", "t.vseg"};
+                           "s0.vseg", "s1.vseg", "s2.vseg", "s7.vseg", "s40.vseg", "nd.vseg", "t.vseg", "be0.vseg", "be1.vseg", "bel.vseg"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlinkat(dirfd_, names[i], 0);
     close(dirfd_);

@@ -109,6 +109,11 @@ static inline int hnsw_l2_form(int metric, uint32_t dim)
    with u = (h >> 11 + 0.5) / 2^53 and h = splitmix64(seed XOR splitmix64(r)). */
 int vs_hnsw_level(uint64_t seed, uint64_t r, uint32_t M);
 
+/* Test hook (tests/unit/test_hnsw.c): the build's neighbour heuristic decides what it can from
+   the codes' error bounds when > 0, computes every exact distance it compares when < 0, and
+   chooses by the dimension when 0 (the default); the bytes written are the same. */
+extern int vs_hnsw_build_bounds;
+
 /* ---- the query-side quantizer shared by build and search (hnsw_search.c) --------- */
 
 /* Fills hq (w and q16 with room for dim values each) for query q of squared norm qn, with
