@@ -129,3 +129,32 @@ int vs_index_search(const vs_index *ix, const float *q, float qn, const vs_query
 {
     return ix->ops->search(ix->impl, q, qn, qp, deleted, t, scratch, err);
 }
+
+static int is_ivf(const vs_index *ix)
+{
+    return ix && ix->ops == &vs_ivf_ops;
+}
+
+int vs_index_same_quantiser(const vs_index *a, const vs_index *b)
+{
+    return is_ivf(a) && is_ivf(b) && vs_ivf_same_quantiser(a->impl, b->impl);
+}
+
+int vs_index_search_group(const vs_index *const *ix, size_t n, const uint8_t *const *deleted, const float *q, float qn,
+                          const vs_query_params *qp, vs_topk *t, void *scratch, vf_error *err)
+{
+    const void *stack[64], **impl = n <= 64 ? stack : malloc(n * sizeof *impl);
+    if (!impl)
+        return vf_fail(err, VF_ENOMEM, "index: out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!is_ivf(ix[i]))
+            rc = vf_fail(err, VF_EARG, "index: a group holds an index that is not ivf");
+        else
+            impl[i] = ix[i]->impl;
+    if (!rc)
+        rc = vs_ivf_search_group(impl, n, deleted, q, qn, qp, t, scratch, err);
+    if (impl != stack)
+        free(impl);
+    return rc;
+}

@@ -434,7 +434,7 @@ static void test_damage(int kind)
         int want;
     } fields[] = {
         {"version 0", 4, 0, 0, VF_ECORRUPT},
-        {"version 2", 4, 2, 0, VF_EVERSION},
+        {"version 3", 4, 3, 0, VF_EVERSION},
         {"dim 0", 8, 0, 0, VF_ECORRUPT},
         {"dim huge", 8, 0xffffffffu, 0, VF_ECORRUPT},
         {"metric 0", 12, 0, 0, VF_ECORRUPT},
