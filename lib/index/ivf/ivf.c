@@ -83,7 +83,7 @@ int vs_ivf_meta_decode(const void *p, uint64_t len, vs_ivf_meta *m, vf_error *er
         return vf_fail(err, VF_ECORRUPT, "ivf meta: unknown kind %u", m->kind);
     if (m->dim == 0 || m->metric < VF_METRIC_L2 || m->metric > VF_METRIC_COSINE)
         return vf_fail(err, VF_ECORRUPT, "ivf meta: dim %u or metric %u out of range", m->dim, m->metric);
-    /* [R-IVF-SHARED] only version 2 may have more lists than rows */
+    /* [R-IVF-META] only version 2 may have more lists than rows (a shared quantiser) */
     if (m->nlist < VS_IVF_NLIST_MIN || m->nlist > VS_IVF_NLIST_MAX ||
         (version < 2 && m->nlist > (m->rows ? m->rows : 1)))
         return vf_fail(err, VF_ECORRUPT, "ivf meta: nlist %u out of range for %llu rows", m->nlist,
