@@ -45,6 +45,7 @@ typedef struct job {
     uint64_t lo, hi;        /* a cut: rows [lo, hi) of its one source, when hi > 0 */
     int keep_src;           /* a cut after the first of its source: the first removes it */
     char node[VF_NODE_MAX]; /* a cut: the node of the new segment */
+    vs_ivf_quant quant;     /* a cut: its source's IVF quantiser, kept (quant.cent set) */
     vs_seal_plan plan;
     int rc;
     vf_error err;
@@ -137,9 +138,12 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
     uint32_t shard = 0;
     uint64_t seen = 0;
     int rc = gather(ctx, jb, &b, &shard, &seen, err);
+    vs_build_params bp = ctx->bp;
+    if (jb->quant.cent)
+        bp.quant = &jb->quant;
     if (rc == 0)
-        rc = vs_rowbuf_write(ctx->coll, ctx->m, &ctx->bp, &b, shard, jb->plan.sealed, &jb->plan.bytes,
-                             jb->plan.index, err);
+        rc = vs_rowbuf_write(ctx->coll, ctx->m, &bp, &b, shard, jb->plan.sealed, &jb->plan.bytes, jb->plan.index,
+                             err);
     jb->plan.rows = seen;
     jb->plan.kept = b.n;
     jb->plan.shard = shard;
@@ -778,8 +782,19 @@ int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size
         jb->plan.shard = m->sealed[cuts[i].sealed].shard;
         snprintf(jb->plan.action, sizeof jb->plan.action, "cut");
     }
-    if (rc == 0 && ctx.njobs) /* a cut keeps the quantiser its source shares */
-        rc = choose_quant(&ctx, err);
+    /* a cut keeps its source's quantiser (its group), whatever the collection's is: a move
+       changes where rows are served, not how they are indexed */
+    for (size_t i = 0; rc == 0 && i < ctx.njobs; i++) {
+        vf_seg *sg;
+        rc = vs_sealed_open(c, m, ctx.jobs[i].src[0], &sg, err);
+        if (rc)
+            break;
+        if (vs_seg_index_type(sg) == ctx.bp.type || ctx.bp.type == VS_INDEX_AUTO) {
+            rc = vs_ivf_quant_read(sg, 1, &ctx.jobs[i].quant, NULL);
+            rc = rc == VF_ENOENT || rc == VF_ECORRUPT ? 0 : rc; /* not IVF, or trained anew */
+        }
+        vf_seg_close(sg);
+    }
     if (rc == 0 && ctx.njobs) {
         int jobs = vs_cores() < (int)ctx.njobs ? vs_cores() : (int)ctx.njobs;
         ctx.bp.threads = vs_cores() / jobs > 1 ? vs_cores() / jobs : 1;
@@ -797,8 +812,10 @@ int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size
     if (rc) /* nothing names the files written so far: remove them */
         for (size_t i = 0; i < ctx.njobs; i++)
             unlinkat(vf_coll_dirfd(c), ctx.jobs[i].plan.sealed, 0);
-    for (size_t i = 0; i < ctx.njobs; i++)
+    for (size_t i = 0; i < ctx.njobs; i++) {
         free(ctx.jobs[i].src);
+        vs_ivf_quant_release(&ctx.jobs[i].quant);
+    }
     free(ctx.jobs);
     vs_ivf_quant_release(&ctx.quant);
     vs_idmap_release(&tomb);
