@@ -368,3 +368,12 @@ nlists() {
     done
     assert_equal "$n" 3
 }
+
+@test "with ivf-shared=0 each IVF segment trains its own quantiser on its rows" {
+    vectors base.npy npy-f4 3000 16 1
+    vec-ingest -q --commit-every 500 coll base.npy
+    vec-seal -q --set segment-rows=1000 --set ivf-shared=0 coll
+    vec-seal -q --all --index ivf_flat coll
+    assert_equal "$(quantisers coll | wc -l)" 3
+    assert_equal "$(nlists coll)" "nlist=126"   # 4 sqrt(1000)
+}

@@ -177,8 +177,10 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
 {
     const vf_manifest *m = ctx->m;
     int kind = ivf_kind(ctx);
-    if (kind < 0 || ctx->njobs == 0)
-        return 0;
+    uint64_t shared = 1;
+    int rc = kind < 0 || ctx->njobs == 0 ? 0 : vs_setting_get(m, "ivf-shared", &shared, err);
+    if (rc || kind < 0 || ctx->njobs == 0 || !shared)
+        return rc;
     uint64_t served = 0;
     for (size_t i = 0; i < m->nsealed; i++)
         served += m->sealed[i].rows;
@@ -191,7 +193,7 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
     uint32_t best_nlist = 0;
     for (size_t i = 0; i < m->nsealed; i++) {
         vf_seg *sg;
-        int rc = vs_sealed_open(ctx->coll, m, i, &sg, err);
+        rc = vs_sealed_open(ctx->coll, m, i, &sg, err);
         if (rc)
             return rc;
         vs_ivf_quant q;
@@ -205,7 +207,7 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
     }
     if (best < m->nsealed) {
         vf_seg *sg;
-        int rc = vs_sealed_open(ctx->coll, m, best, &sg, err);
+        rc = vs_sealed_open(ctx->coll, m, best, &sg, err);
         if (rc)
             return rc;
         rc = vs_ivf_quant_read(sg, 1, &ctx->quant, err);
@@ -219,7 +221,6 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
     budget = budget < cap ? budget : cap;
     size_t n = 0;
     float *vecs = NULL, *norms = NULL;
-    int rc = 0;
     for (size_t i = 0; rc == 0 && i < ctx->njobs && n < budget; i++) {
         vs_rowbuf b;
         uint32_t shard;
