@@ -197,9 +197,9 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
         if (rc)
             return rc;
         vs_ivf_quant q;
-        rc = vs_ivf_quant_read(sg, 0, &q, NULL);
+        int has = vs_ivf_quant_read(sg, 0, &q, NULL) == 0; /* not IVF, or damaged: not a candidate */
         vf_seg_close(sg);
-        if (rc == 0 && q.kind == (uint32_t)kind && q.pq_m == pq_m && q.nlist > best_nlist &&
+        if (has && q.kind == (uint32_t)kind && q.pq_m == pq_m && q.nlist > best_nlist &&
             (ctx->bp.nlist ? q.nlist == want : 2 * (uint64_t)q.nlist >= want)) {
             best = i;
             best_nlist = q.nlist;
