@@ -133,3 +133,19 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     [ "$(printf '%s\n' "${lines[@]}" | uniq | wc -l)" -eq 5000 ]
     vec-inspect --verify coll >/dev/null
 }
+
+@test "a split's halves keep the IVF quantiser their segment shares (SPEC.md 5.5.2)" {
+    vectors base.npy npy-f4 4000 16 1
+    vectors q.npy npy-f4 20 16 2
+    vec-ingest -q -s 2 coll base.npy
+    vec-seal -q --all --index ivf_flat coll
+    q() { vec-inspect coll | grep '^sealed' | grep -o 'quantiser=[0-9a-f]*' | sort -u; }
+    before=$(q)
+    [ -n "$before" ] || fail "vec-inspect shows no quantiser"
+    assert_equal "$(echo "$before" | wc -l)" 1
+    vec-shard -q --split 0 coll
+    assert_equal "$(vec-inspect coll | grep -c '^sealed')" 3
+    assert_equal "$(q)" "$before"
+    vec-query -q -k 10 --nprobe 253 coll q.npy >r.tsv
+    check_results r.tsv -k 10 --base base.npy --queries q.npy
+}

@@ -305,3 +305,75 @@ referenced() {
     refuses coll 65 "^vec-seal: 'g-00000001\.log': dim is 12 in the file but 6 in the manifest$" vec-seal --all coll
     ! ls coll/s-* 2>/dev/null
 }
+
+# ---- shared IVF quantisers (SPEC.md 5.5.2) --------------------------------------------------
+
+# quantisers COLL - the distinct quantiser= values of COLL's sealed segments, one a line.
+quantisers() {
+    vec-inspect "$1" | awk '/^sealed/ { for (i = 1; i <= NF; i++) if ($i ~ /^quantiser=/) print $i }' | sort -u
+}
+
+# nlists COLL - the distinct nlist= values of COLL's sealed segments, one a line.
+nlists() {
+    vec-inspect "$1" | awk '/^sealed/ { for (i = 1; i <= NF; i++) if ($i ~ /^nlist=/) print $i }' | sort -u
+}
+
+@test "IVF segments share one quantiser, answer as one index, and retrain when the rows outgrow it" {
+    # (records of 500 rows: a seal cuts segments at record boundaries)
+    vectors base.npy npy-f4 4000 16 1
+    vectors q.npy npy-f4 20 16 2
+    vec-ingest -q --commit-every 500 coll base.npy
+    vec-seal -q --set segment-rows=1000 coll
+    vec-seal -q --all --index ivf_flat coll
+    assert_equal "$(vec-inspect coll | grep -c '^sealed')" 4
+    assert_equal "$(quantisers coll | wc -l)" 1
+    assert_equal "$(nlists coll)" "nlist=253"   # 4 sqrt(4000): the rows served, not 4 sqrt(1000)
+    # every list probed: the brute force over all rows, through one group
+    vec-query -q -k 10 --nprobe 253 coll q.npy >all.tsv
+    check_results all.tsv -k 10 --base base.npy --queries q.npy
+    # 8,000 rows: 253 lists are still at least half of 4 sqrt(8000) = 358, so reused
+    vectors more.npy npy-f4 4000 16 3
+    vec-ingest -q --commit-every 500 coll more.npy
+    vec-seal -q --all coll
+    assert_equal "$(vec-inspect coll | grep -c '^sealed')" 8
+    assert_equal "$(quantisers coll | wc -l)" 1
+    # 24,000 rows: 4 sqrt(24000) = 620 lists, more than twice 253: a new quantiser
+    vectors big.npy npy-f4 16000 16 4
+    vec-ingest -q --commit-every 500 coll big.npy
+    vec-seal -q --all coll
+    assert_equal "$(quantisers coll | wc -l)" 2
+    assert_equal "$(nlists coll | tr '\n' ' ')" "nlist=253 nlist=620 "
+    vec-query -q -k 10 --nprobe 620 coll q.npy >r.tsv
+    check_results r.tsv -k 10 --base base.npy --base more.npy --base big.npy --queries q.npy
+    # each segment searched alone (VECSEG_IVF_GROUPS=0) finds the same when every list is probed
+    VECSEG_IVF_GROUPS=0 vec-query -q -k 10 --nprobe 620 coll q.npy >alone.tsv
+    cmp r.tsv alone.tsv
+}
+
+@test "segments sharing a quantiser have the same bytes whatever the thread and job counts" {
+    vectors base.npy npy-f4 3000 16 1
+    for run in 1 2 3; do
+        vec-ingest -q --commit-every 500 c$run base.npy
+        vec-seal -q --set segment-rows=1000 c$run
+    done
+    VECSEG_THREADS=1 vec-seal -q --all --index ivf_pq --pq-m 4 c1
+    VECSEG_THREADS=2 vec-seal -q --all --index ivf_pq --pq-m 4 c2
+    VECSEG_THREADS=2 vec-seal -q -j 3 --all --index ivf_pq --pq-m 4 c3
+    assert_equal "$(quantisers c1 | wc -l)" 1
+    n=0
+    for f in c1/s-*.vseg; do
+        cmp "$f" "c2/${f#c1/}"
+        cmp "$f" "c3/${f#c1/}"
+        n=$((n + 1))
+    done
+    assert_equal "$n" 3
+}
+
+@test "with ivf-shared=0 each IVF segment trains its own quantiser on its rows" {
+    vectors base.npy npy-f4 3000 16 1
+    vec-ingest -q --commit-every 500 coll base.npy
+    vec-seal -q --set segment-rows=1000 --set ivf-shared=0 coll
+    vec-seal -q --all --index ivf_flat coll
+    assert_equal "$(quantisers coll | wc -l)" 3
+    assert_equal "$(nlists coll)" "nlist=126"   # 4 sqrt(1000)
+}

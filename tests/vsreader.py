@@ -991,13 +991,14 @@ class Ivf:
          self.max_list, self.seed, self.train_rows) = struct.unpack_from("<IIIIQIIIIQI", meta, 0)
         if meta[52:60] != bytes(8):
             raise Damage(name, "IVF_META reserved bytes are not zero")
-        if self.version != 1:
+        if self.version not in (1, 2):
             raise Damage(name, f"IVF_META version {self.version}")
         if self.kind not in IVF_KINDS:
             raise Damage(name, f"IVF_META kind {self.kind}")
         if self.dim != d or self.metric != seg.metric or self.rows != n or n > 0xFFFFFFFF:
             raise Damage(name, "IVF_META dim, metric or rows differ from the header")
-        if not 1 <= self.nlist <= min(65536, max(n, 1)):
+        # version 2: a shared quantiser may have more lists than the segment has rows [R-IVF-SHARED]
+        if not 1 <= self.nlist <= (65536 if self.version == 2 else min(65536, max(n, 1))):
             raise Damage(name, f"IVF_META nlist {self.nlist} out of range")
         if self.kind == 3:
             if not (1 <= self.pq_m <= 256 and d % self.pq_m == 0 and self.pq_bits == 8):

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "index/index.h"
+#include "index/ivf/ivf.h" /* the nlist and pq_m rules of a shared quantiser */
 #include "lib_internal.h"
 #include "util/parallel.h"
 
@@ -44,6 +45,7 @@ typedef struct job {
     uint64_t lo, hi;        /* a cut: rows [lo, hi) of its one source, when hi > 0 */
     int keep_src;           /* a cut after the first of its source: the first removes it */
     char node[VF_NODE_MAX]; /* a cut: the node of the new segment */
+    vs_ivf_quant quant;     /* a cut: its source's IVF quantiser, kept (quant.cent set) */
     vs_seal_plan plan;
     uint64_t cold_bytes;    /* its .vcold file's size (cold-apart), 0 when none */
     int rc;
@@ -68,6 +70,7 @@ typedef struct seal_ctx {
     const vs_seal_opts *o;  /* its progress callback, if any */
     pthread_mutex_t lock;   /* serializes the callback and its counter */
     uint64_t done, total;   /* rows built, rows to build */
+    vs_ivf_quant quant;     /* the IVF quantiser this run's segments share (quant.cent set) */
 } seal_ctx;
 
 /* Removes the files job jb wrote (nothing names them): its .vseg, and its
@@ -80,8 +83,8 @@ static void remove_written(vf_coll *c, const job *jb)
         unlinkat(vf_coll_dirfd(c), cold, 0);
 }
 
-/* Collects a job's rows from its sources and writes its segment. */
-static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
+/* Collects a job's rows from its sources into b (reserved here; the caller releases it). */
+static int gather(seal_ctx *ctx, job *jb, vs_rowbuf *b_out, uint32_t *shard_out, uint64_t *seen_out, vf_error *err)
 {
     const vf_manifest *m = ctx->m;
     vs_rowbuf b = {m->dim, m->keys, 0, 0, NULL, NULL, NULL, NULL, NULL};
@@ -137,13 +140,134 @@ static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
     if (rc == 0 && seen != jb->rows_in)
         rc = vf_fail(err, VF_ECORRUPT, "'%s': %llu rows found, the manifest says %llu", jb->plan.growing,
                      (unsigned long long)seen, (unsigned long long)jb->rows_in);
+    *b_out = b;
+    *shard_out = shard;
+    *seen_out = seen;
+    return rc;
+}
+
+/* Collects a job's rows from its sources and writes its segment. */
+static int run_job(seal_ctx *ctx, job *jb, vf_error *err)
+{
+    vs_rowbuf b;
+    uint32_t shard = 0;
+    uint64_t seen = 0;
+    int rc = gather(ctx, jb, &b, &shard, &seen, err);
+    vs_build_params bp = ctx->bp;
+    if (jb->quant.cent)
+        bp.quant = &jb->quant;
     if (rc == 0)
-        rc = vs_rowbuf_write(ctx->coll, ctx->m, &ctx->bp, &b, shard, jb->plan.sealed, &jb->plan.bytes,
-                             &jb->cold_bytes, jb->plan.index, err);
+        rc = vs_rowbuf_write(ctx->coll, ctx->m, &bp, &b, shard, jb->plan.sealed, &jb->plan.bytes, &jb->cold_bytes,
+                             jb->plan.index, err);
     jb->plan.rows = seen;
     jb->plan.kept = b.n;
     jb->plan.shard = shard;
     vs_rowbuf_release(&b);
+    return rc;
+}
+
+/* ---- the shared IVF quantiser (SPEC.md 5.5.2) ------------------------------ */
+
+/* Training sample bound: about 64 rows per list (FAISS warns below 39), at most this many bytes. */
+#define QUANT_ROWS_PER_LIST 64
+#define QUANT_TRAIN_BYTES (1ull << 30)
+
+/* The IVF kind this run builds, or -1: the index setting, or for auto the kind a job resolves to. */
+static int ivf_kind(const seal_ctx *ctx)
+{
+    int t = ctx->bp.type;
+    for (size_t i = 0; t == VS_INDEX_AUTO && i < ctx->njobs; i++)
+        if (vs_index_auto((size_t)ctx->jobs[i].rows_in, ctx->m->dim, ctx->m->metric) == VS_INDEX_IVF_PQ)
+            t = VS_INDEX_IVF_PQ;
+    return t == VS_INDEX_IVF_FLAT || t == VS_INDEX_IVF_PQ || t == VS_INDEX_IVF_SQ8 ? t : -1;
+}
+
+/* [R-IVF-SHARED] Chooses the quantiser this run's IVF segments share, in ctx->quant: the
+   collection's sealed segments' quantiser of the same kind and pq_m with the most lists,
+   if it still fits the rows it will serve (nlist at least half the nlist rule for the
+   collection's sealed rows after this run; exactly the ivf-nlist setting when that is set);
+   else a new one, trained with that nlist on the rows of this run's first jobs (about 64 per
+   list).  Rows of growing segments not sealed now do not count. */
+static int choose_quant(seal_ctx *ctx, vf_error *err)
+{
+    const vf_manifest *m = ctx->m;
+    int kind = ivf_kind(ctx);
+    uint64_t shared = 1;
+    int rc = kind < 0 || ctx->njobs == 0 ? 0 : vs_setting_get(m, "ivf-shared", &shared, err);
+    if (rc || kind < 0 || ctx->njobs == 0 || !shared)
+        return rc;
+    uint64_t served = 0;
+    for (size_t i = 0; i < m->nsealed; i++)
+        served += m->sealed[i].rows;
+    for (size_t i = 0; i < ctx->njobs; i++)
+        served += ctx->jobs[i].kind == JOB_SEAL ? ctx->jobs[i].rows_in : 0;
+    uint32_t want = ctx->bp.nlist ? ctx->bp.nlist : vs_ivf_nlist_default((size_t)served);
+    uint32_t pq_m = kind == VS_INDEX_IVF_PQ ? (ctx->bp.pq_m ? ctx->bp.pq_m : vs_ivf_pq_m_default(m->dim)) : 0;
+    /* the best existing one: most lists, then the first in manifest order */
+    size_t best = m->nsealed;
+    uint32_t best_nlist = 0;
+    for (size_t i = 0; i < m->nsealed; i++) {
+        vf_seg *sg;
+        rc = vs_sealed_open(ctx->coll, m, i, &sg, err);
+        if (rc)
+            return rc;
+        vs_ivf_quant q;
+        int has = vs_ivf_quant_read(sg, 0, &q, NULL) == 0; /* not IVF, or damaged: not a candidate */
+        vf_seg_close(sg);
+        if (has && q.kind == (uint32_t)kind && q.pq_m == pq_m && q.nlist > best_nlist &&
+            (ctx->bp.nlist ? q.nlist == want : 2 * (uint64_t)q.nlist >= want)) {
+            best = i;
+            best_nlist = q.nlist;
+        }
+    }
+    if (best < m->nsealed) {
+        vf_seg *sg;
+        rc = vs_sealed_open(ctx->coll, m, best, &sg, err);
+        if (rc)
+            return rc;
+        rc = vs_ivf_quant_read(sg, 1, &ctx->quant, err);
+        vf_seg_close(sg);
+        if (rc == 0)
+            ctx->bp.quant = &ctx->quant;
+        return rc;
+    }
+    /* a new one: the rows of the first jobs (in plan order, so the same plan trains the same) */
+    uint64_t budget = (uint64_t)want * QUANT_ROWS_PER_LIST, cap = QUANT_TRAIN_BYTES / ((uint64_t)m->dim * 4);
+    budget = budget < cap ? budget : cap;
+    size_t n = 0;
+    float *vecs = NULL, *norms = NULL;
+    for (size_t i = 0; rc == 0 && i < ctx->njobs && n < budget; i++) {
+        vs_rowbuf b;
+        uint32_t shard;
+        uint64_t seen;
+        rc = gather(ctx, &ctx->jobs[i], &b, &shard, &seen, err);
+        float *nv = rc ? NULL : realloc(vecs, (n + b.n + 1) * m->dim * sizeof *nv);
+        float *nn = nv ? realloc(norms, (n + b.n + 1) * sizeof *nn) : NULL;
+        if (nv)
+            vecs = nv;
+        if (nn)
+            norms = nn;
+        if (rc == 0 && !(nv && nn))
+            rc = vf_fail(err, VF_ENOMEM, "seal: out of memory");
+        if (rc == 0) {
+            memcpy(vecs + n * m->dim, b.vecs, b.n * m->dim * sizeof *vecs);
+            memcpy(norms + n, b.norms, b.n * sizeof *norms);
+            n += b.n;
+        }
+        vs_rowbuf_release(&b);
+    }
+    if (rc == 0 && n > 0) {
+        vs_build_params bp = ctx->bp;
+        bp.type = kind;
+        bp.nlist = want;
+        bp.threads = ctx->o && ctx->o->threads > 0 ? ctx->o->threads : vs_cores();
+        vs_rows_view rows = {vecs, norms, n, m->dim, m->metric, NULL};
+        rc = vs_ivf_quant_train(&bp, &rows, &ctx->quant, err);
+        if (rc == 0)
+            ctx->bp.quant = &ctx->quant;
+    }
+    free(vecs);
+    free(norms);
     return rc;
 }
 
@@ -564,6 +688,9 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
         rc = vs_tombs_load(c, &m, &tomb, err);
     if (rc == 0)
         rc = plan(&ctx, o, err);
+    ctx.o = o;
+    if (rc == 0 && !o->dry_run && ctx.njobs)
+        rc = choose_quant(&ctx, err);
     if (rc == 0 && !o->dry_run && ctx.njobs) {
         /* segments at once: -j, or by default one per core while several wait (a build's
            serial parts leave cores idle); the cores are shared among them, so one segment
@@ -616,6 +743,7 @@ int vs_seal(const char *path, const vs_seal_opts *o, vs_seal_report *rep, vf_err
     for (size_t i = 0; i < ctx.njobs; i++)
         free(ctx.jobs[i].src);
     free(ctx.jobs);
+    vs_ivf_quant_release(&ctx.quant);
     vs_idmap_release(&tomb);
     vf_manifest_release(&m);
     vf_unlock(mlock);
@@ -673,6 +801,19 @@ int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size
         jb->plan.shard = m->sealed[cuts[i].sealed].shard;
         snprintf(jb->plan.action, sizeof jb->plan.action, "cut");
     }
+    /* a cut keeps its source's quantiser (its group), whatever the collection's is: a move
+       changes where rows are served, not how they are indexed */
+    for (size_t i = 0; rc == 0 && i < ctx.njobs; i++) {
+        vf_seg *sg;
+        rc = vs_sealed_open(c, m, ctx.jobs[i].src[0], &sg, err);
+        if (rc)
+            break;
+        if (vs_seg_index_type(sg) == ctx.bp.type || ctx.bp.type == VS_INDEX_AUTO) {
+            rc = vs_ivf_quant_read(sg, 1, &ctx.jobs[i].quant, NULL);
+            rc = rc == VF_ENOENT || rc == VF_ECORRUPT ? 0 : rc; /* not IVF, or trained anew */
+        }
+        vf_seg_close(sg);
+    }
     if (rc == 0 && ctx.njobs) {
         int jobs = vs_cores() < (int)ctx.njobs ? vs_cores() : (int)ctx.njobs;
         ctx.bp.threads = vs_cores() / jobs > 1 ? vs_cores() / jobs : 1;
@@ -690,9 +831,12 @@ int vs_seal_cuts(vf_coll *c, const vf_manifest *m, const vs_seal_cut *cuts, size
     if (rc) /* nothing names the files written so far: remove them */
         for (size_t i = 0; i < ctx.njobs; i++)
             remove_written(c, &ctx.jobs[i]);
-    for (size_t i = 0; i < ctx.njobs; i++)
+    for (size_t i = 0; i < ctx.njobs; i++) {
         free(ctx.jobs[i].src);
+        vs_ivf_quant_release(&ctx.jobs[i].quant);
+    }
     free(ctx.jobs);
+    vs_ivf_quant_release(&ctx.quant);
     vs_idmap_release(&tomb);
     return rc;
 }

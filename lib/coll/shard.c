@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "index/index.h"
 #include "lib_internal.h"
 
 static int shard_index(const vf_manifest *m, uint32_t id)
@@ -147,6 +148,13 @@ static int split_sealed(vf_coll *c, split *sp, const vs_idmap *tomb, const vs_bu
             int h = side(sp, ids[r], keys ? keys + r : NULL);
             vs_rowbuf_add(&b[h], tomb, 1, vec + r * m->dim, ids + r, lsn + r, 0, keys ? keys + r : NULL);
         }
+        /* each half keeps its source's IVF quantiser, so the halves stay in its search group
+           (SPEC.md 5.5.2) and nothing is trained */
+        vs_ivf_quant qz = {0};
+        vs_build_params hbp = *bp;
+        if (rc == 0 && (vs_seg_index_type(s) == bp->type || bp->type == VS_INDEX_AUTO) &&
+            vs_ivf_quant_read(s, 1, &qz, NULL) == 0)
+            hbp.quant = &qz;
         for (int h = 0; rc == 0 && h < 2; h++) {
             if (b[h].n == 0)
                 continue;
@@ -158,11 +166,12 @@ static int split_sealed(vf_coll *c, split *sp, const vs_idmap *tomb, const vs_bu
             e.rows = b[h].n;
             snprintf(e.node, sizeof e.node, "%s", m->sealed[i].node);
             char index[16];
-            rc = vs_rowbuf_write(c, m, bp, &b[h], e.shard, e.file, &e.bytes, &e.cold_bytes, index, err);
+            rc = vs_rowbuf_write(c, m, &hbp, &b[h], e.shard, e.file, &e.bytes, &e.cold_bytes, index, err);
             if (rc == 0)
                 rc = add_sealed(sp, &e, err);
             sp->moved += b[h].n;
         }
+        vs_ivf_quant_release(&qz);
         sp->read += in->rows; /* rows read, deleted ones too: the count reaches the total */
         vs_rowbuf_release(&b[0]);
         vs_rowbuf_release(&b[1]);

@@ -57,8 +57,24 @@ int vs_index_describe(const vf_seg *s, char *out, size_t len, vf_error *err)
         int rc = vs_ivf_meta_decode(p, mlen, &m, err);
         if (rc)
             return rc;
-        int n = snprintf(out, len, "index %s nlist=%u rows=%" PRIu64 " max-list=%u train-rows=%u seed=%" PRIu64,
-                         vs_index_type_name((int)m.kind), m.nlist, m.rows, m.max_list, m.train_rows, m.seed);
+        /* the quantiser's section CRCs: segments showing the same value search as one group
+           (SPEC.md 5.5.2) */
+        uint32_t crc[2] = {0, 0};
+        for (size_t i = 0; i < vf_seg_nsections(s); i++) {
+            const vf_section *sec = vf_seg_section_at(s, i);
+            if (sec->type == VS_SEC_IVF_CENTROIDS)
+                crc[0] = sec->crc;
+            else if (sec->type == VS_SEC_PQ_CODEBOOKS || sec->type == VS_SEC_SQ8_PARAMS)
+                crc[1] = sec->crc;
+        }
+        char qz[32];
+        if (m.kind == VS_INDEX_IVF_FLAT)
+            snprintf(qz, sizeof qz, "%08x", crc[0]);
+        else
+            snprintf(qz, sizeof qz, "%08x-%08x", crc[0], crc[1]);
+        int n = snprintf(out, len,
+                         "index %s nlist=%u rows=%" PRIu64 " max-list=%u train-rows=%u seed=%" PRIu64 " quantiser=%s",
+                         vs_index_type_name((int)m.kind), m.nlist, m.rows, m.max_list, m.train_rows, m.seed, qz);
         if (m.kind == VS_INDEX_IVF_PQ && n > 0 && (size_t)n < len)
             snprintf(out + n, len - (size_t)n, " pq-m=%u pq-bits=%u", m.pq_m, m.pq_bits);
         return 0;

@@ -142,16 +142,50 @@ static int reads_vectors(const vs_index *ix, const vs_query_params *qp)
            ((ix->type == VS_INDEX_IVF_PQ || ix->type == VS_INDEX_IVF_SQ8) && qp && qp->refine);
 }
 
+/* Vectors apart: mapped by the first search that needs them, so a search
+   that re-ranks nothing reads no cold byte (SPEC.md 5.6.1). */
+static int map_cold(const vs_index *ix, const vs_query_params *qp, vf_error *err)
+{
+    const float *v;
+    if (!ix->rows->vecs && ix->rows->cold && reads_vectors(ix, qp))
+        return vf_seg_vectors(ix->rows->cold, &v, err);
+    return 0;
+}
+
 int vs_index_search(const vs_index *ix, const float *q, float qn, const vs_query_params *qp, const uint8_t *deleted,
                     vs_topk *t, void *scratch, vf_error *err)
 {
-    if (!ix->rows->vecs && ix->rows->cold && reads_vectors(ix, qp)) {
-        /* vectors apart: mapped by the first search that needs them, so a
-           search that re-ranks nothing reads no cold byte (SPEC.md 5.6.1) */
-        const float *v;
-        int rc = vf_seg_vectors(ix->rows->cold, &v, err);
-        if (rc)
-            return rc;
-    }
+    int rc = map_cold(ix, qp, err);
+    if (rc)
+        return rc;
     return ix->ops->search(ix->impl, q, qn, qp, deleted, t, scratch, err);
+}
+
+static int is_ivf(const vs_index *ix)
+{
+    return ix && ix->ops == &vs_ivf_ops;
+}
+
+int vs_index_same_quantiser(const vs_index *a, const vs_index *b)
+{
+    return is_ivf(a) && is_ivf(b) && vs_ivf_same_quantiser(a->impl, b->impl);
+}
+
+int vs_index_search_group(const vs_index *const *ix, size_t n, const uint8_t *const *deleted, const float *q, float qn,
+                          const vs_query_params *qp, vs_topk *t, void *scratch, vf_error *err)
+{
+    const void *stack[64], **impl = n <= 64 ? stack : malloc(n * sizeof *impl);
+    if (!impl)
+        return vf_fail(err, VF_ENOMEM, "index: out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!is_ivf(ix[i]))
+            rc = vf_fail(err, VF_EARG, "index: a group holds an index that is not ivf");
+        else if ((rc = map_cold(ix[i], qp, err)) == 0)
+            impl[i] = ix[i]->impl;
+    if (!rc)
+        rc = vs_ivf_search_group(impl, n, deleted, q, qn, qp, t, scratch, err);
+    if (impl != stack)
+        free(impl);
+    return rc;
 }

@@ -23,6 +23,17 @@
 #define VECSEG_STATIC_LINKING_ONLY /* index types, their names and parameter limits */
 #include "vecseg.h"
 
+/* A trained IVF quantiser: what segments sharing it hold byte for byte (SPEC.md 5.5.2):
+   the coarse centroids and, for IVF_PQ, the codebooks, for IVF_SQ8 the parameters. */
+typedef struct vs_ivf_quant {
+    uint32_t kind, dim, metric, nlist, pq_m;
+    uint32_t train_rows;     /* the coarse k-means sample (informational, copied to IVF_META) */
+    uint64_t rows;           /* vs_ivf_quant_read: the rows of the segment it came from */
+    float *cent;             /* nlist * dim */
+    float *cbt;              /* IVF_PQ: dim * 256, transposed as PQ_CODEBOOKS */
+    float *sq;               /* IVF_SQ8: min[dim], scale[dim] */
+} vs_ivf_quant;
+
 typedef struct vs_build_params {
     int type;                /* enum vs_index_type */
     uint32_t M;              /* HNSW: links per node on upper levels (2*M on level 0) */
@@ -31,6 +42,8 @@ typedef struct vs_build_params {
     uint32_t pq_m;           /* IVF_PQ: sub-quantizers (must divide dim); 0 = dim/4 rounded to a divisor */
     uint64_t seed;           /* every random choice derives from it: same input, same bytes */
     int threads;             /* 0 = all cores */
+    const vs_ivf_quant *quant; /* IVF: encode with this quantiser (its nlist, pq_m) instead of
+                                  training one; NULL trains on the rows */
 } vs_build_params;
 
 /* The rows an index is built over or searches: the segment's own sections.
@@ -53,6 +66,16 @@ const float *vs_rows_vecs(const vs_rows_view *rows);
    (after the FLAT sections).  AUTO must be resolved by the caller first
    (vs_index_auto).  Deterministic for a given seed and thread count. */
 int vs_index_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
+
+/* Trains the quantiser an IVF index of bp->type would (bp->nlist lists, clamped to the rows;
+   bp->pq_m; bp->seed) on rows, a sample of the rows it will serve.  Release with
+   vs_ivf_quant_release.  Deterministic for a given seed, whatever bp->threads. */
+int vs_ivf_quant_train(const vs_build_params *bp, const vs_rows_view *rows, vs_ivf_quant *q, vf_error *err);
+
+/* The quantiser of seg's IVF index: its fields, and with copy its arrays (malloc'd);
+   VF_ENOENT when seg has none. */
+int vs_ivf_quant_read(const vf_seg *seg, int copy, vs_ivf_quant *q, vf_error *err);
+void vs_ivf_quant_release(vs_ivf_quant *q); /* accepts NULL */
 
 /* The type AUTO picks for a segment of n rows: FLAT, HNSW or IVF_PQ by the
    VS_AUTO_HNSW_ROWS_MIN/MAX thresholds (vecseg.h). */
@@ -86,5 +109,18 @@ void vs_index_scratch_free(const vs_index *ix, void *scratch);
    are damaged. */
 int vs_index_search(const vs_index *ix, const float *q, float qn, const vs_query_params *qp, const uint8_t *deleted,
                     vs_topk *t, void *scratch, vf_error *err);
+
+/* Groups (SPEC.md 5.5.2): IVF indexes whose quantisers are byte-identical search as one.
+   vs_index_same_quantiser: whether b may join the group a leads (1) or not (0); the first
+   yes for a pair is confirmed byte by byte and remembered, so later calls cost a compare.
+   vs_index_search_group: searches the n indexes ix (each vs_index_same_quantiser with ix[0])
+   as one index over their rows: the lists ranked and the PQ or SQ8 tables built once, the
+   nprobe nearest lists scanned in every member, the refine candidates and the k best taken
+   over the group.  Hits go to t as (internal distance, member << 32 | row number).
+   deleted[i] is member i's deleted bitmap (may be NULL; deleted itself may be NULL).
+   scratch: vs_index_scratch_new(ix[0]). */
+int vs_index_same_quantiser(const vs_index *a, const vs_index *b);
+int vs_index_search_group(const vs_index *const *ix, size_t n, const uint8_t *const *deleted, const float *q, float qn,
+                          const vs_query_params *qp, vs_topk *t, void *scratch, vf_error *err);
 
 #endif

@@ -25,6 +25,10 @@ extern const vs_index_ops vs_hnsw_ops;
 int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
 extern const vs_index_ops vs_ivf_ops;
 #define VS_SEC_IVF_META 32           /* the section whose presence marks an IVF index */
+/* Groups of IVF indexes sharing a quantiser (ivf_search.c; index.h says what they do). */
+int vs_ivf_same_quantiser(const void *a, const void *b);
+int vs_ivf_search_group(const void *const *impl, size_t n, const uint8_t *const *deleted, const float *q, float qn,
+                        const vs_query_params *qp, vs_topk *t, void *scratch, vf_error *err);
 
 /* The exact internal distance of q (squared norm qn) to row r (SPEC.md 9, simd/metric.h);
    rows->norms may be NULL. */

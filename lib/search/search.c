@@ -187,19 +187,46 @@ static void search_blas(task *t, vs_topk *tk, float *c, float *pbuf, uint32_t *i
     }
 }
 
+/* Whether IVF segments sharing a quantiser are searched as groups: yes unless
+   VECSEG_IVF_GROUPS=0, which searches each segment alone (for comparisons). */
+static int groups_on(void)
+{
+    const char *e = getenv("VECSEG_IVF_GROUPS");
+    return !(e && e[0] == '0' && e[1] == 0);
+}
+
 /* Searches the indexed pieces one query at a time: the index pushes row
-   numbers, which become ids here. */
+   numbers, which become ids here.  IVF segments whose quantisers are equal
+   (SPEC.md 5.5.2 [R-IVF-GROUP]) form a group led by its first piece and are
+   searched as one index: the query-side work is paid once per group, not per
+   segment. */
 static int search_indexes(task *t, vs_topk *tk)
 {
     uint32_t d = t->s->m.dim;
+    size_t np = t->npieces;
     vs_hit *rows = malloc(t->k * sizeof *rows);
-    if (!rows)
-        return VF_ENOMEM;
-    int rc = 0;
-    for (size_t pi = 0; rc == 0 && pi < t->npieces; pi++) {
+    size_t *grp = malloc((np ? np : 1) * sizeof *grp);    /* members, group by group */
+    const vs_index **ix = malloc((np ? np : 1) * sizeof *ix);
+    const uint8_t **del = malloc((np ? np : 1) * sizeof *del);
+    uint8_t *taken = calloc(np ? np : 1, 1);
+    int rc = rows && grp && ix && del && taken ? 0 : VF_ENOMEM, grouping = groups_on();
+    for (size_t pi = 0; rc == 0 && pi < np; pi++) {
         const vs_part *part = t->pieces[pi].part;
-        if (!part->index)
+        if (!part->index || taken[pi])
             continue;
+        size_t n = 0;
+        grp[n++] = pi;
+        for (size_t pj = pi + 1; grouping && pj < np; pj++) {
+            const vs_part *o = t->pieces[pj].part;
+            if (!taken[pj] && o->index && vs_index_same_quantiser(part->index, o->index)) {
+                taken[pj] = 1;
+                grp[n++] = pj;
+            }
+        }
+        for (size_t g = 0; g < n; g++) {
+            ix[g] = t->pieces[grp[g]].part->index;
+            del[g] = t->pieces[grp[g]].part->deleted;
+        }
         void *scratch = vs_index_scratch_new(part->index);
         if (!scratch) {
             rc = VF_ENOMEM;
@@ -208,20 +235,30 @@ static int search_indexes(task *t, vs_topk *tk)
         for (size_t qi = t->q0; rc == 0 && qi < t->q1; qi++) {
             vs_topk local;
             vs_topk_init(&local, rows, t->k);
-            rc = vs_index_search(part->index, t->q + qi * d, t->qn[qi], t->qp, part->deleted, &local, scratch,
-                                 &t->err);
+            const float *q = t->q + qi * d;
+            if (n > 1)
+                rc = vs_index_search_group(ix, n, del, q, t->qn[qi], t->qp, &local, scratch, &t->err);
+            else
+                rc = vs_index_search(part->index, q, t->qn[qi], t->qp, part->deleted, &local, scratch, &t->err);
             for (size_t j = 0; rc == 0 && j < local.n; j++) {
-                if (local.h[j].id >= part->n) {
-                    rc = vf_fail(&t->err, VF_ECORRUPT, "index returned row %llu of %zu",
-                                 (unsigned long long)local.h[j].id, part->n);
+                /* a group's hits carry their member above the row number */
+                uint64_t mem = n > 1 ? local.h[j].id >> 32 : 0, row = n > 1 ? local.h[j].id & 0xffffffffu : local.h[j].id;
+                const vs_part *p = mem < n ? t->pieces[grp[mem]].part : NULL;
+                if (!p || row >= p->n) {
+                    rc = vf_fail(&t->err, VF_ECORRUPT, "index returned row %llu of %zu", (unsigned long long)row,
+                                 p ? p->n : 0);
                     break;
                 }
-                vs_topk_push(&tk[qi - t->q0], local.h[j].dist, part->ids[local.h[j].id]);
+                vs_topk_push(&tk[qi - t->q0], local.h[j].dist, p->ids[row]);
             }
         }
         vs_index_scratch_free(part->index, scratch);
     }
     free(rows);
+    free(grp);
+    free(ix);
+    free(del);
+    free(taken);
     return rc;
 }
 

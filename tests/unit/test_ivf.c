@@ -82,21 +82,23 @@ static vs_rows_view rows_of(int metric)
     return (vs_rows_view){vecs, norms, N, D, metric, NULL};
 }
 
-static int write_seg(const char *name, int metric, const vs_build_params *bp)
+/* A segment of rows [lo, hi) of the generated set. */
+static int write_range(const char *name, int metric, const vs_build_params *bp, size_t lo, size_t hi)
 {
-    vf_seg_info info = {D, VF_ELEM_F32, (uint32_t)metric, 0, 0, N};
+    size_t n = hi - lo;
+    vf_seg_info info = {D, VF_ELEM_F32, (uint32_t)metric, 0, 0, n};
     vf_seg_writer *w = NULL;
     vf_error e;
-    vs_rows_view rv = rows_of(metric);
+    vs_rows_view rv = {vecs + lo * D, norms + lo, n, D, metric};
     int rc = vf_seg_writer_open(&w, dirfd_, name, &info, &e);
     if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, vecs, (size_t)N * D * 4, &e);
+        rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, vecs + lo * D, n * D * 4, &e);
     if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, ids, sizeof ids, &e);
+        rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, ids + lo, n * 8, &e);
     if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_LSNS, VF_SECTION_REQUIRED, lsns, sizeof lsns, &e);
+        rc = vf_seg_writer_section(w, VF_SEC_LSNS, VF_SECTION_REQUIRED, lsns + lo, n * 8, &e);
     if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, norms, sizeof norms, &e);
+        rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, norms + lo, n * 4, &e);
     if (!rc)
         rc = vs_index_build(bp, &rv, w, &e);
     if (!rc)
@@ -106,6 +108,11 @@ static int write_seg(const char *name, int metric, const vs_build_params *bp)
     if (rc && !expect_failure)
         fprintf(stderr, "write_seg %s: %s\n", name, e.msg);
     return rc;
+}
+
+static int write_seg(const char *name, int metric, const vs_build_params *bp)
+{
+    return write_range(name, metric, bp, 0, N);
 }
 
 static void *slurp(const char *name, size_t *len)
@@ -434,7 +441,7 @@ static void test_damage(int kind)
         int want;
     } fields[] = {
         {"version 0", 4, 0, 0, VF_ECORRUPT},
-        {"version 2", 4, 2, 0, VF_EVERSION},
+        {"version 3", 4, 3, 0, VF_EVERSION},
         {"dim 0", 8, 0, 0, VF_ECORRUPT},
         {"dim huge", 8, 0xffffffffu, 0, VF_ECORRUPT},
         {"metric 0", 12, 0, 0, VF_ECORRUPT},
@@ -543,6 +550,140 @@ static void test_tiny(int kind)
     }
 }
 
+/* ---- shared quantisers (SPEC.md 5.5.2) ---------------------------------------------- */
+
+/* One query's hits as (distance, union row), in a canonical order. */
+typedef struct ghit {
+    float d;
+    uint64_t r;
+} ghit;
+
+static int ghit_cmp(const void *a, const void *b)
+{
+    const ghit *x = a, *y = b;
+    return x->d < y->d ? -1 : x->d > y->d ? 1 : x->r < y->r ? -1 : x->r > y->r;
+}
+
+/* Segments sharing one quantiser, searched as a group, answer exactly as one segment of all
+   their rows built with that quantiser: the same lists probed, the same codes, the same
+   candidates and the same k best, deleted rows included.  Parts: 1500 rows, 10 rows (fewer
+   than the lists: a version 2 IVF_META), the rest.  With IVF_FLAT probing every list, the
+   group's answer is the brute force over all rows. */
+static void test_group(int kind, int metric)
+{
+    vs_build_params bp = {.type = kind, .nlist = 64, .seed = 9, .threads = 2};
+    vs_rows_view all = rows_of(metric);
+    vs_ivf_quant qz;
+    vf_error e;
+    CHECK(vs_ivf_quant_train(&bp, &all, &qz, &e) == 0);
+    CHECK(qz.nlist == 64 && (kind != VS_INDEX_IVF_PQ || qz.pq_m == vs_ivf_pq_m_default((uint32_t)D)));
+    vs_build_params bq = bp;
+    bq.quant = &qz;
+    size_t cut[4] = {0, 1500, 1510, N};
+    const char *names[3] = {"g-a.vseg", "g-b.vseg", "g-c.vseg"};
+    CHECK(write_range("g-u.vseg", metric, &bq, 0, N) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(write_range(names[i], metric, &bq, cut[i], cut[i + 1]) == 0);
+    vs_build_params bs = bp;
+    bs.seed = 10;
+    CHECK(write_seg("g-own.vseg", metric, &bs) == 0); /* another seed: other centroids */
+    /* the quantiser given is the one written, whatever the thread count */
+    bq.threads = 1;
+    CHECK(write_range("g-a1.vseg", metric, &bq, cut[0], cut[1]) == 0);
+    CHECK(same_bytes("g-a.vseg", "g-a1.vseg"));
+    opened u, own, part[3];
+    CHECK(open_seg(&u, "g-u.vseg", &e) == 0);
+    CHECK(open_seg(&own, "g-own.vseg", &e) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(open_seg(&part[i], names[i], &e) == 0);
+    uint64_t len;
+    const uint8_t *meta = vf_seg_section(part[1].seg, VS_SEC_IVF_META, &len);
+    CHECK(meta && meta[4] == 2); /* 64 lists over 10 rows */
+    meta = vf_seg_section(part[0].seg, VS_SEC_IVF_META, &len);
+    CHECK(meta && meta[4] == 1);
+    const vs_index *ix[3] = {part[0].ix, part[1].ix, part[2].ix};
+    CHECK(vs_index_same_quantiser(ix[0], ix[1]) && vs_index_same_quantiser(ix[0], ix[2]));
+    CHECK(vs_index_same_quantiser(ix[0], ix[2])); /* remembered: the same answer */
+    CHECK(!vs_index_same_quantiser(ix[0], own.ix));
+    vs_ivf_quant back;
+    CHECK(vs_ivf_quant_read(part[2].seg, 1, &back, &e) == 0);
+    CHECK(back.nlist == qz.nlist && !memcmp(back.cent, qz.cent, (size_t)qz.nlist * D * 4));
+    vs_ivf_quant_release(&back);
+    /* every 7th row deleted, in the union's and the parts' bitmaps */
+    static uint8_t del[N / 8 + 1], pdel[3][N / 8 + 1];
+    memset(del, 0, sizeof del);
+    memset(pdel, 0, sizeof pdel);
+    for (size_t r = 0; r < N; r += 7) {
+        del[r >> 3] |= (uint8_t)(1 << (r & 7));
+        int p = r < cut[1] ? 0 : r < cut[2] ? 1 : 2;
+        size_t pr = r - cut[p];
+        pdel[p][pr >> 3] |= (uint8_t)(1 << (pr & 7));
+    }
+    const uint8_t *pd[3] = {pdel[0], pdel[1], pdel[2]};
+    vs_query_params qps[] = {{0, 1, 0}, {0, 4, 0}, {0, 0, 0}, {0, 4, 3}, {0, 64, 0}};
+    int differ = 0, errs = 0, brute_miss = 0;
+    for (size_t v = 0; v < sizeof qps / sizeof qps[0]; v++)
+        for (int i = 0; i < NQ; i++) {
+            const float *q = qs + i * D;
+            float qn = vs_dot(q, q, D);
+            vs_hit b1[K], b2[K];
+            vs_topk t1, t2;
+            vs_topk_init(&t1, b1, K);
+            vs_topk_init(&t2, b2, K);
+            errs += vs_index_search(u.ix, q, qn, &qps[v], del, &t1, u.scratch, &e) != 0;
+            errs += vs_index_search_group(ix, 3, pd, q, qn, &qps[v], &t2, part[0].scratch, &e) != 0;
+            ghit g1[K], g2[K];
+            for (size_t j = 0; j < t1.n; j++)
+                g1[j] = (ghit){t1.h[j].dist, t1.h[j].id};
+            for (size_t j = 0; j < t2.n; j++) {
+                uint64_t mem = t2.h[j].id >> 32, row = t2.h[j].id & 0xffffffffu;
+                g2[j] = (ghit){t2.h[j].dist, mem < 3 ? cut[mem] + row : N};
+            }
+            qsort(g1, t1.n, sizeof *g1, ghit_cmp);
+            qsort(g2, t2.n, sizeof *g2, ghit_cmp);
+            int dd = t1.n != K || t2.n != K;
+            for (int j = 0; !dd && j < K; j++)
+                dd = g1[j].d != g2[j].d || g1[j].r != g2[j].r;
+            differ += dd;
+            if (kind == VS_INDEX_IVF_FLAT && qps[v].nprobe == 64) {
+                uint64_t want[K];
+                brute(&u.rows, q, del, want);
+                for (int j = 0; j < K; j++)
+                    brute_miss += g2[j].r != want[j];
+            }
+        }
+    CHECK_MSG(errs == 0 && differ == 0, "%s %s: group vs one segment: %d errors, %d queries differ",
+              vs_index_type_name(kind), metric_name(metric), errs, differ);
+    CHECK_MSG(brute_miss == 0, "%s %s: every list probed misses %d brute-force hits", vs_index_type_name(kind),
+              metric_name(metric), brute_miss);
+    /* a group of one is the segment's own search */
+    for (int i = 0; i < NQ; i++) {
+        const float *q = qs + i * D;
+        float qn = vs_dot(q, q, D);
+        vs_hit b1[K], b2[K];
+        vs_topk t1, t2;
+        vs_topk_init(&t1, b1, K);
+        vs_topk_init(&t2, b2, K);
+        vs_index_search(part[0].ix, q, qn, &qps[1], pd[0], &t1, part[0].scratch, &e);
+        vs_index_search_group(ix, 1, pd, q, qn, &qps[1], &t2, part[0].scratch, &e);
+        vs_topk_sort(&t1);
+        vs_topk_sort(&t2);
+        int same = t1.n == t2.n;
+        for (size_t j = 0; same && j < t1.n; j++)
+            same = t1.h[j].dist == t2.h[j].dist && t1.h[j].id == t2.h[j].id;
+        CHECK(same);
+    }
+    close_seg(&u);
+    close_seg(&own);
+    for (int i = 0; i < 3; i++)
+        close_seg(&part[i]);
+    /* a quantiser of another kind is not used (AUTO may resolve to another) */
+    vs_build_params bo = bq;
+    bo.type = kind == VS_INDEX_IVF_FLAT ? VS_INDEX_IVF_SQ8 : VS_INDEX_IVF_FLAT;
+    CHECK(write_range("g-other.vseg", metric, &bo, 0, 100) == 0);
+    vs_ivf_quant_release(&qz);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -573,6 +714,9 @@ int main(void)
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 3; b++)
             test_determinism(kinds[a], metrics[b]);
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            test_group(kinds[a], metrics[b]);
     for (int a = 0; a < 3; a++) {
         test_tiny(kinds[a]);
         test_deleted(kinds[a]);

@@ -12,7 +12,7 @@ int main(void)
 {
     size_t n;
     const vs_setting_def *t = vs_settings_table(&n);
-    CHECK(n == 14);
+    CHECK(n == 15);
     for (size_t i = 0; i < n; i++) {
         CHECK(vs_setting_find(t[i].key) == &t[i]);
         if (t[i].type == VS_SETTING_UINT)

@@ -33,11 +33,13 @@ static uint32_t get32(const uint8_t *p)
 
 static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
+uint32_t vs_ivf_meta_version(const vs_ivf_meta *m) { return m->nlist > (m->rows ? m->rows : 1) ? 2 : 1; }
+
 void vs_ivf_meta_encode(const vs_ivf_meta *m, uint8_t *out)
 {
     memset(out, 0, VS_IVF_META_SIZE);
     put32(out + 0, m->kind);
-    put32(out + 4, VS_IVF_VERSION);
+    put32(out + 4, vs_ivf_meta_version(m));
     put32(out + 8, m->dim);
     put32(out + 12, m->metric);
     put64(out + 16, m->rows);
@@ -81,7 +83,9 @@ int vs_ivf_meta_decode(const void *p, uint64_t len, vs_ivf_meta *m, vf_error *er
         return vf_fail(err, VF_ECORRUPT, "ivf meta: unknown kind %u", m->kind);
     if (m->dim == 0 || m->metric < VF_METRIC_L2 || m->metric > VF_METRIC_COSINE)
         return vf_fail(err, VF_ECORRUPT, "ivf meta: dim %u or metric %u out of range", m->dim, m->metric);
-    if (m->nlist < VS_IVF_NLIST_MIN || m->nlist > VS_IVF_NLIST_MAX || m->nlist > (m->rows ? m->rows : 1))
+    /* [R-IVF-META] only version 2 may have more lists than rows (a shared quantiser) */
+    if (m->nlist < VS_IVF_NLIST_MIN || m->nlist > VS_IVF_NLIST_MAX ||
+        (version < 2 && m->nlist > (m->rows ? m->rows : 1)))
         return vf_fail(err, VF_ECORRUPT, "ivf meta: nlist %u out of range for %llu rows", m->nlist,
                        (unsigned long long)m->rows);
     if (m->rows > UINT32_MAX)

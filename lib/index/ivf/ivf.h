@@ -33,7 +33,9 @@
 
 /* IVF_META: 64 bytes, CRC-32 of bytes 0..59 at 60. */
 #define VS_IVF_META_SIZE 64
-#define VS_IVF_VERSION 1
+/* Version 2 (SPEC.md 5.5.2): nlist may exceed rows (a shared quantiser's lists, some empty);
+   a writer writes 2 only then, so a segment a version-1 reader can search keeps version 1. */
+#define VS_IVF_VERSION 2
 #define VS_PQ_KSUB 256            /* codewords per sub-quantizer (8-bit codes) */
 #define VS_PQ_BITS 8
 
@@ -46,6 +48,9 @@ typedef struct vs_ivf_meta {
     uint64_t seed;                /* informational */
     uint32_t train_rows;          /* informational: coarse k-means sample */
 } vs_ivf_meta;
+
+/* The version m needs: 2 when nlist exceeds rows, else 1. */
+uint32_t vs_ivf_meta_version(const vs_ivf_meta *m);
 
 /* Serialises m into out (VS_IVF_META_SIZE bytes, CRC included). */
 void vs_ivf_meta_encode(const vs_ivf_meta *m, uint8_t *out);

@@ -232,7 +232,8 @@ static int pq_train(build *b, uint64_t seed, vf_error *err)
     b->pq_seed = vs_rand64(&s);
     uint32_t *idx = malloc((nt ? nt : 1) * sizeof *idx);
     float *tr = malloc((nt ? nt : 1) * d * sizeof *tr);
-    b->sub_rc = calloc(b->m, sizeof *b->sub_rc);
+    if (!b->sub_rc)
+        b->sub_rc = calloc(b->m, sizeof *b->sub_rc);
     if (!idx || !tr || !b->sub_rc) {
         free(idx);
         free(tr);
@@ -317,31 +318,80 @@ static int write_sections(build *b, const vs_build_params *bp, uint32_t train_ro
     return rc;
 }
 
-int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)
+/* The checks and defaults every build shares; fills b's sizes. */
+static int build_setup(build *b, const vs_build_params *bp, const vs_rows_view *rows, vf_error *err)
 {
-    build b = {.rows = rows, .d = rows->dim, .kind = (uint32_t)bp->type, .metric = rows->metric, .n = rows->n};
-    if (b.kind != VS_INDEX_IVF_FLAT && b.kind != VS_INDEX_IVF_PQ && b.kind != VS_INDEX_IVF_SQ8)
+    *b = (build){.rows = rows, .d = rows->dim, .kind = (uint32_t)bp->type, .metric = rows->metric, .n = rows->n};
+    if (b->kind != VS_INDEX_IVF_FLAT && b->kind != VS_INDEX_IVF_PQ && b->kind != VS_INDEX_IVF_SQ8)
         return vf_fail(err, VF_EARG, "ivf build: index type %d is not an ivf kind", bp->type);
-    if (b.d == 0 || b.metric < VF_METRIC_L2 || b.metric > VF_METRIC_COSINE)
-        return vf_fail(err, VF_EARG, "ivf build: dim %u or metric %d out of range", b.d, b.metric);
-    if (b.n > UINT32_MAX)
-        return vf_fail(err, VF_EARG, "ivf build: %zu rows, at most %u fit one index", b.n, UINT32_MAX);
+    if (b->d == 0 || b->metric < VF_METRIC_L2 || b->metric > VF_METRIC_COSINE)
+        return vf_fail(err, VF_EARG, "ivf build: dim %u or metric %d out of range", b->d, b->metric);
+    if (b->n > UINT32_MAX)
+        return vf_fail(err, VF_EARG, "ivf build: %zu rows, at most %u fit one index", b->n, UINT32_MAX);
     if (bp->nlist > VS_IVF_NLIST_MAX)
         return vf_fail(err, VF_EARG, "ivf build: nlist %u above the maximum %d", bp->nlist, VS_IVF_NLIST_MAX);
-    b.nlist = bp->nlist ? bp->nlist : vs_ivf_nlist_default(b.n);
-    if (b.nlist > b.n)
-        b.nlist = b.n ? (uint32_t)b.n : 1;
-    if (b.kind == VS_INDEX_IVF_PQ) {
-        b.m = bp->pq_m ? bp->pq_m : vs_ivf_pq_m_default(b.d);
-        if (b.m > VS_PQ_M_MAX || b.d % b.m)
-            return vf_fail(err, VF_EARG, "ivf build: pq_m %u must divide dim %u and be at most %d", b.m, b.d,
+    b->nlist = bp->nlist ? bp->nlist : vs_ivf_nlist_default(b->n);
+    if (b->nlist > b->n)
+        b->nlist = b->n ? (uint32_t)b->n : 1;
+    if (b->kind == VS_INDEX_IVF_PQ) {
+        b->m = bp->pq_m ? bp->pq_m : vs_ivf_pq_m_default(b->d);
+        if (b->m > VS_PQ_M_MAX || b->d % b->m)
+            return vf_fail(err, VF_EARG, "ivf build: pq_m %u must divide dim %u and be at most %d", b->m, b->d,
                            VS_PQ_M_MAX);
-        b.dsub = b.d / b.m;
+        b->dsub = b->d / b->m;
     }
-    b.threads = bp->threads > 0 ? bp->threads : vs_cores();
+    b->threads = bp->threads > 0 ? bp->threads : vs_cores();
+    return 0;
+}
 
-    int rc = 0;
-    float *own = NULL;
+/* Trains b's coarse centroids on its rows (b->cent, b->list filled). */
+static int train_coarse(build *b, uint64_t seed, vs_kmeans_stats *ks, vf_error *err)
+{
+    vs_kmeans_params kp = {.k = b->nlist,
+                           .iters = VS_IVF_TRAIN_ITERS,
+                           .max_per_centroid = VS_IVF_TRAIN_PER_LIST,
+                           .init = VS_KMEANS_RANDOM,
+                           .seed = seed,
+                           .threads = b->threads};
+    int rc = vs_kmeans_train(b->x, b->n, b->d, &kp, b->cent, ks, b->list, err);
+    if (!rc && !ks->assigned)
+        rc = vs_kmeans_assign(b->x, b->n, b->d, b->cent, b->nlist, b->threads, b->list, NULL, err);
+    return rc;
+}
+
+static void build_free(build *b)
+{
+    free(b->list);
+    free(b->off);
+    free(b->pos_row);
+    free(b->sub_rc);
+    free(b->codes);
+    free(b->terms);
+}
+
+int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)
+{
+    build b;
+    int rc = build_setup(&b, bp, rows, err);
+    if (rc)
+        return rc;
+    const vs_ivf_quant *qz = bp->quant;
+    if (qz && qz->kind != b.kind)
+        qz = NULL; /* a quantiser serves indexes of its kind (AUTO may resolve otherwise) */
+    if (qz) {
+        /* a shared quantiser (SPEC.md 5.5.2): its nlist and pq_m, whatever the rows */
+        if (qz->kind != b.kind || qz->dim != b.d || qz->metric != (uint32_t)b.metric || !qz->cent ||
+            qz->nlist < VS_IVF_NLIST_MIN || qz->nlist > VS_IVF_NLIST_MAX ||
+            (b.kind == VS_INDEX_IVF_PQ && (!qz->cbt || !qz->pq_m || b.d % qz->pq_m)) ||
+            (b.kind == VS_INDEX_IVF_SQ8 && !qz->sq))
+            return vf_fail(err, VF_EARG, "ivf build: the quantiser given does not fit the index");
+        b.nlist = qz->nlist;
+        if (b.kind == VS_INDEX_IVF_PQ) {
+            b.m = qz->pq_m;
+            b.dsub = b.d / b.m;
+        }
+    }
+    float *own = NULL, *own_cent = NULL, *own_cbt = NULL, *own_sq = NULL;
     uint32_t max_list = 0;
     vs_kmeans_stats ks = {0};
     if (b.metric == VF_METRIC_COSINE) {
@@ -349,7 +399,7 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
         b.x = own;
     } else
         b.x = rows->vecs;
-    b.cent = malloc((size_t)b.nlist * b.d * sizeof *b.cent);
+    b.cent = qz ? qz->cent : (own_cent = malloc((size_t)b.nlist * b.d * sizeof *b.cent));
     b.list = malloc((b.n ? b.n : 1) * sizeof *b.list);
     b.off = malloc(((size_t)b.nlist + 1) * sizeof *b.off);
     b.pos_row = malloc((b.n ? b.n : 1) * sizeof *b.pos_row);
@@ -357,15 +407,11 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
         rc = vf_fail(err, VF_ENOMEM, "ivf build: out of memory");
         goto out;
     }
-    vs_kmeans_params kp = {.k = b.nlist,
-                           .iters = VS_IVF_TRAIN_ITERS,
-                           .max_per_centroid = VS_IVF_TRAIN_PER_LIST,
-                           .init = VS_KMEANS_RANDOM,
-                           .seed = bp->seed,
-                           .threads = b.threads};
-    rc = vs_kmeans_train(b.x, b.n, b.d, &kp, b.cent, &ks, b.list, err);
-    if (!rc && !ks.assigned)
+    if (qz) {
         rc = vs_kmeans_assign(b.x, b.n, b.d, b.cent, b.nlist, b.threads, b.list, NULL, err);
+        ks.train_rows = qz->train_rows;
+    } else
+        rc = train_coarse(&b, bp->seed, &ks, err);
     if (rc)
         goto out;
     if (lay_out_lists(&b, &max_list)) {
@@ -374,27 +420,33 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
     }
     size_t nblocks = (b.n + EBLOCK - 1) / EBLOCK;
     if (b.kind == VS_INDEX_IVF_SQ8) {
-        b.sq_min = malloc(b.d * sizeof *b.sq_min);
-        b.sq_scale = malloc(b.d * sizeof *b.sq_scale);
+        if (qz) {
+            b.sq_min = qz->sq;
+            b.sq_scale = qz->sq + b.d;
+        } else {
+            own_sq = malloc(2 * (size_t)b.d * sizeof *own_sq);
+            b.sq_min = own_sq;
+            b.sq_scale = own_sq ? own_sq + b.d : NULL;
+        }
         b.codes = malloc((b.n ? b.n : 1) * b.d);
         if (b.metric == VF_METRIC_L2)
             b.terms = malloc((b.n ? b.n : 1) * sizeof *b.terms);
-        if (!b.sq_min || !b.sq_scale || !b.codes || (b.metric == VF_METRIC_L2 && !b.terms) || sq8_params(&b)) {
+        if (!b.sq_min || !b.codes || (b.metric == VF_METRIC_L2 && !b.terms) || (!qz && sq8_params(&b))) {
             rc = vf_fail(err, VF_ENOMEM, "ivf build: out of memory");
             goto out;
         }
         vs_parallel_for(b.threads, nblocks, sq8_block, &b);
     } else if (b.kind == VS_INDEX_IVF_PQ) {
-        b.cbt = malloc((size_t)b.d * VS_PQ_KSUB * sizeof *b.cbt);
+        b.cbt = qz ? qz->cbt : (own_cbt = malloc((size_t)b.d * VS_PQ_KSUB * sizeof *b.cbt));
         b.codes = malloc((b.n ? b.n : 1) * b.m);
+        b.sub_rc = calloc(b.m, sizeof *b.sub_rc);
         if (b.metric == VF_METRIC_L2)
             b.terms = malloc((b.n ? b.n : 1) * sizeof *b.terms);
-        if (!b.cbt || !b.codes || (b.metric == VF_METRIC_L2 && !b.terms)) {
+        if (!b.cbt || !b.codes || !b.sub_rc || (b.metric == VF_METRIC_L2 && !b.terms)) {
             rc = vf_fail(err, VF_ENOMEM, "ivf build: out of memory");
             goto out;
         }
-        rc = pq_train(&b, bp->seed, err);
-        if (rc)
+        if (!qz && (rc = pq_train(&b, bp->seed, err)) != 0)
             goto out;
         vs_parallel_for(b.threads, nblocks, pq_encode_block, &b);
         if (b.sub_rc[0]) {
@@ -405,15 +457,113 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
     rc = write_sections(&b, bp, (uint32_t)ks.train_rows, max_list, w, err);
 out:
     free(own);
-    free(b.cent);
-    free(b.list);
-    free(b.off);
-    free(b.pos_row);
-    free(b.sq_min);
-    free(b.sq_scale);
-    free(b.cbt);
-    free(b.sub_rc);
-    free(b.codes);
-    free(b.terms);
+    free(own_cent);
+    free(own_cbt);
+    free(own_sq);
+    build_free(&b);
     return rc;
+}
+
+/* ---- shared quantisers (SPEC.md 5.5.2) ------------------------------------------------- */
+
+int vs_ivf_quant_train(const vs_build_params *bp, const vs_rows_view *rows, vs_ivf_quant *qz, vf_error *err)
+{
+    memset(qz, 0, sizeof *qz);
+    build b;
+    int rc = build_setup(&b, bp, rows, err);
+    if (rc)
+        return rc;
+    if (b.n == 0)
+        return vf_fail(err, VF_EARG, "ivf train: no rows");
+    float *own = NULL;
+    vs_kmeans_stats ks = {0};
+    if (b.metric == VF_METRIC_COSINE) {
+        own = normalised_copy(rows);
+        b.x = own;
+    } else
+        b.x = rows->vecs;
+    qz->kind = b.kind;
+    qz->dim = b.d;
+    qz->metric = (uint32_t)b.metric;
+    qz->nlist = b.nlist;
+    qz->pq_m = b.kind == VS_INDEX_IVF_PQ ? b.m : 0;
+    b.cent = qz->cent = malloc((size_t)b.nlist * b.d * sizeof *b.cent);
+    b.list = malloc(b.n * sizeof *b.list);
+    if (!b.x || !b.cent || !b.list) {
+        rc = vf_fail(err, VF_ENOMEM, "ivf train: out of memory");
+        goto out;
+    }
+    if ((rc = train_coarse(&b, bp->seed, &ks, err)) != 0)
+        goto out;
+    qz->train_rows = (uint32_t)ks.train_rows;
+    if (b.kind == VS_INDEX_IVF_SQ8) {
+        b.sq_min = qz->sq = malloc(2 * (size_t)b.d * sizeof *qz->sq);
+        if (!qz->sq || (b.sq_scale = qz->sq + b.d, sq8_params(&b))) {
+            rc = vf_fail(err, VF_ENOMEM, "ivf train: out of memory");
+            goto out;
+        }
+    } else if (b.kind == VS_INDEX_IVF_PQ) {
+        b.cbt = qz->cbt = malloc((size_t)b.d * VS_PQ_KSUB * sizeof *qz->cbt);
+        if (!qz->cbt) {
+            rc = vf_fail(err, VF_ENOMEM, "ivf train: out of memory");
+            goto out;
+        }
+        rc = pq_train(&b, bp->seed, err);
+    }
+out:
+    free(own);
+    build_free(&b);
+    if (rc)
+        vs_ivf_quant_release(qz);
+    return rc;
+}
+
+int vs_ivf_quant_read(const vf_seg *seg, int copy, vs_ivf_quant *qz, vf_error *err)
+{
+    memset(qz, 0, sizeof *qz);
+    uint64_t len = 0;
+    const void *p = vf_seg_section(seg, VS_SEC_IVF_META, &len);
+    if (!p)
+        return vf_fail(err, VF_ENOENT, "ivf: no ivf index");
+    vs_ivf_meta m;
+    int rc = vs_ivf_meta_decode(p, len, &m, err);
+    if (rc)
+        return rc;
+    size_t d = m.dim, cl = (size_t)m.nlist * d * 4;
+    const void *c = vf_seg_section(seg, VS_SEC_IVF_CENTROIDS, &len);
+    if (!c || len != cl)
+        return vf_fail(err, VF_ECORRUPT, "ivf: centroids section missing or of the wrong size");
+    const void *cb = NULL, *sq = NULL;
+    if (m.kind == VS_INDEX_IVF_PQ && (!(cb = vf_seg_section(seg, VS_SEC_PQ_CODEBOOKS, &len)) ||
+                                      len != d * VS_PQ_KSUB * 4))
+        return vf_fail(err, VF_ECORRUPT, "ivf: codebooks section missing or of the wrong size");
+    if (m.kind == VS_INDEX_IVF_SQ8 && (!(sq = vf_seg_section(seg, VS_SEC_SQ8_PARAMS, &len)) || len != 2 * d * 4))
+        return vf_fail(err, VF_ECORRUPT, "ivf: sq8 parameters missing or of the wrong size");
+    *qz = (vs_ivf_quant){.kind = m.kind, .dim = m.dim, .metric = m.metric, .nlist = m.nlist, .pq_m = m.pq_m,
+                         .train_rows = m.train_rows, .rows = m.rows};
+    if (!copy)
+        return 0;
+    qz->cent = malloc(cl);
+    qz->cbt = cb ? malloc(d * VS_PQ_KSUB * 4) : NULL;
+    qz->sq = sq ? malloc(2 * d * 4) : NULL;
+    if (!qz->cent || (cb && !qz->cbt) || (sq && !qz->sq)) {
+        vs_ivf_quant_release(qz);
+        return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
+    }
+    memcpy(qz->cent, c, cl);
+    if (cb)
+        memcpy(qz->cbt, cb, d * VS_PQ_KSUB * 4);
+    if (sq)
+        memcpy(qz->sq, sq, 2 * d * 4);
+    return 0;
+}
+
+void vs_ivf_quant_release(vs_ivf_quant *qz)
+{
+    if (!qz)
+        return;
+    free(qz->cent);
+    free(qz->cbt);
+    free(qz->sq);
+    qz->cent = qz->cbt = qz->sq = NULL;
 }

@@ -71,6 +71,11 @@ typedef struct ivf {
     const float *terms;       /* l2, SQ8 and PQ: n by position */
     const float *cbt;         /* PQ: pq_m * dsub * 256 */
     const uint64_t *ids;      /* n ids by row (IDS), the tie order; NULL: by row */
+    /* the quantiser's sections (centroids, PQ codebooks, SQ8 parameters): lengths and CRCs
+       from the section table, the cheap half of vs_ivf_same_quantiser */
+    uint64_t qlen[3];
+    uint32_t qcrc[3];
+    const struct ivf *same_as; /* a leader whose quantiser bytes were found equal (under lock) */
     /* A half-precision copy of the centroids, scaled by c16_scale (a power
        of two) and padded to c16_dim (a multiple of 16) dimensions, built by
        the first scratch_new on an AVX-512 machine: ranking the lists reads
@@ -87,15 +92,16 @@ typedef struct pair {         /* a list and its distance to the query */
     uint32_t l;
 } pair;
 
-typedef struct hit {          /* a hit as the search ranks it: by (d, id), carrying its row */
+typedef struct hit {          /* a hit as the search ranks it: by (d, id), carrying its row and group member */
     float d;
-    uint32_t row;
+    uint32_t row, mem;
     uint64_t id;
 } hit;
 
 typedef struct best {         /* the k best hits: a max-heap, h[0] the worst kept once n == k */
     hit *h;
     size_t n, k;
+    uint32_t mem;             /* the group member whose rows are pushed now */
 } best;
 
 typedef struct scratch {
@@ -235,6 +241,15 @@ static int ivf_open(void **impl, const vf_seg *seg, const vs_rows_view *rows, vf
     }
     const void *ids = vf_seg_section(seg, VF_SEC_IDS, &len);
     x->ids = ids && len == n * 8 ? ids : NULL;
+    static const uint32_t qsec[3] = {VS_SEC_IVF_CENTROIDS, VS_SEC_PQ_CODEBOOKS, VS_SEC_SQ8_PARAMS};
+    for (size_t i = 0; i < vf_seg_nsections(seg); i++) {
+        const vf_section *sec = vf_seg_section_at(seg, i);
+        for (int j = 0; j < 3; j++)
+            if (sec->type == qsec[j]) {
+                x->qlen[j] = sec->length;
+                x->qcrc[j] = sec->crc;
+            }
+    }
     /* [R-IVF-META] the lists cover the positions exactly */
     if (!rc && (x->off[0] != 0 || x->off[m.nlist] != n))
         rc = vf_fail(err, VF_ECORRUPT, "ivf: list offsets run from %llu to %llu, expected 0 to %llu",
@@ -310,7 +325,9 @@ static void ivf_scratch_free(void *p)
 
 static inline int hit_before(const hit *a, const hit *b)
 {
-    return a->d < b->d || (a->d == b->d && (a->id < b->id || (a->id == b->id && a->row < b->row)));
+    return a->d < b->d ||
+           (a->d == b->d && (a->id < b->id || (a->id == b->id && (a->row < b->row ||
+                                                                  (a->row == b->row && a->mem < b->mem)))));
 }
 
 /* Offers (d, row) to the k best by (distance, id) [R-SEARCH-ORDER]; NaN never enters. */
@@ -318,7 +335,7 @@ static void best_push(best *t, const ivf *x, float d, uint32_t row)
 {
     if (t->k == 0 || isnan(d) || (t->n == t->k && d > t->h[0].d))
         return;
-    hit y = {d, row, x->ids ? x->ids[row] : row};
+    hit y = {d, row, t->mem, x->ids ? x->ids[row] : row};
     size_t i;
     if (t->n < t->k) {
         for (i = t->n++; i > 0 && hit_before(&t->h[(i - 1) / 2], &y); i = (i - 1) / 2)
@@ -412,6 +429,8 @@ typedef struct run {
     const uint8_t *deleted;
     best *out;                /* where hits go: the k best, or the refine candidates */
     size_t live;              /* live rows seen */
+    float lbase;              /* PQ: the list's constant term, when have_lbase (once per group) */
+    int have_lbase;
 } run;
 
 static int bad_row(uint32_t r, size_t p, vf_error *err)
@@ -432,7 +451,9 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
     int metric = (int)x->m.metric;
     /* the per-list constant of the approximate distance */
     float base = 0;
-    if (x->m.kind == VS_INDEX_IVF_PQ) {
+    if (x->m.kind == VS_INDEX_IVF_PQ && r->have_lbase)
+        base = r->lbase;
+    else if (x->m.kind == VS_INDEX_IVF_PQ) {
         const float *c = x->cent + (size_t)l * d;
         base = metric == VF_METRIC_L2 ? vs_l2sq(r->qx, c, d)
                : metric == VF_METRIC_IP ? -vs_dot(r->qx, c, d)
@@ -582,15 +603,49 @@ static const float *prepare(const ivf *x, scratch *s, const float *q, float qn, 
     return qx;
 }
 
-static int ivf_search(const void *impl, const float *q, float qn, const vs_query_params *qp, const uint8_t *deleted,
-                      vs_topk *t, void *vscratch, vf_error *err)
+/* Scans list l in every member of the group (xs[0] ranked the lists for all). */
+static int scan_group(run *r, const ivf *const *xs, size_t nx, const uint8_t *const *deleted, uint32_t l,
+                      vf_error *err)
 {
-    const ivf *x = impl;
-    scratch *s = vscratch;
-    size_t k = t->k;
+    r->have_lbase = 0;
+    for (size_t i = 0; i < nx; i++) {
+        const ivf *x = xs[i];
+        if (l < x->nlist && x->off[l] == x->off[l + 1] && x->off[l] <= x->n)
+            continue; /* an empty list costs nothing */
+        r->x = x;
+        r->deleted = deleted ? deleted[i] : NULL;
+        r->out->mem = (uint32_t)i;
+        int rc = scan_list(r, l, err);
+        if (rc)
+            return rc;
+        if (nx > 1 && x->m.kind == VS_INDEX_IVF_PQ && !r->have_lbase) {
+            /* the list's constant term is the same in every member: computed once */
+            const float *c = x->cent + (size_t)l * x->d;
+            int metric = (int)x->m.metric;
+            r->lbase = metric == VF_METRIC_L2 ? vs_l2sq(r->qx, c, x->d)
+                       : metric == VF_METRIC_IP ? -vs_dot(r->qx, c, x->d)
+                                                : 1.0f - vs_dot(r->qx, c, x->d);
+            r->have_lbase = 1;
+        }
+    }
+    return 0;
+}
+
+/* Searches the nx indexes xs, which share one quantiser (vs_ivf_same_quantiser), as one
+   index over their rows: the lists are ranked and the lookup tables built once, on xs[0];
+   list l of every member is scanned for each of the nprobe nearest lists; the refine
+   candidates and the k best are the group's.  Hits go to t as row numbers (one member) or
+   member << 32 | row (tag). */
+static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *deleted, const float *q, float qn,
+                        const vs_query_params *qp, vs_topk *t, scratch *s, int tag, vf_error *err)
+{
+    const ivf *x = xs[0];
+    size_t k = t->k, total = 0;
     if (!s)
         return vf_fail(err, VF_ENOMEM, "ivf: no scratch memory");
-    if (k == 0 || x->n == 0)
+    for (size_t i = 0; i < nx; i++)
+        total += xs[i]->n;
+    if (k == 0 || total == 0)
         return 0;
     uint32_t nlist = x->nlist;
     uint32_t np = qp && qp->nprobe ? qp->nprobe : vs_ivf_nprobe_default(nlist);
@@ -599,21 +654,21 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
     size_t refine = qp && x->m.kind != VS_INDEX_IVF_FLAT ? qp->refine : 0;
     if (hits_reserve(&s->res, &s->res_cap, k))
         return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
-    best res = {s->res, 0, k}, cand = {0};
-    run r = {.x = x, .s = s, .q = q, .qn = qn, .deleted = deleted, .out = &res};
+    best res = {s->res, 0, k, 0}, cand = {0};
+    run r = {.x = x, .s = s, .q = q, .qn = qn, .out = &res};
     if (refine) {
         size_t cap = refine * k;
-        if (cap / k != refine || cap > x->n)
-            cap = x->n;
+        if (cap / k != refine || cap > total)
+            cap = total;
         if (hits_reserve(&s->cand, &s->cand_cap, cap))
             return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
-        cand = (best){s->cand, 0, cap};
+        cand = (best){s->cand, 0, cap, 0};
         r.out = &cand;
     }
     r.qx = prepare(x, s, q, qn, vs_sq8_i16_ready());
     select_lists(s->cd, nlist, np, s->pr);
     for (uint32_t i = 0; i < np; i++) {
-        int rc = scan_list(&r, s->pr[i].l, err);
+        int rc = scan_group(&r, xs, nx, deleted, s->pr[i].l, err);
         if (rc)
             return rc;
     }
@@ -623,18 +678,68 @@ static int ivf_search(const void *impl, const float *q, float qn, const vs_query
             s->pr[l] = (pair){s->cd[l], l};
         qsort(s->pr, nlist, sizeof *s->pr, pair_cmp);
         for (uint32_t i = np; i < nlist && r.live < k; i++) {
-            int rc = scan_list(&r, s->pr[i].l, err);
+            int rc = scan_group(&r, xs, nx, deleted, s->pr[i].l, err);
             if (rc)
                 return rc;
         }
     }
-    if (refine)
-        for (size_t i = 0; i < cand.n; i++)
-            best_push(&res, x, vs_row_distance(x->rows, q, qn, cand.h[i].row), cand.h[i].row);
+    for (size_t i = 0; refine && i < cand.n; i++) {
+        const ivf *m = xs[cand.h[i].mem];
+        res.mem = cand.h[i].mem;
+        best_push(&res, m, vs_row_distance(m->rows, q, qn, cand.h[i].row), cand.h[i].row);
+    }
     /* the k best by (distance, id), handed over by row: t keeps them all (it holds k) */
     for (size_t i = 0; i < res.n; i++)
-        vs_topk_push(t, res.h[i].d, res.h[i].row);
+        vs_topk_push(t, res.h[i].d, tag ? (uint64_t)res.h[i].mem << 32 | res.h[i].row : res.h[i].row);
     return 0;
+}
+
+static int ivf_search(const void *impl, const float *q, float qn, const vs_query_params *qp, const uint8_t *deleted,
+                      vs_topk *t, void *vscratch, vf_error *err)
+{
+    const ivf *x = impl;
+    return search_group(&x, 1, &deleted, q, qn, qp, t, vscratch, 0, err);
+}
+
+/* [R-IVF-GROUP] a and b share a quantiser when kind, dim, metric, nlist and pq_m agree and
+   the centroid (and codebook or SQ8 parameter) sections are equal byte for byte: compared
+   by length and CRC first, then by bytes, once per pair (b remembers a). */
+int vs_ivf_same_quantiser(const void *va, const void *vb)
+{
+    const ivf *a = va;
+    ivf *b = (ivf *)vb; /* ours, from ivf_open: only the remembered leader changes */
+    if (a == b)
+        return 1;
+    if (a->m.kind != b->m.kind || a->d != b->d || a->m.metric != b->m.metric || a->nlist != b->nlist ||
+        a->pq_m != b->pq_m)
+        return 0;
+    for (int j = 0; j < 3; j++)
+        if (a->qlen[j] != b->qlen[j] || a->qcrc[j] != b->qcrc[j])
+            return 0;
+    pthread_mutex_lock(&b->lock);
+    int same = b->same_as == a;
+    pthread_mutex_unlock(&b->lock);
+    if (same)
+        return 1;
+    size_t d = a->d;
+    same = !memcmp(a->cent, b->cent, (size_t)a->nlist * d * 4) &&
+           (a->m.kind != VS_INDEX_IVF_PQ || !memcmp(a->cbt, b->cbt, d * VS_PQ_KSUB * 4)) &&
+           (a->m.kind != VS_INDEX_IVF_SQ8 || !memcmp(a->sq_min, b->sq_min, 2 * d * 4));
+    if (same) {
+        pthread_mutex_lock(&b->lock);
+        b->same_as = a;
+        pthread_mutex_unlock(&b->lock);
+    }
+    return same;
+}
+
+int vs_ivf_search_group(const void *const *impl, size_t n, const uint8_t *const *deleted, const float *q, float qn,
+                        const vs_query_params *qp, vs_topk *t, void *scratch, vf_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (((const ivf *)impl[i])->n > UINT32_MAX)
+            return vf_fail(err, VF_EARG, "ivf: a group member has too many rows");
+    return search_group((const ivf *const *)impl, n, deleted, q, qn, qp, t, scratch, 1, err);
 }
 
 const vs_index_ops vs_ivf_ops = {ivf_open, ivf_close, ivf_scratch_new, ivf_scratch_free, ivf_search};
