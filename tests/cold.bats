@@ -85,6 +85,25 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     check_results r1.tsv --base base.npy --queries q.npy -k 10
 }
 
+@test "segments sharing a quantiser, searched as one group, re-rank from their .vcold files" {
+    vectors base.npy npy-f4 3000 16 1
+    vectors q.npy npy-f4 40 16 7
+    for a in 0 1; do
+        vec-ingest -q -s 3 c$a base.npy
+        vec-seal -q --set cold-apart=$a --set ivf-shared=1 c$a
+        vec-seal -q --all --index ivf_pq c$a
+    done
+    [ "$(ls c1/*.vcold | wc -l)" -eq 3 ] || fail "not three segments apart"
+    for opts in "--refine 4" "--nprobe 1000000 --refine 10000"; do
+        # shellcheck disable=SC2086
+        vec-query -q -k 10 $opts c0 q.npy >r0.tsv
+        # shellcheck disable=SC2086
+        vec-query -q -k 10 $opts c1 q.npy >r1.tsv
+        cmp r0.tsv r1.tsv || fail "$opts: answers differ"
+    done
+    check_results r1.tsv --base base.npy --queries q.npy -k 10
+}
+
 @test "vec-export, a backup, a split and compaction read the vectors from the .vcold" {
     pair hnsw
     vec-export -q c0 e0.npy

@@ -138,7 +138,7 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     vectors base.npy npy-f4 4000 16 1
     vectors q.npy npy-f4 20 16 2
     vec-ingest -q -s 2 coll base.npy
-    vec-seal -q --all --index ivf_flat coll
+    vec-seal -q --all --index ivf_pq coll
     q() { vec-inspect coll | grep '^sealed' | grep -o 'quantiser=[0-9a-f]*' | sort -u; }
     before=$(q)
     [ -n "$before" ] || fail "vec-inspect shows no quantiser"
@@ -146,6 +146,6 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     vec-shard -q --split 0 coll
     assert_equal "$(vec-inspect coll | grep -c '^sealed')" 3
     assert_equal "$(q)" "$before"
-    vec-query -q -k 10 --nprobe 253 coll q.npy >r.tsv
+    vec-query -q -k 10 --nprobe 253 --refine 10000 coll q.npy >r.tsv
     check_results r.tsv -k 10 --base base.npy --queries q.npy
 }

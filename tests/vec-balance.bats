@@ -67,11 +67,11 @@ make_coll() {
     vectors q.npy npy-f4 20 16 2
     vec-ingest -q --commit-every 500 coll base.npy
     vec-seal -q --set segment-rows=2000 coll
-    vec-seal -q --all --index ivf_flat coll
+    vec-seal -q --all --index ivf_pq coll
     run -0 --separate-stderr vec-balance --nodes a,b,c coll
     assert_stderr_matches "segment\(s\) cut"
     assert_equal "$(vec-inspect coll | grep -c '^sealed')" 4
     assert_equal "$(vec-inspect coll | grep '^sealed' | grep -o 'quantiser=[0-9a-f]*' | sort -u | wc -l)" 1
-    vec-query -q -k 10 --nprobe 253 coll q.npy >r.tsv
+    vec-query -q -k 10 --nprobe 253 --refine 10000 coll q.npy >r.tsv
     check_results r.tsv -k 10 --base base.npy --queries q.npy
 }

@@ -324,12 +324,12 @@ nlists() {
     vectors q.npy npy-f4 20 16 2
     vec-ingest -q --commit-every 500 coll base.npy
     vec-seal -q --set segment-rows=1000 coll
-    vec-seal -q --all --index ivf_flat coll
+    vec-seal -q --all --index ivf_pq coll
     assert_equal "$(vec-inspect coll | grep -c '^sealed')" 4
     assert_equal "$(quantisers coll | wc -l)" 1
     assert_equal "$(nlists coll)" "nlist=253"   # 4 sqrt(4000): the rows served, not 4 sqrt(1000)
     # every list probed: the brute force over all rows, through one group
-    vec-query -q -k 10 --nprobe 253 coll q.npy >all.tsv
+    vec-query -q -k 10 --nprobe 253 --refine 10000 coll q.npy >all.tsv
     check_results all.tsv -k 10 --base base.npy --queries q.npy
     # 8,000 rows: 253 lists are still at least half of 4 sqrt(8000) = 358, so reused
     vectors more.npy npy-f4 4000 16 3
@@ -343,10 +343,10 @@ nlists() {
     vec-seal -q --all coll
     assert_equal "$(quantisers coll | wc -l)" 2
     assert_equal "$(nlists coll | tr '\n' ' ')" "nlist=253 nlist=620 "
-    vec-query -q -k 10 --nprobe 620 coll q.npy >r.tsv
+    vec-query -q -k 10 --nprobe 620 --refine 10000 coll q.npy >r.tsv
     check_results r.tsv -k 10 --base base.npy --base more.npy --base big.npy --queries q.npy
     # each segment searched alone (VECSEG_IVF_GROUPS=0) finds the same when every list is probed
-    VECSEG_IVF_GROUPS=0 vec-query -q -k 10 --nprobe 620 coll q.npy >alone.tsv
+    VECSEG_IVF_GROUPS=0 vec-query -q -k 10 --nprobe 620 --refine 10000 coll q.npy >alone.tsv
     cmp r.tsv alone.tsv
 }
 

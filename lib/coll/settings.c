@@ -41,7 +41,7 @@ static const vs_setting_def table[] = {
     {"index-seed", VS_SETTING_UINT, 1, 1, UINT64_MAX,
      "seed of every random choice of an index build"},
     {"ivf-shared", VS_SETTING_UINT, 1, 0, 1,
-     "1: new IVF segments share the collection's quantiser; 0: each trains its own"},
+     "1: new IVF_PQ segments share the collection's quantiser; 0: each trains its own"},
     {"segment-rows", VS_SETTING_UINT, VS_SEGMENT_ROWS_DEFAULT, VS_SEGMENT_ROWS_MIN, VS_ROWS_MAX,
      "target rows of a sealed segment (sealing splits, compaction merges)"},
     {"compact-deleted", VS_SETTING_UINT, VS_COMPACT_DELETED_DEFAULT, 1, 100,
