@@ -138,6 +138,7 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     vectors base.npy npy-f4 4000 16 1
     vectors q.npy npy-f4 20 16 2
     vec-ingest -q -s 2 coll base.npy
+    vec-seal -q --set ivf-shared=1 coll
     vec-seal -q --all --index ivf_pq coll
     q() { vec-inspect coll | grep '^sealed' | grep -o 'quantiser=[0-9a-f]*' | sort -u; }
     before=$(q)

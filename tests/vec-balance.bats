@@ -66,7 +66,7 @@ make_coll() {
     vectors base.npy npy-f4 4000 16 1
     vectors q.npy npy-f4 20 16 2
     vec-ingest -q --commit-every 500 coll base.npy
-    vec-seal -q --set segment-rows=2000 coll
+    vec-seal -q --set segment-rows=2000 --set ivf-shared=1 coll
     vec-seal -q --all --index ivf_pq coll
     run -0 --separate-stderr vec-balance --nodes a,b,c coll
     assert_stderr_matches "segment\(s\) cut"

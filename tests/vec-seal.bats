@@ -323,7 +323,7 @@ nlists() {
     vectors base.npy npy-f4 4000 16 1
     vectors q.npy npy-f4 20 16 2
     vec-ingest -q --commit-every 500 coll base.npy
-    vec-seal -q --set segment-rows=1000 coll
+    vec-seal -q --set segment-rows=1000 --set ivf-shared=1 coll
     vec-seal -q --all --index ivf_pq coll
     assert_equal "$(vec-inspect coll | grep -c '^sealed')" 4
     assert_equal "$(quantisers coll | wc -l)" 1
@@ -354,7 +354,7 @@ nlists() {
     vectors base.npy npy-f4 3000 16 1
     for run in 1 2 3; do
         vec-ingest -q --commit-every 500 c$run base.npy
-        vec-seal -q --set segment-rows=1000 c$run
+        vec-seal -q --set segment-rows=1000 --set ivf-shared=1 c$run
     done
     VECSEG_THREADS=1 vec-seal -q --all --index ivf_pq --pq-m 4 c1
     VECSEG_THREADS=2 vec-seal -q --all --index ivf_pq --pq-m 4 c2

@@ -40,7 +40,7 @@ static const vs_setting_def table[] = {
      "IVF_PQ sub-quantizers, a divisor of the dimension; 0 lets the build choose"},
     {"index-seed", VS_SETTING_UINT, 1, 1, UINT64_MAX,
      "seed of every random choice of an index build"},
-    {"ivf-shared", VS_SETTING_UINT, 1, 0, 1,
+    {"ivf-shared", VS_SETTING_UINT, 0, 0, 1,
      "1: new IVF_PQ segments share the collection's quantiser; 0: each trains its own"},
     {"segment-rows", VS_SETTING_UINT, VS_SEGMENT_ROWS_DEFAULT, VS_SEGMENT_ROWS_MIN, VS_ROWS_MAX,
      "target rows of a sealed segment (sealing splits, compaction merges)"},
