@@ -96,9 +96,9 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     [ "$(ls c1/*.vcold | wc -l)" -eq 3 ] || fail "not three segments apart"
     for opts in "--refine 4" "--nprobe 1000000 --refine 10000"; do
         # shellcheck disable=SC2086
-        vec-query -q -k 10 $opts c0 q.npy >r0.tsv
+        VECSEG_IVF_GROUPS=1 vec-query -q -k 10 $opts c0 q.npy >r0.tsv
         # shellcheck disable=SC2086
-        vec-query -q -k 10 $opts c1 q.npy >r1.tsv
+        VECSEG_IVF_GROUPS=1 vec-query -q -k 10 $opts c1 q.npy >r1.tsv
         cmp r0.tsv r1.tsv || fail "$opts: answers differ"
     done
     check_results r1.tsv --base base.npy --queries q.npy -k 10

@@ -150,3 +150,18 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
     vec-query -q -k 10 --nprobe 253 --refine 10000 coll q.npy >r.tsv
     check_results r.tsv -k 10 --base base.npy --queries q.npy
 }
+
+@test "a split's halves, sharing their quantiser, answer alike with any worker count" {
+    # grouping (VECSEG_IVF_GROUPS=1) takes refine candidates over a group, so it is off by
+    # default: otherwise -j, which hands the halves to different workers, could answer otherwise
+    vectors base.npy npy-f4 4000 16 1
+    vectors q.npy npy-f4 50 16 2
+    vec-ingest -q -s 2 coll base.npy
+    vec-seal -q --all --index ivf_pq --pq-m 4 coll
+    vec-shard -q --split 0 coll
+    for j in 1 2 3; do
+        vec-query -q -j $j -k 10 --nprobe 4 --refine 1 coll q.npy >r$j.tsv
+    done
+    cmp r1.tsv r2.tsv
+    cmp r1.tsv r3.tsv
+}

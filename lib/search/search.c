@@ -187,12 +187,14 @@ static void search_blas(task *t, vs_topk *tk, float *c, float *pbuf, uint32_t *i
     }
 }
 
-/* Whether IVF segments sharing a quantiser are searched as groups: yes unless
-   VECSEG_IVF_GROUPS=0, which searches each segment alone (for comparisons). */
+/* Whether IVF segments sharing a quantiser are searched as groups: only with
+   VECSEG_IVF_GROUPS=1.  A group takes its refine candidates and live rows over
+   all its members, so its answer depends on which segments a worker holds:
+   by default each segment is searched alone and -j, MPI and one process agree. */
 static int groups_on(void)
 {
     const char *e = getenv("VECSEG_IVF_GROUPS");
-    return !(e && e[0] == '0' && e[1] == 0);
+    return e && e[0] == '1' && e[1] == 0;
 }
 
 /* Searches the indexed pieces one query at a time: the index pushes row
