@@ -199,9 +199,9 @@ static int groups_on(void)
 
 /* Searches the indexed pieces one query at a time: the index pushes row
    numbers, which become ids here.  IVF segments whose quantisers are equal
-   (SPEC.md 5.5.2 [R-IVF-GROUP]) form a group led by its first piece and are
-   searched as one index: the query-side work is paid once per group, not per
-   segment. */
+   (SPEC.md 5.5.2 [R-IVF-GROUP]) form a group led by its first piece when
+   grouping is on (groups_on), and are then searched as one index: the
+   query-side work is paid once per group, not per segment. */
 static int search_indexes(task *t, vs_topk *tk)
 {
     uint32_t d = t->s->m.dim;

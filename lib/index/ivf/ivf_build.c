@@ -76,6 +76,14 @@ static float *normalised_copy(const vs_rows_view *rows)
     return y;
 }
 
+/* The rows a build reads: normalised copies (in *own, the caller frees it) for cosine,
+   the rows themselves otherwise; NULL when the copy cannot be made. */
+static const float *build_input(const vs_rows_view *rows, int metric, float **own)
+{
+    *own = metric == VF_METRIC_COSINE ? normalised_copy(rows) : NULL;
+    return metric == VF_METRIC_COSINE ? *own : rows->vecs;
+}
+
 /* Lists by counting sort: positions of list l are off[l]..off[l+1]-1, rows
    ascending within a list.  *max_list receives the longest list's length. */
 static int lay_out_lists(build *b, uint32_t *max_list_out)
@@ -394,11 +402,7 @@ int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wri
     float *own = NULL, *own_cent = NULL, *own_cbt = NULL, *own_sq = NULL;
     uint32_t max_list = 0;
     vs_kmeans_stats ks = {0};
-    if (b.metric == VF_METRIC_COSINE) {
-        own = normalised_copy(rows);
-        b.x = own;
-    } else
-        b.x = rows->vecs;
+    b.x = build_input(rows, b.metric, &own);
     b.cent = qz ? qz->cent : (own_cent = malloc((size_t)b.nlist * b.d * sizeof *b.cent));
     b.list = malloc((b.n ? b.n : 1) * sizeof *b.list);
     b.off = malloc(((size_t)b.nlist + 1) * sizeof *b.off);
@@ -477,11 +481,7 @@ int vs_ivf_quant_train(const vs_build_params *bp, const vs_rows_view *rows, vs_i
         return vf_fail(err, VF_EARG, "ivf train: no rows");
     float *own = NULL;
     vs_kmeans_stats ks = {0};
-    if (b.metric == VF_METRIC_COSINE) {
-        own = normalised_copy(rows);
-        b.x = own;
-    } else
-        b.x = rows->vecs;
+    b.x = build_input(rows, b.metric, &own);
     qz->kind = b.kind;
     qz->dim = b.d;
     qz->metric = (uint32_t)b.metric;
