@@ -51,10 +51,17 @@ typedef struct task {
     const vs_query_params *qp;
     vf_error err;          /* details when rc is set */
     vs_hit *out;           /* (q1-q0)*k hits, each list sorted and padded */
-    piece *pieces;         /* the rows r0..r1 */
+    int parts;             /* TASK_SCAN, TASK_INDEX or both: which pieces the task searches */
+    piece *pieces;         /* the rows r0..r1: shared when given, else the task's own */
     size_t npieces;
+    void **cache;          /* index scratch kept per worker and piece (npieces a worker), or NULL */
+    void **scratch;        /* this task's worker's row of cache */
     int rc;
 } task;
+
+#define TASK_SCAN 1        /* the pieces without an index: sgemm or SIMD scans */
+#define TASK_INDEX 2       /* the indexed pieces, one query at a time */
+#define QCHUNK 8           /* queries per index task at least: workers claim them one by one */
 
 /* The pieces of global rows [r0, r1); *np receives their count (malloc'd). */
 static piece *share_pieces(const vs_snapshot *s, uint64_t r0, uint64_t r1, size_t *np)
@@ -229,7 +236,7 @@ static int search_indexes(task *t, vs_topk *tk)
             ix[g] = t->pieces[grp[g]].part->index;
             del[g] = t->pieces[grp[g]].part->deleted;
         }
-        void *scratch = vs_index_scratch_new(part->index);
+        void *scratch = t->scratch && t->scratch[pi] ? t->scratch[pi] : vs_index_scratch_new(part->index);
         if (!scratch) {
             rc = VF_ENOMEM;
             break;
@@ -254,7 +261,10 @@ static int search_indexes(task *t, vs_topk *tk)
                 vs_topk_push(&tk[qi - t->q0], local.h[j].dist, p->ids[row]);
             }
         }
-        vs_index_scratch_free(part->index, scratch);
+        if (t->scratch)
+            t->scratch[pi] = scratch;
+        else
+            vs_index_scratch_free(part->index, scratch);
     }
     free(rows);
     free(grp);
@@ -264,30 +274,35 @@ static int search_indexes(task *t, vs_topk *tk)
     return rc;
 }
 
-/* Runs task ti of the array ctx (a vs_parallel_for item): its hits depend on the task alone. */
+/* Runs task ti of the array ctx (a vs_parallel_for item) on worker w: its hits depend on the
+   task alone (a cached scratch carries no state from one query to the next). */
 static void run_task(void *ctx, size_t ti, int w)
 {
-    (void)w;
     task *t = (task *)ctx + ti;
     size_t nq = t->q1 - t->q0;
+    int scan = t->parts & TASK_SCAN, own = !t->pieces;
     vs_topk *tk = malloc((nq ? nq : 1) * sizeof *tk);
-    float *buf = malloc((size_t)QBLOCK * RBLOCK * sizeof(float) + RBLOCK * sizeof(float));
-    uint32_t *idx = malloc(RBLOCK * sizeof *idx);
-    t->pieces = tk && buf && idx ? share_pieces(t->s, t->r0, t->r1, &t->npieces) : NULL;
-    if (!t->pieces) {
+    float *buf = scan ? malloc((size_t)QBLOCK * RBLOCK * sizeof(float) + RBLOCK * sizeof(float)) : NULL;
+    uint32_t *idx = scan ? malloc(RBLOCK * sizeof *idx) : NULL;
+    if (own && tk && (!scan || (buf && idx)))
+        t->pieces = share_pieces(t->s, t->r0, t->r1, &t->npieces);
+    if (!tk || (scan && (!buf || !idx)) || !t->pieces) {
         free(tk);
         free(buf);
         free(idx);
+        if (own)
+            free(t->pieces);
         t->rc = VF_ENOMEM;
         return;
     }
+    t->scratch = t->cache ? t->cache + (size_t)w * t->npieces : NULL;
     for (size_t i = 0; i < nq; i++)
         vs_topk_init(&tk[i], t->out + i * t->k, t->k);
-    if (nq >= BATCH_MIN)
+    if (scan && nq >= BATCH_MIN)
         search_blas(t, tk, buf, buf + (size_t)QBLOCK * RBLOCK, idx);
-    else
+    else if (scan)
         search_simd(t, tk, buf, idx);
-    int rc = search_indexes(t, tk);
+    int rc = t->parts & TASK_INDEX ? search_indexes(t, tk) : 0;
     for (size_t i = 0; i < nq; i++) {
         vs_topk_sort(&tk[i]);
         vs_hits_clear(t->out + i * t->k + tk[i].n, t->k - tk[i].n);
@@ -295,13 +310,18 @@ static void run_task(void *ctx, size_t ti, int w)
     free(tk);
     free(buf);
     free(idx);
-    free(t->pieces);
+    if (own)
+        free(t->pieces);
     t->rc = rc;
 }
 
-/* Searches share `share` of nshares of the selected rows on `threads` threads (0: vs_cores):
-   many queries are split over the threads, few split the share's rows instead, and the
-   threads' hit lists are merged. */
+/* Searches share `share` of nshares of the selected rows on `threads` threads (0: vs_cores).
+   Few queries split the share's rows over the threads, and the threads' hit lists are merged.
+   Many queries: the rows without an index are scanned in one large block of queries a
+   thread (sgemm wants them), and the indexed rows are searched in small chunks of queries
+   that the workers claim one by one, so a worker slowed for a moment (the machine busy) holds
+   up one chunk, not half the batch; the two hit lists of a query are then merged.  Any split
+   gives the same answer. */
 static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t k, const vs_query_params *qp,
                         int share, int nshares, int threads, vs_hit *out, vf_error *err)
 {
@@ -313,44 +333,80 @@ static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t 
     if (threads < 1)
         threads = vs_cores();
     int by_rows = nq < (size_t)threads * BATCH_MIN;
+    size_t np = 0, nscan = (size_t)threads, nindex = 0, chunk = 0;
+    piece *pc = NULL;
+    void **cache = NULL;
+    if (!by_rows) {
+        pc = share_pieces(s, r0, r1, &np);
+        int has_scan = 0, has_index = 0;
+        for (size_t i = 0; pc && i < np; i++) {
+            has_index |= pc[i].part->index != NULL;
+            has_scan |= pc[i].part->index == NULL;
+        }
+        chunk = nq / ((size_t)threads * 64) > QCHUNK ? nq / ((size_t)threads * 64) : QCHUNK;
+        nindex = has_index ? (nq + chunk - 1) / chunk : 0;
+        nscan = has_scan || !has_index ? (size_t)threads : 0;
+        cache = nindex ? calloc((size_t)threads * np, sizeof *cache) : NULL;
+    }
+    size_t ntasks = nscan + nindex;
     float *qn = malloc((nq ? nq : 1) * sizeof *qn);
-    task *ts = calloc((size_t)threads, sizeof *ts);
-    /* by rows, thread 0 fills out and the others lists of their own, merged into it */
-    vs_hit *tmp = by_rows && threads > 1 ? malloc((size_t)(threads - 1) * (nq ? nq : 1) * k * sizeof *tmp) : NULL;
-    if (!qn || !ts || (by_rows && threads > 1 && !tmp)) {
+    task *ts = calloc(ntasks, sizeof *ts);
+    /* by rows, thread 0 fills out and the others lists of their own, merged into it; by
+       queries with both kinds of rows, the index tasks fill lists merged into out */
+    size_t ntmp = by_rows ? (size_t)(threads - 1) : nscan && nindex ? 1 : 0;
+    vs_hit *tmp = ntmp ? malloc(ntmp * (nq ? nq : 1) * k * sizeof *tmp) : NULL;
+    if (!qn || !ts || (ntmp && !tmp) || (!by_rows && (!pc || (nindex && !cache)))) {
         free(qn);
         free(ts);
         free(tmp);
+        free(pc);
+        free(cache);
         return vf_fail(err, VF_ENOMEM, "search: out of memory");
     }
     for (size_t i = 0; i < nq; i++)
         qn[i] = vs_dot(queries + i * d, queries + i * d, d);
-    for (int i = 0; i < threads; i++) {
+    for (size_t i = 0; i < ntasks; i++) {
         task *t = &ts[i];
         t->s = s;
         t->q = queries;
         t->qn = qn;
         t->k = k;
         t->qp = qp;
+        t->r0 = r0;
+        t->r1 = r1;
         if (by_rows) {
             t->q0 = 0;
             t->q1 = nq;
             t->r0 = r0 + (r1 - r0) * (uint64_t)i / (uint64_t)threads;
             t->r1 = r0 + (r1 - r0) * (uint64_t)(i + 1) / (uint64_t)threads;
-            t->out = i == 0 ? out : tmp + (size_t)(i - 1) * nq * k;
-        } else {
-            t->q0 = nq * (size_t)i / (size_t)threads;
-            t->q1 = nq * (size_t)(i + 1) / (size_t)threads;
-            t->r0 = r0;
-            t->r1 = r1;
+            t->out = i == 0 ? out : tmp + (i - 1) * nq * k;
+            t->parts = TASK_SCAN | TASK_INDEX;
+            continue;
+        }
+        t->pieces = pc;
+        t->npieces = np;
+        if (i < nscan) {
+            t->q0 = nq * i / nscan;
+            t->q1 = nq * (i + 1) / nscan;
             t->out = out + t->q0 * k;
+            t->parts = TASK_SCAN;
+        } else {
+            t->q0 = (i - nscan) * chunk;
+            t->q1 = t->q0 + chunk < nq ? t->q0 + chunk : nq;
+            t->out = (nscan ? tmp : out) + t->q0 * k;
+            t->parts = TASK_INDEX;
+            t->cache = cache;
         }
     }
-    /* each task calls sgemm itself, for a batch (run_task): fewer queries never load OpenBLAS */
-    int rc = nq >= BATCH_MIN ? vs_blas_serial(err) : 0;
+    /* each scan task of BATCH_MIN queries or more calls sgemm itself (run_task): other
+       searches never load OpenBLAS */
+    int blas = 0;
+    for (size_t i = 0; i < nscan; i++)
+        blas |= ts[i].q1 - ts[i].q0 >= BATCH_MIN;
+    int rc = blas ? vs_blas_serial(err) : 0;
     if (rc == 0)
-        vs_parallel_for(threads, (size_t)threads, run_task, ts);
-    for (int i = 0; i < threads && rc == 0; i++)
+        vs_parallel_for(threads, ntasks, run_task, ts);
+    for (size_t i = 0; i < ntasks && rc == 0; i++)
         if (ts[i].rc) {
             rc = ts[i].rc;
             if (ts[i].err.code == rc)
@@ -358,8 +414,13 @@ static int share_search(vs_snapshot *s, const float *queries, size_t nq, size_t 
             else
                 vf_fail(err, rc, "search: %s", vf_code_str(rc));
         }
-    for (int i = 1; rc == 0 && by_rows && i < threads; i++)
-        rc = vs_hits_merge_lists(out, tmp + (size_t)(i - 1) * nq * k, nq, k, err);
+    for (size_t i = 0; rc == 0 && i < ntmp; i++)
+        rc = vs_hits_merge_lists(out, tmp + i * nq * k, nq, k, err);
+    for (size_t i = 0; cache && i < (size_t)threads * np; i++)
+        if (cache[i])
+            vs_index_scratch_free(pc[i % np].part->index, cache[i]);
+    free(cache);
+    free(pc);
     free(tmp);
     free(qn);
     free(ts);

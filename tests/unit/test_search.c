@@ -404,6 +404,53 @@ static void test_restrictions(const char *root)
     vs_snapshot_close(b);
 }
 
+/* ---- how a batch is split over threads --------------------------------------- */
+
+/* A batch over path searched on 1 to 6 threads, and query by query: the same bytes. */
+static void compare_splits(const char *path, const char *what)
+{
+    vf_error e;
+    vs_snapshot *s;
+    CHECK(vs_snapshot_open(&s, path, &e) == 0);
+    if (!s)
+        return;
+    uint64_t rid[NQ * K], rid2[NQ * K];
+    float rd[NQ * K], rd2[NQ * K];
+    vs_search_opts so = {.k = K, .threads = 1, .ef = 12};
+    CHECK(vs_search(s, qs, NQ, &so, rid, rd, &e) == 0);
+    for (int t = 2; t <= 6; t++) {
+        so.threads = t;
+        CHECK(vs_search(s, qs, NQ, &so, rid2, rd2, &e) == 0);
+        CHECK_MSG(!memcmp(rid, rid2, sizeof rid) && !memcmp(rd, rd2, sizeof rd), "%s: %d threads differ", what, t);
+    }
+    so.threads = 1;
+    for (int q = 0; q < NQ; q += 7) {
+        CHECK(vs_search(s, qs + q * D, 1, &so, rid2, rd2, &e) == 0);
+        CHECK_MSG(!memcmp(rid + q * K, rid2, K * 8) && !memcmp(rd + q * K, rd2, K * 4),
+                  "%s: single query %d differs from batch", what, q);
+    }
+    vs_snapshot_close(s);
+}
+
+/* An HNSW segment alone, then beside growing rows: a batch searches the index in small
+   chunks of queries the workers claim, with scratch kept per worker, and scans the growing
+   rows a thread's block at a time (search.c share_search); no split changes the answer. */
+static void test_split_indexed(const char *root)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/coll-split", root);
+    vf_error e;
+    CHECK(ingest(path, 0, 2000, 0) == 0);
+    vs_seal_opts o = {.all = 1, .index = "hnsw"};
+    vs_seal_report rep;
+    CHECK(vs_seal(path, &o, &rep, &e) == 0);
+    CHECK(rep.nplans == 1 && !strcmp(rep.plans[0].index, "hnsw"));
+    vs_seal_report_release(&rep);
+    compare_splits(path, "hnsw alone");
+    CHECK(ingest(path, 2000, N - 2000, 0) == 0);
+    compare_splits(path, "hnsw and growing rows");
+}
+
 int main(void)
 {
     unsigned seed = 12345;
@@ -425,6 +472,7 @@ int main(void)
     test_manifest_checks(root);
     test_vanished(root);
     test_restrictions(root);
+    test_split_indexed(root);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0)
