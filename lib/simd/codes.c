@@ -31,10 +31,9 @@ static int32_t dot_scalar(const int8_t *w8, const int16_t *w16, const uint8_t *c
     return s[0] + s[1] + s[2] + s[3];
 }
 
-/* R rows c, c + stride, ... against 16-bit weights, 16 codes a step: codes widened to 16 bits,
-   vpmaddwd with the weights. */
-VS_TARGET_AVX2 VS_INLINE void i16_256(const int16_t *w, const uint8_t *c, size_t stride, size_t d, int R,
-                                      int32_t *out)
+/* R rows c[0..R) against 16-bit weights, 16 codes a step: codes widened to 16 bits, vpmaddwd
+   with the weights. */
+VS_TARGET_AVX2 VS_INLINE void i16_256p(const int16_t *w, const uint8_t *const *c, size_t d, int R, int32_t *out)
 {
     __m256i a[4];
 #pragma GCC unroll 4
@@ -45,21 +44,28 @@ VS_TARGET_AVX2 VS_INLINE void i16_256(const int16_t *w, const uint8_t *c, size_t
         __m256i wv = _mm256_loadu_si256((const __m256i *)(w + t));
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
-            a[r] = _mm256_add_epi32(a[r], _mm256_madd_epi16(wv, _mm256_cvtepu8_epi16(_mm_loadu_si128(
-                                                                 (const __m128i *)(c + r * stride + t)))));
+            a[r] = _mm256_add_epi32(
+                a[r], _mm256_madd_epi16(wv, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(c[r] + t)))));
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         int32_t s = vs_hsum256i(a[r]);
         for (size_t u = t; u < d; u++)
-            s += (int32_t)w[u] * c[r * stride + u];
+            s += (int32_t)w[u] * c[r][u];
         out[r] = s;
     }
 }
 
-/* As i16_256 with 32 codes a step and a masked tail. */
-VS_TARGET_AVX512BW VS_INLINE void i16_512(const int16_t *w, const uint8_t *c, size_t stride, size_t d, int R,
-                                          int32_t *out)
+/* R rows c, c + stride, ... (R <= 4) as i16_256p. */
+VS_TARGET_AVX2 VS_INLINE void i16_256(const int16_t *w, const uint8_t *c, size_t stride, size_t d, int R,
+                                      int32_t *out)
+{
+    const uint8_t *cr[4] = {c, c + stride, c + 2 * stride, c + 3 * stride};
+    i16_256p(w, cr, d, R, out);
+}
+
+/* As i16_256p with 32 codes a step and a masked tail. */
+VS_TARGET_AVX512BW VS_INLINE void i16_512p(const int16_t *w, const uint8_t *const *c, size_t d, int R, int32_t *out)
 {
     __m512i a[4];
 #pragma GCC unroll 4
@@ -70,8 +76,8 @@ VS_TARGET_AVX512BW VS_INLINE void i16_512(const int16_t *w, const uint8_t *c, si
         __m512i wv = _mm512_loadu_si512(w + t);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
-            a[r] = _mm512_add_epi32(a[r], _mm512_madd_epi16(wv, _mm512_cvtepu8_epi16(_mm256_loadu_si256(
-                                                                 (const __m256i *)(c + r * stride + t)))));
+            a[r] = _mm512_add_epi32(
+                a[r], _mm512_madd_epi16(wv, _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(c[r] + t)))));
     }
     if (t < d) {
         __mmask32 m = (__mmask32)((1u << (d - t)) - 1);
@@ -79,11 +85,19 @@ VS_TARGET_AVX512BW VS_INLINE void i16_512(const int16_t *w, const uint8_t *c, si
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
             a[r] = _mm512_add_epi32(
-                a[r], _mm512_madd_epi16(wv, _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, c + r * stride + t))));
+                a[r], _mm512_madd_epi16(wv, _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, c[r] + t))));
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
         out[r] = vs_hsum512i(a[r]);
+}
+
+/* R rows c, c + stride, ... (R <= 4) as i16_512p. */
+VS_TARGET_AVX512BW VS_INLINE void i16_512(const int16_t *w, const uint8_t *c, size_t stride, size_t d, int R,
+                                          int32_t *out)
+{
+    const uint8_t *cr[4] = {c, c + stride, c + 2 * stride, c + 3 * stride};
+    i16_512p(w, cr, d, R, out);
 }
 
 VS_TARGET_AVX2 static int32_t dot_avx2(const int8_t *w8, const int16_t *w16, const uint8_t *c, size_t d)
@@ -100,6 +114,33 @@ VS_TARGET_AVX512BW static int32_t dot_avx512bw(const int8_t *w8, const int16_t *
     int32_t s;
     i16_512(w16, c, 0, d, 1, &s);
     return s;
+}
+
+/* The dot product of n rows given by pointers (the HNSW walk's new neighbours of one hop),
+   four at a time sharing each load of the weights. */
+static void dots_scalar(const int16_t *w16, const uint8_t *const *c, size_t n, size_t d, int32_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = dot_scalar(NULL, w16, c[i], d);
+}
+
+VS_TARGET_AVX2 static void dots_avx2(const int16_t *w16, const uint8_t *const *c, size_t n, size_t d, int32_t *out)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        i16_256p(w16, c + i, d, 4, out + i);
+    for (; i < n; i++)
+        i16_256p(w16, c + i, d, 1, out + i);
+}
+
+VS_TARGET_AVX512BW static void dots_avx512bw(const int16_t *w16, const uint8_t *const *c, size_t n, size_t d,
+                                             int32_t *out)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        i16_512p(w16, c + i, d, 4, out + i);
+    for (; i < n; i++)
+        i16_512p(w16, c + i, d, 1, out + i);
 }
 
 /* The IVF_SQ8 scan with 16-bit weights: out[i] = inv * (float)(sum_t w[t] * row i's code t).
@@ -420,6 +461,7 @@ VS_TARGET_AVX512BW static float l2c_avx512(const uint8_t *a, const uint8_t *c, c
 
 typedef struct kernels {
     vs_code_dot_fn dot;
+    vs_code_dots_fn dots;
     vs_code_l2_fn l2;
     vs_code_l2c_fn l2c;
     void (*sq8)(const float *, const uint8_t *, size_t, size_t, float *);
@@ -429,14 +471,15 @@ typedef struct kernels {
 /* AVX-512F alone has no byte or word lanes: it keeps the AVX2 code kernels.  Every level has
    the 16-bit SQ8 scan, so IVF_SQ8 estimates are the same on every machine. */
 static const kernels sets[VS_SIMD_LEVELS] = {
-    [VS_SIMD_SCALAR] = {dot_scalar, l2_scalar, l2c_scalar, sq8_scalar, sq8i_scalar},
-    [VS_SIMD_AVX2] = {dot_avx2, l2_avx2, l2c_avx2, sq8_256, sq8i_256},
-    [VS_SIMD_AVX512F] = {dot_avx2, l2_avx2, l2c_avx2, sq8_512, sq8i_256},
-    [VS_SIMD_AVX512BW] = {dot_avx512bw, l2_avx512, l2c_avx512, sq8_512, sq8i_512},
-    [VS_SIMD_AVX512VNNI] = {dot_avx512bw, l2_avx512, l2c_avx512, sq8_512, sq8i_512},
+    [VS_SIMD_SCALAR] = {dot_scalar, dots_scalar, l2_scalar, l2c_scalar, sq8_scalar, sq8i_scalar},
+    [VS_SIMD_AVX2] = {dot_avx2, dots_avx2, l2_avx2, l2c_avx2, sq8_256, sq8i_256},
+    [VS_SIMD_AVX512F] = {dot_avx2, dots_avx2, l2_avx2, l2c_avx2, sq8_512, sq8i_256},
+    [VS_SIMD_AVX512BW] = {dot_avx512bw, dots_avx512bw, l2_avx512, l2c_avx512, sq8_512, sq8i_512},
+    [VS_SIMD_AVX512VNNI] = {dot_avx512bw, dots_avx512bw, l2_avx512, l2c_avx512, sq8_512, sq8i_512},
 };
 
 vs_code_dot_fn vs_code_dot_kernel(void) { return sets[vs_simd_active()].dot; }
+vs_code_dots_fn vs_code_dots_kernel(void) { return sets[vs_simd_active()].dots; }
 vs_code_l2_fn vs_code_l2_kernel(void) { return sets[vs_simd_active()].l2; }
 vs_code_l2c_fn vs_code_l2c_kernel(void) { return sets[vs_simd_active()].l2c; }
 

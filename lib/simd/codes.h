@@ -13,6 +13,11 @@
    became 16-bit; the argument stays so the callers' query structure is unchanged). */
 typedef int32_t (*vs_code_dot_fn)(const int8_t *w8, const int16_t *w16, const uint8_t *c, size_t d);
 
+/* out[i] = sum_t w16[t] * c[i][t] for the n rows of d codes at c[0..n): the dot kernel over
+   many rows at once (the HNSW walk scores a hop's new neighbours in one call), exact in int32
+   as the dot kernel is, so the same values on every level. */
+typedef void (*vs_code_dots_fn)(const int16_t *w16, const uint8_t *const *c, size_t n, size_t d, int32_t *out);
+
 /* sum_t (qo[t] - step[t] * c[t])^2 in f32, summed in the blocked order of simd.h (each term
    qo - step * c rounded once): the squared L2 distance of q = qo + off to the decoded code,
    the same bits on every level. */
@@ -25,6 +30,7 @@ typedef float (*vs_code_l2c_fn)(const uint8_t *a, const uint8_t *c, const float 
 
 /* The kernels of the level in use; a caller may keep them for a whole query. */
 vs_code_dot_fn vs_code_dot_kernel(void);
+vs_code_dots_fn vs_code_dots_kernel(void);
 vs_code_l2_fn vs_code_l2_kernel(void);
 vs_code_l2c_fn vs_code_l2c_kernel(void);
 

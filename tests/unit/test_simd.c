@@ -98,8 +98,9 @@ static void test_codes(const char *level)
     w16[DMAX - 1] = -32767;
     c[DMAX * 4 - 1] = 255;
     vs_code_dot_fn dot = vs_code_dot_kernel();
+    vs_code_dots_fn dots = vs_code_dots_kernel();
     vs_code_l2_fn l2 = vs_code_l2_kernel();
-    int bad = 0, bad_l2 = 0, bad_sq8 = 0, bad_i16 = 0;
+    int bad = 0, bad_dots = 0, bad_l2 = 0, bad_sq8 = 0, bad_i16 = 0;
     for (size_t d = 0; d <= 240; d += d < 140 ? 1 : 25) {
         /* every operand ends at its guard page */
         const int8_t *a8 = w8 + DMAX - d;
@@ -110,6 +111,21 @@ static void test_codes(const char *level)
         for (size_t j = 0; j < d; j++)
             ref += (int32_t)a16[j] * cd[j];
         bad += dot(a8, a16, cd, d) != ref;
+
+        /* the same over n rows by pointer, in any order, the last one ending at the guard page */
+        for (size_t n = 1; n <= 9; n += 4) {
+            const uint8_t *rows[9];
+            int32_t got[9];
+            for (size_t i = 0; i < n; i++)
+                rows[i] = i + 1 == n ? cd : c + (size_t)(urand() * (DMAX * 3 - d));
+            dots(a16, rows, n, d, got);
+            for (size_t i = 0; i < n; i++) {
+                int32_t r = 0;
+                for (size_t j = 0; j < d; j++)
+                    r += (int32_t)a16[j] * rows[i][j];
+                bad_dots += got[i] != r;
+            }
+        }
 
         const float *q = qo + DMAX - d, *s = st + DMAX - d;
         float got = l2(q, s, cd, d);
@@ -147,6 +163,7 @@ static void test_codes(const char *level)
         }
     }
     CHECK_MSG(bad == 0, "%s: code dot wrong %d times", level, bad);
+    CHECK_MSG(bad_dots == 0, "%s: code dot over rows by pointer wrong %d times", level, bad_dots);
     CHECK_MSG(bad_l2 == 0, "%s: code l2 off the blocked order %d times", level, bad_l2);
     CHECK_MSG(bad_sq8 == 0, "%s: sq8 float scan wrong %d times", level, bad_sq8);
     CHECK_MSG(bad_i16 == 0, "%s: sq8 integer scan wrong %d times", level, bad_i16);

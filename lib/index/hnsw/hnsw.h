@@ -92,6 +92,7 @@ typedef struct hnsw_query {
     int16_t *q16;            /* dim quantized weights */
     float c0, ca, sq;
     vs_code_dot_fn dot;
+    vs_code_dots_fn dots;    /* dot over many nodes: the search scores a hop's neighbours at once */
     /* the L2 form (hnsw_l2_form): the distance is l2(w, step, code) and aux is not read */
     const float *step;
     vs_code_l2_fn l2;

@@ -51,6 +51,8 @@ typedef struct hscratch {
     float *w;
     int16_t *q16;
     uint32_t *ids;               /* unvisited neighbours of one hop */
+    const uint8_t **nb;          /* their node blocks */
+    int32_t *dv;                 /* their integer dot products */
 } hscratch;
 
 /* ---- open and close ------------------------------------------------------------------------- */
@@ -141,6 +143,8 @@ static void hnsw_scratch_free(void *scratch)
     free(s->w);
     free(s->q16);
     free(s->ids);
+    free(s->nb);
+    free(s->dv);
     free(s);
 }
 
@@ -153,11 +157,14 @@ static void *hnsw_scratch_new(const void *impl)
     s->visited = calloc(ix->n ? ix->n : 1, sizeof *s->visited);
     s->w = malloc(4ull * ix->dim);
     s->q16 = malloc(2ull * ix->dim);
-    s->ids = malloc((ix->M0 > ix->M ? ix->M0 : ix->M) * sizeof(uint32_t) + 4);
+    size_t mx = (ix->M0 > ix->M ? ix->M0 : ix->M) + 1;
+    s->ids = malloc(mx * sizeof *s->ids);
+    s->nb = malloc(mx * sizeof *s->nb);
+    s->dv = malloc(mx * sizeof *s->dv);
     s->cqcap = s->wqcap = 256;
     s->cq = malloc(s->cqcap * sizeof(cand));
     s->wq = malloc(s->wqcap * sizeof(cand));
-    if (!s->visited || !s->w || !s->q16 || !s->ids || !s->cq || !s->wq) {
+    if (!s->visited || !s->w || !s->q16 || !s->ids || !s->nb || !s->dv || !s->cq || !s->wq) {
         hnsw_scratch_free(s);
         return NULL;
     }
@@ -214,27 +221,48 @@ void vs_hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
         hq->q16[j] = (int16_t)(int32_t)(v + (v >= 0 ? 0.5f : -0.5f)); /* round half away from zero */
     }
     hq->dot = vs_code_dot_kernel();
+    hq->dots = vs_code_dots_kernel();
 }
 
 /* ---- the walk ------------------------------------------------------------------------------ */
 
 static inline const uint8_t *node(const hnsw_ix *ix, uint32_t r) { return ix->nodes + (size_t)r * ix->stride; }
 
+/* The dot form's distance of node block p whose integer dot product is dot. */
+static inline float approx_dot(const hnsw_ix *ix, const hnsw_query *hq, const uint8_t *p, int32_t dot)
+{
+    float aux;
+    memcpy(&aux, p + ix->aux_off, 4);
+    return hq->c0 + hq->ca * aux + hq->sq * (float)dot;
+}
+
 static inline float approx(const hnsw_ix *ix, const hnsw_query *hq, uint32_t r)
 {
     const uint8_t *p = node(ix, r);
     if (hq->l2)
         return hq->l2(hq->w, hq->step, p, ix->dim);
-    float aux;
-    memcpy(&aux, p + ix->aux_off, 4);
-    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq->q8, hq->q16, p, ix->dim);
+    return approx_dot(ix, hq, p, hq->dot(hq->q8, hq->q16, p, ix->dim));
 }
 
-static inline void prefetch_code(const hnsw_ix *ix, uint32_t r)
+static inline void prefetch_block(const hnsw_ix *ix, const uint8_t *p)
 {
-    const char *p = (const char *)node(ix, r);
     for (uint32_t o = 0; o < ix->code_bytes; o += 64)
-        __builtin_prefetch(p + o);
+        __builtin_prefetch((const char *)p + o);
+}
+
+/* The dot form's integer dot products of the m nodes at nb into dv, four nodes a call while
+   the codes of the next pf_ahead are prefetched. */
+static void hop_dots(const hnsw_ix *ix, const hnsw_query *hq, const uint8_t *const *nb, uint32_t m, int32_t *dv)
+{
+    uint32_t pf = ix->pf_ahead, i = 0;
+    for (; i < m && i < pf; i++)
+        prefetch_block(ix, nb[i]);
+    for (uint32_t b = 0; b < m; b += 4) {
+        uint32_t e = b + 4 < m ? b + 4 : m;
+        for (; i < m && i < e + pf; i++)
+            prefetch_block(ix, nb[i]);
+        hq->dots(hq->q16, nb + b, e - b, ix->dim, dv + b);
+    }
 }
 
 static inline void prefetch_links(const hnsw_ix *ix, uint32_t r)
@@ -346,13 +374,24 @@ static int search_base(const hnsw_ix *ix, hscratch *s, const hnsw_query *hq, can
         }
         if (grow(&s->cq, &s->cqcap, nc + m))
             return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
-        for (uint32_t i = 0; i < m && i < ix->pf_ahead; i++)
-            prefetch_code(ix, s->ids[i]);
+        /* the dot form scores every new neighbour in one call, then pushes them in order */
+        for (uint32_t i = 0; i < m; i++)
+            s->nb[i] = node(ix, s->ids[i]);
+        if (!hq->l2)
+            hop_dots(ix, hq, s->nb, m, s->dv);
+        else
+            for (uint32_t i = 0; i < m && i < ix->pf_ahead; i++)
+                prefetch_block(ix, s->nb[i]);
         for (uint32_t i = 0; i < m; i++) {
-            if (i + ix->pf_ahead < m)
-                prefetch_code(ix, s->ids[i + ix->pf_ahead]);
             uint32_t x = s->ids[i];
-            float d = approx(ix, hq, x);
+            float d;
+            if (!hq->l2)
+                d = approx_dot(ix, hq, s->nb[i], s->dv[i]);
+            else {
+                if (i + ix->pf_ahead < m)
+                    prefetch_block(ix, s->nb[i + ix->pf_ahead]);
+                d = hq->l2(hq->w, hq->step, s->nb[i], ix->dim);
+            }
             if (nw < ef || d < lower) {
                 cand y = {d, x};
                 minheap_push(s->cq, &nc, y);
