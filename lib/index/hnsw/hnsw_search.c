@@ -367,10 +367,10 @@ static int search_base(const hnsw_ix *ix, hscratch *s, const hnsw_query *hq, can
             uint32_t x = ls[1 + i];
             if (x >= ix->n)
                 return bad(err, "level-0 link out of range");
-            if (s->visited[x] != e) {
-                s->visited[x] = e;
-                s->ids[m++] = x;
-            }
+            /* without a branch: whether a neighbour was seen is a coin toss */
+            s->ids[m] = x;
+            m += s->visited[x] != e;
+            s->visited[x] = e;
         }
         if (grow(&s->cq, &s->cqcap, nc + m))
             return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");
