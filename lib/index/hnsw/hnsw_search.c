@@ -476,13 +476,18 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
             const uint32_t *ls = upper_list(ix, cur.id, l);
             if (!ls)
                 return bad(err, "upper-level record damaged");
-            for (uint32_t i = 0, cnt = ls[0]; i < cnt; i++) {
-                uint32_t x = ls[1 + i];
-                if (x >= ix->n)
+            uint32_t cnt = ls[0];
+            for (uint32_t i = 0; i < cnt; i++) {
+                if (ls[1 + i] >= ix->n)
                     return bad(err, "upper-level link out of range");
-                float d = approx(ix, &hq, x);
+                s->nb[i] = node(ix, ls[1 + i]);
+            }
+            if (!hq.l2) /* the list scored in one call, as a hop on level 0 */
+                hop_dots(ix, &hq, s->nb, cnt, s->dv);
+            for (uint32_t i = 0; i < cnt; i++) {
+                float d = hq.l2 ? hq.l2(hq.w, hq.step, s->nb[i], ix->dim) : approx_dot(ix, &hq, s->nb[i], s->dv[i]);
                 if (d < cur.d) {
-                    cur = (cand){d, x};
+                    cur = (cand){d, ls[1 + i]};
                     changed = 1;
                 }
             }
