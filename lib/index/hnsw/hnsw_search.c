@@ -217,8 +217,12 @@ void vs_hnsw_query_quantize(hnsw_query *hq, uint32_t dim)
         float v = hq->w[j] * inv;
         /* a weight that overflowed (a huge quantizer step in a damaged file) makes inf * 0 =
            NaN here, and converting NaN to an integer is undefined: count it as 0 */
-        v = v > qmax ? qmax : v < -qmax ? -qmax : v == v ? v : 0.0f;
-        hq->q16[j] = (int16_t)(int32_t)(v + (v >= 0 ? 0.5f : -0.5f)); /* round half away from zero */
+        v = v == v ? v : 0.0f;
+        v = v > qmax ? qmax : v;
+        v = v < -qmax ? -qmax : v;
+        /* round half away from zero, the sign copied rather than tested: a branch on it
+           mispredicted every other weight (-0 rounds to 0 either way) */
+        hq->q16[j] = (int16_t)(int32_t)(v + copysignf(0.5f, v));
     }
     hq->dot = vs_code_dot_kernel();
     hq->dots = vs_code_dots_kernel();
