@@ -253,6 +253,181 @@ static void test_recall(void)
     gen(12345);
 }
 
+/* ---- the walk of SPEC.md 5.5.1, written out plainly ------------------------------------ */
+
+typedef struct rwalk {
+    const uint8_t *nodes;
+    const uint32_t *upper;
+    hnsw_meta m;
+    hnsw_query hq;
+} rwalk;
+
+/* Step 2: a(v), the integer sum in a plain loop. */
+static float ref_a(const rwalk *w, uint32_t v)
+{
+    const uint8_t *p = w->nodes + (size_t)v * w->m.stride;
+    if (w->hq.l2)
+        return w->hq.l2(w->hq.w, w->hq.step, p, w->m.dim);
+    int64_t s = 0;
+    for (uint32_t j = 0; j < w->m.dim; j++)
+        s += (int64_t)w->hq.q16[j] * p[j];
+    float aux;
+    memcpy(&aux, p + hnsw_aux_off(w->m.dim), 4);
+    return (w->hq.c0 + w->hq.ca * aux) + w->hq.sq * (float)s;
+}
+
+static uint32_t ref_u32(const rwalk *w, uint32_t v, uint32_t off)
+{
+    uint32_t x;
+    memcpy(&x, w->nodes + (size_t)v * w->m.stride + off, 4);
+    return x;
+}
+
+/* (a, node) order */
+static int ref_before(float a1, uint32_t n1, float a2, uint32_t n2) { return a1 < a2 || (a1 == a2 && n1 < n2); }
+
+/* Steps 3 to 5 for query q: the k rows of the exact re-rank of W, nearest first by (distance,
+   row), into rows/dist; returns their number. */
+static size_t ref_search(rwalk *w, const vs_rows_view *rv, const float *q, float qn, const uint8_t *del, size_t ef,
+                         size_t k, uint64_t *rows, float *dist)
+{
+    static uint8_t seen[N];
+    static float ca[N], wa[N + 1];
+    static uint32_t cn[N], wn[N + 1];
+    uint32_t dim = w->m.dim, n = (uint32_t)w->m.rows;
+    ef = ef < k ? k : ef > n ? n : ef;
+    uint32_t v = w->m.entry;
+    float av = ref_a(w, v);
+    for (uint32_t l = w->m.max_level; l >= 1; l--)
+        for (int changed = 1; changed;) {
+            changed = 0;
+            const uint32_t *rec = w->upper + ref_u32(w, v, hnsw_upper_off(dim));
+            const uint32_t *ls = rec + 1 + (size_t)(l - 1) * (w->m.M + 1);
+            for (uint32_t i = 0; i < ls[0]; i++) {
+                float au = ref_a(w, ls[1 + i]);
+                if (au < av) {
+                    v = ls[1 + i];
+                    av = au;
+                    changed = 1;
+                }
+            }
+        }
+    memset(seen, 0, n);
+    size_t nc = 0, nw = 0;
+    cn[nc] = v, ca[nc++] = av;
+    seen[v] = 1;
+    uint32_t r = ref_u32(w, v, hnsw_row_off(dim));
+    if (!(del && (del[r >> 3] >> (r & 7)) & 1))
+        wn[nw] = v, wa[nw++] = av;
+    while (nc) {
+        size_t b = 0;
+        for (size_t i = 1; i < nc; i++)
+            if (ref_before(ca[i], cn[i], ca[b], cn[b]))
+                b = i;
+        uint32_t c = cn[b];
+        float ac = ca[b];
+        cn[b] = cn[--nc], ca[b] = ca[nc];
+        if (nw == ef && ac > wa[nw - 1])
+            break;
+        const uint32_t *ls = (const uint32_t *)(w->nodes + (size_t)c * w->m.stride + hnsw_count_off(dim));
+        uint32_t fresh[64], nf = 0;
+        for (uint32_t i = 0; i < ls[0]; i++)
+            if (!seen[ls[1 + i]]) {
+                seen[ls[1 + i]] = 1;
+                fresh[nf++] = ls[1 + i];
+            }
+        for (uint32_t i = 0; i < nf; i++) {
+            uint32_t u = fresh[i];
+            float au = ref_a(w, u);
+            if (nw < ef || au < wa[nw - 1]) {
+                cn[nc] = u, ca[nc++] = au;
+                r = ref_u32(w, u, hnsw_row_off(dim));
+                if (del && (del[r >> 3] >> (r & 7)) & 1)
+                    continue;
+                size_t j = nw++; /* insertion into W, kept in (a, node) order */
+                while (j > 0 && ref_before(au, u, wa[j - 1], wn[j - 1]))
+                    wa[j] = wa[j - 1], wn[j] = wn[j - 1], j--;
+                wa[j] = au, wn[j] = u;
+                if (nw == ef + 1)
+                    nw--;
+            }
+        }
+    }
+    /* step 5: every node of W re-ranked exactly; the k best by (distance, row) */
+    static float ed[N];
+    static uint64_t er[N];
+    for (size_t i = 0; i < nw; i++) {
+        er[i] = ref_u32(w, wn[i], hnsw_row_off(dim));
+        ed[i] = vs_row_distance(rv, q, qn, (size_t)er[i]);
+    }
+    size_t got = nw < k ? nw : k;
+    for (size_t a = 0; a < got; a++) {
+        size_t b = a;
+        for (size_t i = a + 1; i < nw; i++)
+            if (ed[i] < ed[b] || (ed[i] == ed[b] && er[i] < er[b]))
+                b = i;
+        rows[a] = er[b], dist[a] = ed[b];
+        er[b] = er[a], ed[b] = ed[a];
+    }
+    return got;
+}
+
+/* The search returns, bit for bit, what the plain walk of SPEC.md 5.5.1 returns, for every
+   metric, both forms of the approximate distance, several ef and with deleted rows: a faster
+   walk (batched kernels, branchless heaps) may not change the order nodes are taken in. */
+static void test_reference_walk(void)
+{
+    static uint8_t del[N / 8 + 1];
+    static float wbuf[DMAX];
+    static int16_t q16[DMAX];
+    for (int pass = 0; pass < 2; pass++) {
+        D = pass ? 64 : 32;
+        gen(pass ? 777 : 12345);
+        for (int metric = VF_METRIC_L2; metric <= VF_METRIC_COSINE; metric++) {
+            char name[32];
+            snprintf(name, sizeof name, "r%d%s.vseg", metric, pass ? "-64" : "");
+            opened o;
+            vf_error err;
+            CHECK(open_seg(&o, name, &err) == 0);
+            rwalk w;
+            const uint8_t *meta = vf_seg_section(o.seg, VS_SEC_HNSW_META, NULL);
+            memcpy(&w.m, meta, sizeof w.m);
+            w.nodes = vf_seg_section(o.seg, VS_SEC_HNSW_NODES, NULL);
+            w.upper = vf_seg_section(o.seg, VS_SEC_HNSW_UPPER, NULL);
+            const float *off = (const float *)(meta + HNSW_META_FIXED), *step = off + D;
+            int bad = 0;
+            for (int d = 0; d < 2; d++) {
+                memset(del, 0, sizeof del);
+                for (size_t r = 0; d && r < N; r += 5)
+                    del[r >> 3] |= (uint8_t)(1u << (r & 7));
+                static const uint32_t efs[] = {10, 37, 120};
+                for (size_t e = 0; e < 3; e++)
+                    for (int q = 0; q < NQ; q++) {
+                        w.hq = (hnsw_query){.w = wbuf, .q16 = q16};
+                        vs_hnsw_query_prep(&w.hq, qs + q * D, qns[q], metric, off, step, D);
+                        uint64_t rr[K];
+                        float rd[K];
+                        size_t nr = ref_search(&w, &o.rows, qs + q * D, qns[q], d ? del : NULL, efs[e], K, rr, rd);
+                        vs_hit buf[K];
+                        vs_topk t;
+                        vs_topk_init(&t, buf, K);
+                        vs_query_params qp = {.ef = efs[e]};
+                        CHECK(vs_index_search(o.ix, qs + q * D, qns[q], &qp, d ? del : NULL, &t, o.scratch, &err) == 0);
+                        vs_topk_sort(&t);
+                        int same = t.n == nr;
+                        for (size_t i = 0; same && i < nr; i++)
+                            same = t.h[i].id == rr[i] && !memcmp(&t.h[i].dist, &rd[i], 4);
+                        bad += !same;
+                    }
+            }
+            CHECK_MSG(bad == 0, "dim %u metric %d: %d searches differ from the plain walk", D, metric, bad);
+            close_seg(&o);
+        }
+    }
+    D = 32;
+    gen(12345);
+}
+
 static int same_file(const char *a, const char *b)
 {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb"); /* names are relative to dir, the cwd */
@@ -737,6 +912,7 @@ int main(void)
     test_quantize();
     test_levels();
     test_recall();
+    test_reference_walk();
     test_determinism();
     test_deleted();
     test_small();
