@@ -152,8 +152,8 @@ manifest() { cat "$1/$(cat "$1/CURRENT")"; }
 }
 
 @test "a split's halves, sharing their quantiser, answer alike with any worker count" {
-    # grouping (VECSEG_IVF_GROUPS=1) takes refine candidates over a group, so it is off by
-    # default: otherwise -j, which hands the halves to different workers, could answer otherwise
+    # the halves form a group [R-IVF-GROUP]; -j hands them to different workers, which must
+    # answer as one process does
     vectors base.npy npy-f4 4000 16 1
     vectors q.npy npy-f4 50 16 2
     vec-ingest -q -s 2 coll base.npy

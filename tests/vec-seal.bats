@@ -350,6 +350,32 @@ nlists() {
     cmp r.tsv alone.tsv
 }
 
+@test "segments sharing a quantiser answer as when searched one by one, with any worker count" {
+    # [R-IVF-GROUP]: a group ranks the lists once, then each member keeps its own live rows,
+    # refine candidates and k best: grouping (the default) changes no answer, whatever the
+    # members a worker holds; deleted rows, too few live rows in the probed lists, refine
+    vectors base.npy npy-f4 4000 16 1
+    vectors q.npy npy-f4 60 16 2
+    vec-ingest -q --commit-every 500 coll base.npy
+    vec-seal -q --set segment-rows=500 --set ivf-shared=1 coll
+    vec-seal -q --all --index ivf_pq --pq-m 4 coll
+    assert_equal "$(vec-inspect coll | grep -c "^sealed")" 8
+    assert_equal "$(quantisers coll | wc -l)" 1
+    seq 0 3 3999 | vec-ingest -q --delete coll
+    for opts in "--nprobe 1" "--nprobe 3 --refine 2" "--nprobe 8 --refine 1" "--refine 4" "--nprobe 1000 --refine 1000"; do
+        # shellcheck disable=SC2086
+        VECSEG_IVF_GROUPS=0 vec-query -q -k 10 $opts coll q.npy >alone.tsv
+        for j in 1 2 3; do
+            # shellcheck disable=SC2086
+            VECSEG_IVF_GROUPS=1 vec-query -q -j $j -k 10 $opts coll q.npy >g$j.tsv
+            cmp alone.tsv g$j.tsv || fail "$opts -j $j: the group answers otherwise than its members one by one"
+        done
+        # shellcheck disable=SC2086
+        vec-query -q -t 2 -k 10 $opts coll q.npy >t2.tsv
+        cmp alone.tsv t2.tsv || fail "$opts -t 2 (grouping by default): answers differ"
+    done
+}
+
 @test "segments sharing a quantiser have the same bytes whatever the thread and job counts" {
     vectors base.npy npy-f4 3000 16 1
     for run in 1 2 3; do

@@ -194,21 +194,20 @@ static void search_blas(task *t, vs_topk *tk, float *c, float *pbuf, uint32_t *i
     }
 }
 
-/* Whether IVF segments sharing a quantiser are searched as groups: only with
-   VECSEG_IVF_GROUPS=1.  A group takes its refine candidates and live rows over
-   all its members, so its answer depends on which segments a worker holds:
-   by default each segment is searched alone and -j, MPI and one process agree. */
+/* Whether IVF segments sharing a quantiser are searched as groups: unless
+   VECSEG_IVF_GROUPS=0 (for measuring).  A group ranks the lists once and searches
+   each member as if alone, so grouping never changes an answer. */
 static int groups_on(void)
 {
     const char *e = getenv("VECSEG_IVF_GROUPS");
-    return e && e[0] == '1' && e[1] == 0;
+    return !(e && e[0] == '0' && e[1] == 0);
 }
 
 /* Searches the indexed pieces one query at a time: the index pushes row
    numbers, which become ids here.  IVF segments whose quantisers are equal
-   (SPEC.md 5.5.2 [R-IVF-GROUP]) form a group led by its first piece when
-   grouping is on (groups_on), and are then searched as one index: the
-   query-side work is paid once per group, not per segment. */
+   (SPEC.md 5.5.2 [R-IVF-GROUP]) form a group led by its first piece and are
+   searched together: the query-side work (ranking the lists, the tables) is
+   paid once per group, not per segment. */
 static int search_indexes(task *t, vs_topk *tk)
 {
     uint32_t d = t->s->m.dim;

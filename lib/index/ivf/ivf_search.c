@@ -115,11 +115,18 @@ typedef struct scratch {
     float w16_inv;            /* ... times this */
     int use16;                /* w16 is set for this query */
     float *buf;               /* CHUNK distances */
-    hit *cand;                /* refine candidates */
+    hit *cand;                /* every member's refine candidates and k best */
     size_t cand_cap;
-    hit *res;                 /* the k best */
+    hit *res;                 /* the k best of the group */
     size_t res_cap;
+    struct member *mb;        /* the group's members */
+    size_t mb_cap;
 } scratch;
+
+typedef struct member {       /* one segment of a group, searched as if alone */
+    best cand, res;           /* its refine candidates, its k best */
+    size_t live;              /* its live rows seen */
+} member;
 
 /* Builds the f16 copy once per open index (under the lock); leaves
    c16_state -1 when the level in use has no f16 kernels (simd/f16.h), the
@@ -316,6 +323,7 @@ static void ivf_scratch_free(void *p)
     free(s->buf);
     free(s->cand);
     free(s->res);
+    free(s->mb);
     free(s->q16);
     free(s->w16);
     free(s);
@@ -603,19 +611,24 @@ static const float *prepare(const ivf *x, scratch *s, const float *q, float qn, 
     return qx;
 }
 
-/* Scans list l in every member of the group (xs[0] ranked the lists for all). */
-static int scan_group(run *r, const ivf *const *xs, size_t nx, const uint8_t *const *deleted, uint32_t l,
-                      vf_error *err)
+/* Scans list l in every member of the group (xs[0] ranked the lists for all), or with
+   `needy` only in the members that have seen fewer than k live rows [R-IVF-LIVE]. */
+static int scan_group(run *r, const ivf *const *xs, size_t nx, const uint8_t *const *deleted, member *mb,
+                      int refine, size_t k, int needy, uint32_t l, vf_error *err)
 {
     r->have_lbase = 0;
     for (size_t i = 0; i < nx; i++) {
         const ivf *x = xs[i];
+        if (needy && mb[i].live >= k)
+            continue;
         if (l < x->nlist && x->off[l] == x->off[l + 1] && x->off[l] <= x->n)
             continue; /* an empty list costs nothing */
         r->x = x;
         r->deleted = deleted ? deleted[i] : NULL;
-        r->out->mem = (uint32_t)i;
+        r->out = refine ? &mb[i].cand : &mb[i].res;
+        r->live = mb[i].live;
         int rc = scan_list(r, l, err);
+        mb[i].live = r->live;
         if (rc)
             return rc;
         if (nx > 1 && x->m.kind == VS_INDEX_IVF_PQ && !r->have_lbase) {
@@ -631,62 +644,91 @@ static int scan_group(run *r, const ivf *const *xs, size_t nx, const uint8_t *co
     return 0;
 }
 
-/* Searches the nx indexes xs, which share one quantiser (vs_ivf_same_quantiser), as one
-   index over their rows: the lists are ranked and the lookup tables built once, on xs[0];
-   list l of every member is scanned for each of the nprobe nearest lists; the refine
-   candidates and the k best are the group's.  Hits go to t as row numbers (one member) or
+/* Searches the nx indexes xs, which share one quantiser (vs_ivf_same_quantiser): the lists
+   are ranked and the lookup tables built once, on xs[0]; then each member is searched as if
+   alone — list l of every member for each of the nprobe nearest lists, its own live-row count,
+   refine candidates and k best — and the k best of the members' answers by (distance, id)
+   are the group's: the answer of searching the members one by one and merging, whichever
+   members one process holds.  Hits go to t as row numbers (one member) or
    member << 32 | row (tag). */
 static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *deleted, const float *q, float qn,
                         const vs_query_params *qp, vs_topk *t, scratch *s, int tag, vf_error *err)
 {
     const ivf *x = xs[0];
-    size_t k = t->k, total = 0;
+    size_t k = t->k;
     if (!s)
         return vf_fail(err, VF_ENOMEM, "ivf: no scratch memory");
-    for (size_t i = 0; i < nx; i++)
-        total += xs[i]->n;
-    if (k == 0 || total == 0)
+    if (k == 0)
         return 0;
     uint32_t nlist = x->nlist;
     uint32_t np = qp && qp->nprobe ? qp->nprobe : vs_ivf_nprobe_default(nlist);
     if (np > nlist)
         np = nlist;
     size_t refine = qp && x->m.kind != VS_INDEX_IVF_FLAT ? qp->refine : 0;
-    if (hits_reserve(&s->res, &s->res_cap, k))
-        return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
-    best res = {s->res, 0, k, 0}, cand = {0};
-    run r = {.x = x, .s = s, .q = q, .qn = qn, .out = &res};
-    if (refine) {
-        size_t cap = refine * k;
-        if (cap / k != refine || cap > total)
-            cap = total;
-        if (hits_reserve(&s->cand, &s->cand_cap, cap))
+    if (nx > s->mb_cap) {
+        member *m = realloc(s->mb, nx * sizeof *m);
+        if (!m)
             return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
-        cand = (best){s->cand, 0, cap, 0};
-        r.out = &cand;
+        s->mb = m;
+        s->mb_cap = nx;
     }
+    member *mb = s->mb;
+    /* each member's candidates: min(R*k, its rows), as when searched alone */
+    size_t need = 0, any = 0;
+    for (size_t i = 0; i < nx; i++) {
+        size_t cap = refine * k;
+        if (cap / k != refine || cap > xs[i]->n)
+            cap = xs[i]->n;
+        mb[i] = (member){.cand = {NULL, 0, refine ? cap : 0, (uint32_t)i}, .res = {NULL, 0, k, (uint32_t)i}};
+        /* a member without rows has nothing to find, as alone */
+        mb[i].live = xs[i]->n ? 0 : SIZE_MAX;
+        any |= xs[i]->n != 0;
+        if (need > SIZE_MAX - k - mb[i].cand.k)
+            return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
+        need += k + mb[i].cand.k;
+    }
+    if (!any)
+        return 0;
+    if (hits_reserve(&s->res, &s->res_cap, k) || hits_reserve(&s->cand, &s->cand_cap, need))
+        return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
+    for (size_t i = 0, o = 0; i < nx; i++) {
+        mb[i].res.h = s->cand + o;
+        mb[i].cand.h = s->cand + o + k;
+        o += k + mb[i].cand.k;
+    }
+    run r = {.x = x, .s = s, .q = q, .qn = qn};
     r.qx = prepare(x, s, q, qn, vs_sq8_i16_ready());
     select_lists(s->cd, nlist, np, s->pr);
     for (uint32_t i = 0; i < np; i++) {
-        int rc = scan_group(&r, xs, nx, deleted, s->pr[i].l, err);
+        int rc = scan_group(&r, xs, nx, deleted, mb, refine != 0, k, 0, s->pr[i].l, err);
         if (rc)
             return rc;
     }
-    if (r.live < k && np < nlist) {
+    size_t needy = 0;
+    for (size_t i = 0; i < nx; i++)
+        needy += mb[i].live < k;
+    if (needy && np < nlist) {
         /* too few live rows in the nearest lists: go on in the same order [R-IVF-LIVE] */
         for (uint32_t l = 0; l < nlist; l++)
             s->pr[l] = (pair){s->cd[l], l};
         qsort(s->pr, nlist, sizeof *s->pr, pair_cmp);
-        for (uint32_t i = np; i < nlist && r.live < k; i++) {
-            int rc = scan_group(&r, xs, nx, deleted, s->pr[i].l, err);
+        for (uint32_t i = np; i < nlist && needy; i++) {
+            int rc = scan_group(&r, xs, nx, deleted, mb, refine != 0, k, 1, s->pr[i].l, err);
             if (rc)
                 return rc;
+            needy = 0;
+            for (size_t j = 0; j < nx; j++)
+                needy += mb[j].live < k;
         }
     }
-    for (size_t i = 0; refine && i < cand.n; i++) {
-        const ivf *m = xs[cand.h[i].mem];
-        res.mem = cand.h[i].mem;
-        best_push(&res, m, vs_row_distance(m->rows, q, qn, cand.h[i].row), cand.h[i].row);
+    best res = {s->res, 0, k, 0};
+    for (size_t i = 0; i < nx; i++) {
+        const ivf *m = xs[i];
+        for (size_t j = 0; refine && j < mb[i].cand.n; j++)
+            best_push(&mb[i].res, m, vs_row_distance(m->rows, q, qn, mb[i].cand.h[j].row), mb[i].cand.h[j].row);
+        res.mem = (uint32_t)i;
+        for (size_t j = 0; j < mb[i].res.n; j++)
+            best_push(&res, m, mb[i].res.h[j].d, mb[i].res.h[j].row);
     }
     /* the k best by (distance, id), handed over by row: t keeps them all (it holds k) */
     for (size_t i = 0; i < res.n; i++)
