@@ -114,10 +114,9 @@ static void cosine_many_scalar(float *c, const float *xn, size_t n, float qs)
 /*
  * The _many kernels read their rows as several sequential streams (AVX-512: four, the block's
  * quarters; AVX2: three): one query at a time, rows out of cache, one stream reads about 0.8x as
- * fast as one thread can read (d = 784, AVX2), three or four keep up with it.  Prefetching this far ahead of each
- * stream lifts throughput a few percent over the hardware prefetcher alone; 8 KB ahead of each of
- * the four was slower than 2 KB (0.93x at d = 100, AVX2: the prefetches held the line fill
- * buffers longer than the reads needed them).
+ * fast as one thread can read (d = 784, AVX2), three or four keep up with it.  Prefetching this
+ * far ahead of each stream lifts throughput a few percent over the hardware prefetcher alone;
+ * 8 KB ahead, with several streams, was slower than 2 KB (0.93x at d = 100, AVX2).
  * Address arithmetic goes through uintptr_t and prefetches never fault, so running past the end
  * of the rows is harmless.  The single-pair calls do not prefetch: their caller's next row is
  * anywhere.
