@@ -197,11 +197,105 @@ static int groups_on(void)
     return e && e[0] == '1' && e[1] == 0;
 }
 
+/* Whether HNSW segments with a summary are passed over when they cannot contribute
+   (search_bounded): on unless VECSEG_SUMMARY=0, which tests and measurements use to compare. */
+static int summary_on(void)
+{
+    const char *e = getenv("VECSEG_SUMMARY");
+    return !(e && e[0] == '0' && e[1] == 0);
+}
+
+/* Segment searches run and passed over by search_bounded, over the process (for
+   measurements: vs_search_summary_counts). */
+static _Atomic unsigned long long bounded_searched, bounded_skipped;
+
+void vs_search_summary_counts(unsigned long long *searched, unsigned long long *skipped)
+{
+    *searched = bounded_searched;
+    *skipped = bounded_skipped;
+}
+
+/* Pushes the hits of a search of one index (local; row numbers, or for a group member << 32
+   | row) into h as ids. */
+static int push_local(task *t, const vs_topk *local, const size_t *grp, size_t n, vs_topk *h)
+{
+    for (size_t j = 0; j < local->n; j++) {
+        /* a group's hits carry their member above the row number */
+        uint64_t mem = n > 1 ? local->h[j].id >> 32 : 0, row = n > 1 ? local->h[j].id & 0xffffffffu : local->h[j].id;
+        const vs_part *p = mem < n ? t->pieces[grp[mem]].part : NULL;
+        if (!p || row >= p->n)
+            return vf_fail(&t->err, VF_ECORRUPT, "index returned row %llu of %zu", (unsigned long long)row,
+                           p ? p->n : 0);
+        vs_topk_push(h, local->h[j].dist, p->ids[row]);
+    }
+    return 0;
+}
+
+typedef struct bounded {
+    float lb;
+    size_t i;
+} bounded;
+
+static int bounded_cmp(const void *a, const void *b)
+{
+    const bounded *x = a, *y = b;
+    return x->lb < y->lb ? -1 : x->lb > y->lb ? 1 : x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Searches the ns pieces sp (indexes with a summary) query by query, each query's segments
+   in ascending order of their lower bound (vs_index_lower_bound), and passes over a segment
+   once its bound is strictly above the query's k-th distance with k hits held: every row
+   of it is then farther than k hits already held, so the answer is the one searching every
+   segment gives (a row at exactly the k-th distance may still enter by its id,
+   [R-SEARCH-ORDER], so an equal bound is searched) [R-SUMMARY-SKIP].  Run after every other
+   piece, whose hits tighten the k-th distance first. */
+static int search_bounded(task *t, vs_topk *tk, const size_t *sp, size_t ns, vs_hit *rows)
+{
+    uint32_t d = t->s->m.dim;
+    void **scr = calloc(ns ? ns : 1, sizeof *scr);
+    bounded *ord = malloc((ns ? ns : 1) * sizeof *ord);
+    int rc = scr && ord ? 0 : VF_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < ns; i++)
+        if (!(scr[i] = vs_index_scratch_new(t->pieces[sp[i]].part->index)))
+            rc = VF_ENOMEM;
+    unsigned long long searched = 0, skipped = 0;
+    for (size_t qi = t->q0; rc == 0 && qi < t->q1; qi++) {
+        const float *q = t->q + qi * d;
+        vs_topk *h = &tk[qi - t->q0];
+        for (size_t i = 0; i < ns; i++)
+            ord[i] = (bounded){vs_index_lower_bound(t->pieces[sp[i]].part->index, q, t->qn[qi]), i};
+        qsort(ord, ns, sizeof *ord, bounded_cmp);
+        for (size_t o = 0; rc == 0 && o < ns; o++) {
+            if (ord[o].lb > vs_topk_bound(h)) { /* and so is every bound after it */
+                skipped += ns - o;
+                break;
+            }
+            size_t pi = sp[ord[o].i];
+            const vs_part *part = t->pieces[pi].part;
+            vs_topk local;
+            vs_topk_init(&local, rows, t->k);
+            rc = vs_index_search(part->index, q, t->qn[qi], t->qp, part->deleted, &local, scr[ord[o].i], &t->err);
+            if (rc == 0)
+                rc = push_local(t, &local, &pi, 1, h);
+            searched++;
+        }
+    }
+    bounded_searched += searched;
+    bounded_skipped += skipped;
+    for (size_t i = 0; scr && i < ns; i++)
+        vs_index_scratch_free(t->pieces[sp[i]].part->index, scr[i]);
+    free(scr);
+    free(ord);
+    return rc;
+}
+
 /* Searches the indexed pieces one query at a time: the index pushes row
    numbers, which become ids here.  IVF segments whose quantisers are equal
    (SPEC.md 5.5.2 [R-IVF-GROUP]) form a group led by its first piece when
    grouping is on (groups_on), and are then searched as one index: the
-   query-side work is paid once per group, not per segment. */
+   query-side work is paid once per group, not per segment.  Indexes with a
+   summary (HNSW_SUMMARY) go last, through search_bounded, unless summary_on
+   says no. */
 static int search_indexes(task *t, vs_topk *tk)
 {
     uint32_t d = t->s->m.dim;
@@ -211,11 +305,16 @@ static int search_indexes(task *t, vs_topk *tk)
     const vs_index **ix = malloc((np ? np : 1) * sizeof *ix);
     const uint8_t **del = malloc((np ? np : 1) * sizeof *del);
     uint8_t *taken = calloc(np ? np : 1, 1);
-    int rc = rows && grp && ix && del && taken ? 0 : VF_ENOMEM, grouping = groups_on();
+    size_t *sp = malloc((np ? np : 1) * sizeof *sp), ns = 0; /* pieces for search_bounded */
+    int rc = rows && grp && ix && del && taken && sp ? 0 : VF_ENOMEM, grouping = groups_on(), bounding = summary_on();
     for (size_t pi = 0; rc == 0 && pi < np; pi++) {
         const vs_part *part = t->pieces[pi].part;
         if (!part->index || taken[pi])
             continue;
+        if (bounding && vs_index_summary_count(part->index)) {
+            sp[ns++] = pi;
+            continue;
+        }
         size_t n = 0;
         grp[n++] = pi;
         for (size_t pj = pi + 1; grouping && pj < np; pj++) {
@@ -242,25 +341,19 @@ static int search_indexes(task *t, vs_topk *tk)
                 rc = vs_index_search_group(ix, n, del, q, t->qn[qi], t->qp, &local, scratch, &t->err);
             else
                 rc = vs_index_search(part->index, q, t->qn[qi], t->qp, part->deleted, &local, scratch, &t->err);
-            for (size_t j = 0; rc == 0 && j < local.n; j++) {
-                /* a group's hits carry their member above the row number */
-                uint64_t mem = n > 1 ? local.h[j].id >> 32 : 0, row = n > 1 ? local.h[j].id & 0xffffffffu : local.h[j].id;
-                const vs_part *p = mem < n ? t->pieces[grp[mem]].part : NULL;
-                if (!p || row >= p->n) {
-                    rc = vf_fail(&t->err, VF_ECORRUPT, "index returned row %llu of %zu", (unsigned long long)row,
-                                 p ? p->n : 0);
-                    break;
-                }
-                vs_topk_push(&tk[qi - t->q0], local.h[j].dist, p->ids[row]);
-            }
+            if (rc == 0)
+                rc = push_local(t, &local, grp, n, &tk[qi - t->q0]);
         }
         vs_index_scratch_free(part->index, scratch);
     }
+    if (rc == 0 && ns)
+        rc = search_bounded(t, tk, sp, ns, rows);
     free(rows);
     free(grp);
     free(ix);
     free(del);
     free(taken);
+    free(sp);
     return rc;
 }
 
