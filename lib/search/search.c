@@ -21,6 +21,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib_internal.h"
 #include "simd/metric.h"
@@ -242,42 +243,75 @@ static int bounded_cmp(const void *a, const void *b)
     return x->lb < y->lb ? -1 : x->lb > y->lb ? 1 : x->i < y->i ? -1 : x->i > y->i;
 }
 
-/* Searches the ns pieces sp (indexes with a summary) query by query, each query's segments
-   in ascending order of their lower bound (vs_index_lower_bound), and passes over a segment
-   once its bound is strictly above the query's k-th distance with k hits held: every row
-   of it is then farther than k hits already held, so the answer is the one searching every
-   segment gives (a row at exactly the k-th distance may still enter by its id,
-   [R-SEARCH-ORDER], so an equal bound is searched) [R-SUMMARY-SKIP].  Run after every other
-   piece, whose hits tighten the k-th distance first. */
+/* Queries search_bounded ranks at once: at most BOUNDED_QBLOCK, and their bounds at most
+   BOUNDED_CELLS (bounded entries) whatever the segment count. */
+#define BOUNDED_QBLOCK 1024
+#define BOUNDED_CELLS (1u << 20)
+
+/* Searches the ns pieces sp (indexes with a summary): each query's segments in ascending
+   order of their lower bound (vs_index_lower_bound), passing over a segment once its bound is
+   strictly above the query's k-th distance with k hits held: every row of it is then farther
+   than k hits already held, so the answer is the one searching every segment gives (a row at
+   exactly the k-th distance may still enter by its id, [R-SEARCH-ORDER], so an equal bound is
+   searched), and every bound after it is higher [R-SUMMARY-SKIP].  Run after every other piece,
+   whose hits tighten the k-th distance first.
+   For locality the queries go in rounds: round r searches each query's r-th segment, the
+   queries grouped by segment, so a segment's graph serves many queries in a row (one query
+   walking every segment in turn would keep no graph in cache).  A query's own sequence of
+   segments, and so every skip, is the one query-by-query order gives. */
 static int search_bounded(task *t, vs_topk *tk, const size_t *sp, size_t ns, vs_hit *rows)
 {
     uint32_t d = t->s->m.dim;
+    size_t qb = BOUNDED_CELLS / (ns ? ns : 1);
+    qb = qb < 1 ? 1 : qb > BOUNDED_QBLOCK ? BOUNDED_QBLOCK : qb;
     void **scr = calloc(ns ? ns : 1, sizeof *scr);
-    bounded *ord = malloc((ns ? ns : 1) * sizeof *ord);
-    int rc = scr && ord ? 0 : VF_ENOMEM;
+    bounded *ord = malloc(qb * (ns ? ns : 1) * sizeof *ord);   /* per query of the block, ranked */
+    size_t *start = malloc((ns + 1) * sizeof *start);         /* round's buckets, by segment */
+    size_t *act = malloc(qb * sizeof *act), *by = malloc(qb * sizeof *by);
+    int rc = scr && ord && start && act && by ? 0 : VF_ENOMEM;
     for (size_t i = 0; rc == 0 && i < ns; i++)
         if (!(scr[i] = vs_index_scratch_new(t->pieces[sp[i]].part->index)))
             rc = VF_ENOMEM;
     unsigned long long searched = 0, skipped = 0;
-    for (size_t qi = t->q0; rc == 0 && qi < t->q1; qi++) {
-        const float *q = t->q + qi * d;
-        vs_topk *h = &tk[qi - t->q0];
-        for (size_t i = 0; i < ns; i++)
-            ord[i] = (bounded){vs_index_lower_bound(t->pieces[sp[i]].part->index, q, t->qn[qi]), i};
-        qsort(ord, ns, sizeof *ord, bounded_cmp);
-        for (size_t o = 0; rc == 0 && o < ns; o++) {
-            if (ord[o].lb > vs_topk_bound(h)) { /* and so is every bound after it */
-                skipped += ns - o;
-                break;
+    for (size_t q0 = t->q0; rc == 0 && q0 < t->q1; q0 += qb) {
+        size_t nb = t->q1 - q0 < qb ? t->q1 - q0 : qb, na = 0;
+        for (size_t j = 0; j < nb; j++) {
+            bounded *o = ord + j * ns;
+            for (size_t i = 0; i < ns; i++)
+                o[i] = (bounded){vs_index_lower_bound(t->pieces[sp[i]].part->index, t->q + (q0 + j) * d,
+                                                      t->qn[q0 + j]), i};
+            qsort(o, ns, sizeof *o, bounded_cmp);
+            act[na++] = j;
+        }
+        for (size_t r = 0; rc == 0 && r < ns && na; r++) {
+            /* the queries whose r-th bound is within reach, bucketed by that segment */
+            memset(start, 0, (ns + 1) * sizeof *start);
+            size_t keep = 0;
+            for (size_t a = 0; a < na; a++) {
+                size_t j = act[a];
+                if (ord[j * ns + r].lb > vs_topk_bound(&tk[q0 + j - t->q0])) {
+                    skipped += ns - r; /* and every later segment of this query */
+                    continue;
+                }
+                act[keep++] = j;
+                start[ord[j * ns + r].i + 1]++;
             }
-            size_t pi = sp[ord[o].i];
-            const vs_part *part = t->pieces[pi].part;
-            vs_topk local;
-            vs_topk_init(&local, rows, t->k);
-            rc = vs_index_search(part->index, q, t->qn[qi], t->qp, part->deleted, &local, scr[ord[o].i], &t->err);
-            if (rc == 0)
-                rc = push_local(t, &local, &pi, 1, h);
-            searched++;
+            na = keep;
+            for (size_t i = 0; i < ns; i++)
+                start[i + 1] += start[i];
+            for (size_t a = 0; a < na; a++)
+                by[start[ord[act[a] * ns + r].i]++] = act[a];
+            for (size_t a = 0; rc == 0 && a < na; a++) {
+                size_t j = by[a], i = ord[j * ns + r].i, pi = sp[i], qi = q0 + j;
+                const vs_part *part = t->pieces[pi].part;
+                vs_topk local;
+                vs_topk_init(&local, rows, t->k);
+                rc = vs_index_search(part->index, t->q + qi * d, t->qn[qi], t->qp, part->deleted, &local, scr[i],
+                                     &t->err);
+                if (rc == 0)
+                    rc = push_local(t, &local, &pi, 1, &tk[qi - t->q0]);
+                searched++;
+            }
         }
     }
     bounded_searched += searched;
@@ -286,6 +320,9 @@ static int search_bounded(task *t, vs_topk *tk, const size_t *sp, size_t ns, vs_
         vs_index_scratch_free(t->pieces[sp[i]].part->index, scr[i]);
     free(scr);
     free(ord);
+    free(start);
+    free(act);
+    free(by);
     return rc;
 }
 

@@ -21,6 +21,7 @@
 
 #include "index/index_internal.h"
 #include "index/ivf/kmeans.h"
+#include "simd/distance.h"
 #include "simd/metric.h"
 #include "util/parallel.h"
 
@@ -185,46 +186,51 @@ void vs_summary_close(vs_summary *s)
 
 uint32_t vs_summary_count(const vs_summary *s) { return s ? s->c : 0; }
 
-/* The margins below cover the f32 rounding of the distances a search computes: a dot product
-   or squared difference summed over d terms in f32 is within about (d + 2) u of its exact
-   value, relative to the sum of the terms' magnitudes (u = 2^-24); 2 (d + 16) u is a safe
-   multiple of that, and 1e-6 covers what stays (f32 norms, the unit rows' own rounding). */
+/* The bound: the centres' distances by the SIMD kernels in f32 (a query costs c * dim
+   multiply-adds per segment, a few of a walk's distances), then widened for every rounding
+   in double.  A dot product or squared difference summed over d terms in f32 is within about
+   (d + 2) u of its exact value relative to the sum of the terms' magnitudes (u = 2^-24), and
+   so is a distance the search computes (simd/metric.h): eps = 2 (d + 16) u is a safe multiple
+   of that, taken once for the kernels here and once for the search's distance; the unit
+   query's own rounding (its norm summed in f32) moves it by at most (d + 6) u; 1e-6 covers what
+   stays for cosine (the rows' norms). */
 float vs_summary_lower_bound(const vs_summary *s, const float *q, float qn)
 {
-    (void)qn; /* recomputed in double: the bound must not inherit f32 error */
-    uint32_t d = s->dim;
-    const double rel = 2.0 * (d + 16.0) / 16777216.0;
-    double qq = 0;
-    for (uint32_t j = 0; j < d; j++)
-        qq += (double)q[j] * q[j];
-    double qs = sqrt(qq), best = INFINITY;
+    uint32_t d = s->dim, c = s->c;
+    const double eps = 2.0 * (d + 16.0) / 16777216.0;
+    float t[VS_SUMMARY_MAX];
+    double qs = sqrt((double)qn) * (1 + eps), best = INFINITY; /* |q|, rounded up */
     if (s->metric == VF_METRIC_IP) {
-        for (uint32_t k = 0; k < s->c; k++) {
-            const float *c = s->cent + (size_t)k * d;
-            double dot = 0;
-            for (uint32_t j = 0; j < d; j++)
-                dot += (double)q[j] * c[j];
-            double lb = -dot - qs * s->rad[k] - rel * qs * (s->cn[k] + s->rad[k]) - 1e-30;
+        vs_dot_many(q, s->cent, c, d, t);
+        for (uint32_t k = 0; k < c; k++) {
+            double lb = -(double)t[k] - qs * s->rad[k] - 2 * eps * qs * (s->cn[k] + s->rad[k]) - 1e-30;
             best = lb < best ? lb : best;
         }
         return round_down(best);
     }
-    /* l2, and cosine on the unit query (the zero query: every distance is 1, and the bound
-       below is at most 1/2 since every unit row is within its ball) */
-    double scale = s->metric == VF_METRIC_COSINE ? (qs > 0 ? 1.0 / qs : 0.0) : 1.0;
-    for (uint32_t k = 0; k < s->c; k++) {
-        const float *c = s->cent + (size_t)k * d;
-        double t = 0;
-        for (uint32_t j = 0; j < d; j++) {
-            double e = (double)q[j] * scale - c[j];
-            t += e * e;
-        }
-        double g = sqrt(t) - s->rad[k];
+    double shift = 0;
+    if (s->metric == VF_METRIC_COSINE) {
+        /* the unit query (the zero query: every distance is 1, and the bound below is at most
+           1/2 since every unit row is within its ball) */
+        float stack[256], *u = d <= 256 ? stack : malloc(d * sizeof *u);
+        if (!u)
+            return -INFINITY; /* no memory: no bound, the segment is searched */
+        float inv = vs_metric_inv_norm(qn);
+        for (uint32_t j = 0; j < d; j++)
+            u[j] = q[j] * inv;
+        vs_l2sq_many(u, s->cent, c, d, t);
+        if (u != stack)
+            free(u);
+        shift = (d + 6.0) / 16777216.0;
+    } else
+        vs_l2sq_many(q, s->cent, c, d, t);
+    for (uint32_t k = 0; k < c; k++) {
+        double g = sqrt((double)t[k] * (1 - eps)) - s->rad[k] - shift;
         double lb = g > 0 ? g * g : 0;
         best = lb < best ? lb : best;
     }
     if (s->metric == VF_METRIC_COSINE)
-        return round_down(best / 2 - rel * 4 - 1e-6); /* absolute: cosine distances lie in [0, 2] */
-    best = best * (1 - rel) - 1e-30;
+        return round_down(best / 2 - 4 * eps - 1e-6); /* absolute: cosine distances lie in [0, 2] */
+    best = best * (1 - eps) - 1e-30;
     return best > 0 ? round_down(best) : 0.0f; /* an f32 sum of squares is never below 0 */
 }
