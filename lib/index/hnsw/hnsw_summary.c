@@ -4,8 +4,8 @@
  * search can pass over a segment that cannot hold one of the k best.
  *
  * Written by the HNSW build after its own sections: c = min(64, max(1, rows / 256)) centres
- * from seeded k-means (index/ivf/kmeans.h, deterministic whatever the thread count) over the
- * rows, normalised for cosine; each centre's radius is the largest distance from it to a row
+ * from seeded k-means (index/ivf/kmeans.h, deterministic whatever the thread count; random
+ * seeding, a sample of 64 rows a centre) over the rows, normalised for cosine; each centre's radius is the largest distance from it to a row
  * assigned to it, computed in double and rounded up to f32, so a stored ball never holds less
  * than the rows it stands for.  Every row is in the ball of its assigned centre, so
  *   l2      |q - x|         >= |q - c| - r
@@ -27,6 +27,7 @@
 
 #define SUMMARY_VERSION 1
 #define SUMMARY_HEAD 16          /* version, count, dim, metric */
+#define VS_SUMMARY_TRAIN_PER 64  /* k-means trains on at most this many rows a centre */
 
 struct vs_summary {
     uint32_t c, dim;
@@ -85,8 +86,12 @@ int vs_hnsw_summary_write(const vs_build_params *bp, const vs_rows_view *rows, v
         goto out;
     }
     float *cent = (float *)(sec + SUMMARY_HEAD), *rad = cent + (size_t)c * d;
+    /* a small sample and random seeding: a ball's radius is set by the rows' spread, which a
+       longer training barely narrows (measured on 25k clustered rows x 128: 0.1 s, where
+       256 rows a centre and k-means++ took 0.4 s for larger radii) */
     vs_kmeans_params kp = {.k = c,
-                           .init = VS_KMEANS_PLUSPLUS,
+                           .max_per_centroid = VS_SUMMARY_TRAIN_PER,
+                           .init = VS_KMEANS_RANDOM,
                            .seed = bp->seed ^ 0x53554d4dull, /* "SUMM": not the graph's draws */
                            .threads = bp->threads > 0 ? bp->threads : vs_cores()};
     vs_kmeans_stats ks = {0};
