@@ -269,9 +269,6 @@ static int search_bounded(task *t, vs_topk *tk, const size_t *sp, size_t ns, vs_
     size_t *start = malloc((ns + 1) * sizeof *start);         /* round's buckets, by segment */
     size_t *act = malloc(qb * sizeof *act), *by = malloc(qb * sizeof *by);
     int rc = scr && ord && start && act && by ? 0 : VF_ENOMEM;
-    for (size_t i = 0; rc == 0 && i < ns; i++)
-        if (!(scr[i] = vs_index_scratch_new(t->pieces[sp[i]].part->index)))
-            rc = VF_ENOMEM;
     unsigned long long searched = 0, skipped = 0;
     for (size_t q0 = t->q0; rc == 0 && q0 < t->q1; q0 += qb) {
         size_t nb = t->q1 - q0 < qb ? t->q1 - q0 : qb, na = 0;
@@ -304,6 +301,12 @@ static int search_bounded(task *t, vs_topk *tk, const size_t *sp, size_t ns, vs_
             for (size_t a = 0; rc == 0 && a < na; a++) {
                 size_t j = by[a], i = ord[j * ns + r].i, pi = sp[i], qi = q0 + j;
                 const vs_part *part = t->pieces[pi].part;
+                /* scratch (a visited set over the segment's rows) for a segment some query
+                   searches: one every query passes over costs no memory */
+                if (!scr[i] && !(scr[i] = vs_index_scratch_new(part->index))) {
+                    rc = VF_ENOMEM;
+                    break;
+                }
                 vs_topk local;
                 vs_topk_init(&local, rows, t->k);
                 rc = vs_index_search(part->index, t->q + qi * d, t->qn[qi], t->qp, part->deleted, &local, scr[i],
