@@ -232,100 +232,96 @@ static int push_local(task *t, const vs_topk *local, const size_t *grp, size_t n
     return 0;
 }
 
-typedef struct bounded {
-    float lb;
-    size_t i;
-} bounded;
-
-static int bounded_cmp(const void *a, const void *b)
-{
-    const bounded *x = a, *y = b;
-    return x->lb < y->lb ? -1 : x->lb > y->lb ? 1 : x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* Queries search_bounded ranks at once: at most BOUNDED_QBLOCK, and their bounds at most
-   BOUNDED_CELLS (bounded entries) whatever the segment count. */
+/* Queries search_bounded takes at once: at most BOUNDED_QBLOCK, and their bounds at most
+   BOUNDED_CELLS floats whatever the segment count. */
 #define BOUNDED_QBLOCK 1024
 #define BOUNDED_CELLS (1u << 20)
 
-/* Searches the ns pieces sp (indexes with a summary): each query's segments in ascending
-   order of their lower bound (vs_index_lower_bound), passing over a segment once its bound is
-   strictly above the query's k-th distance with k hits held: every row of it is then farther
-   than k hits already held, so the answer is the one searching every segment gives (a row at
-   exactly the k-th distance may still enter by its id, [R-SEARCH-ORDER], so an equal bound is
-   searched), and every bound after it is higher [R-SUMMARY-SKIP].  Run after every other piece,
-   whose hits tighten the k-th distance first.
-   For locality the queries go in rounds: round r searches each query's r-th segment, the
-   queries grouped by segment, so a segment's graph serves many queries in a row (one query
-   walking every segment in turn would keep no graph in cache).  A query's own sequence of
-   segments, and so every skip, is the one query-by-query order gives. */
+/* Searches piece sp[i] for query qi of t into tk, with the scratch scr[i] (taken when a query
+   first needs it: a segment every query passes over costs no memory). */
+static int bounded_one(task *t, vs_topk *tk, const size_t *sp, size_t i, void **scr, size_t qi, vs_hit *rows)
+{
+    size_t pi = sp[i];
+    const vs_part *part = t->pieces[pi].part;
+    if (!scr[i] && !(scr[i] = vs_index_scratch_new(part->index)))
+        return VF_ENOMEM;
+    vs_topk local;
+    vs_topk_init(&local, rows, t->k);
+    int rc = vs_index_search(part->index, t->q + qi * t->s->m.dim, t->qn[qi], t->qp, part->deleted, &local, scr[i],
+                             &t->err);
+    return rc ? rc : push_local(t, &local, &pi, 1, &tk[qi - t->q0]);
+}
+
+/* Searches the ns pieces sp (indexes with a summary), passing over a segment for a query when
+   the segment's lower bound (vs_index_lower_bound) is strictly above the query's k-th
+   distance with k hits held: every row of it is then farther than k hits already held, so
+   the answer is the one searching every segment gives (a row at exactly the k-th distance may
+   still enter by its id, [R-SEARCH-ORDER], so an equal bound is searched) [R-SUMMARY-SKIP].
+   Run after every other piece, whose hits tighten the k-th distance first.
+   Two passes over a block of queries, each grouping the queries by segment so that one
+   segment's graph serves many queries in a row (a query walking every segment in turn would
+   keep no graph in cache): first each query's segment of least bound, which most often holds
+   its nearest rows and so makes its k-th distance tight; then every segment in manifest order
+   for the queries whose bound it does not exceed. */
 static int search_bounded(task *t, vs_topk *tk, const size_t *sp, size_t ns, vs_hit *rows)
 {
     uint32_t d = t->s->m.dim;
     size_t qb = BOUNDED_CELLS / (ns ? ns : 1);
     qb = qb < 1 ? 1 : qb > BOUNDED_QBLOCK ? BOUNDED_QBLOCK : qb;
     void **scr = calloc(ns ? ns : 1, sizeof *scr);
-    bounded *ord = malloc(qb * (ns ? ns : 1) * sizeof *ord);   /* per query of the block, ranked */
-    size_t *start = malloc((ns + 1) * sizeof *start);         /* round's buckets, by segment */
-    size_t *act = malloc(qb * sizeof *act), *by = malloc(qb * sizeof *by);
-    int rc = scr && ord && start && act && by ? 0 : VF_ENOMEM;
+    float *lb = malloc(qb * (ns ? ns : 1) * sizeof *lb);       /* lb[j * ns + i]: query j, piece i */
+    size_t *first = malloc(qb * sizeof *first), *by = malloc(qb * sizeof *by);
+    size_t *start = malloc((ns + 1) * sizeof *start);          /* the first pass's buckets */
+    int rc = scr && lb && first && by && start ? 0 : VF_ENOMEM;
     unsigned long long searched = 0, skipped = 0;
     for (size_t q0 = t->q0; rc == 0 && q0 < t->q1; q0 += qb) {
-        size_t nb = t->q1 - q0 < qb ? t->q1 - q0 : qb, na = 0;
+        size_t nb = t->q1 - q0 < qb ? t->q1 - q0 : qb;
+        memset(start, 0, (ns + 1) * sizeof *start);
         for (size_t j = 0; j < nb; j++) {
-            bounded *o = ord + j * ns;
-            for (size_t i = 0; i < ns; i++)
-                o[i] = (bounded){vs_index_lower_bound(t->pieces[sp[i]].part->index, t->q + (q0 + j) * d,
-                                                      t->qn[q0 + j]), i};
-            qsort(o, ns, sizeof *o, bounded_cmp);
-            act[na++] = j;
+            float *l = lb + j * ns;
+            first[j] = 0;
+            for (size_t i = 0; i < ns; i++) {
+                l[i] = vs_index_lower_bound(t->pieces[sp[i]].part->index, t->q + (q0 + j) * d, t->qn[q0 + j]);
+                first[j] = l[i] < l[first[j]] ? i : first[j];
+            }
+            start[first[j] + 1]++;
         }
-        for (size_t r = 0; rc == 0 && r < ns && na; r++) {
-            /* the queries whose r-th bound is within reach, bucketed by that segment */
-            memset(start, 0, (ns + 1) * sizeof *start);
-            size_t keep = 0;
-            for (size_t a = 0; a < na; a++) {
-                size_t j = act[a];
-                if (ord[j * ns + r].lb > vs_topk_bound(&tk[q0 + j - t->q0])) {
-                    skipped += ns - r; /* and every later segment of this query */
+        /* pass 1: each query's least bound, queries grouped by segment (a counting sort) */
+        for (size_t i = 0; i < ns; i++)
+            start[i + 1] += start[i];
+        for (size_t j = 0; j < nb; j++)
+            by[start[first[j]]++] = j;
+        for (size_t a = 0; rc == 0 && a < nb; a++) {
+            size_t j = by[a];
+            if (lb[j * ns + first[j]] > vs_topk_bound(&tk[q0 + j - t->q0])) {
+                skipped++;
+                continue;
+            }
+            rc = bounded_one(t, tk, sp, first[j], scr, q0 + j, rows);
+            searched++;
+        }
+        /* pass 2: every other segment, for the queries it may still serve */
+        for (size_t i = 0; rc == 0 && i < ns; i++)
+            for (size_t j = 0; rc == 0 && j < nb; j++) {
+                if (i == first[j])
+                    continue;
+                if (lb[j * ns + i] > vs_topk_bound(&tk[q0 + j - t->q0])) {
+                    skipped++;
                     continue;
                 }
-                act[keep++] = j;
-                start[ord[j * ns + r].i + 1]++;
-            }
-            na = keep;
-            for (size_t i = 0; i < ns; i++)
-                start[i + 1] += start[i];
-            for (size_t a = 0; a < na; a++)
-                by[start[ord[act[a] * ns + r].i]++] = act[a];
-            for (size_t a = 0; rc == 0 && a < na; a++) {
-                size_t j = by[a], i = ord[j * ns + r].i, pi = sp[i], qi = q0 + j;
-                const vs_part *part = t->pieces[pi].part;
-                /* scratch (a visited set over the segment's rows) for a segment some query
-                   searches: one every query passes over costs no memory */
-                if (!scr[i] && !(scr[i] = vs_index_scratch_new(part->index))) {
-                    rc = VF_ENOMEM;
-                    break;
-                }
-                vs_topk local;
-                vs_topk_init(&local, rows, t->k);
-                rc = vs_index_search(part->index, t->q + qi * d, t->qn[qi], t->qp, part->deleted, &local, scr[i],
-                                     &t->err);
-                if (rc == 0)
-                    rc = push_local(t, &local, &pi, 1, &tk[qi - t->q0]);
+                rc = bounded_one(t, tk, sp, i, scr, q0 + j, rows);
                 searched++;
             }
-        }
     }
     bounded_searched += searched;
     bounded_skipped += skipped;
     for (size_t i = 0; scr && i < ns; i++)
         vs_index_scratch_free(t->pieces[sp[i]].part->index, scr[i]);
     free(scr);
-    free(ord);
-    free(start);
-    free(act);
+    free(lb);
+    free(first);
     free(by);
+    free(start);
     return rc;
 }
 
