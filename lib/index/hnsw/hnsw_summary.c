@@ -5,15 +5,16 @@
  *
  * Written by the HNSW build after its own sections: c = min(64, max(1, rows / 256)) centres
  * from seeded k-means (index/ivf/kmeans.h, deterministic whatever the thread count; random
- * seeding, a sample of 64 rows a centre) over the rows, normalised for cosine; each centre's radius is the largest distance from it to a row
- * assigned to it, computed in double and rounded up to f32, so a stored ball never holds less
- * than the rows it stands for.  Every row is in the ball of its assigned centre, so
+ * seeding, a sample of 64 rows a centre) over the rows, normalised for cosine; each centre's
+ * radius is the largest distance from it to a row assigned to it, computed in double and
+ * rounded up to f32, so a stored ball never holds less than the rows it stands for.  Every
+ * row is in the ball of its assigned centre, so
  *   l2      |q - x|         >= |q - c| - r
  *   cosine  1 - cos(q, x)    = |q' - x'|^2 / 2  (q', x' unit vectors), bounded as l2
  *   ip      -(q . x)        >= -(q . c) - |q| r
- * minimised over the centres.  The bound is computed in double and lowered by a margin that
- * covers the f32 rounding of the distances a search computes (simd/metric.h), so it is never
- * above a distance the search would push.
+ * minimised over the centres.  The bound takes the centres' distances from the f32 SIMD
+ * kernels and is lowered by a margin that covers their rounding and that of the distances a
+ * search computes (simd/metric.h), so it is never above a distance the search would push.
  */
 #include <math.h>
 #include <stdlib.h>
