@@ -420,7 +420,7 @@ SECTION_TYPES = {
     5: ("KEYS", lambda s, b: np.frombuffer(b, "<u8")),
     6: ("ID_ORDER", lambda s, b: np.frombuffer(b, "<u4")),
     7: ("COLD_REF", None),
-    16: ("HNSW_META", None), 17: ("HNSW_NODES", None), 18: ("HNSW_UPPER", None),
+    16: ("HNSW_META", None), 17: ("HNSW_NODES", None), 18: ("HNSW_UPPER", None), 19: ("HNSW_SUMMARY", None),
     32: ("IVF_META", None), 33: ("IVF_CENTROIDS", None), 34: ("IVF_OFFSETS", None),
     35: ("IVF_ROWS", None), 36: ("IVF_VECTORS", None),
     48: ("SQ8_PARAMS", None), 49: ("SQ8_CODES", None), 50: ("SQ8_NORMS", None),
@@ -757,6 +757,46 @@ class Hnsw:
         if n and (self.level_of[self.entry] != self.max_level or self.level_of.max() != self.max_level):
             raise Damage(name, f"HNSW entry node {self.entry} is not on max_level {self.max_level}")
         self.l2_form = self.metric == 1 and A + 4 > (d + 63) // 64 * 64
+        self.summary = self.read_summary(seg)
+
+    def read_summary(self, seg):
+        """HNSW_SUMMARY (SPEC 5.5.1) checked as [R-HNSW-SUMMARY] requires: (centres, radii) as
+        float64, or None when the segment has none."""
+        b, name, d = seg.raw(19), seg.name, seg.dim
+        if b is None:
+            return None
+        if len(b) < 20:
+            raise Damage(name, "HNSW_SUMMARY is too short")
+        version, c, dim, metric = struct.unpack_from("<IIII", b, 0)
+        if version != 1 or dim != d or metric != seg.metric:
+            raise Damage(name, "HNSW_SUMMARY version, dim or metric differ from the segment's")
+        if not 1 <= c <= min(seg.rows, 64):
+            raise Damage(name, f"HNSW_SUMMARY: {c} centres for {seg.rows} rows")
+        if len(b) != 20 + 4 * c * (d + 1):
+            raise Damage(name, f"HNSW_SUMMARY is {len(b)} bytes, not {20 + 4 * c * (d + 1)}")
+        if u32(b, len(b) - 4) != crc32(b[:-4]):
+            raise Damage(name, "HNSW_SUMMARY checksum mismatch")
+        cent = np.frombuffer(b, "<f4", c * d, 16).reshape(c, d).astype(F64)
+        rad = np.frombuffer(b, "<f4", c, 16 + 4 * c * d).astype(F64)
+        if not (np.all(np.isfinite(cent)) and np.all(np.isfinite(rad)) and np.all(rad >= 0)):
+            raise Damage(name, "HNSW_SUMMARY: a centre or radius not finite, or a negative radius")
+        return cent, rad
+
+    def lower_bound(self, q):
+        """SPEC 5.5.1 The bound, with its rounding margin: at most the distance of q to any row."""
+        cent, rad = self.summary
+        d = self.dim
+        eps = 2.0 * (d + 16) * 2.0 ** -24
+        q = q.astype(F64)
+        qs = float(np.sqrt(q @ q))
+        if self.metric == 2:
+            cn = np.sqrt((cent * cent).sum(axis=1))
+            return float((-(cent @ q) - qs * rad - eps * qs * (cn + rad)).min())
+        if self.metric == 3:
+            q = q / qs if qs > 0 else q * 0
+        g = np.maximum(np.sqrt(((q - cent) ** 2).sum(axis=1)) - rad, 0)
+        lb = float((g * g).min())
+        return lb / 2 - 4 * eps - 1e-6 if self.metric == 3 else lb * (1 - eps)
 
     def upper_record(self, k, l, name="segment"):
         """(level, links on level l) of node k's HNSW_UPPER record, checked ([R-HNSW-CHECK])."""
@@ -881,6 +921,20 @@ class Hnsw:
     def verify(self, seg):
         P = lambda tag, msg: index_problem(tag, seg, msg)
         probs, n, d, A, M, M0 = [], self.rows, self.dim, self.A, self.M, self.M0
+        # the summary: every row within the radius of some centre, and c as the writer picks it
+        if self.summary is None and n:
+            probs.append(P("hnsw-summary", "no HNSW_SUMMARY, which the writer emits with every HNSW index"))
+        elif self.summary is not None:
+            cent, rad = self.summary
+            x = normalised(seg).astype(F64)
+            out = 0
+            for i in range(0, n, 4096):
+                dd = np.sqrt(((x[i:i + 4096, None, :] - cent[None]) ** 2).sum(axis=2))
+                out += int(((dd - rad[None]).min(axis=1) > 1e-9 * (1 + rad.max())).sum())
+            if out:
+                probs.append(P("hnsw-summary", f"{out} rows lie outside every ball of HNSW_SUMMARY"))
+            if len(rad) != min(64, max(1, n // 256)):
+                probs.append(P("hnsw-summary", f"{len(rad)} centres, the writer picks min(64, max(1, rows/256))"))
         b = self.blocks
         if n and (b[:, d:A].any() or b[:, A + 16 + 4 * M0:].any()):
             probs.append(P("hnsw-padding", "HNSW_NODES padding bytes are not zero"))
@@ -1610,7 +1664,7 @@ def check(path):
 
 # ---- every byte: the deep checks and the comparison with vec-query ---------------------------
 
-SECTION_ORDER = [1, 7, 2, 3, 5, 4, 6, 16, 17, 18, 32, 33, 34, 35, 36, 48, 49, 50, 56, 57, 58]
+SECTION_ORDER = [1, 7, 2, 3, 5, 4, 6, 16, 17, 18, 19, 32, 33, 34, 35, 36, 48, 49, 50, 56, 57, 58]
 LINE_ORDER = ["vecseg-manifest", "generation", "dim", "metric", "keys", "next-id", "next-lsn",
               "next-ingest-file", "next-maint-file", "setting", "shard", "node", "growing", "sealed",
               "tombstones", "crc32"]
@@ -1648,14 +1702,14 @@ def check_segment_deep(seg):
     if idx is not None:
         probs += idx.verify(seg)
         kinds = [t for t in types if t >= 16]
-        want = [16, 17, 18] if isinstance(idx, Hnsw) else \
+        want = [16, 17, 18] + ([19] if seg.rows else []) if isinstance(idx, Hnsw) else \
             [32, 33, 34, 35] + {2: [36], 4: [48, 49, 50], 3: [56, 57, 58]}[idx.kind]
         if idx.metric != 1:
             want = [t for t in want if t not in (50, 58)]
         if kinds != want:
             probs.append(P("index-sections", f"index sections {kinds}, the writer emits {want}"))
         flags = {t: seg.sections[t].flags for t in kinds}
-        if any(flags[t] != (1 if isinstance(idx, Hnsw) else 0) for t in kinds):
+        if any(flags[t] != (1 if isinstance(idx, Hnsw) and t != 19 else 0) for t in kinds):
             probs.append(P("index-sections", "an index section's required bit is not as SPEC 5.5 gives it"))
     return probs
 
@@ -1720,6 +1774,14 @@ def compare(snap, Q, k, tool_default, tool_exhaustive, rank16=False):
             reach = idx.reachable()
             for node in np.flatnonzero(~reach):
                 hnsw_rows[int(p.ids[idx.row_of[node]])] = seg.name
+    # [R-SUMMARY-SKIP] rests on the bound: never above a distance to a row of its segment
+    for p, seg, idx, xn, gone in S.parts:
+        if isinstance(idx, Hnsw) and idx.summary is not None:
+            for qi, q in enumerate(Q):
+                lb, best = idx.lower_bound(q), float(exact_distances(S.metric, q, p.vecs, xn).min())
+                if lb > best:
+                    probs.append(Problem("summary-bound", f"{seg.name}: query {qi}: bound {lb!r} above the "
+                                                          f"least distance {best!r}"))
     for qi in range(len(Q)):
         t = tool_exhaustive[qi]
         if not same_hits(t, exact[qi]):

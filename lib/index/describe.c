@@ -23,7 +23,8 @@ const char *vs_section_name(uint32_t type)
         {VF_SEC_KEYS, "KEYS"},             {VF_SEC_ID_ORDER, "ID_ORDER"},
         {VF_SEC_COLD_REF, "COLD_REF"},
         {VS_SEC_HNSW_META, "HNSW_META"},   {VS_SEC_HNSW_NODES, "HNSW_NODES"},
-        {VS_SEC_HNSW_UPPER, "HNSW_UPPER"}, {VS_SEC_IVF_META, "IVF_META"},
+        {VS_SEC_HNSW_UPPER, "HNSW_UPPER"}, {VS_SEC_HNSW_SUMMARY, "HNSW_SUMMARY"},
+        {VS_SEC_IVF_META, "IVF_META"},
         {VS_SEC_IVF_CENTROIDS, "IVF_CENTROIDS"}, {VS_SEC_IVF_OFFSETS, "IVF_OFFSETS"},
         {VS_SEC_IVF_ROWS, "IVF_ROWS"},     {VS_SEC_IVF_VECTORS, "IVF_VECTORS"},
         {VS_SEC_SQ8_PARAMS, "SQ8_PARAMS"}, {VS_SEC_SQ8_CODES, "SQ8_CODES"},
@@ -50,6 +51,15 @@ int vs_index_describe(const vf_seg *s, char *out, size_t len, vf_error *err)
                  " max-level=%u entry=%u stride=%u code=%s upper-words=%" PRIu64 " seed=%" PRIu64,
                  m.version, m.M, m.M0, m.ef_construction, m.rows, m.max_level, m.entry, m.stride,
                  m.code_kind == HNSW_CODE_U8 ? "u8" : "unknown", m.upper_words, m.seed);
+        /* the summary's centres (SPEC.md 5.5.1 HNSW_SUMMARY), when the segment has one */
+        uint64_t slen;
+        const uint8_t *sp = vf_seg_section(s, VS_SEC_HNSW_SUMMARY, &slen);
+        size_t used = strlen(out);
+        if (sp && slen >= 8 && used < len) {
+            uint32_t c;
+            memcpy(&c, sp + 4, 4);
+            snprintf(out + used, len - used, " summary=%u", c);
+        }
         return 0;
     }
     if ((p = vf_seg_section(s, VS_SEC_IVF_META, &mlen)) != NULL) {

@@ -2,6 +2,7 @@
  * index.c - index types, the AUTO choice, the exact distance of a row, and dispatch to the
  * index modules (HNSW in hnsw/, the IVF family in ivf/).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ struct vs_index {
     int type;
     void *impl;
     const vs_rows_view *rows;
+    vs_summary *summary;     /* HNSW_SUMMARY, or NULL */
 };
 
 static const char *names[] = {"flat", "hnsw", "ivf_flat", "ivf_pq", "ivf_sq8"};
@@ -106,6 +108,13 @@ int vs_index_open(vs_index **out, const vf_seg *seg, const vs_rows_view *rows, v
         free(ix);
         return rc;
     }
+    /* a damaged summary refuses the segment like any damaged index section: a wrong ball
+       would make searches pass over rows [R-HNSW-SUMMARY] */
+    if (type == VS_INDEX_HNSW && (rc = vs_summary_open(&ix->summary, seg, err)) != 0) {
+        ops->close(ix->impl);
+        free(ix);
+        return rc;
+    }
     if (ix->type < 0) {
         /* IVF meta's first u32 is its kind (SPEC.md 5.5) */
         uint64_t len;
@@ -121,8 +130,16 @@ void vs_index_close(vs_index *ix)
     if (!ix)
         return;
     ix->ops->close(ix->impl);
+    vs_summary_close(ix->summary);
     free(ix);
 }
+
+float vs_index_lower_bound(const vs_index *ix, const float *q, float qn)
+{
+    return ix && ix->summary ? vs_summary_lower_bound(ix->summary, q, qn) : -INFINITY;
+}
+
+uint32_t vs_index_summary_count(const vs_index *ix) { return ix ? vs_summary_count(ix->summary) : 0; }
 
 int vs_index_type_of(const vs_index *ix) { return ix ? ix->type : VS_INDEX_FLAT; }
 

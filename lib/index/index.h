@@ -110,6 +110,18 @@ void vs_index_scratch_free(const vs_index *ix, void *scratch);
 int vs_index_search(const vs_index *ix, const float *q, float qn, const vs_query_params *qp, const uint8_t *deleted,
                     vs_topk *t, void *scratch, vf_error *err);
 
+/* A lower bound on the internal distance (SPEC.md section 9) of q (squared norm qn) to every
+   row of ix's segment, deleted or not, from the segment's summary (SPEC.md 5.5.1
+   HNSW_SUMMARY), never above the distance a search of ix would push for a row; -INFINITY
+   when ix has none (a segment written before summaries, FLAT or IVF).  Costs O(c * dim), c
+   the summary's centres (at most 64). */
+float vs_index_lower_bound(const vs_index *ix, const float *q, float qn);
+/* The summary's centres, 0 when ix has none. */
+uint32_t vs_index_summary_count(const vs_index *ix);
+/* search/search.c: the segment searches that summaries let run and pass over since the
+   process started, over every thread (for measurements). */
+void vs_search_summary_counts(unsigned long long *searched, unsigned long long *skipped);
+
 /* Groups (SPEC.md 5.5.2): IVF indexes whose quantisers are byte-identical search as one.
    vs_index_same_quantiser: whether b may join the group a leads (1) or not (0); the first
    yes for a pair is confirmed byte by byte and remembered, so later calls cost a compare.

@@ -21,6 +21,21 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
 extern const vs_index_ops vs_hnsw_ops;
 #define VS_SEC_HNSW_META 16          /* the section whose presence marks an HNSW index */
 
+/* HNSW_SUMMARY (hnsw_summary.c, SPEC.md 5.5.1): balls holding every row of a segment, and the
+   lower bound they give on a query's internal distance to its rows (index.h,
+   vs_index_lower_bound).  Written by vs_hnsw_build; a segment without one is searched whole. */
+#define VS_SEC_HNSW_SUMMARY 19
+#define VS_SUMMARY_ROWS_PER 256      /* c = min(VS_SUMMARY_MAX, max(1, rows / VS_SUMMARY_ROWS_PER)) */
+#define VS_SUMMARY_MAX 64
+typedef struct vs_summary vs_summary;
+uint32_t vs_summary_count_for(uint64_t rows);  /* c for a segment of rows rows (0 for none) */
+int vs_hnsw_summary_write(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
+/* Opens and checks seg's summary [R-HNSW-SUMMARY]; *s is NULL when seg has none. */
+int vs_summary_open(vs_summary **s, const vf_seg *seg, vf_error *err);
+void vs_summary_close(vs_summary *s); /* accepts NULL */
+uint32_t vs_summary_count(const vs_summary *s);
+float vs_summary_lower_bound(const vs_summary *s, const float *q, float qn);
+
 /* IVF_FLAT, IVF_PQ, IVF_SQ8 (ivf/): sections 32..63. */
 int vs_ivf_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err);
 extern const vs_index_ops vs_ivf_ops;

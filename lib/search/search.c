@@ -21,6 +21,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib_internal.h"
 #include "simd/metric.h"
@@ -203,11 +204,144 @@ static int groups_on(void)
     return !(e && e[0] == '0' && e[1] == 0);
 }
 
+/* Whether HNSW segments with a summary are passed over when they cannot contribute
+   (search_bounded): on unless VECSEG_SUMMARY=0, which tests and measurements use to compare. */
+static int summary_on(void)
+{
+    const char *e = getenv("VECSEG_SUMMARY");
+    return !(e && e[0] == '0' && e[1] == 0);
+}
+
+/* Segment searches run and passed over by search_bounded, over the process (for
+   measurements: vs_search_summary_counts). */
+static _Atomic unsigned long long bounded_searched, bounded_skipped;
+
+void vs_search_summary_counts(unsigned long long *searched, unsigned long long *skipped)
+{
+    *searched = bounded_searched;
+    *skipped = bounded_skipped;
+}
+
+/* Pushes the hits of a search of one index (local; row numbers, or for a group member << 32
+   | row) into h as ids. */
+static int push_local(task *t, const vs_topk *local, const size_t *grp, size_t n, vs_topk *h)
+{
+    for (size_t j = 0; j < local->n; j++) {
+        /* a group's hits carry their member above the row number */
+        uint64_t mem = n > 1 ? local->h[j].id >> 32 : 0, row = n > 1 ? local->h[j].id & 0xffffffffu : local->h[j].id;
+        const vs_part *p = mem < n ? t->pieces[grp[mem]].part : NULL;
+        if (!p || row >= p->n)
+            return vf_fail(&t->err, VF_ECORRUPT, "index returned row %llu of %zu", (unsigned long long)row,
+                           p ? p->n : 0);
+        vs_topk_push(h, local->h[j].dist, p->ids[row]);
+    }
+    return 0;
+}
+
+/* Queries search_bounded takes at once: at most BOUNDED_QBLOCK, and their bounds at most
+   BOUNDED_CELLS floats whatever the segment count. */
+#define BOUNDED_QBLOCK 1024
+#define BOUNDED_CELLS (1u << 20)
+
+/* Searches piece sp[i] for query qi of t into tk, with the scratch scr[i] (taken when a query
+   first needs it: a segment every query passes over costs no memory). */
+static int bounded_one(task *t, vs_topk *tk, const size_t *sp, size_t i, void **scr, size_t qi, vs_hit *rows)
+{
+    size_t pi = sp[i];
+    const vs_part *part = t->pieces[pi].part;
+    if (!scr[i] && !(scr[i] = vs_index_scratch_new(part->index)))
+        return VF_ENOMEM;
+    vs_topk local;
+    vs_topk_init(&local, rows, t->k);
+    int rc = vs_index_search(part->index, t->q + qi * t->s->m.dim, t->qn[qi], t->qp, part->deleted, &local, scr[i],
+                             &t->err);
+    return rc ? rc : push_local(t, &local, &pi, 1, &tk[qi - t->q0]);
+}
+
+/* Searches the ns pieces sp (indexes with a summary), passing over a segment for a query when
+   the segment's lower bound (vs_index_lower_bound) is strictly above the query's k-th
+   distance with k hits held: every row of it is then farther than k hits already held, so
+   the answer is the one searching every segment gives (a row at exactly the k-th distance may
+   still enter by its id, [R-SEARCH-ORDER], so an equal bound is searched) [R-SUMMARY-SKIP].
+   Run after every other piece, whose hits tighten the k-th distance first.
+   Two passes over a block of queries, each grouping the queries by segment so that one
+   segment's graph serves many queries in a row (a query walking every segment in turn would
+   keep no graph in cache): first each query's segment of least bound, which most often holds
+   its nearest rows and so makes its k-th distance tight; then every segment in manifest order
+   for the queries whose bound it does not exceed. */
+static int search_bounded(task *t, vs_topk *tk, const size_t *sp, size_t ns, vs_hit *rows)
+{
+    uint32_t d = t->s->m.dim;
+    size_t qb = BOUNDED_CELLS / (ns ? ns : 1);
+    qb = qb < 1 ? 1 : qb > BOUNDED_QBLOCK ? BOUNDED_QBLOCK : qb;
+    void **scr = calloc(ns ? ns : 1, sizeof *scr);
+    float *lb = malloc(qb * (ns ? ns : 1) * sizeof *lb);       /* lb[j * ns + i]: query j, piece i */
+    size_t *first = malloc(qb * sizeof *first), *by = malloc(qb * sizeof *by);
+    size_t *start = malloc((ns + 1) * sizeof *start);          /* the first pass's buckets */
+    int rc = scr && lb && first && by && start ? 0 : VF_ENOMEM;
+    for (size_t i = 0; scr && t->scratch && i < ns; i++) /* the worker's cached scratch (run_task) */
+        scr[i] = t->scratch[sp[i]];
+    unsigned long long searched = 0, skipped = 0;
+    for (size_t q0 = t->q0; rc == 0 && q0 < t->q1; q0 += qb) {
+        size_t nb = t->q1 - q0 < qb ? t->q1 - q0 : qb;
+        memset(start, 0, (ns + 1) * sizeof *start);
+        for (size_t j = 0; j < nb; j++) {
+            float *l = lb + j * ns;
+            first[j] = 0;
+            for (size_t i = 0; i < ns; i++) {
+                l[i] = vs_index_lower_bound(t->pieces[sp[i]].part->index, t->q + (q0 + j) * d, t->qn[q0 + j]);
+                first[j] = l[i] < l[first[j]] ? i : first[j];
+            }
+            start[first[j] + 1]++;
+        }
+        /* pass 1: each query's least bound, queries grouped by segment (a counting sort) */
+        for (size_t i = 0; i < ns; i++)
+            start[i + 1] += start[i];
+        for (size_t j = 0; j < nb; j++)
+            by[start[first[j]]++] = j;
+        for (size_t a = 0; rc == 0 && a < nb; a++) {
+            size_t j = by[a];
+            if (lb[j * ns + first[j]] > vs_topk_bound(&tk[q0 + j - t->q0])) {
+                skipped++;
+                continue;
+            }
+            rc = bounded_one(t, tk, sp, first[j], scr, q0 + j, rows);
+            searched++;
+        }
+        /* pass 2: every other segment, for the queries it may still serve */
+        for (size_t i = 0; rc == 0 && i < ns; i++)
+            for (size_t j = 0; rc == 0 && j < nb; j++) {
+                if (i == first[j])
+                    continue;
+                if (lb[j * ns + i] > vs_topk_bound(&tk[q0 + j - t->q0])) {
+                    skipped++;
+                    continue;
+                }
+                rc = bounded_one(t, tk, sp, i, scr, q0 + j, rows);
+                searched++;
+            }
+    }
+    bounded_searched += searched;
+    bounded_skipped += skipped;
+    for (size_t i = 0; scr && i < ns; i++)
+        if (t->scratch)
+            t->scratch[sp[i]] = scr[i];
+        else
+            vs_index_scratch_free(t->pieces[sp[i]].part->index, scr[i]);
+    free(scr);
+    free(lb);
+    free(first);
+    free(by);
+    free(start);
+    return rc;
+}
+
 /* Searches the indexed pieces one query at a time: the index pushes row
    numbers, which become ids here.  IVF segments whose quantisers are equal
    (SPEC.md 5.5.2 [R-IVF-GROUP]) form a group led by its first piece and are
    searched together: the query-side work (ranking the lists, the tables) is
-   paid once per group, not per segment. */
+   paid once per group, not per segment.  Indexes with a summary
+   (HNSW_SUMMARY) go last, through search_bounded, unless summary_on says no. */
 static int search_indexes(task *t, vs_topk *tk)
 {
     uint32_t d = t->s->m.dim;
@@ -217,11 +351,16 @@ static int search_indexes(task *t, vs_topk *tk)
     const vs_index **ix = malloc((np ? np : 1) * sizeof *ix);
     const uint8_t **del = malloc((np ? np : 1) * sizeof *del);
     uint8_t *taken = calloc(np ? np : 1, 1);
-    int rc = rows && grp && ix && del && taken ? 0 : VF_ENOMEM, grouping = groups_on();
+    size_t *sp = malloc((np ? np : 1) * sizeof *sp), ns = 0; /* pieces for search_bounded */
+    int rc = rows && grp && ix && del && taken && sp ? 0 : VF_ENOMEM, grouping = groups_on(), bounding = summary_on();
     for (size_t pi = 0; rc == 0 && pi < np; pi++) {
         const vs_part *part = t->pieces[pi].part;
         if (!part->index || taken[pi])
             continue;
+        if (bounding && vs_index_summary_count(part->index)) {
+            sp[ns++] = pi;
+            continue;
+        }
         size_t n = 0;
         grp[n++] = pi;
         for (size_t pj = pi + 1; grouping && pj < np; pj++) {
@@ -248,28 +387,22 @@ static int search_indexes(task *t, vs_topk *tk)
                 rc = vs_index_search_group(ix, n, del, q, t->qn[qi], t->qp, &local, scratch, &t->err);
             else
                 rc = vs_index_search(part->index, q, t->qn[qi], t->qp, part->deleted, &local, scratch, &t->err);
-            for (size_t j = 0; rc == 0 && j < local.n; j++) {
-                /* a group's hits carry their member above the row number */
-                uint64_t mem = n > 1 ? local.h[j].id >> 32 : 0, row = n > 1 ? local.h[j].id & 0xffffffffu : local.h[j].id;
-                const vs_part *p = mem < n ? t->pieces[grp[mem]].part : NULL;
-                if (!p || row >= p->n) {
-                    rc = vf_fail(&t->err, VF_ECORRUPT, "index returned row %llu of %zu", (unsigned long long)row,
-                                 p ? p->n : 0);
-                    break;
-                }
-                vs_topk_push(&tk[qi - t->q0], local.h[j].dist, p->ids[row]);
-            }
+            if (rc == 0)
+                rc = push_local(t, &local, grp, n, &tk[qi - t->q0]);
         }
         if (t->scratch)
             t->scratch[pi] = scratch;
         else
             vs_index_scratch_free(part->index, scratch);
     }
+    if (rc == 0 && ns)
+        rc = search_bounded(t, tk, sp, ns, rows);
     free(rows);
     free(grp);
     free(ix);
     free(del);
     free(taken);
+    free(sp);
     return rc;
 }
 

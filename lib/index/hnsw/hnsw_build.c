@@ -876,6 +876,8 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
     rc = repair_reach(b);
     if (!rc)
         rc = write_sections(b, bp->seed, w, err);
+    if (!rc) /* after the graph's sections: types ascend (SPEC.md 5.5.1) */
+        rc = vs_hnsw_summary_write(bp, rows, w, err);
 out:
     if (rc == VF_ENOMEM)
         vf_fail(err, rc, "hnsw: out of memory");
