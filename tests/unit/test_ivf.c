@@ -564,11 +564,11 @@ static int ghit_cmp(const void *a, const void *b)
     return x->d < y->d ? -1 : x->d > y->d ? 1 : x->r < y->r ? -1 : x->r > y->r;
 }
 
-/* Segments sharing one quantiser, searched as a group, answer exactly as one segment of all
-   their rows built with that quantiser: the same lists probed, the same codes, the same
-   candidates and the same k best, deleted rows included.  Parts: 1500 rows, 10 rows (fewer
-   than the lists: a version 2 IVF_META), the rest.  With IVF_FLAT probing every list, the
-   group's answer is the brute force over all rows. */
+/* Segments sharing one quantiser, searched as a group, answer exactly as their members
+   searched one by one and merged by (distance, row): each member keeps its own live rows,
+   candidates and k best [R-IVF-GROUP], deleted rows included.  Parts: 1500 rows, 10 rows
+   (fewer than the lists: a version 2 IVF_META), the rest.  With IVF_FLAT probing every list,
+   the group's answer is the brute force over all rows. */
 static void test_group(int kind, int metric)
 {
     vs_build_params bp = {.type = kind, .nlist = 64, .seed = 9, .threads = 2};
@@ -626,15 +626,23 @@ static void test_group(int kind, int metric)
         for (int i = 0; i < NQ; i++) {
             const float *q = qs + i * D;
             float qn = vs_dot(q, q, D);
-            vs_hit b1[K], b2[K];
-            vs_topk t1, t2;
-            vs_topk_init(&t1, b1, K);
+            vs_hit b2[K];
+            vs_topk t2;
             vs_topk_init(&t2, b2, K);
-            errs += vs_index_search(u.ix, q, qn, &qps[v], del, &t1, u.scratch, &e) != 0;
             errs += vs_index_search_group(ix, 3, pd, q, qn, &qps[v], &t2, part[0].scratch, &e) != 0;
-            ghit g1[K], g2[K];
-            for (size_t j = 0; j < t1.n; j++)
-                g1[j] = (ghit){t1.h[j].dist, t1.h[j].id};
+            /* the members one by one, each with its own scratch, merged */
+            ghit g1[3 * K], g2[K];
+            size_t n1 = 0;
+            for (int p = 0; p < 3; p++) {
+                vs_hit bp[K];
+                vs_topk tp;
+                vs_topk_init(&tp, bp, K);
+                errs += vs_index_search(ix[p], q, qn, &qps[v], pd[p], &tp, part[p].scratch, &e) != 0;
+                for (size_t j = 0; j < tp.n; j++)
+                    g1[n1++] = (ghit){tp.h[j].dist, cut[p] + tp.h[j].id};
+            }
+            qsort(g1, n1, sizeof *g1, ghit_cmp);
+            vs_topk t1 = {.n = n1 < K ? n1 : K};
             for (size_t j = 0; j < t2.n; j++) {
                 uint64_t mem = t2.h[j].id >> 32, row = t2.h[j].id & 0xffffffffu;
                 g2[j] = (ghit){t2.h[j].dist, mem < 3 ? cut[mem] + row : N};
