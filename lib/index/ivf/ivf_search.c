@@ -87,11 +87,6 @@ typedef struct ivf {
     size_t c16_dim;
 } ivf;
 
-typedef struct pair {         /* a list and its distance to the query */
-    float d;
-    uint32_t l;
-} pair;
-
 typedef struct hit {          /* a hit as the search ranks it: by (d, id), carrying its row and group member */
     float d;
     uint32_t row, mem;
@@ -106,7 +101,7 @@ typedef struct best {         /* the k best hits: a max-heap, h[0] the worst kep
 
 typedef struct scratch {
     float *cd;                /* nlist: the lists' distances to the query, for ranking */
-    pair *pr;                 /* nlist: the probe order */
+    uint64_t *pr;             /* nlist: the probe order, as list_key values */
     float *qx, *w;            /* d: the (normalised) query; SQ8 weights */
     float *q16;               /* c16_dim: the query scaled as the f16 centroids */
     float *lut;               /* PQ: pq_m * 256 */
@@ -371,54 +366,87 @@ static int hits_reserve(hit **buf, size_t *have, size_t cap)
     return 0;
 }
 
-static int pair_before(pair a, pair b) { return a.d < b.d || (a.d == b.d && a.l < b.l); }
-
-static int pair_cmp(const void *a, const void *b)
+/* A list's rank key: its distance mapped to an integer of the same order (the sign bit
+   flipped for positive values, every bit for negative ones; -0 is first made +0 so it ties
+   with +0 as the float comparison does), above its list number: one integer comparison
+   orders by (distance, list).  NaN distances were mapped to +inf. */
+static inline uint64_t list_key(float d, uint32_t l)
 {
-    const pair *x = a, *y = b;
-    return pair_before(*x, *y) ? -1 : pair_before(*y, *x) ? 1 : 0;
+    d += 0.0f; /* -0 + +0 = +0 */
+    uint32_t u;
+    memcpy(&u, &d, sizeof u);
+    u = u >> 31 ? ~u : u | 0x80000000u;
+    return (uint64_t)u << 32 | l;
 }
 
-static void sift_down(pair *h, size_t n, size_t i)
+static void sort_keys(uint64_t *a, size_t n)
 {
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            return;
-        if (c + 1 < n && pair_before(h[c], h[c + 1]))
-            c++;
-        if (!pair_before(h[i], h[c]))
-            return;
-        pair t = h[i];
-        h[i] = h[c];
-        h[c] = t;
-        i = c;
-    }
-}
-
-/* The np nearest lists, ascending by (distance, list): a max-heap of np
-   over all lists, then heapsort.  NaN distances were mapped to +inf, so the
-   order is total and equals the first np of a full sort. */
-static void select_lists(const float *cd, uint32_t nlist, uint32_t np, pair *h)
-{
-    for (uint32_t l = 0; l < nlist; l++) {
-        pair p = {cd[l], l};
-        if (l < np) {
-            h[l] = p;
-            if (l + 1 == np)
-                for (size_t i = np / 2; i-- > 0;)
-                    sift_down(h, np, i);
-        } else if (pair_before(p, h[0])) {
-            h[0] = p;
-            sift_down(h, np, 0);
+    while (n > 16) { /* quicksort on the larger part's loop, recursion on the smaller */
+        uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
+        uint64_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        size_t i = 0, j = n - 1;
+        for (;;) { /* Hoare: keys are distinct */
+            while (a[i] < piv)
+                i++;
+            while (a[j] > piv)
+                j--;
+            if (i >= j)
+                break;
+            uint64_t t = a[i];
+            a[i++] = a[j];
+            a[j--] = t;
+        }
+        size_t left = j + 1; /* a[0..left) <= piv <= a[left..n) */
+        if (left < n - left) {
+            sort_keys(a, left);
+            a += left;
+            n -= left;
+        } else {
+            sort_keys(a + left, n - left);
+            n = left;
         }
     }
-    for (size_t e = np; e > 1; e--) {
-        pair t = h[0];
-        h[0] = h[e - 1];
-        h[e - 1] = t;
-        sift_down(h, e - 1, 0);
+    for (size_t i = 1; i < n; i++) {
+        uint64_t v = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > v; j--)
+            a[j] = a[j - 1];
+        a[j] = v;
     }
+}
+
+/* The np nearest lists, ascending by (distance, list), in key[0..np): every list's key,
+   a quickselect that leaves the np smallest first (keys are distinct: list numbers
+   differ), then a sort of those and at most 16 more.  The keys give the same order as a full sort by (distance, list). */
+static void select_lists(const float *cd, uint32_t nlist, uint32_t np, uint64_t *key)
+{
+    for (uint32_t l = 0; l < nlist; l++)
+        key[l] = list_key(cd[l], l);
+    size_t lo = 0, hi = nlist; /* the np-th smallest lies in key[lo..hi) */
+    while (np < nlist && hi - lo > 16) {
+        uint64_t *a = key + lo;
+        size_t n = hi - lo;
+        uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
+        uint64_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (a[i] < piv)
+                i++;
+            while (a[j] > piv)
+                j--;
+            if (i >= j)
+                break;
+            uint64_t t = a[i];
+            a[i++] = a[j];
+            a[j--] = t;
+        }
+        size_t mid = lo + j + 1; /* key[lo..mid) <= piv <= key[mid..hi) */
+        if (np < mid)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    sort_keys(key, hi); /* np <= hi <= np + 16, or nlist */
 }
 
 typedef struct run {
@@ -668,17 +696,17 @@ static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *d
     r.qx = prepare(x, s, q, qn, vs_sq8_i16_ready());
     select_lists(s->cd, nlist, np, s->pr);
     for (uint32_t i = 0; i < np; i++) {
-        int rc = scan_group(&r, xs, nx, deleted, s->pr[i].l, err);
+        int rc = scan_group(&r, xs, nx, deleted, (uint32_t)s->pr[i], err);
         if (rc)
             return rc;
     }
     if (r.live < k && np < nlist) {
         /* too few live rows in the nearest lists: go on in the same order [R-IVF-LIVE] */
         for (uint32_t l = 0; l < nlist; l++)
-            s->pr[l] = (pair){s->cd[l], l};
-        qsort(s->pr, nlist, sizeof *s->pr, pair_cmp);
+            s->pr[l] = list_key(s->cd[l], l);
+        sort_keys(s->pr, nlist);
         for (uint32_t i = np; i < nlist && r.live < k; i++) {
-            int rc = scan_group(&r, xs, nx, deleted, s->pr[i].l, err);
+            int rc = scan_group(&r, xs, nx, deleted, (uint32_t)s->pr[i], err);
             if (rc)
                 return rc;
         }
