@@ -568,7 +568,8 @@ static int lrank_cmp(const void *a, const void *b)
    as brute force over those lists' rows.  Rows sit on a 16 x 16 integer grid (each point
    repeated, one list per point) and queries on the half-integer grid, so many lists tie at
    the nprobe-th distance and every distance is exact, in f32, f16 and double alike, on every
-   instruction-set level. */
+   instruction-set level; the repeated rows tie at the k-th distance too, where the k best
+   go by id. */
 static void test_probe_order(const char *level)
 {
     int d0 = D;

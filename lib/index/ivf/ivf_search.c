@@ -93,11 +93,20 @@ typedef struct hit {          /* a hit as the search ranks it: by (d, id), carry
     uint64_t id;
 } hit;
 
-typedef struct best {         /* the k best hits: a max-heap, h[0] the worst kept once n == k */
+/* The k best hits, kept as a reservoir: hits within thr are appended to h (room for
+   best_room(k)); when it is full, a selection keeps the k best and thr becomes the largest
+   of their distances.  A hit beyond thr can never be among the k best (k hits already
+   rank before it), so the k best of all offered are the k best of what is kept; a push is
+   one comparison and one store, where a heap of k sifted each one. */
+typedef struct best {
     hit *h;
     size_t n, k;
+    float thr;                /* +inf until the first selection */
+    float *sd;                /* 2 * best_room(k) floats of scratch for best_trim */
     uint32_t mem;             /* the group member whose rows are pushed now */
 } best;
+
+static size_t best_room(size_t k) { return k < 32 ? k + 32 : 2 * k; }
 
 typedef struct scratch {
     float *cd;                /* nlist: the lists' distances to the query, for ranking */
@@ -114,6 +123,8 @@ typedef struct scratch {
     size_t cand_cap;
     hit *res;                 /* the k best */
     size_t res_cap;
+    float *sd;                /* best_trim's scratch: 2 * sd_cap floats */
+    size_t sd_cap;
 } scratch;
 
 /* Builds the f16 copy once per open index (under the lock); leaves
@@ -311,6 +322,7 @@ static void ivf_scratch_free(void *p)
     free(s->buf);
     free(s->cand);
     free(s->res);
+    free(s->sd);
     free(s->q16);
     free(s->w16);
     free(s);
@@ -325,32 +337,133 @@ static inline int hit_before(const hit *a, const hit *b)
                                                                   (a->row == b->row && a->mem < b->mem)))));
 }
 
+/* Leaves the k best by hit_before in a[0..k) (of n): a quickselect, the median of three
+   swapped first so each partition (Hoare's, pivot first) leaves both sides non-empty. */
+static void hits_select(hit *a, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n; /* a[0..lo) <= a[lo..hi) <= a[hi..n), lo <= k <= hi */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2, last = hi - 1, m = lo;
+        if (hit_before(&a[mid], &a[lo]) != hit_before(&a[mid], &a[last]))
+            m = mid;
+        else if (hit_before(&a[last], &a[lo]) != hit_before(&a[last], &a[mid]))
+            m = last;
+        hit piv = a[m];
+        a[m] = a[lo];
+        a[lo] = piv;
+        size_t i = lo, j = hi;
+        for (;;) { /* a[lo] is piv: the i scan stops there first */
+            do
+                j--;
+            while (hit_before(&piv, &a[j]));
+            while (hit_before(&a[i], &piv))
+                i++;
+            if (i >= j)
+                break;
+            hit t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+            i++;
+        }
+        /* a[lo..j] <= piv <= a[j+1..hi), lo <= j < hi - 1 */
+        if (k <= j)
+            hi = j + 1;
+        else
+            lo = j + 1;
+    }
+}
+
+/* The (k+1)-th smallest of a[0..n) (k < n; no NaN), a and b n floats of scratch each (a
+   is overwritten): a quickselect whose partitions write each value to both ends of the
+   other buffer and advance one end, so the loop has no branch on the data. */
+static float kth_smallest(float *a, float *b, size_t n, size_t k)
+{
+    while (n > 8) {
+        float x = a[0], y = a[n / 2], z = a[n - 1];
+        float piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        size_t l = 0, r = n - 1;
+        for (size_t i = 0; i < n; i++) {
+            float v = a[i];
+            size_t c = v < piv;
+            b[l] = v;
+            b[r] = v;
+            l += c;
+            r -= 1 - c;
+        }
+        /* b[0..l) < piv <= b[l..n) */
+        if (k < l)
+            n = l;
+        else if (l > 0) {
+            b += l;
+            n -= l;
+            k -= l;
+        } else { /* piv is the smallest: take the values equal to it off the front */
+            size_t e = 0;
+            for (size_t i = 0; i < n; i++) {
+                float v = b[i];
+                size_t c = v == piv;
+                a[e] = v;
+                e += c;
+            }
+            if (k < e)
+                return piv;
+            l = 0;
+            for (size_t i = 0; i < n; i++) {
+                float v = b[i];
+                a[l] = v;
+                l += v != piv;
+            }
+            n = l;
+            k -= e;
+            continue;
+        }
+        float *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 1; i < n; i++) { /* insertion sort of the last few */
+        float v = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > v; j--)
+            a[j] = a[j - 1];
+        a[j] = v;
+    }
+    return a[k];
+}
+
+/* Keeps at least the k best of t's hits (all whose distance is within the k-th smallest;
+   exactly the k best when exact) and lowers thr to that distance.  sd: 2 * best_room(k)
+   floats of scratch. */
+static void best_trim(best *t, float *sd, int exact)
+{
+    if (t->n <= t->k)
+        return;
+    size_t n = t->n;
+    for (size_t i = 0; i < n; i++)
+        sd[i] = t->h[i].d;
+    float kd = kth_smallest(sd, sd + n, n, t->k - 1);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        hit h = t->h[i];
+        t->h[w] = h;
+        w += h.d <= kd;
+    }
+    t->n = w;
+    t->thr = kd;
+    if (w > t->k && (exact || w == best_room(t->k))) { /* ties at kd: by (distance, id) */
+        hits_select(t->h, w, t->k);
+        t->n = t->k;
+    }
+}
+
 /* Offers (d, row) to the k best by (distance, id) [R-SEARCH-ORDER]; NaN never enters. */
 static void best_push(best *t, const ivf *x, float d, uint32_t row)
 {
-    if (t->k == 0 || isnan(d) || (t->n == t->k && d > t->h[0].d))
+    if (!(d <= t->thr) || t->k == 0)
         return;
-    hit y = {d, row, t->mem, x->ids ? x->ids[row] : row};
-    size_t i;
-    if (t->n < t->k) {
-        for (i = t->n++; i > 0 && hit_before(&t->h[(i - 1) / 2], &y); i = (i - 1) / 2)
-            t->h[i] = t->h[(i - 1) / 2];
-    } else {
-        if (!hit_before(&y, &t->h[0]))
-            return;
-        for (i = 0;;) {
-            size_t c = 2 * i + 1;
-            if (c >= t->n)
-                break;
-            if (c + 1 < t->n && hit_before(&t->h[c], &t->h[c + 1]))
-                c++;
-            if (!hit_before(&y, &t->h[c]))
-                break;
-            t->h[i] = t->h[c];
-            i = c;
-        }
-    }
-    t->h[i] = y;
+    t->h[t->n++] = (hit){d, row, t->mem, x->ids ? x->ids[row] : row};
+    if (t->n == best_room(t->k))
+        best_trim(t, t->sd, 0);
 }
 
 /* Room for cap hits in *buf (of *have), grown as needed. */
@@ -363,6 +476,19 @@ static int hits_reserve(hit **buf, size_t *have, size_t cap)
         return -1;
     *buf = h;
     *have = cap;
+    return 0;
+}
+
+/* Room for best_trim's scratch for n hits. */
+static int sd_reserve(scratch *s, size_t n)
+{
+    if (n <= s->sd_cap)
+        return 0;
+    float *p = realloc(s->sd, 2 * n * sizeof *p);
+    if (!p)
+        return -1;
+    s->sd = p;
+    s->sd_cap = n;
     return 0;
 }
 
@@ -449,6 +575,45 @@ static void select_lists(const float *cd, uint32_t nlist, uint32_t np, uint64_t 
     sort_keys(key, hi); /* np <= hi <= np + 16, or nlist */
 }
 
+/* The refine step reads the candidates' rows at random: each is fetched this many
+   candidates ahead (its vector and norm), so the misses overlap. */
+#define PREFETCH_AHEAD 6
+
+static void prefetch_bytes(const void *p, size_t len)
+{
+    for (size_t o = 0; o < len; o += 64)
+        __builtin_prefetch((const char *)p + o, 0, 3);
+}
+
+static void prefetch_row(const ivf *x, uint32_t row)
+{
+    const float *v = vs_rows_vecs(x->rows);
+    if (row < x->n && v) {
+        prefetch_bytes(v + (size_t)row * x->d, (size_t)x->d * 4);
+        if (x->rows->norms)
+            __builtin_prefetch(x->rows->norms + row, 0, 3);
+        if (x->ids)
+            __builtin_prefetch(x->ids + row, 0, 3);
+    }
+}
+
+/* The next list's centroid (its constant term) and the first lines of its records, fetched
+   while the current list is scanned: each list starts at a random place. */
+static void prefetch_list(const ivf *x, uint32_t l)
+{
+    uint64_t lo = x->off[l];
+    if (lo >= x->n)
+        return;
+    if (x->m.kind == VS_INDEX_IVF_PQ)
+        prefetch_bytes(x->cent + (size_t)l * x->d, (size_t)x->d * 4);
+    size_t rec = x->m.kind == VS_INDEX_IVF_PQ ? x->pq_m : x->m.kind == VS_INDEX_IVF_SQ8 ? x->d : (size_t)x->d * 4;
+    const uint8_t *base = x->m.kind == VS_INDEX_IVF_FLAT ? (const uint8_t *)x->vecs : x->codes;
+    prefetch_bytes(base + lo * rec, rec * 4 < 256 ? 256 : rec * 4);
+    __builtin_prefetch(x->pos_row + lo, 0, 3);
+    if (x->terms)
+        __builtin_prefetch(x->terms + lo, 0, 3);
+}
+
 typedef struct run {
     const ivf *x;
     scratch *s;
@@ -523,13 +688,10 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
                 for (size_t i = 0; i < cnt; i++)
                     buf[i] = base + (x->terms ? x->terms[p0 + i] : 0.0f) + buf[i];
             best *t = r->out;
-            size_t i = 0;
-            for (; i < cnt && t->n < t->k; i++)
-                best_push(t, x, buf[i], pr[i]);
             uint32_t idx[CHUNK];
-            size_t m = i < cnt && t->k ? vs_scan_le1(buf + i, cnt - i, t->h[0].d, idx) : 0;
+            size_t m = vs_scan_le1(buf, cnt, t->thr, idx);
             for (size_t j = 0; j < m; j++)
-                best_push(t, x, buf[i + idx[j]], pr[i + idx[j]]);
+                best_push(t, x, buf[idx[j]], pr[idx[j]]);
             continue;
         }
         for (size_t i = 0; i < cnt; i++) {
@@ -680,22 +842,25 @@ static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *d
     if (np > nlist)
         np = nlist;
     size_t refine = qp && x->m.kind != VS_INDEX_IVF_FLAT ? qp->refine : 0;
-    if (hits_reserve(&s->res, &s->res_cap, k))
+    if (hits_reserve(&s->res, &s->res_cap, best_room(k)) || sd_reserve(s, best_room(k)))
         return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
-    best res = {s->res, 0, k, 0}, cand = {0};
+    best res = {s->res, 0, k, INFINITY, s->sd, 0}, cand = {0};
     run r = {.x = x, .s = s, .q = q, .qn = qn, .out = &res};
     if (refine) {
         size_t cap = refine * k;
         if (cap / k != refine || cap > total)
             cap = total;
-        if (hits_reserve(&s->cand, &s->cand_cap, cap))
+        if (hits_reserve(&s->cand, &s->cand_cap, best_room(cap)) || sd_reserve(s, best_room(cap)))
             return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
-        cand = (best){s->cand, 0, cap, 0};
+        cand = (best){s->cand, 0, cap, INFINITY, s->sd, 0};
+        res.sd = s->sd; /* sd_reserve may have moved it */
         r.out = &cand;
     }
     r.qx = prepare(x, s, q, qn, vs_sq8_i16_ready());
     select_lists(s->cd, nlist, np, s->pr);
     for (uint32_t i = 0; i < np; i++) {
+        if (i + 1 < np && nx == 1)
+            prefetch_list(x, (uint32_t)s->pr[i + 1]);
         int rc = scan_group(&r, xs, nx, deleted, (uint32_t)s->pr[i], err);
         if (rc)
             return rc;
@@ -711,12 +876,16 @@ static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *d
                 return rc;
         }
     }
+    best_trim(&cand, s->sd, 1);
     for (size_t i = 0; refine && i < cand.n; i++) {
+        if (i + PREFETCH_AHEAD < cand.n)
+            prefetch_row(xs[cand.h[i + PREFETCH_AHEAD].mem], cand.h[i + PREFETCH_AHEAD].row);
         const ivf *m = xs[cand.h[i].mem];
         res.mem = cand.h[i].mem;
         best_push(&res, m, vs_row_distance(m->rows, q, qn, cand.h[i].row), cand.h[i].row);
     }
     /* the k best by (distance, id), handed over by row: t keeps them all (it holds k) */
+    best_trim(&res, s->sd, 1);
     for (size_t i = 0; i < res.n; i++)
         vs_topk_push(t, res.h[i].d, tag ? (uint64_t)res.h[i].mem << 32 | res.h[i].row : res.h[i].row);
     return 0;
