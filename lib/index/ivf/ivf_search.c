@@ -542,35 +542,42 @@ static void sort_keys(uint64_t *a, size_t n)
 }
 
 /* The np nearest lists, ascending by (distance, list), in key[0..np): every list's key,
-   a quickselect that leaves the np smallest first (keys are distinct: list numbers
-   differ), then a sort of those and at most 16 more.  The keys give the same order as a full sort by (distance, list). */
+   a quickselect that leaves the np smallest first, then a sort of those and at most 16
+   more.  The keys give the same order as a full sort by (distance, list). */
 static void select_lists(const float *cd, uint32_t nlist, uint32_t np, uint64_t *key)
 {
     for (uint32_t l = 0; l < nlist; l++)
         key[l] = list_key(cd[l], l);
-    size_t lo = 0, hi = nlist; /* the np-th smallest lies in key[lo..hi) */
+    size_t lo = 0, hi = nlist; /* key[0..lo) < key[lo..hi) < key[hi..nlist), lo <= np <= hi */
     while (np < nlist && hi - lo > 16) {
-        uint64_t *a = key + lo;
-        size_t n = hi - lo;
-        uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
-        uint64_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
-        size_t i = 0, j = n - 1;
+        /* Hoare's partition with the median of three swapped first: both sides non-empty */
+        size_t mid = lo + (hi - lo) / 2, last = hi - 1, m = lo;
+        if ((key[mid] < key[lo]) != (key[mid] < key[last]))
+            m = mid;
+        else if ((key[last] < key[lo]) != (key[last] < key[mid]))
+            m = last;
+        uint64_t piv = key[m];
+        key[m] = key[lo];
+        key[lo] = piv;
+        size_t i = lo, j = hi;
         for (;;) {
-            while (a[i] < piv)
-                i++;
-            while (a[j] > piv)
+            do
                 j--;
+            while (key[j] > piv);
+            while (key[i] < piv)
+                i++;
             if (i >= j)
                 break;
-            uint64_t t = a[i];
-            a[i++] = a[j];
-            a[j--] = t;
+            uint64_t t = key[i];
+            key[i] = key[j];
+            key[j] = t;
+            i++;
         }
-        size_t mid = lo + j + 1; /* key[lo..mid) <= piv <= key[mid..hi) */
-        if (np < mid)
-            hi = mid;
+        /* key[lo..j] <= piv <= key[j+1..hi), lo <= j < hi - 1 */
+        if (np <= j)
+            hi = j + 1;
         else
-            lo = mid;
+            lo = j + 1;
     }
     sort_keys(key, hi); /* np <= hi <= np + 16, or nlist */
 }
@@ -677,16 +684,33 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
                scan leaves best_push only the positions within the worst kept, the others it
                would turn away; the pushes are the same, in the same order */
             const uint32_t *pr = x->pos_row + p0;
-            uint32_t top = 0;
-            for (size_t i = 0; i < cnt; i++)
-                top = pr[i] > top ? pr[i] : top;
-            for (size_t i = 0; top >= x->n && i < cnt; i++)
+            /* blocks of 8 the compiler vectorises (a fixed count needs no scalar remainder,
+               so -O2 does): an unsigned compare folded into one flag */
+            uint32_t lim = x->n < UINT32_MAX ? (uint32_t)x->n : UINT32_MAX, out = 0;
+            size_t c8 = cnt & ~(size_t)7;
+            for (size_t i = 0; i < c8; i += 8)
+                for (size_t j = 0; j < 8; j++)
+                    out |= pr[i + j] >= lim;
+            for (size_t i = c8; i < cnt; i++)
+                out |= pr[i] >= lim;
+            for (size_t i = 0; out && i < cnt; i++)
                 if (pr[i] >= x->n) /* [R-IVF-BOUNDS] */
                     return bad_row(pr[i], p0 + i, err);
             r->live += cnt;
-            if (x->m.kind != VS_INDEX_IVF_FLAT)
-                for (size_t i = 0; i < cnt; i++)
-                    buf[i] = base + (x->terms ? x->terms[p0 + i] : 0.0f) + buf[i];
+            if (x->m.kind != VS_INDEX_IVF_FLAT) {
+                float *restrict e = buf;
+                const float *restrict tm = x->terms ? x->terms + p0 : NULL;
+                float b0 = base + 0.0f; /* base plus a zero term: -0 becomes +0 */
+                size_t i = 0;
+                for (; tm && i < c8; i += 8)
+                    for (size_t j = 0; j < 8; j++)
+                        e[i + j] = (base + tm[i + j]) + e[i + j];
+                for (; !tm && i < c8; i += 8)
+                    for (size_t j = 0; j < 8; j++)
+                        e[i + j] = b0 + e[i + j];
+                for (; i < cnt; i++)
+                    e[i] = (tm ? base + tm[i] : b0) + e[i];
+            }
             best *t = r->out;
             uint32_t idx[CHUNK];
             size_t m = vs_scan_le1(buf, cnt, t->thr, idx);
