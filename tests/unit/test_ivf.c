@@ -638,6 +638,60 @@ static void test_probe_order(const char *level)
     D = d0;
 }
 
+/* With refine R the k best are the exact k best of the R*k best estimates by (estimate, id),
+   which a search with refine 0 and R*k results returns: checked (R = 1 and 3) on grid rows
+   as test_probe_order's, whose repeated rows share codes, so estimates tie at the R*k-th. */
+static void test_refine_set(const char *level)
+{
+    int d0 = D;
+    D = 4;
+    enum { NL = 64, RMAX = 3 };
+    for (int i = 0; i < N; i++) {
+        int p = i % 256;
+        float v[4] = {(float)(p % 16), (float)(p / 16), (float)(p % 3), 0};
+        memcpy(vecs + i * D, v, sizeof v);
+        norms[i] = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+        ids[i] = 1000 + (uint64_t)i;
+    }
+    int kinds[2] = {VS_INDEX_IVF_PQ, VS_INDEX_IVF_SQ8};
+    for (int ki = 0; ki < 2; ki++) {
+        vs_build_params bp = {.type = kinds[ki], .nlist = NL, .pq_m = 2, .seed = 5, .threads = 1};
+        CHECK(write_seg("refine.vseg", VF_METRIC_L2, &bp) == 0);
+        opened o;
+        vf_error e;
+        CHECK(open_seg(&o, "refine.vseg", &e) == 0);
+        int bad = 0;
+        rng_state = 7;
+        for (int qi = 0; qi < 40; qi++) {
+            float q[4] = {(float)(urand() * 16 - 0.5), (float)(urand() * 16 - 0.5), (float)(int)(urand() * 3), 0};
+            float qn = vs_dot(q, q, D);
+            /* from 4 lists, which hold R * K rows: both searches scan the same lists (with
+               fewer, step 3 of 5.5.2 goes on further for R * K hits than for K) */
+            for (uint32_t np = 4, R = 1; np <= NL; np *= R == RMAX ? 4 : 1, R = R == RMAX ? 1 : RMAX) {
+                vs_hit cb[RMAX * K], wb[K], gb[K];
+                vs_topk cand, want, got;
+                vs_topk_init(&cand, cb, R * K);
+                vs_topk_init(&want, wb, K);
+                vs_topk_init(&got, gb, K);
+                vs_query_params q0 = {.nprobe = np}, qr = {.nprobe = np, .refine = R};
+                bad += vs_index_search(o.ix, q, qn, &q0, NULL, &cand, o.scratch, &e) != 0;
+                bad += vs_index_search(o.ix, q, qn, &qr, NULL, &got, o.scratch, &e) != 0;
+                for (size_t j = 0; j < cand.n; j++)
+                    vs_topk_push(&want, vs_row_distance(&o.rows, q, qn, (size_t)cand.h[j].id), cand.h[j].id);
+                vs_topk_sort(&want);
+                vs_topk_sort(&got);
+                bad += want.n != got.n || cand.n != R * K;
+                for (size_t j = 0; j < want.n && j < got.n; j++)
+                    bad += want.h[j].id != got.h[j].id || want.h[j].dist != got.h[j].dist;
+            }
+        }
+        CHECK_MSG(bad == 0, "%s %s: refine differs %d times from the exact best of refine 0's R*k",
+                  vs_index_type_name(kinds[ki]), level, bad);
+        close_seg(&o);
+    }
+    D = d0;
+}
+
 /* ---- shared quantisers (SPEC.md 5.5.2) ---------------------------------------------- */
 
 /* One query's hits as (distance, union row), in a canonical order. */
@@ -812,8 +866,10 @@ int main(void)
     }
     for (int l = 0; l < VS_SIMD_LEVELS; l++) {
         const char *name = vs_simd_level_name((vs_simd_level)l);
-        if (!vs_simd_select(name))
+        if (!vs_simd_select(name)) {
             test_probe_order(name);
+            test_refine_set(name);
+        }
     }
     vs_simd_select("auto");
     gen(12345);

@@ -31,7 +31,11 @@
  * terms of the PQ distance use the f32 centroids.  SQ8 weights become 16-bit
  * integers per query (multiply-add of two codes per instruction), scaled so
  * no 32-bit sum overflows.  The kernels are lib/simd/'s (codes.h, pq.h,
- * f16.h), at the level VECSEG_SIMD or the CPU chose.
+ * f16.h), at the level VECSEG_SIMD or the CPU chose.  The nprobe lists are
+ * a quickselect over one integer key per list and a sort of those alone; the k
+ * best (and the refine candidates) a reservoir trimmed by a quickselect when
+ * full, the scan pushing only what is within its threshold; the refine step
+ * prefetches candidates' rows ahead, the scan the next list's first lines.
  *
  * Order: the k best go by (distance, id) [R-SEARCH-ORDER], ids from the segment's IDS section,
  * so a tie at the k-th distance keeps the smaller ids, as an exact scan does; the hits kept
@@ -505,24 +509,38 @@ static inline uint64_t list_key(float d, uint32_t l)
     return (uint64_t)u << 32 | l;
 }
 
+/* Hoare's partition of key[lo..hi) (hi - lo >= 2) around the median of three, swapped
+   first so that both sides are non-empty: returns j with key[lo..j] <= key[j+1..hi). */
+static size_t keys_partition(uint64_t *key, size_t lo, size_t hi)
+{
+    size_t mid = lo + (hi - lo) / 2, last = hi - 1, m = lo;
+    if ((key[mid] < key[lo]) != (key[mid] < key[last]))
+        m = mid;
+    else if ((key[last] < key[lo]) != (key[last] < key[mid]))
+        m = last;
+    uint64_t piv = key[m];
+    key[m] = key[lo];
+    key[lo] = piv;
+    size_t i = lo, j = hi;
+    for (;;) { /* key[lo] is piv: the i scan stops there first */
+        do
+            j--;
+        while (key[j] > piv);
+        while (key[i] < piv)
+            i++;
+        if (i >= j)
+            return j; /* lo <= j < hi - 1 */
+        uint64_t t = key[i];
+        key[i] = key[j];
+        key[j] = t;
+        i++;
+    }
+}
+
 static void sort_keys(uint64_t *a, size_t n)
 {
-    while (n > 16) { /* quicksort on the larger part's loop, recursion on the smaller */
-        uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
-        uint64_t piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
-        size_t i = 0, j = n - 1;
-        for (;;) { /* Hoare: keys are distinct */
-            while (a[i] < piv)
-                i++;
-            while (a[j] > piv)
-                j--;
-            if (i >= j)
-                break;
-            uint64_t t = a[i];
-            a[i++] = a[j];
-            a[j--] = t;
-        }
-        size_t left = j + 1; /* a[0..left) <= piv <= a[left..n) */
+    while (n > 16) { /* quicksort: recursion on the smaller part, the loop on the larger */
+        size_t left = keys_partition(a, 0, n) + 1;
         if (left < n - left) {
             sort_keys(a, left);
             a += left;
@@ -550,30 +568,7 @@ static void select_lists(const float *cd, uint32_t nlist, uint32_t np, uint64_t 
         key[l] = list_key(cd[l], l);
     size_t lo = 0, hi = nlist; /* key[0..lo) < key[lo..hi) < key[hi..nlist), lo <= np <= hi */
     while (np < nlist && hi - lo > 16) {
-        /* Hoare's partition with the median of three swapped first: both sides non-empty */
-        size_t mid = lo + (hi - lo) / 2, last = hi - 1, m = lo;
-        if ((key[mid] < key[lo]) != (key[mid] < key[last]))
-            m = mid;
-        else if ((key[last] < key[lo]) != (key[last] < key[mid]))
-            m = last;
-        uint64_t piv = key[m];
-        key[m] = key[lo];
-        key[lo] = piv;
-        size_t i = lo, j = hi;
-        for (;;) {
-            do
-                j--;
-            while (key[j] > piv);
-            while (key[i] < piv)
-                i++;
-            if (i >= j)
-                break;
-            uint64_t t = key[i];
-            key[i] = key[j];
-            key[j] = t;
-            i++;
-        }
-        /* key[lo..j] <= piv <= key[j+1..hi), lo <= j < hi - 1 */
+        size_t j = keys_partition(key, lo, hi);
         if (np <= j)
             hi = j + 1;
         else
@@ -586,10 +581,12 @@ static void select_lists(const float *cd, uint32_t nlist, uint32_t np, uint64_t 
    candidates ahead (its vector and norm), so the misses overlap. */
 #define PREFETCH_AHEAD 6
 
+/* Prefetches never fault; the addresses go through uintptr_t since they may run past the
+   end of a section. */
 static void prefetch_bytes(const void *p, size_t len)
 {
     for (size_t o = 0; o < len; o += 64)
-        __builtin_prefetch((const char *)p + o, 0, 3);
+        __builtin_prefetch((const void *)((uintptr_t)p + o), 0, 3);
 }
 
 static void prefetch_row(const ivf *x, uint32_t row)
@@ -614,8 +611,8 @@ static void prefetch_list(const ivf *x, uint32_t l)
     if (x->m.kind == VS_INDEX_IVF_PQ)
         prefetch_bytes(x->cent + (size_t)l * x->d, (size_t)x->d * 4);
     size_t rec = x->m.kind == VS_INDEX_IVF_PQ ? x->pq_m : x->m.kind == VS_INDEX_IVF_SQ8 ? x->d : (size_t)x->d * 4;
-    const uint8_t *base = x->m.kind == VS_INDEX_IVF_FLAT ? (const uint8_t *)x->vecs : x->codes;
-    prefetch_bytes(base + lo * rec, rec * 4 < 256 ? 256 : rec * 4);
+    const void *base = x->m.kind == VS_INDEX_IVF_FLAT ? (const void *)x->vecs : (const void *)x->codes;
+    prefetch_bytes((const void *)((uintptr_t)base + lo * rec), rec * 4 < 256 ? 256 : rec * 4);
     __builtin_prefetch(x->pos_row + lo, 0, 3);
     if (x->terms)
         __builtin_prefetch(x->terms + lo, 0, 3);
