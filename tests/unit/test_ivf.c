@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "simd/distance.h"
+#include "simd/simd.h"
 #include "index/ivf/ivf.h"
 #include "unit.h"
 #include "vecseg_format.h"
@@ -550,6 +551,147 @@ static void test_tiny(int kind)
     }
 }
 
+/* ---- probe order (SPEC.md 5.5.2 Search, step 1) -------------------------------------- */
+
+typedef struct lrank {
+    double d;
+    uint32_t l;
+} lrank;
+
+static int lrank_cmp(const void *a, const void *b)
+{
+    const lrank *x = a, *y = b;
+    return x->d < y->d ? -1 : x->d > y->d ? 1 : x->l < y->l ? -1 : x->l > y->l;
+}
+
+/* IVF_FLAT probes exactly the nprobe nearest lists by (distance, list number), so it answers
+   as brute force over those lists' rows.  Rows sit on a 16 x 16 integer grid (each point
+   repeated, one list per point) and queries on the half-integer grid, so many lists tie at
+   the nprobe-th distance and every distance is exact, in f32, f16 and double alike, on every
+   instruction-set level; the repeated rows tie at the k-th distance too, where the k best
+   go by id. */
+static void test_probe_order(const char *level)
+{
+    int d0 = D;
+    D = 4;
+    enum { NL = 256 };
+    for (int i = 0; i < N; i++) {
+        int p = i % NL;
+        float v[4] = {(float)(p % 16), (float)(p / 16), 0, 0};
+        memcpy(vecs + i * D, v, sizeof v);
+        norms[i] = v[0] * v[0] + v[1] * v[1];
+        ids[i] = 1000 + (uint64_t)i;
+    }
+    vs_build_params bp = {.type = VS_INDEX_IVF_FLAT, .nlist = NL, .seed = 5, .threads = 1};
+    CHECK(write_seg("probe.vseg", VF_METRIC_L2, &bp) == 0);
+    opened o;
+    vf_error e;
+    CHECK(open_seg(&o, "probe.vseg", &e) == 0);
+    uint64_t clen = 0, olen = 0, rlen = 0;
+    const float *cent = vf_seg_section(o.seg, VS_SEC_IVF_CENTROIDS, &clen);
+    const uint64_t *off = vf_seg_section(o.seg, VS_SEC_IVF_OFFSETS, &olen);
+    const uint32_t *prow = vf_seg_section(o.seg, VS_SEC_IVF_ROWS, &rlen);
+    CHECK(cent && off && prow && clen == (uint64_t)NL * D * 4 && olen == (NL + 1) * 8);
+    int bad = 0, ties = 0, runs = 0;
+    static lrank rank[NL];
+    static uint8_t in[N];
+    rng_state = 99;
+    for (int qi = 0; cent && off && prow && qi < 40; qi++) {
+        float q[4] = {(float)(int)(urand() * 36 - 3) * 0.5f, (float)(int)(urand() * 36 - 3) * 0.5f, 0, 0};
+        float qn = q[0] * q[0] + q[1] * q[1];
+        for (uint32_t l = 0; l < NL; l++) {
+            double s = 0;
+            for (int t = 0; t < D; t++)
+                s += ((double)q[t] - cent[l * D + t]) * ((double)q[t] - cent[l * D + t]);
+            rank[l] = (lrank){s, l};
+        }
+        qsort(rank, NL, sizeof *rank, lrank_cmp);
+        for (uint32_t np = 1; np <= NL; np += np < 24 ? 1 : 23) {
+            /* the reference: the first np lists, then more until K rows (step 3) */
+            memset(in, 0, sizeof in);
+            size_t seen = 0;
+            for (uint32_t j = 0; j < NL && (j < np || seen < K); j++)
+                for (uint64_t p = off[rank[j].l]; p < off[rank[j].l + 1]; p++, seen++)
+                    in[prow[p]] = 1;
+            ties += np < NL && rank[np - 1].d == rank[np].d;
+            vs_hit wb[K], gb[K];
+            vs_topk want, got;
+            vs_topk_init(&want, wb, K);
+            vs_topk_init(&got, gb, K);
+            for (size_t r = 0; r < N; r++)
+                if (in[r])
+                    vs_topk_push(&want, vs_row_distance(&o.rows, q, qn, r), r);
+            vs_query_params qp = {.nprobe = np};
+            bad += vs_index_search(o.ix, q, qn, &qp, NULL, &got, o.scratch, &e) != 0;
+            vs_topk_sort(&want);
+            vs_topk_sort(&got);
+            bad += want.n != got.n;
+            for (size_t j = 0; j < want.n && j < got.n; j++)
+                bad += want.h[j].id != got.h[j].id || want.h[j].dist != got.h[j].dist;
+            runs++;
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %d differences from the lists ranked by (distance, list) in %d searches", level, bad,
+              runs);
+    CHECK_MSG(ties > 50, "%s: only %d ties at the nprobe-th list", level, ties);
+    close_seg(&o);
+    D = d0;
+}
+
+/* With refine R the k best are the exact k best of the R*k best estimates by (estimate, id),
+   which a search with refine 0 and R*k results returns: checked (R = 1 and 3) on grid rows
+   as test_probe_order's, whose repeated rows share codes, so estimates tie at the R*k-th. */
+static void test_refine_set(const char *level)
+{
+    int d0 = D;
+    D = 4;
+    enum { NL = 64, RMAX = 3 };
+    for (int i = 0; i < N; i++) {
+        int p = i % 256;
+        float v[4] = {(float)(p % 16), (float)(p / 16), (float)(p % 3), 0};
+        memcpy(vecs + i * D, v, sizeof v);
+        norms[i] = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+        ids[i] = 1000 + (uint64_t)i;
+    }
+    int kinds[2] = {VS_INDEX_IVF_PQ, VS_INDEX_IVF_SQ8};
+    for (int ki = 0; ki < 2; ki++) {
+        vs_build_params bp = {.type = kinds[ki], .nlist = NL, .pq_m = 2, .seed = 5, .threads = 1};
+        CHECK(write_seg("refine.vseg", VF_METRIC_L2, &bp) == 0);
+        opened o;
+        vf_error e;
+        CHECK(open_seg(&o, "refine.vseg", &e) == 0);
+        int bad = 0;
+        rng_state = 7;
+        for (int qi = 0; qi < 40; qi++) {
+            float q[4] = {(float)(urand() * 16 - 0.5), (float)(urand() * 16 - 0.5), (float)(int)(urand() * 3), 0};
+            float qn = vs_dot(q, q, D);
+            /* from 4 lists, which hold R * K rows: both searches scan the same lists (with
+               fewer, step 3 of 5.5.2 goes on further for R * K hits than for K) */
+            for (uint32_t np = 4, R = 1; np <= NL; np *= R == RMAX ? 4 : 1, R = R == RMAX ? 1 : RMAX) {
+                vs_hit cb[RMAX * K], wb[K], gb[K];
+                vs_topk cand, want, got;
+                vs_topk_init(&cand, cb, R * K);
+                vs_topk_init(&want, wb, K);
+                vs_topk_init(&got, gb, K);
+                vs_query_params q0 = {.nprobe = np}, qr = {.nprobe = np, .refine = R};
+                bad += vs_index_search(o.ix, q, qn, &q0, NULL, &cand, o.scratch, &e) != 0;
+                bad += vs_index_search(o.ix, q, qn, &qr, NULL, &got, o.scratch, &e) != 0;
+                for (size_t j = 0; j < cand.n; j++)
+                    vs_topk_push(&want, vs_row_distance(&o.rows, q, qn, (size_t)cand.h[j].id), cand.h[j].id);
+                vs_topk_sort(&want);
+                vs_topk_sort(&got);
+                bad += want.n != got.n || cand.n != R * K;
+                for (size_t j = 0; j < want.n && j < got.n; j++)
+                    bad += want.h[j].id != got.h[j].id || want.h[j].dist != got.h[j].dist;
+            }
+        }
+        CHECK_MSG(bad == 0, "%s %s: refine differs %d times from the exact best of refine 0's R*k",
+                  vs_index_type_name(kinds[ki]), level, bad);
+        close_seg(&o);
+    }
+    D = d0;
+}
+
 /* ---- shared quantisers (SPEC.md 5.5.2) ---------------------------------------------- */
 
 /* One query's hits as (distance, union row), in a canonical order. */
@@ -730,6 +872,15 @@ int main(void)
         test_deleted(kinds[a]);
         test_damage(kinds[a]);
     }
+    for (int l = 0; l < VS_SIMD_LEVELS; l++) {
+        const char *name = vs_simd_level_name((vs_simd_level)l);
+        if (!vs_simd_select(name)) {
+            test_probe_order(name);
+            test_refine_set(name);
+        }
+    }
+    vs_simd_select("auto");
+    gen(12345);
     /* defaults */
     CHECK(vs_ivf_nlist_default(60000) == 980 && vs_ivf_nlist_default(0) == 1 && vs_ivf_nlist_default(3) == 3);
     CHECK(vs_ivf_pq_m_default(784) == 196 && vs_ivf_pq_m_default(128) == 32 && vs_ivf_pq_m_default(7) == 1);

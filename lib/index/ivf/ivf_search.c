@@ -31,7 +31,11 @@
  * terms of the PQ distance use the f32 centroids.  SQ8 weights become 16-bit
  * integers per query (multiply-add of two codes per instruction), scaled so
  * no 32-bit sum overflows.  The kernels are lib/simd/'s (codes.h, pq.h,
- * f16.h), at the level VECSEG_SIMD or the CPU chose.
+ * f16.h), at the level VECSEG_SIMD or the CPU chose.  The nprobe lists are
+ * a quickselect over one integer key per list and a sort of those alone; the k
+ * best (and the refine candidates) a reservoir trimmed by a quickselect when
+ * full, the scan pushing only what is within its threshold; the refine step
+ * prefetches candidates' rows ahead, the scan the next list's first lines.
  *
  * Order: the k best go by (distance, id) [R-SEARCH-ORDER], ids from the segment's IDS section,
  * so a tie at the k-th distance keeps the smaller ids, as an exact scan does; the hits kept
@@ -87,26 +91,30 @@ typedef struct ivf {
     size_t c16_dim;
 } ivf;
 
-typedef struct pair {         /* a list and its distance to the query */
-    float d;
-    uint32_t l;
-} pair;
-
 typedef struct hit {          /* a hit as the search ranks it: by (d, id), carrying its row and group member */
     float d;
     uint32_t row, mem;
     uint64_t id;
 } hit;
 
-typedef struct best {         /* the k best hits: a max-heap, h[0] the worst kept once n == k */
+/* The k best hits, kept as a reservoir: hits within thr are appended to h (room for
+   best_room(k)); when it is full, a selection keeps the k best and thr becomes the largest
+   of their distances.  A hit beyond thr can never be among the k best (k hits already
+   rank before it), so the k best of all offered are the k best of what is kept; a push is
+   one comparison and one store, where a heap of k sifted each one. */
+typedef struct best {
     hit *h;
     size_t n, k;
+    float thr;                /* +inf until the first selection */
+    float *sd;                /* 2 * best_room(k) floats of scratch for best_trim */
     uint32_t mem;             /* the group member whose rows are pushed now */
 } best;
 
+static size_t best_room(size_t k) { return k < 32 ? k + 32 : 2 * k; }
+
 typedef struct scratch {
     float *cd;                /* nlist: the lists' distances to the query, for ranking */
-    pair *pr;                 /* nlist: the probe order */
+    uint64_t *pr;             /* nlist: the probe order, as list_key values */
     float *qx, *w;            /* d: the (normalised) query; SQ8 weights */
     float *q16;               /* c16_dim: the query scaled as the f16 centroids */
     float *lut;               /* PQ: pq_m * 256 */
@@ -119,7 +127,9 @@ typedef struct scratch {
     size_t cand_cap;
     hit *res;                 /* the k best of the group */
     size_t res_cap;
-    struct member *mb;        /* the group's members */
+    float *sd;                /* best_trim's scratch: 2 * sd_cap floats */
+    size_t sd_cap;
+    struct member *mb;        /* a group's members */
     size_t mb_cap;
 } scratch;
 
@@ -323,6 +333,7 @@ static void ivf_scratch_free(void *p)
     free(s->buf);
     free(s->cand);
     free(s->res);
+    free(s->sd);
     free(s->mb);
     free(s->q16);
     free(s->w16);
@@ -338,32 +349,133 @@ static inline int hit_before(const hit *a, const hit *b)
                                                                   (a->row == b->row && a->mem < b->mem)))));
 }
 
+/* Leaves the k best by hit_before in a[0..k) (of n): a quickselect, the median of three
+   swapped first so each partition (Hoare's, pivot first) leaves both sides non-empty. */
+static void hits_select(hit *a, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n; /* a[0..lo) <= a[lo..hi) <= a[hi..n), lo <= k <= hi */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2, last = hi - 1, m = lo;
+        if (hit_before(&a[mid], &a[lo]) != hit_before(&a[mid], &a[last]))
+            m = mid;
+        else if (hit_before(&a[last], &a[lo]) != hit_before(&a[last], &a[mid]))
+            m = last;
+        hit piv = a[m];
+        a[m] = a[lo];
+        a[lo] = piv;
+        size_t i = lo, j = hi;
+        for (;;) { /* a[lo] is piv: the i scan stops there first */
+            do
+                j--;
+            while (hit_before(&piv, &a[j]));
+            while (hit_before(&a[i], &piv))
+                i++;
+            if (i >= j)
+                break;
+            hit t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+            i++;
+        }
+        /* a[lo..j] <= piv <= a[j+1..hi), lo <= j < hi - 1 */
+        if (k <= j)
+            hi = j + 1;
+        else
+            lo = j + 1;
+    }
+}
+
+/* The (k+1)-th smallest of a[0..n) (k < n; no NaN), a and b n floats of scratch each (a
+   is overwritten): a quickselect whose partitions write each value to both ends of the
+   other buffer and advance one end, so the loop has no branch on the data. */
+static float kth_smallest(float *a, float *b, size_t n, size_t k)
+{
+    while (n > 8) {
+        float x = a[0], y = a[n / 2], z = a[n - 1];
+        float piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        size_t l = 0, r = n - 1;
+        for (size_t i = 0; i < n; i++) {
+            float v = a[i];
+            size_t c = v < piv;
+            b[l] = v;
+            b[r] = v;
+            l += c;
+            r -= 1 - c;
+        }
+        /* b[0..l) < piv <= b[l..n) */
+        if (k < l)
+            n = l;
+        else if (l > 0) {
+            b += l;
+            n -= l;
+            k -= l;
+        } else { /* piv is the smallest: take the values equal to it off the front */
+            size_t e = 0;
+            for (size_t i = 0; i < n; i++) {
+                float v = b[i];
+                size_t c = v == piv;
+                a[e] = v;
+                e += c;
+            }
+            if (k < e)
+                return piv;
+            l = 0;
+            for (size_t i = 0; i < n; i++) {
+                float v = b[i];
+                a[l] = v;
+                l += v != piv;
+            }
+            n = l;
+            k -= e;
+            continue;
+        }
+        float *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 1; i < n; i++) { /* insertion sort of the last few */
+        float v = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > v; j--)
+            a[j] = a[j - 1];
+        a[j] = v;
+    }
+    return a[k];
+}
+
+/* Keeps at least the k best of t's hits (all whose distance is within the k-th smallest;
+   exactly the k best when exact) and lowers thr to that distance.  sd: 2 * best_room(k)
+   floats of scratch. */
+static void best_trim(best *t, float *sd, int exact)
+{
+    if (t->n <= t->k)
+        return;
+    size_t n = t->n;
+    for (size_t i = 0; i < n; i++)
+        sd[i] = t->h[i].d;
+    float kd = kth_smallest(sd, sd + n, n, t->k - 1);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        hit h = t->h[i];
+        t->h[w] = h;
+        w += h.d <= kd;
+    }
+    t->n = w;
+    t->thr = kd;
+    if (w > t->k && (exact || w == best_room(t->k))) { /* ties at kd: by (distance, id) */
+        hits_select(t->h, w, t->k);
+        t->n = t->k;
+    }
+}
+
 /* Offers (d, row) to the k best by (distance, id) [R-SEARCH-ORDER]; NaN never enters. */
 static void best_push(best *t, const ivf *x, float d, uint32_t row)
 {
-    if (t->k == 0 || isnan(d) || (t->n == t->k && d > t->h[0].d))
+    if (!(d <= t->thr) || t->k == 0)
         return;
-    hit y = {d, row, t->mem, x->ids ? x->ids[row] : row};
-    size_t i;
-    if (t->n < t->k) {
-        for (i = t->n++; i > 0 && hit_before(&t->h[(i - 1) / 2], &y); i = (i - 1) / 2)
-            t->h[i] = t->h[(i - 1) / 2];
-    } else {
-        if (!hit_before(&y, &t->h[0]))
-            return;
-        for (i = 0;;) {
-            size_t c = 2 * i + 1;
-            if (c >= t->n)
-                break;
-            if (c + 1 < t->n && hit_before(&t->h[c], &t->h[c + 1]))
-                c++;
-            if (!hit_before(&y, &t->h[c]))
-                break;
-            t->h[i] = t->h[c];
-            i = c;
-        }
-    }
-    t->h[i] = y;
+    t->h[t->n++] = (hit){d, row, t->mem, x->ids ? x->ids[row] : row};
+    if (t->n == best_room(t->k))
+        best_trim(t, t->sd, 0);
 }
 
 /* Room for cap hits in *buf (of *have), grown as needed. */
@@ -379,54 +491,139 @@ static int hits_reserve(hit **buf, size_t *have, size_t cap)
     return 0;
 }
 
-static int pair_before(pair a, pair b) { return a.d < b.d || (a.d == b.d && a.l < b.l); }
-
-static int pair_cmp(const void *a, const void *b)
+/* Room for best_trim's scratch for n hits. */
+static int sd_reserve(scratch *s, size_t n)
 {
-    const pair *x = a, *y = b;
-    return pair_before(*x, *y) ? -1 : pair_before(*y, *x) ? 1 : 0;
+    if (n <= s->sd_cap)
+        return 0;
+    float *p = realloc(s->sd, 2 * n * sizeof *p);
+    if (!p)
+        return -1;
+    s->sd = p;
+    s->sd_cap = n;
+    return 0;
 }
 
-static void sift_down(pair *h, size_t n, size_t i)
+/* A list's rank key: its distance mapped to an integer of the same order (the sign bit
+   flipped for positive values, every bit for negative ones; -0 is first made +0 so it ties
+   with +0 as the float comparison does), above its list number: one integer comparison
+   orders by (distance, list).  NaN distances were mapped to +inf. */
+static inline uint64_t list_key(float d, uint32_t l)
 {
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            return;
-        if (c + 1 < n && pair_before(h[c], h[c + 1]))
-            c++;
-        if (!pair_before(h[i], h[c]))
-            return;
-        pair t = h[i];
-        h[i] = h[c];
-        h[c] = t;
-        i = c;
+    d += 0.0f; /* -0 + +0 = +0 */
+    uint32_t u;
+    memcpy(&u, &d, sizeof u);
+    u = u >> 31 ? ~u : u | 0x80000000u;
+    return (uint64_t)u << 32 | l;
+}
+
+/* Hoare's partition of key[lo..hi) (hi - lo >= 2) around the median of three, swapped
+   first so that both sides are non-empty: returns j with key[lo..j] <= key[j+1..hi). */
+static size_t keys_partition(uint64_t *key, size_t lo, size_t hi)
+{
+    size_t mid = lo + (hi - lo) / 2, last = hi - 1, m = lo;
+    if ((key[mid] < key[lo]) != (key[mid] < key[last]))
+        m = mid;
+    else if ((key[last] < key[lo]) != (key[last] < key[mid]))
+        m = last;
+    uint64_t piv = key[m];
+    key[m] = key[lo];
+    key[lo] = piv;
+    size_t i = lo, j = hi;
+    for (;;) { /* key[lo] is piv: the i scan stops there first */
+        do
+            j--;
+        while (key[j] > piv);
+        while (key[i] < piv)
+            i++;
+        if (i >= j)
+            return j; /* lo <= j < hi - 1 */
+        uint64_t t = key[i];
+        key[i] = key[j];
+        key[j] = t;
+        i++;
     }
 }
 
-/* The np nearest lists, ascending by (distance, list): a max-heap of np
-   over all lists, then heapsort.  NaN distances were mapped to +inf, so the
-   order is total and equals the first np of a full sort. */
-static void select_lists(const float *cd, uint32_t nlist, uint32_t np, pair *h)
+static void sort_keys(uint64_t *a, size_t n)
 {
-    for (uint32_t l = 0; l < nlist; l++) {
-        pair p = {cd[l], l};
-        if (l < np) {
-            h[l] = p;
-            if (l + 1 == np)
-                for (size_t i = np / 2; i-- > 0;)
-                    sift_down(h, np, i);
-        } else if (pair_before(p, h[0])) {
-            h[0] = p;
-            sift_down(h, np, 0);
+    while (n > 16) { /* quicksort: recursion on the smaller part, the loop on the larger */
+        size_t left = keys_partition(a, 0, n) + 1;
+        if (left < n - left) {
+            sort_keys(a, left);
+            a += left;
+            n -= left;
+        } else {
+            sort_keys(a + left, n - left);
+            n = left;
         }
     }
-    for (size_t e = np; e > 1; e--) {
-        pair t = h[0];
-        h[0] = h[e - 1];
-        h[e - 1] = t;
-        sift_down(h, e - 1, 0);
+    for (size_t i = 1; i < n; i++) {
+        uint64_t v = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > v; j--)
+            a[j] = a[j - 1];
+        a[j] = v;
     }
+}
+
+/* The np nearest lists, ascending by (distance, list), in key[0..np): every list's key,
+   a quickselect that leaves the np smallest first, then a sort of those and at most 16
+   more.  The keys give the same order as a full sort by (distance, list). */
+static void select_lists(const float *cd, uint32_t nlist, uint32_t np, uint64_t *key)
+{
+    for (uint32_t l = 0; l < nlist; l++)
+        key[l] = list_key(cd[l], l);
+    size_t lo = 0, hi = nlist; /* key[0..lo) < key[lo..hi) < key[hi..nlist), lo <= np <= hi */
+    while (np < nlist && hi - lo > 16) {
+        size_t j = keys_partition(key, lo, hi);
+        if (np <= j)
+            hi = j + 1;
+        else
+            lo = j + 1;
+    }
+    sort_keys(key, hi); /* np <= hi <= np + 16, or nlist */
+}
+
+/* The refine step reads the candidates' rows at random: each is fetched this many
+   candidates ahead (its vector and norm), so the misses overlap. */
+#define PREFETCH_AHEAD 6
+
+/* Prefetches never fault; the addresses go through uintptr_t since they may run past the
+   end of a section. */
+static void prefetch_bytes(const void *p, size_t len)
+{
+    for (size_t o = 0; o < len; o += 64)
+        __builtin_prefetch((const void *)((uintptr_t)p + o), 0, 3);
+}
+
+static void prefetch_row(const ivf *x, uint32_t row)
+{
+    const float *v = vs_rows_vecs(x->rows);
+    if (row < x->n && v) {
+        prefetch_bytes(v + (size_t)row * x->d, (size_t)x->d * 4);
+        if (x->rows->norms)
+            __builtin_prefetch(x->rows->norms + row, 0, 3);
+        if (x->ids)
+            __builtin_prefetch(x->ids + row, 0, 3);
+    }
+}
+
+/* The next list's centroid (its constant term) and the first lines of its records, fetched
+   while the current list is scanned: each list starts at a random place. */
+static void prefetch_list(const ivf *x, uint32_t l)
+{
+    uint64_t lo = x->off[l];
+    if (lo >= x->n)
+        return;
+    if (x->m.kind == VS_INDEX_IVF_PQ)
+        prefetch_bytes(x->cent + (size_t)l * x->d, (size_t)x->d * 4);
+    size_t rec = x->m.kind == VS_INDEX_IVF_PQ ? x->pq_m : x->m.kind == VS_INDEX_IVF_SQ8 ? x->d : (size_t)x->d * 4;
+    const void *base = x->m.kind == VS_INDEX_IVF_FLAT ? (const void *)x->vecs : (const void *)x->codes;
+    prefetch_bytes((const void *)((uintptr_t)base + lo * rec), rec * 4 < 256 ? 256 : rec * 4);
+    __builtin_prefetch(x->pos_row + lo, 0, 3);
+    if (x->terms)
+        __builtin_prefetch(x->terms + lo, 0, 3);
 }
 
 typedef struct run {
@@ -492,24 +689,38 @@ static int scan_list(run *r, uint32_t l, vf_error *err)
                scan leaves best_push only the positions within the worst kept, the others it
                would turn away; the pushes are the same, in the same order */
             const uint32_t *pr = x->pos_row + p0;
-            uint32_t top = 0;
-            for (size_t i = 0; i < cnt; i++)
-                top = pr[i] > top ? pr[i] : top;
-            for (size_t i = 0; top >= x->n && i < cnt; i++)
+            /* blocks of 8 the compiler vectorises (a fixed count needs no scalar remainder,
+               so -O2 does): an unsigned compare folded into one flag */
+            uint32_t lim = x->n < UINT32_MAX ? (uint32_t)x->n : UINT32_MAX, out = 0;
+            size_t c8 = cnt & ~(size_t)7;
+            for (size_t i = 0; i < c8; i += 8)
+                for (size_t j = 0; j < 8; j++)
+                    out |= pr[i + j] >= lim;
+            for (size_t i = c8; i < cnt; i++)
+                out |= pr[i] >= lim;
+            for (size_t i = 0; out && i < cnt; i++)
                 if (pr[i] >= x->n) /* [R-IVF-BOUNDS] */
                     return bad_row(pr[i], p0 + i, err);
             r->live += cnt;
-            if (x->m.kind != VS_INDEX_IVF_FLAT)
-                for (size_t i = 0; i < cnt; i++)
-                    buf[i] = base + (x->terms ? x->terms[p0 + i] : 0.0f) + buf[i];
+            if (x->m.kind != VS_INDEX_IVF_FLAT) {
+                float *restrict e = buf;
+                const float *restrict tm = x->terms ? x->terms + p0 : NULL;
+                float b0 = base + 0.0f; /* base plus a zero term: -0 becomes +0 */
+                size_t i = 0;
+                for (; tm && i < c8; i += 8)
+                    for (size_t j = 0; j < 8; j++)
+                        e[i + j] = (base + tm[i + j]) + e[i + j];
+                for (; !tm && i < c8; i += 8)
+                    for (size_t j = 0; j < 8; j++)
+                        e[i + j] = b0 + e[i + j];
+                for (; i < cnt; i++)
+                    e[i] = (tm ? base + tm[i] : b0) + e[i];
+            }
             best *t = r->out;
-            size_t i = 0;
-            for (; i < cnt && t->n < t->k; i++)
-                best_push(t, x, buf[i], pr[i]);
             uint32_t idx[CHUNK];
-            size_t m = i < cnt && t->k ? vs_scan_le1(buf + i, cnt - i, t->h[0].d, idx) : 0;
+            size_t m = vs_scan_le1(buf, cnt, t->thr, idx);
             for (size_t j = 0; j < m; j++)
-                best_push(t, x, buf[i + idx[j]], pr[i + idx[j]]);
+                best_push(t, x, buf[idx[j]], pr[idx[j]]);
             continue;
         }
         for (size_t i = 0; i < cnt; i++) {
@@ -649,7 +860,7 @@ static int scan_group(run *r, const ivf *const *xs, size_t nx, const uint8_t *co
    alone — list l of every member for each of the nprobe nearest lists, its own live-row count,
    refine candidates and k best — and the k best of the members' answers by (distance, id)
    are the group's: the answer of searching the members one by one and merging, whichever
-   members one process holds.  Hits go to t as row numbers (one member) or
+   members one process holds [R-IVF-GROUP].  Hits go to t as row numbers (one member) or
    member << 32 | row (tag). */
 static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *deleted, const float *q, float qn,
                         const vs_query_params *qp, vs_topk *t, scratch *s, int tag, vf_error *err)
@@ -674,33 +885,41 @@ static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *d
     }
     member *mb = s->mb;
     /* each member's candidates: min(R*k, its rows), as when searched alone */
-    size_t need = 0, any = 0;
+    size_t need = 0, room = best_room(k), any = 0;
     for (size_t i = 0; i < nx; i++) {
         size_t cap = refine * k;
         if (cap / k != refine || cap > xs[i]->n)
             cap = xs[i]->n;
-        mb[i] = (member){.cand = {NULL, 0, refine ? cap : 0, (uint32_t)i}, .res = {NULL, 0, k, (uint32_t)i}};
-        /* a member without rows has nothing to find, as alone */
-        mb[i].live = xs[i]->n ? 0 : SIZE_MAX;
+        cap = refine ? cap : 0;
+        size_t cr = cap ? best_room(cap) : 0;
+        mb[i] = (member){.cand = {NULL, 0, cap, INFINITY, NULL, (uint32_t)i},
+                         .res = {NULL, 0, k, INFINITY, NULL, (uint32_t)i},
+                         .live = xs[i]->n ? 0 : SIZE_MAX}; /* no rows: nothing to find, as alone */
         any |= xs[i]->n != 0;
-        if (need > SIZE_MAX - k - mb[i].cand.k)
+        room = cr > room ? cr : room;
+        if (need > SIZE_MAX / 2 - best_room(k) - cr)
             return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
-        need += k + mb[i].cand.k;
+        need += best_room(k) + cr;
     }
     if (!any)
         return 0;
-    if (hits_reserve(&s->res, &s->res_cap, k) || hits_reserve(&s->cand, &s->cand_cap, need))
+    if (hits_reserve(&s->res, &s->res_cap, best_room(k)) || hits_reserve(&s->cand, &s->cand_cap, need) ||
+        sd_reserve(s, room))
         return vf_fail(err, VF_ENOMEM, "ivf: out of memory");
     for (size_t i = 0, o = 0; i < nx; i++) {
         mb[i].res.h = s->cand + o;
-        mb[i].cand.h = s->cand + o + k;
-        o += k + mb[i].cand.k;
+        mb[i].res.sd = mb[i].cand.sd = s->sd;
+        o += best_room(k);
+        mb[i].cand.h = s->cand + o;
+        o += mb[i].cand.k ? best_room(mb[i].cand.k) : 0;
     }
     run r = {.x = x, .s = s, .q = q, .qn = qn};
     r.qx = prepare(x, s, q, qn, vs_sq8_i16_ready());
     select_lists(s->cd, nlist, np, s->pr);
     for (uint32_t i = 0; i < np; i++) {
-        int rc = scan_group(&r, xs, nx, deleted, mb, refine != 0, k, 0, s->pr[i].l, err);
+        if (i + 1 < np && nx == 1)
+            prefetch_list(x, (uint32_t)s->pr[i + 1]);
+        int rc = scan_group(&r, xs, nx, deleted, mb, refine != 0, k, 0, (uint32_t)s->pr[i], err);
         if (rc)
             return rc;
     }
@@ -710,10 +929,10 @@ static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *d
     if (needy && np < nlist) {
         /* too few live rows in the nearest lists: go on in the same order [R-IVF-LIVE] */
         for (uint32_t l = 0; l < nlist; l++)
-            s->pr[l] = (pair){s->cd[l], l};
-        qsort(s->pr, nlist, sizeof *s->pr, pair_cmp);
+            s->pr[l] = list_key(s->cd[l], l);
+        sort_keys(s->pr, nlist);
         for (uint32_t i = np; i < nlist && needy; i++) {
-            int rc = scan_group(&r, xs, nx, deleted, mb, refine != 0, k, 1, s->pr[i].l, err);
+            int rc = scan_group(&r, xs, nx, deleted, mb, refine != 0, k, 1, (uint32_t)s->pr[i], err);
             if (rc)
                 return rc;
             needy = 0;
@@ -721,16 +940,23 @@ static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *d
                 needy += mb[j].live < k;
         }
     }
-    best res = {s->res, 0, k, 0};
+    best res = {s->res, 0, k, INFINITY, s->sd, 0};
     for (size_t i = 0; i < nx; i++) {
         const ivf *m = xs[i];
-        for (size_t j = 0; refine && j < mb[i].cand.n; j++)
-            best_push(&mb[i].res, m, vs_row_distance(m->rows, q, qn, mb[i].cand.h[j].row), mb[i].cand.h[j].row);
+        best *c = &mb[i].cand, *b = &mb[i].res;
+        best_trim(c, s->sd, 1);
+        for (size_t j = 0; refine && j < c->n; j++) {
+            if (j + PREFETCH_AHEAD < c->n)
+                prefetch_row(m, c->h[j + PREFETCH_AHEAD].row);
+            best_push(b, m, vs_row_distance(m->rows, q, qn, c->h[j].row), c->h[j].row);
+        }
+        best_trim(b, s->sd, 1);
         res.mem = (uint32_t)i;
-        for (size_t j = 0; j < mb[i].res.n; j++)
-            best_push(&res, m, mb[i].res.h[j].d, mb[i].res.h[j].row);
+        for (size_t j = 0; j < b->n; j++)
+            best_push(&res, m, b->h[j].d, b->h[j].row);
     }
     /* the k best by (distance, id), handed over by row: t keeps them all (it holds k) */
+    best_trim(&res, s->sd, 1);
     for (size_t i = 0; i < res.n; i++)
         vs_topk_push(t, res.h[i].d, tag ? (uint64_t)res.h[i].mem << 32 | res.h[i].row : res.h[i].row);
     return 0;
