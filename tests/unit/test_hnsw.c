@@ -29,18 +29,6 @@ static float vecs[N * DMAX], norms[N], qs[NQ * DMAX], qns[NQ];
 static char dir[4096];
 static int dirfd_;
 
-static double rnd(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*s >> 11) / 9007199254740992.0;
-}
-
-static double gauss(uint64_t *s)
-{
-    double u = rnd(s) + 1e-12, v = rnd(s);
-    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
-
 /* Rows and queries from 12 Gaussian clusters of different spreads. */
 static void gen(uint64_t seed)
 {
@@ -48,14 +36,14 @@ static void gen(uint64_t seed)
     uint64_t s = seed;
     for (int i = 0; i < 12; i++) {
         for (uint32_t j = 0; j < D; j++)
-            c[i][j] = (float)(rnd(&s) * 20 - 10);
-        sp[i] = (float)(0.5 + 2.5 * rnd(&s));
+            c[i][j] = (float)(unit_rnd(&s) * 20 - 10);
+        sp[i] = (float)(0.5 + 2.5 * unit_rnd(&s));
     }
     for (int r = 0; r < N + NQ; r++) {
-        int k = (int)(rnd(&s) * 12);
+        int k = (int)(unit_rnd(&s) * 12);
         float *x = r < N ? vecs + r * D : qs + (r - N) * D;
         for (uint32_t j = 0; j < D; j++)
-            x[j] = c[k][j] + sp[k] * (float)gauss(&s);
+            x[j] = c[k][j] + sp[k] * (float)unit_gauss(&s);
     }
     for (int r = 0; r < N; r++)
         norms[r] = vs_dot(vecs + r * D, vecs + r * D, D);
@@ -467,7 +455,7 @@ static void test_deleted(void)
     /* 40% deleted at random */
     memset(del, 0, sizeof del);
     for (int r = 0; r < N; r++)
-        if (rnd(&s) < 0.4)
+        if (unit_rnd(&s) < 0.4)
             del[r >> 3] |= (uint8_t)(1u << (r & 7));
     int bad = 0, shorts = 0;
     double rec = run_queries(&o, del, 0, &bad, &shorts);
@@ -705,7 +693,7 @@ static void test_quantize(void)
     static int16_t q16[1000];
     uint64_t s = 17;
     for (int i = 0; i < 1000; i++)
-        w[i] = (float)(rnd(&s) * 2 - 1);
+        w[i] = (float)(unit_rnd(&s) * 2 - 1);
     static const uint32_t dims[] = {1000, 200};
     for (int t = 0; t < 2; t++) {
         uint32_t d = dims[t];
@@ -772,10 +760,10 @@ static void test_near_duplicates(void)
     uint64_t s = 99;
     for (int r = 1; r <= DUPS; r++)
         for (uint32_t j = 0; j < D; j++)
-            vecs[r * D + j] = vecs[j] + (float)(0.01 * gauss(&s));
+            vecs[r * D + j] = vecs[j] + (float)(0.01 * unit_gauss(&s));
     for (int q = 0; q < NQ; q++)
         for (uint32_t j = 0; j < D; j++)
-            qs[q * D + j] = vecs[j] + (float)(0.01 * gauss(&s));
+            qs[q * D + j] = vecs[j] + (float)(0.01 * unit_gauss(&s));
     for (int r = 0; r <= DUPS; r++)
         norms[r] = vs_dot(vecs + r * D, vecs + r * D, D);
     for (int q = 0; q < NQ; q++)
@@ -813,7 +801,7 @@ static void test_bounds_exact(void)
         uint64_t s = 5;
         for (int r = 1; r <= 60; r++)
             for (uint32_t j = 0; j < D; j++)
-                vecs[r * D + j] = r <= 10 ? vecs[j] : vecs[j] + (float)(0.01 * gauss(&s));
+                vecs[r * D + j] = r <= 10 ? vecs[j] : vecs[j] + (float)(0.01 * unit_gauss(&s));
         memset(vecs + 61 * D, 0, D * sizeof *vecs);
         for (int r = 0; r <= 61; r++)
             norms[r] = vs_dot(vecs + r * D, vecs + r * D, D);

@@ -26,18 +26,6 @@ static float vecs[N * D], norms[N], qs[NQ * D], qns[NQ];
 static char dir[4096];
 static int dirfd_;
 
-static double rnd(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*s >> 11) / 9007199254740992.0;
-}
-
-static double gauss(uint64_t *s)
-{
-    double u = rnd(s) + 1e-12, v = rnd(s);
-    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
-
 enum { RANDOM, CLUSTERED, OFFSET, KINDS };
 
 /* Rows: uniform in [-1, 1] (RANDOM); 8 tight Gaussian clusters, rows in cluster order
@@ -51,12 +39,12 @@ static void gen(int kind, int metric, uint64_t seed)
     float c[8][D];
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < D; j++)
-            c[i][j] = (float)(rnd(&s) * 20 - 10) + (kind == OFFSET ? 1000.0f : 0.0f);
+            c[i][j] = (float)(unit_rnd(&s) * 20 - 10) + (kind == OFFSET ? 1000.0f : 0.0f);
     for (int r = 0; r < N + 100; r++) {
         float *x = r < N ? vecs + r * D : qs + (r - N) * D;
-        int k = r < N ? r * 8 / N : (int)(rnd(&s) * 8);
+        int k = r < N ? r * 8 / N : (int)(unit_rnd(&s) * 8);
         for (int j = 0; j < D; j++)
-            x[j] = kind == RANDOM ? (float)(rnd(&s) * 2 - 1) : c[k][j] + 0.3f * (float)gauss(&s);
+            x[j] = kind == RANDOM ? (float)(unit_rnd(&s) * 2 - 1) : c[k][j] + 0.3f * (float)unit_gauss(&s);
     }
     if (metric == VF_METRIC_COSINE)
         for (int r = 0; r < N; r += 997)
@@ -65,7 +53,7 @@ static void gen(int kind, int metric, uint64_t seed)
         memcpy(qs + q * D, vecs + (size_t)((q - 100) * 29 % N) * D, D * sizeof(float));
     for (int q = 200; q < 300; q++)
         for (int j = 0; j < D; j++)
-            qs[q * D + j] = vecs[(size_t)((q - 200) * 31 % N) * D + j] * (1 + 1e-6f * (float)gauss(&s));
+            qs[q * D + j] = vecs[(size_t)((q - 200) * 31 % N) * D + j] * (1 + 1e-6f * (float)unit_gauss(&s));
     for (int q = 300; q < 350; q++)
         for (int j = 0; j < D; j++)
             qs[q * D + j] = qs[(q - 300) * D + j] * 10;
