@@ -90,7 +90,7 @@ static int write_range(const char *name, int metric, const vs_build_params *bp, 
     vf_seg_info info = {D, VF_ELEM_F32, (uint32_t)metric, 0, 0, n};
     vf_seg_writer *w = NULL;
     vf_error e;
-    vs_rows_view rv = {vecs + lo * D, norms + lo, n, D, metric};
+    vs_rows_view rv = {.vecs = vecs + lo * D, .norms = norms + lo, .n = n, .dim = D, .metric = metric};
     int rc = vf_seg_writer_open(&w, dirfd_, name, &info, &e);
     if (!rc)
         rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, vecs + lo * D, n * D * 4, &e);
