@@ -413,9 +413,14 @@ def summary(st, run, w):
             p = best_at([x for x in st.points(s, "ivf_pq", t) if knobs(x[2]).get("refine", 0) > 0], 0.95)
             cells.append(f"{fint(p[1])} q/s ({p[2]}, recall {p[0]:.4f})" if p else "not reached")
         w(f"| {SYS[s]} | {ib / raw:.3f} ({fbytes(ib)}) | {fb / raw:.3f} ({fbytes(fb)}) | " + " | ".join(cells) + " |")
+    vb = st.build("vecseg", "ivf_pq")
+    apart = vb is not None and "cold-apart=1" in (vb["params"] or "")
     w("\nIndex bytes: vecseg's index sections (types 16 and up: lists, codebooks, codes); "
-      "FAISS's IndexIVFPQ alone. File bytes: vecseg's sealed segment file(s), which keep the raw "
-      "vectors the refine step reads; FAISS's IndexRefineFlat file (IVFPQ plus raw vectors).\n")
+      "FAISS's IndexIVFPQ alone. File bytes: vecseg's sealed segment files (`.vseg`), "
+      + ("which with cold-apart=1 (SPEC 5.6.1) hold no vectors: the raw vectors the refine step "
+         "reads are in `.vcold` files beside them, read only for the candidates; "
+         if apart else "which keep the raw vectors the refine step reads; ")
+      + "FAISS's IndexRefineFlat file (IVFPQ plus raw vectors).\n")
 
     v1, lim, share = exact1_limit(st, run)
     f1 = st.exact("faiss", 1)
