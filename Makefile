@@ -6,9 +6,10 @@
 #   make fuzz       libFuzzer (clang) on every fuzz target, FUZZ_SECS seconds each
 #   make demo       install what the demo needs, build, run fashion-mnist end to end
 #   make bench      benchmarks beside FAISS and hnswlib on four sets (bench/README.md)
-#   make bench-large  issue 12's scale run: 1M, 4M x 128 and 16M x 64 rows beside FAISS IVF,
-#                   fan-out, MPI, a memory cap, split, node join (bench/large; hours; not in CI;
-#                   BENCH_LARGE_SIZES="1000000 4000000" for a part)
+#   make bench-large  the 1M x 128 clustered set in full beside hnswlib and FAISS (bench/run,
+#                   report in bench/out/clustered1m/), then issue 12's scale run: 1M, 4M x 128
+#                   and 16M x 64 rows beside FAISS IVF, fan-out, MPI, a memory cap, split, node
+#                   join (bench/large; hours; not in CI; BENCH_LARGE_SIZES="1000000 4000000")
 #   make crash      the long crash runs: kills, power loss (tests/crash/README.md)
 #   make install    PREFIX=/usr/local DESTDIR=   (make uninstall removes exactly that)
 
@@ -210,6 +211,7 @@ bench:
 bench-large:
 	@scripts/deps bench
 	$(MAKE) all
+	@BENCH_OUT=bench/out/clustered1m BENCH_SETS=clustered1m bench/run
 	@bench/large
 
 crash: check-deps
