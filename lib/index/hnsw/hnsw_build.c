@@ -61,6 +61,8 @@ typedef struct req {           /* a reverse link: source joins target's list on 
 } req;
 
 int vs_hnsw_build_bounds;
+int vs_hnsw_build_check;
+unsigned long vs_hnsw_build_checked, vs_hnsw_build_mismatched;
 
 typedef struct tscratch {
     uint32_t *visited;           /* n epoch stamps */
@@ -73,7 +75,8 @@ typedef struct tscratch {
     float *w;                    /* query weights */
     int8_t *q8;
     int16_t *q16;
-    uint32_t *ids;               /* unvisited neighbours of a hop */
+    uint32_t *ids;               /* nodes to score: a hop's unvisited neighbours, a list */
+    float *dist;                 /* their distances (score) */
 } tscratch;
 
 typedef struct builder {
@@ -144,14 +147,20 @@ static inline uint32_t *list_at(const builder *b, uint32_t r, int l)
     return b->upper + b->uoff[r] + 1 + (size_t)(l - 1) * (b->M + 1);
 }
 
+/* The dot form's distance of node block p whose integer dot product is dot. */
+static inline float approx_dot(const builder *b, const hnsw_query *hq, const uint8_t *p, int32_t dot)
+{
+    float aux;
+    memcpy(&aux, p + hnsw_aux_off(b->dim), 4);
+    return hq->c0 + hq->ca * aux + hq->sq * (float)dot;
+}
+
 static inline float approx(const builder *b, const hnsw_query *hq, uint32_t r)
 {
     const uint8_t *p = node(b, r);
     if (hq->l2)
         return hq->l2(hq->w, hq->step, p, b->dim);
-    float aux;
-    memcpy(&aux, p + hnsw_aux_off(b->dim), 4);
-    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq->q8, hq->q16, p, b->dim);
+    return approx_dot(b, hq, p, hq->dot(hq->q8, hq->q16, p, b->dim));
 }
 
 /* The exact internal distance between rows a and c (SPEC.md 9). */
@@ -170,15 +179,51 @@ static inline void prefetch_code(const builder *b, uint32_t r)
         __builtin_prefetch(p + o);
 }
 
+/* dist[i] = approx(b, hq, ids[i]) for i < m, the codes of the next pf_ahead nodes prefetched.
+   The dot form scores four nodes a call of the dots kernel, which shares each load of the
+   query's weights among them (as the search's hop_dots); its int32 sums are the dot kernel's,
+   so every distance is approx()'s to the bit and the graph is the same. */
+static void score(const builder *b, const hnsw_query *hq, const uint32_t *ids, size_t m, float *dist)
+{
+    size_t pf = b->pf_ahead, i = 0;
+    for (; i < m && i < pf; i++)
+        prefetch_code(b, ids[i]);
+    for (size_t k = 0; k < m; k += 4) {
+        size_t e = k + 4 < m ? k + 4 : m;
+        for (; i < m && i < e + pf; i++)
+            prefetch_code(b, ids[i]);
+        if (hq->l2) {
+            for (size_t j = k; j < e; j++)
+                dist[j] = hq->l2(hq->w, hq->step, node(b, ids[j]), b->dim);
+            continue;
+        }
+        const uint8_t *nb[4];
+        int32_t dv[4];
+        for (size_t j = k; j < e; j++)
+            nb[j - k] = node(b, ids[j]);
+        hq->dots(hq->q16, nb, e - k, b->dim, dv);
+        for (size_t j = k; j < e; j++)
+            dist[j] = approx_dot(b, hq, nb[j - k], dv[j - k]);
+    }
+    if (vs_hnsw_build_check) /* test hook: every distance against approx() */
+        for (size_t j = 0; j < m; j++) {
+            float a = approx(b, hq, ids[j]);
+            __atomic_fetch_add(&vs_hnsw_build_checked, 1, __ATOMIC_RELAXED);
+            if (memcmp(&a, &dist[j], sizeof a))
+                __atomic_fetch_add(&vs_hnsw_build_mismatched, 1, __ATOMIC_RELAXED);
+        }
+}
+
 /* ---- search on one level (SEARCH-LAYER) ------------------------------------------------- */
 
-static void greedy(const builder *b, const hnsw_query *hq, cand *cur, int l)
+static void greedy(const builder *b, tscratch *ts, const hnsw_query *hq, cand *cur, int l)
 {
     for (int changed = 1; changed;) {
         changed = 0;
         const uint32_t *ls = list_at(b, cur->id, l);
+        score(b, hq, ls + 1, ls[0], ts->dist);
         for (uint32_t i = 0; i < ls[0]; i++) {
-            float d = approx(b, hq, ls[1 + i]);
+            float d = ts->dist[i];
             if (d < cur->d) {
                 *cur = (cand){d, ls[1 + i]};
                 changed = 1;
@@ -213,13 +258,10 @@ static size_t search_layer(const builder *b, tscratch *ts, const hnsw_query *hq,
                 ts->ids[m++] = x;
             }
         }
-        for (uint32_t i = 0; i < m && i < b->pf_ahead; i++)
-            prefetch_code(b, ts->ids[i]);
+        score(b, hq, ts->ids, m, ts->dist);
         for (uint32_t i = 0; i < m; i++) {
-            if (i + b->pf_ahead < m)
-                prefetch_code(b, ts->ids[i + b->pf_ahead]);
             uint32_t x = ts->ids[i];
-            float d = approx(b, hq, x);
+            float d = ts->dist[i];
             if (nw < ef || d < ts->wq[0].d) {
                 cand y = {d, x};
                 minheap_push(ts->cq, &nc, y);
@@ -348,13 +390,14 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
     if (b->bounds)
         row_qo(b, r, ts->qo);
     for (size_t j = 0; j < i; j++)
-        ts->bdist[j] = approx(b, &hq, (uint32_t)(b->b0 + j));
+        ts->ids[j] = (uint32_t)(b->b0 + j);
+    score(b, &hq, ts->ids, i, ts->bdist);
     uint32_t *sel = b->sel + b->selo[i];
     cand ep = {0, b->entry};
     if (b->gmax >= 0) {
         ep.d = approx(b, &hq, b->entry);
         for (int l = b->gmax; l > L; l--)
-            greedy(b, &hq, &ep, l);
+            greedy(b, ts, &hq, &ep, l);
     }
     for (int l = L; l >= 0; l--) {
         size_t np = 0;
@@ -430,10 +473,12 @@ static void link_back(builder *b, size_t g, tscratch *ts)
     hnsw_query hq = row_query(b, t, ts);
     if (b->bounds)
         row_qo(b, t, ts->qo);
-    for (uint32_t j = 0; j < ls[0]; j++)
-        ts->pool[np++] = (cand){approx(b, &hq, ls[1 + j]), ls[1 + j]};
+    memcpy(ts->ids, ls + 1, ls[0] * sizeof(uint32_t));
     for (size_t j = 0; j < nr; j++)
-        ts->pool[np++] = (cand){approx(b, &hq, rq[j].source), rq[j].source};
+        ts->ids[ls[0] + j] = rq[j].source;
+    score(b, &hq, ts->ids, ls[0] + nr, ts->dist);
+    for (; np < ls[0] + nr; np++)
+        ts->pool[np] = (cand){ts->dist[np], ts->ids[np]};
     qsort(ts->pool, np, sizeof(cand), cand_cmp);
     ls[0] = select_heuristic(b, t, ts->qo, ts->pool, np, cap, ls + 1);
     /* the words past the count are zero (SPEC 5.5.1), not the links the pruning dropped */
@@ -468,7 +513,7 @@ static void link_unreachable(builder *b, uint32_t u, const uint8_t *reach, tscra
     hnsw_query hq = row_query(b, u, ts);
     cand ep = {approx(b, &hq, b->entry), b->entry};
     for (int l = b->gmax; l > 0; l--)
-        greedy(b, &hq, &ep, l);
+        greedy(b, ts, &hq, &ep, l);
     if (!reach[ep.id]) /* reachable on an upper level only: walk level 0 from the entry */
         ep = (cand){approx(b, &hq, b->entry), b->entry};
     size_t np = 0, nw = search_layer(b, ts, &hq, ep, b->efc, 0);
@@ -633,6 +678,7 @@ static void release(builder *b)
             free(b->ts[t].q8);
             free(b->ts[t].q16);
             free(b->ts[t].ids);
+            free(b->ts[t].dist);
         }
     free(b->ts);
     free(b->off);
@@ -812,8 +858,12 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
         ts->w = malloc(4ull * b->dim);
         ts->q8 = malloc(b->dim);
         ts->q16 = malloc(2ull * b->dim);
-        ts->ids = malloc((b->M0 + 1) * sizeof(uint32_t));
-        if (!ts->visited || !ts->cq || !ts->wq || !ts->pool || !ts->bdist || !ts->qo || !ts->w || !ts->q8 || !ts->q16 || !ts->ids)
+        /* room for a hop (M0), the batch rows before one (BATCH_MAX) or a list and its new
+           sources (M0 + BATCH_MAX) */
+        ts->ids = malloc((b->M0 + BATCH_MAX) * sizeof(uint32_t));
+        ts->dist = malloc((b->M0 + BATCH_MAX) * sizeof(float));
+        if (!ts->visited || !ts->cq || !ts->wq || !ts->pool || !ts->bdist || !ts->qo || !ts->w || !ts->q8 ||
+            !ts->q16 || !ts->ids || !ts->dist)
             goto out;
     }
 
