@@ -214,6 +214,23 @@ static void score(const builder *b, const hnsw_query *hq, const uint32_t *ids, s
         }
 }
 
+/* Sorts a[0..n) nearest first (cand_cmp's order): a heap sort with hnsw_heap.h's inline
+   compares.  The candidates are distinct nodes, so (d, id) are distinct and every sort gives
+   this order. */
+static void sort_cands(cand *a, size_t n)
+{
+    size_t k = 0;
+    while (k < n) {
+        cand c = a[k];
+        maxheap_push(a, &k, c);
+    }
+    while (k > 1) {
+        cand top = a[0];
+        maxheap_pop(a, &k);
+        a[k] = top;
+    }
+}
+
 /* ---- search on one level (SEARCH-LAYER) ------------------------------------------------- */
 
 static void greedy(const builder *b, tscratch *ts, const hnsw_query *hq, cand *cur, int l)
@@ -303,24 +320,32 @@ static inline float aug_diff(const builder *b, uint32_t x, uint32_t y)
     return b->metric == VF_METRIC_IP ? b->aug[x] - b->aug[y] : 0.0f;
 }
 
-/* SELECT-NEIGHBORS-HEURISTIC for row r: from pool (ascending by the walk's distance),
-   keep a candidate unless a kept one is nearer to it than r is, by exact distances; at most
-   msel kept, written to out.  Returns the count.  With b->bounds (qo: r's row_qo), each
+/* SELECT-NEIGHBORS-HEURISTIC for row r: from pool (taken in ascending order of the walk's
+   distance, ties by node), keep a candidate unless a kept one is nearer to it than r is, by
+   exact distances; at most msel kept, written to out.  Returns the count.  pool is made a
+   min-heap and taken from lazily: the heuristic often stops (msel kept) long before the ef
+   candidates are used, and qsort's call per compare took a tenth of a wordvecs build; the
+   nodes are distinct, so the order is the one a full sort gives.  With b->bounds (qo: r's row_qo), each
    comparison is decided from bound_dist when the bounds do not overlap, else with r's exact
    distance to the candidate, else with both exact, so the choice is the one exact distances
    give either way. */
-static uint32_t select_heuristic(const builder *b, uint32_t r, const float *qo, const cand *pool, size_t np,
+static uint32_t select_heuristic(const builder *b, uint32_t r, const float *qo, cand *pool, size_t np,
                                  uint32_t msel, uint32_t *out)
 {
     uint32_t ns = 0;
+    size_t nh = 0;
+    while (nh < np) {
+        cand c = pool[nh];
+        minheap_push(pool, &nh, c);
+    }
     if (np <= msel) {
-        for (size_t i = 0; i < np; i++)
-            out[ns++] = pool[i].id;
+        while (nh)
+            out[ns++] = minheap_pop(pool, &nh).id;
         return ns;
     }
     int bounds = b->bounds && !isinf(b->res[r]); /* not the cosine zero row */
-    for (size_t i = 0; i < np && ns < msel; i++) {
-        uint32_t v = pool[i].id;
+    while (nh && ns < msel) {
+        uint32_t v = minheap_pop(pool, &nh).id;
         float dlo = -INFINITY, dhi = INFINITY, d = 0;
         int dexact = 0, good = 1;
         for (uint32_t j = 0; j < ns && good; j++) {
@@ -415,7 +440,6 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
         /* the heuristic decides by exact distances (bounded or computed): with code distances,
            rows closer together than the codes' step (near-duplicates) pruned each other away
            and left nodes unreachable */
-        qsort(ts->pool, np, sizeof(cand), cand_cmp);
         uint32_t *s = sel + (size_t)l * (b->M + 1);
         s[0] = select_heuristic(b, r, ts->qo, ts->pool, np, b->M, s + 1);
     }
@@ -479,7 +503,6 @@ static void link_back(builder *b, size_t g, tscratch *ts)
     score(b, &hq, ts->ids, ls[0] + nr, ts->dist);
     for (; np < ls[0] + nr; np++)
         ts->pool[np] = (cand){ts->dist[np], ts->ids[np]};
-    qsort(ts->pool, np, sizeof(cand), cand_cmp);
     ls[0] = select_heuristic(b, t, ts->qo, ts->pool, np, cap, ls + 1);
     /* the words past the count are zero (SPEC 5.5.1), not the links the pruning dropped */
     memset(ls + 1 + ls[0], 0, (cap - ls[0]) * sizeof(uint32_t));
@@ -522,7 +545,7 @@ static void link_unreachable(builder *b, uint32_t u, const uint8_t *reach, tscra
             ts->pool[np++] = (cand){pair_dist(b, u, ts->wq[j].id), ts->wq[j].id};
     if (np == 0) /* cannot happen: the entry is reachable */
         ts->pool[np++] = (cand){pair_dist(b, u, b->entry), b->entry};
-    qsort(ts->pool, np, sizeof(cand), cand_cmp);
+    sort_cands(ts->pool, np);
     size_t pick = 0;
     while (pick < np && list_at(b, ts->pool[pick].id, 0)[0] >= b->M0)
         pick++;
