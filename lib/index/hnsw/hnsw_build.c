@@ -267,13 +267,16 @@ static size_t search_layer(const builder *b, tscratch *ts, const hnsw_query *hq,
         if (c.d > ts->wq[0].d)
             break;
         const uint32_t *ls = list_at(b, c.id, l);
-        uint32_t m = 0;
-        for (uint32_t i = 0; i < ls[0]; i++) {
-            uint32_t x = ls[1 + i];
-            if (ts->visited[x] != e) {
-                ts->visited[x] = e;
-                ts->ids[m++] = x;
-            }
+        /* without a branch on visited, which a predictor loses about every other link; the
+           stamps are fetched first, as they are scattered over n words */
+        uint32_t m = 0, cnt = ls[0];
+        for (uint32_t i = 0; i < cnt; i++)
+            __builtin_prefetch(ts->visited + ls[1 + i]);
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint32_t x = ls[1 + i], fresh = ts->visited[x] != e;
+            ts->visited[x] = e;
+            ts->ids[m] = x;
+            m += fresh;
         }
         score(b, hq, ts->ids, m, ts->dist);
         for (uint32_t i = 0; i < m; i++) {
