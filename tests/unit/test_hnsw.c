@@ -4,7 +4,8 @@
  * deterministic bytes (same seed twice; 1 thread against 2; the build's error bounds against
  * exact distances), deleted rows never returned while
  * k hits still come back, damaged index bytes giving VF_ECORRUPT (never a crash), the same
- * answers on every instruction-set level, the query quantizer and the level distribution.
+ * answers on every instruction-set level, the build's batched distances equal to its one-node
+ * ones, the query quantizer and the level distribution.
  */
 #include <fcntl.h>
 #include <math.h>
@@ -826,6 +827,35 @@ static void test_bounds_exact(void)
     gen(12345);
 }
 
+/* The build scores a hop's neighbours (and a list being re-pruned, and the batch rows before
+   a row) in batches of the dots kernel: every distance it so computes must equal, to the bit,
+   approx()'s one node at a time (vs_hnsw_build_check), for every metric, both walk forms, a
+   dimension with a kernel tail (37) and every SIMD level, or the graph would change. */
+static void test_batched_distances(void)
+{
+    static const uint32_t dims[] = {32, 37, 64};
+    for (size_t p = 0; p < 3; p++) {
+        D = dims[p];
+        gen(99 + p);
+        for (int metric = VF_METRIC_L2; metric <= VF_METRIC_COSINE; metric++)
+            for (int l = 0; l < VS_SIMD_LEVELS; l++) {
+                if (vs_simd_select(vs_simd_level_name((vs_simd_level)l)) != 0)
+                    continue;
+                vs_hnsw_build_check = 1;
+                vs_hnsw_build_checked = vs_hnsw_build_mismatched = 0;
+                CHECK(write_seg("bd.vseg", 3000, metric, 8, 2, 11) == 0);
+                vs_hnsw_build_check = 0;
+                CHECK_MSG(vs_hnsw_build_checked > 3000, "dim %u metric %d %s: only %lu distances checked", D,
+                          metric, vs_simd_name(), vs_hnsw_build_checked);
+                CHECK_MSG(vs_hnsw_build_mismatched == 0, "dim %u metric %d %s: %lu of %lu batched distances differ",
+                          D, metric, vs_simd_name(), vs_hnsw_build_mismatched, vs_hnsw_build_checked);
+            }
+        vs_simd_select("auto");
+    }
+    D = 32;
+    gen(12345);
+}
+
 /* [R-SEARCH-ORDER]: 30 copies of one row at distance 0 from the query, ids falling with the row
    number: the 10 kept are those of the smallest ids (the largest rows), not the first rows. */
 static void test_ties(void)
@@ -907,10 +937,11 @@ int main(void)
     test_damage();
     test_near_duplicates();
     test_bounds_exact();
+    test_batched_distances();
     test_ties();
     /* clean up */
     const char *names[] = {"r1.vseg", "r2.vseg", "r3.vseg", "r1-64.vseg", "r2-64.vseg", "r3-64.vseg", "d1.vseg", "d2.vseg", "d3.vseg", "d4.vseg",
-                           "s0.vseg", "s1.vseg", "s2.vseg", "s7.vseg", "s40.vseg", "nd.vseg", "t.vseg", "be0.vseg", "be1.vseg", "bel.vseg"};
+                           "s0.vseg", "s1.vseg", "s2.vseg", "s7.vseg", "s40.vseg", "nd.vseg", "t.vseg", "be0.vseg", "be1.vseg", "bel.vseg", "bd.vseg"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlinkat(dirfd_, names[i], 0);
     close(dirfd_);

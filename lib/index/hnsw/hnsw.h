@@ -115,6 +115,12 @@ int vs_hnsw_level(uint64_t seed, uint64_t r, uint32_t M);
    chooses by the dimension when 0 (the default); the bytes written are the same. */
 extern int vs_hnsw_build_bounds;
 
+/* Test hook (tests/unit/test_hnsw.c): when nonzero, the build recomputes every distance its
+   walk scores in batches one node at a time, counting them in vs_hnsw_build_checked and those
+   that differ in a bit in vs_hnsw_build_mismatched (both updated atomically). */
+extern int vs_hnsw_build_check;
+extern unsigned long vs_hnsw_build_checked, vs_hnsw_build_mismatched;
+
 /* ---- the query-side quantizer shared by build and search (hnsw_search.c) --------- */
 
 /* Fills hq (w and q16 with room for dim values each) for query q of squared norm qn, with

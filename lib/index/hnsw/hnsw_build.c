@@ -61,6 +61,8 @@ typedef struct req {           /* a reverse link: source joins target's list on 
 } req;
 
 int vs_hnsw_build_bounds;
+int vs_hnsw_build_check;
+unsigned long vs_hnsw_build_checked, vs_hnsw_build_mismatched;
 
 typedef struct tscratch {
     uint32_t *visited;           /* n epoch stamps */
@@ -73,7 +75,8 @@ typedef struct tscratch {
     float *w;                    /* query weights */
     int8_t *q8;
     int16_t *q16;
-    uint32_t *ids;               /* unvisited neighbours of a hop */
+    uint32_t *ids;               /* nodes to score: a hop's unvisited neighbours, a list */
+    float *dist;                 /* their distances (score) */
 } tscratch;
 
 typedef struct builder {
@@ -144,14 +147,20 @@ static inline uint32_t *list_at(const builder *b, uint32_t r, int l)
     return b->upper + b->uoff[r] + 1 + (size_t)(l - 1) * (b->M + 1);
 }
 
+/* The dot form's distance of node block p whose integer dot product is dot. */
+static inline float approx_dot(const builder *b, const hnsw_query *hq, const uint8_t *p, int32_t dot)
+{
+    float aux;
+    memcpy(&aux, p + hnsw_aux_off(b->dim), 4);
+    return hq->c0 + hq->ca * aux + hq->sq * (float)dot;
+}
+
 static inline float approx(const builder *b, const hnsw_query *hq, uint32_t r)
 {
     const uint8_t *p = node(b, r);
     if (hq->l2)
         return hq->l2(hq->w, hq->step, p, b->dim);
-    float aux;
-    memcpy(&aux, p + hnsw_aux_off(b->dim), 4);
-    return hq->c0 + hq->ca * aux + hq->sq * (float)hq->dot(hq->q8, hq->q16, p, b->dim);
+    return approx_dot(b, hq, p, hq->dot(hq->q8, hq->q16, p, b->dim));
 }
 
 /* The exact internal distance between rows a and c (SPEC.md 9). */
@@ -170,15 +179,68 @@ static inline void prefetch_code(const builder *b, uint32_t r)
         __builtin_prefetch(p + o);
 }
 
+/* dist[i] = approx(b, hq, ids[i]) for i < m, the codes of the next pf_ahead nodes prefetched.
+   The dot form scores four nodes a call of the dots kernel, which shares each load of the
+   query's weights among them (as the search's hop_dots); its int32 sums are the dot kernel's,
+   so every distance is approx()'s to the bit and the graph is the same. */
+static void score(const builder *b, const hnsw_query *hq, const uint32_t *ids, size_t m, float *dist)
+{
+    size_t pf = b->pf_ahead, i = 0;
+    for (; i < m && i < pf; i++)
+        prefetch_code(b, ids[i]);
+    for (size_t k = 0; k < m; k += 4) {
+        size_t e = k + 4 < m ? k + 4 : m;
+        for (; i < m && i < e + pf; i++)
+            prefetch_code(b, ids[i]);
+        if (hq->l2) {
+            for (size_t j = k; j < e; j++)
+                dist[j] = hq->l2(hq->w, hq->step, node(b, ids[j]), b->dim);
+            continue;
+        }
+        const uint8_t *nb[4];
+        int32_t dv[4];
+        for (size_t j = k; j < e; j++)
+            nb[j - k] = node(b, ids[j]);
+        hq->dots(hq->q16, nb, e - k, b->dim, dv);
+        for (size_t j = k; j < e; j++)
+            dist[j] = approx_dot(b, hq, nb[j - k], dv[j - k]);
+    }
+    if (vs_hnsw_build_check) /* test hook: every distance against approx() */
+        for (size_t j = 0; j < m; j++) {
+            float a = approx(b, hq, ids[j]);
+            __atomic_fetch_add(&vs_hnsw_build_checked, 1, __ATOMIC_RELAXED);
+            if (memcmp(&a, &dist[j], sizeof a))
+                __atomic_fetch_add(&vs_hnsw_build_mismatched, 1, __ATOMIC_RELAXED);
+        }
+}
+
+/* Sorts a[0..n) nearest first (cand_cmp's order): a heap sort with hnsw_heap.h's inline
+   compares.  The candidates are distinct nodes, so (d, id) are distinct and every sort gives
+   this order. */
+static void sort_cands(cand *a, size_t n)
+{
+    size_t k = 0;
+    while (k < n) {
+        cand c = a[k];
+        maxheap_push(a, &k, c);
+    }
+    while (k > 1) {
+        cand top = a[0];
+        maxheap_pop(a, &k);
+        a[k] = top;
+    }
+}
+
 /* ---- search on one level (SEARCH-LAYER) ------------------------------------------------- */
 
-static void greedy(const builder *b, const hnsw_query *hq, cand *cur, int l)
+static void greedy(const builder *b, tscratch *ts, const hnsw_query *hq, cand *cur, int l)
 {
     for (int changed = 1; changed;) {
         changed = 0;
         const uint32_t *ls = list_at(b, cur->id, l);
+        score(b, hq, ls + 1, ls[0], ts->dist);
         for (uint32_t i = 0; i < ls[0]; i++) {
-            float d = approx(b, hq, ls[1 + i]);
+            float d = ts->dist[i];
             if (d < cur->d) {
                 *cur = (cand){d, ls[1 + i]};
                 changed = 1;
@@ -205,21 +267,21 @@ static size_t search_layer(const builder *b, tscratch *ts, const hnsw_query *hq,
         if (c.d > ts->wq[0].d)
             break;
         const uint32_t *ls = list_at(b, c.id, l);
-        uint32_t m = 0;
-        for (uint32_t i = 0; i < ls[0]; i++) {
-            uint32_t x = ls[1 + i];
-            if (ts->visited[x] != e) {
-                ts->visited[x] = e;
-                ts->ids[m++] = x;
-            }
+        /* without a branch on visited, which a predictor loses about every other link; the
+           stamps are fetched first, as they are scattered over n words */
+        uint32_t m = 0, cnt = ls[0];
+        for (uint32_t i = 0; i < cnt; i++)
+            __builtin_prefetch(ts->visited + ls[1 + i]);
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint32_t x = ls[1 + i], fresh = ts->visited[x] != e;
+            ts->visited[x] = e;
+            ts->ids[m] = x;
+            m += fresh;
         }
-        for (uint32_t i = 0; i < m && i < b->pf_ahead; i++)
-            prefetch_code(b, ts->ids[i]);
+        score(b, hq, ts->ids, m, ts->dist);
         for (uint32_t i = 0; i < m; i++) {
-            if (i + b->pf_ahead < m)
-                prefetch_code(b, ts->ids[i + b->pf_ahead]);
             uint32_t x = ts->ids[i];
-            float d = approx(b, hq, x);
+            float d = ts->dist[i];
             if (nw < ef || d < ts->wq[0].d) {
                 cand y = {d, x};
                 minheap_push(ts->cq, &nc, y);
@@ -261,24 +323,32 @@ static inline float aug_diff(const builder *b, uint32_t x, uint32_t y)
     return b->metric == VF_METRIC_IP ? b->aug[x] - b->aug[y] : 0.0f;
 }
 
-/* SELECT-NEIGHBORS-HEURISTIC for row r: from pool (ascending by the walk's distance),
-   keep a candidate unless a kept one is nearer to it than r is, by exact distances; at most
-   msel kept, written to out.  Returns the count.  With b->bounds (qo: r's row_qo), each
+/* SELECT-NEIGHBORS-HEURISTIC for row r: from pool (taken in ascending order of the walk's
+   distance, ties by node), keep a candidate unless a kept one is nearer to it than r is, by
+   exact distances; at most msel kept, written to out.  Returns the count.  pool is made a
+   min-heap and taken from lazily: the heuristic often stops (msel kept) long before the ef
+   candidates are used, and qsort's call per compare took a tenth of a wordvecs build; the
+   nodes are distinct, so the order is the one a full sort gives.  With b->bounds (qo: r's row_qo), each
    comparison is decided from bound_dist when the bounds do not overlap, else with r's exact
    distance to the candidate, else with both exact, so the choice is the one exact distances
    give either way. */
-static uint32_t select_heuristic(const builder *b, uint32_t r, const float *qo, const cand *pool, size_t np,
+static uint32_t select_heuristic(const builder *b, uint32_t r, const float *qo, cand *pool, size_t np,
                                  uint32_t msel, uint32_t *out)
 {
     uint32_t ns = 0;
+    size_t nh = 0;
+    while (nh < np) {
+        cand c = pool[nh];
+        minheap_push(pool, &nh, c);
+    }
     if (np <= msel) {
-        for (size_t i = 0; i < np; i++)
-            out[ns++] = pool[i].id;
+        while (nh)
+            out[ns++] = minheap_pop(pool, &nh).id;
         return ns;
     }
     int bounds = b->bounds && !isinf(b->res[r]); /* not the cosine zero row */
-    for (size_t i = 0; i < np && ns < msel; i++) {
-        uint32_t v = pool[i].id;
+    while (nh && ns < msel) {
+        uint32_t v = minheap_pop(pool, &nh).id;
         float dlo = -INFINITY, dhi = INFINITY, d = 0;
         int dexact = 0, good = 1;
         for (uint32_t j = 0; j < ns && good; j++) {
@@ -348,13 +418,14 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
     if (b->bounds)
         row_qo(b, r, ts->qo);
     for (size_t j = 0; j < i; j++)
-        ts->bdist[j] = approx(b, &hq, (uint32_t)(b->b0 + j));
+        ts->ids[j] = (uint32_t)(b->b0 + j);
+    score(b, &hq, ts->ids, i, ts->bdist);
     uint32_t *sel = b->sel + b->selo[i];
     cand ep = {0, b->entry};
     if (b->gmax >= 0) {
         ep.d = approx(b, &hq, b->entry);
         for (int l = b->gmax; l > L; l--)
-            greedy(b, &hq, &ep, l);
+            greedy(b, ts, &hq, &ep, l);
     }
     for (int l = L; l >= 0; l--) {
         size_t np = 0;
@@ -372,7 +443,6 @@ static void insert_search(builder *b, size_t i, tscratch *ts)
         /* the heuristic decides by exact distances (bounded or computed): with code distances,
            rows closer together than the codes' step (near-duplicates) pruned each other away
            and left nodes unreachable */
-        qsort(ts->pool, np, sizeof(cand), cand_cmp);
         uint32_t *s = sel + (size_t)l * (b->M + 1);
         s[0] = select_heuristic(b, r, ts->qo, ts->pool, np, b->M, s + 1);
     }
@@ -430,11 +500,12 @@ static void link_back(builder *b, size_t g, tscratch *ts)
     hnsw_query hq = row_query(b, t, ts);
     if (b->bounds)
         row_qo(b, t, ts->qo);
-    for (uint32_t j = 0; j < ls[0]; j++)
-        ts->pool[np++] = (cand){approx(b, &hq, ls[1 + j]), ls[1 + j]};
+    memcpy(ts->ids, ls + 1, ls[0] * sizeof(uint32_t));
     for (size_t j = 0; j < nr; j++)
-        ts->pool[np++] = (cand){approx(b, &hq, rq[j].source), rq[j].source};
-    qsort(ts->pool, np, sizeof(cand), cand_cmp);
+        ts->ids[ls[0] + j] = rq[j].source;
+    score(b, &hq, ts->ids, ls[0] + nr, ts->dist);
+    for (; np < ls[0] + nr; np++)
+        ts->pool[np] = (cand){ts->dist[np], ts->ids[np]};
     ls[0] = select_heuristic(b, t, ts->qo, ts->pool, np, cap, ls + 1);
     /* the words past the count are zero (SPEC 5.5.1), not the links the pruning dropped */
     memset(ls + 1 + ls[0], 0, (cap - ls[0]) * sizeof(uint32_t));
@@ -468,7 +539,7 @@ static void link_unreachable(builder *b, uint32_t u, const uint8_t *reach, tscra
     hnsw_query hq = row_query(b, u, ts);
     cand ep = {approx(b, &hq, b->entry), b->entry};
     for (int l = b->gmax; l > 0; l--)
-        greedy(b, &hq, &ep, l);
+        greedy(b, ts, &hq, &ep, l);
     if (!reach[ep.id]) /* reachable on an upper level only: walk level 0 from the entry */
         ep = (cand){approx(b, &hq, b->entry), b->entry};
     size_t np = 0, nw = search_layer(b, ts, &hq, ep, b->efc, 0);
@@ -477,7 +548,7 @@ static void link_unreachable(builder *b, uint32_t u, const uint8_t *reach, tscra
             ts->pool[np++] = (cand){pair_dist(b, u, ts->wq[j].id), ts->wq[j].id};
     if (np == 0) /* cannot happen: the entry is reachable */
         ts->pool[np++] = (cand){pair_dist(b, u, b->entry), b->entry};
-    qsort(ts->pool, np, sizeof(cand), cand_cmp);
+    sort_cands(ts->pool, np);
     size_t pick = 0;
     while (pick < np && list_at(b, ts->pool[pick].id, 0)[0] >= b->M0)
         pick++;
@@ -633,6 +704,7 @@ static void release(builder *b)
             free(b->ts[t].q8);
             free(b->ts[t].q16);
             free(b->ts[t].ids);
+            free(b->ts[t].dist);
         }
     free(b->ts);
     free(b->off);
@@ -812,8 +884,12 @@ int vs_hnsw_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_wr
         ts->w = malloc(4ull * b->dim);
         ts->q8 = malloc(b->dim);
         ts->q16 = malloc(2ull * b->dim);
-        ts->ids = malloc((b->M0 + 1) * sizeof(uint32_t));
-        if (!ts->visited || !ts->cq || !ts->wq || !ts->pool || !ts->bdist || !ts->qo || !ts->w || !ts->q8 || !ts->q16 || !ts->ids)
+        /* room for a hop (M0), the batch rows before one (BATCH_MAX) or a list and its new
+           sources (M0 + BATCH_MAX) */
+        ts->ids = malloc((b->M0 + BATCH_MAX) * sizeof(uint32_t));
+        ts->dist = malloc((b->M0 + BATCH_MAX) * sizeof(float));
+        if (!ts->visited || !ts->cq || !ts->wq || !ts->pool || !ts->bdist || !ts->qo || !ts->w || !ts->q8 ||
+            !ts->q16 || !ts->ids || !ts->dist)
             goto out;
     }
 
