@@ -17,6 +17,7 @@
 #include "index/index_internal.h"
 #include "simd/metric.h"
 #include "unit.h"
+#include "unit_seg.h"
 
 #define N 3000
 #define D 48
@@ -66,35 +67,11 @@ static void gen(int kind, int metric, uint64_t seed)
 
 static int write_seg(const char *name, size_t n, int metric, int threads)
 {
-    static uint64_t ids[N], lsns[N];
-    for (size_t i = 0; i < n; i++) {
+    static uint64_t ids[N];
+    for (size_t i = 0; i < n; i++)
         ids[i] = 1000 + i;
-        lsns[i] = 1;
-    }
-    vf_seg_info info = {.dim = D, .elem = VF_ELEM_F32, .metric = (uint32_t)metric, .rows = n};
-    vf_seg_writer *w = NULL;
-    vf_error err = {0};
-    int rc = vf_seg_writer_open(&w, dirfd_, name, &info, &err);
-    if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, vecs, n * D * 4, &err);
-    if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, ids, n * 8, &err);
-    if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_LSNS, VF_SECTION_REQUIRED, lsns, n * 8, &err);
-    if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, norms, n * 4, &err);
     vs_build_params bp = {.type = VS_INDEX_HNSW, .M = 8, .ef_construction = 40, .seed = 7, .threads = threads};
-    vs_rows_view rows = {vecs, norms, n, D, metric, NULL};
-    if (!rc)
-        rc = vs_index_build(&bp, &rows, w, &err);
-    uint64_t bytes;
-    if (!rc)
-        rc = vf_seg_writer_finish(w, &bytes, &err);
-    else
-        vf_seg_writer_abort(w);
-    if (rc)
-        fprintf(stderr, "write_seg %s: %s\n", name, err.msg);
-    return rc;
+    return unit_write_seg(dirfd_, name, vecs, norms, ids, n, D, metric, &bp);
 }
 
 typedef struct opened {
