@@ -28,35 +28,8 @@
 
 #include "vecseg.h"
 
-static void die(const char *msg, const char *what)
-{
-    fprintf(stderr, "vecseg_exact1: %s%s%s\n", what ? what : "", what ? ": " : "", msg);
-    exit(1);
-}
-
-/* Reads an fvecs or ivecs file (each row: int32 dimension, then dim 4-byte values). */
-static void *read_vecs(const char *path, size_t *rows, size_t *dim)
-{
-    FILE *f = fopen(path, "rb");
-    int32_t d;
-    if (!f || fread(&d, 4, 1, f) != 1 || d <= 0)
-        die("cannot read", path);
-    fseek(f, 0, SEEK_END);
-    size_t bytes = (size_t)ftell(f), row = 4 + 4 * (size_t)d;
-    fseek(f, 0, SEEK_SET);
-    if (bytes % row)
-        die("size is not a whole number of rows", path);
-    *dim = (size_t)d;
-    *rows = bytes / row;
-    char *out = malloc(*rows * *dim * 4 + 1);
-    for (size_t r = 0; out && r < *rows; r++)
-        if (fread(&d, 4, 1, f) != 1 || fread(out + r * *dim * 4, 4, *dim, f) != *dim)
-            die("damaged row", path);
-    fclose(f);
-    if (!out)
-        die("out of memory", path);
-    return out;
-}
+#define BENCH_TOOL "vecseg_exact1"
+#include "vecs.h"
 
 /* Sums the n floats at p (n a multiple of 256) as fast as one thread reads: four streams at
    once (the buffer's quarters: several streams keep more reads in flight than one), each
@@ -79,13 +52,6 @@ static float sum_floats(const float *p, size_t n)
         }
     vec4 t = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     return t[0] + t[1] + t[2] + t[3];
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 int main(int argc, char **argv)
