@@ -3,8 +3,13 @@
  * index modules (HNSW in hnsw/, the IVF family in ivf/).
  */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "simd/metric.h"
 #include "index/index_internal.h"
@@ -65,6 +70,67 @@ float vs_row_distance(const vs_rows_view *rows, const float *q, float qn, size_t
     if (rows->metric == VF_METRIC_COSINE) /* a view without NORMS computes the norm it needs */
         xn = rows->norms ? rows->norms[r] : vs_dot(x, x, rows->dim);
     return vs_metric_exact(rows->metric, q, qn, x, xn, rows->dim);
+}
+
+/* [R-RERANK-AHEAD] Re-ranking reads its candidates' rows at random.  When they are on disk
+   (vectors apart and not cached, or squeezed out by a memory cap) each read waits for the
+   device in turn; asking the kernel for all of them first (MADV_WILLNEED) lets the device
+   serve them together: 640 random 512-byte rows read 2.7x faster so, on a virtio disk.  The
+   asking costs a system call per row (about 0.5 us), which a re-rank from memory should not
+   pay: so it is on only while needed.  A re-rank that ran without it and took a major fault
+   turns it on for the process's next RERANK_AHEAD_RUN re-ranks; then one runs without it
+   again, to see.  It never changes what is read, only when. */
+#define RERANK_AHEAD_RUN 64
+static _Atomic long ahead_left;
+
+static long thread_majflt(void)
+{
+    struct rusage ru;
+#ifdef RUSAGE_THREAD
+    if (getrusage(RUSAGE_THREAD, &ru) == 0)
+#else
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+#endif
+        return ru.ru_majflt;
+    return 0;
+}
+
+void vs_rerank_begin(vs_rerank *rr)
+{
+    rr->ahead = atomic_load_explicit(&ahead_left, memory_order_relaxed) > 0;
+    if (rr->ahead)
+        atomic_fetch_sub_explicit(&ahead_left, 1, memory_order_relaxed);
+    else
+        rr->majflt = thread_majflt();
+}
+
+void vs_rerank_row(const vs_rerank *rr, const vs_rows_view *rows, size_t r)
+{
+    const float *v = rr->ahead ? vs_rows_vecs(rows) : NULL;
+    if (!v || r >= rows->n)
+        return;
+    static _Atomic long page;
+    long pg = atomic_load_explicit(&page, memory_order_relaxed);
+    if (pg <= 0) {
+        pg = sysconf(_SC_PAGESIZE);
+        pg = pg > 0 ? pg : 4096;
+        atomic_store_explicit(&page, pg, memory_order_relaxed);
+    }
+    uintptr_t lo = (uintptr_t)(v + r * rows->dim), hi = lo + (uintptr_t)rows->dim * sizeof(float);
+    lo &= ~(uintptr_t)(pg - 1);
+    madvise((void *)lo, hi - lo, MADV_WILLNEED); /* a hint: its failure changes nothing read */
+}
+
+void vs_rerank_end(const vs_rerank *rr)
+{
+    if (!rr->ahead && thread_majflt() > rr->majflt)
+        atomic_store_explicit(&ahead_left, RERANK_AHEAD_RUN, memory_order_relaxed);
+}
+
+long vs_rerank_ahead_left(long set)
+{
+    return set >= 0 ? atomic_exchange_explicit(&ahead_left, set, memory_order_relaxed)
+                    : atomic_load_explicit(&ahead_left, memory_order_relaxed);
 }
 
 int vs_index_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_writer *w, vf_error *err)

@@ -49,4 +49,17 @@ int vs_ivf_search_group(const void *const *impl, size_t n, const uint8_t *const 
    rows->norms may be NULL. */
 float vs_row_distance(const vs_rows_view *rows, const float *q, float qn, size_t r);
 
+/* A re-rank that may read its rows from disk [R-RERANK-AHEAD]: begin, then vs_rerank_row for
+   each candidate before any is read (it asks the kernel for the row's pages when re-ranks
+   have been faulting), then the exact distances, then end (which notes major faults). */
+typedef struct vs_rerank {
+    int ahead;               /* ask for the rows ahead */
+    long majflt;             /* the thread's major faults at begin, when not ahead */
+} vs_rerank;
+void vs_rerank_begin(vs_rerank *rr);
+void vs_rerank_row(const vs_rerank *rr, const vs_rows_view *rows, size_t r);
+void vs_rerank_end(const vs_rerank *rr);
+/* Tests: the re-ranks left to ask ahead for; set >= 0 sets it (returning the old value). */
+long vs_rerank_ahead_left(long set);
+
 #endif

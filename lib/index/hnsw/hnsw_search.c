@@ -518,6 +518,10 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
         s->visited[r] = e;
         s->wq[i].id = r;
     }
+    vs_rerank rr;
+    vs_rerank_begin(&rr);
+    for (size_t i = 0; rr.ahead && i < nr; i++)
+        vs_rerank_row(&rr, ix->rows, s->wq[i].id);
     for (size_t i = 0; i < nr && i < HNSW_PF_ROWS; i++)
         prefetch_row(ix, s->wq[i].id);
     for (size_t i = 0; i < nr; i++) {
@@ -526,6 +530,7 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
         s->wq[i].d = vs_row_distance(ix->rows, q, qn, s->wq[i].id);
         vs_topk_push(t, s->wq[i].d, s->wq[i].id);
     }
+    vs_rerank_end(&rr);
     if (ix->ids && nr > k) {
         if (grow(&s->cq, &s->cqcap, nr))
             return vf_fail(err, VF_ENOMEM, "hnsw index: out of memory");

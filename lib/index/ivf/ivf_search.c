@@ -945,11 +945,19 @@ static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *d
         const ivf *m = xs[i];
         best *c = &mb[i].cand, *b = &mb[i].res;
         best_trim(c, s->sd, 1);
+        vs_rerank rr;
+        if (refine && c->n) {
+            vs_rerank_begin(&rr);
+            for (size_t j = 0; rr.ahead && j < c->n; j++)
+                vs_rerank_row(&rr, m->rows, c->h[j].row);
+        }
         for (size_t j = 0; refine && j < c->n; j++) {
             if (j + PREFETCH_AHEAD < c->n)
                 prefetch_row(m, c->h[j + PREFETCH_AHEAD].row);
             best_push(b, m, vs_row_distance(m->rows, q, qn, c->h[j].row), c->h[j].row);
         }
+        if (refine && c->n)
+            vs_rerank_end(&rr);
         best_trim(b, s->sd, 1);
         res.mem = (uint32_t)i;
         for (size_t j = 0; j < b->n; j++)
