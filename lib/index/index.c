@@ -95,29 +95,27 @@ static long thread_majflt(void)
     return 0;
 }
 
-void vs_rerank_begin(vs_rerank *rr)
+void vs_rerank_begin(vs_rerank *rr, const vs_rows_view *rows)
 {
-    rr->ahead = atomic_load_explicit(&ahead_left, memory_order_relaxed) > 0;
-    if (rr->ahead)
+    rr->rows = rows;
+    rr->ahead = NULL;
+    if (atomic_load_explicit(&ahead_left, memory_order_relaxed) > 0) {
         atomic_fetch_sub_explicit(&ahead_left, 1, memory_order_relaxed);
-    else
+        rr->ahead = vs_rows_vecs(rows);
+        rr->page = sysconf(_SC_PAGESIZE);
+        rr->page = rr->page > 0 ? rr->page : 4096;
+    } else {
         rr->majflt = thread_majflt();
+    }
 }
 
-void vs_rerank_row(const vs_rerank *rr, const vs_rows_view *rows, size_t r)
+void vs_rerank_row(const vs_rerank *rr, size_t r)
 {
-    const float *v = rr->ahead ? vs_rows_vecs(rows) : NULL;
-    if (!v || r >= rows->n)
+    if (!rr->ahead || r >= rr->rows->n)
         return;
-    static _Atomic long page;
-    long pg = atomic_load_explicit(&page, memory_order_relaxed);
-    if (pg <= 0) {
-        pg = sysconf(_SC_PAGESIZE);
-        pg = pg > 0 ? pg : 4096;
-        atomic_store_explicit(&page, pg, memory_order_relaxed);
-    }
-    uintptr_t lo = (uintptr_t)(v + r * rows->dim), hi = lo + (uintptr_t)rows->dim * sizeof(float);
-    lo &= ~(uintptr_t)(pg - 1);
+    uint32_t dim = rr->rows->dim;
+    uintptr_t lo = (uintptr_t)(rr->ahead + r * dim), hi = lo + (uintptr_t)dim * sizeof(float);
+    lo &= ~(uintptr_t)(rr->page - 1);
     madvise((void *)lo, hi - lo, MADV_WILLNEED); /* a hint: its failure changes nothing read */
 }
 

@@ -53,11 +53,13 @@ float vs_row_distance(const vs_rows_view *rows, const float *q, float qn, size_t
    each candidate before any is read (it asks the kernel for the row's pages when re-ranks
    have been faulting), then the exact distances, then end (which notes major faults). */
 typedef struct vs_rerank {
-    int ahead;               /* ask for the rows ahead */
+    const vs_rows_view *rows;
+    const float *ahead;      /* the rows' vectors when asking for them ahead, else NULL */
+    long page;               /* the page size, when ahead */
     long majflt;             /* the thread's major faults at begin, when not ahead */
 } vs_rerank;
-void vs_rerank_begin(vs_rerank *rr);
-void vs_rerank_row(const vs_rerank *rr, const vs_rows_view *rows, size_t r);
+void vs_rerank_begin(vs_rerank *rr, const vs_rows_view *rows);
+void vs_rerank_row(const vs_rerank *rr, size_t r);
 void vs_rerank_end(const vs_rerank *rr);
 /* Tests: the re-ranks left to ask ahead for; set >= 0 sets it (returning the old value). */
 long vs_rerank_ahead_left(long set);

@@ -83,12 +83,12 @@ static void test_ask(const char *file)
     vs_rows_view rv = {.vecs = m, .n = rows, .dim = D, .metric = VF_METRIC_L2};
     vs_rerank_ahead_left(1);
     vs_rerank rr;
-    vs_rerank_begin(&rr);
-    CHECK(rr.ahead);
+    vs_rerank_begin(&rr, &rv);
+    CHECK(rr.ahead == m);
     size_t asked[] = {3, 40, 77};
     for (size_t i = 0; i < 3; i++)
-        vs_rerank_row(&rr, &rv, asked[i] * per + 1);
-    vs_rerank_row(&rr, &rv, rows); /* out of range: nothing */
+        vs_rerank_row(&rr, asked[i] * per + 1);
+    vs_rerank_row(&rr, rows); /* out of range: nothing */
     int all = 0;
     for (int t = 0; t < 500 && !all; t++) { /* the reads are the device's: wait up to 5 s */
         all = 1;

@@ -519,9 +519,9 @@ static int hnsw_search(const void *impl, const float *q, float qn, const vs_quer
         s->wq[i].id = r;
     }
     vs_rerank rr;
-    vs_rerank_begin(&rr);
+    vs_rerank_begin(&rr, ix->rows);
     for (size_t i = 0; rr.ahead && i < nr; i++)
-        vs_rerank_row(&rr, ix->rows, s->wq[i].id);
+        vs_rerank_row(&rr, s->wq[i].id);
     for (size_t i = 0; i < nr && i < HNSW_PF_ROWS; i++)
         prefetch_row(ix, s->wq[i].id);
     for (size_t i = 0; i < nr; i++) {

@@ -947,9 +947,9 @@ static int search_group(const ivf *const *xs, size_t nx, const uint8_t *const *d
         best_trim(c, s->sd, 1);
         vs_rerank rr;
         if (refine && c->n) {
-            vs_rerank_begin(&rr);
+            vs_rerank_begin(&rr, m->rows);
             for (size_t j = 0; rr.ahead && j < c->n; j++)
-                vs_rerank_row(&rr, m->rows, c->h[j].row);
+                vs_rerank_row(&rr, c->h[j].row);
         }
         for (size_t j = 0; refine && j < c->n; j++) {
             if (j + PREFETCH_AHEAD < c->n)
