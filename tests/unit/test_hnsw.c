@@ -78,7 +78,7 @@ static int write_seg(const char *name, size_t n, int metric, uint32_t M, int thr
     for (size_t i = 0; i < n; i++)
         ids[i] = reverse_ids ? 1000 + n - 1 - i : 1000 + i;
     vs_build_params bp = {.type = VS_INDEX_HNSW, .M = M, .ef_construction = 100, .seed = seed, .threads = threads};
-    return unit_write_seg(dirfd_, name, vecs, norms, ids, n, D, metric, &bp);
+    return unit_write_seg(dirfd_, name, vecs, norms, ids, n, D, metric, &bp, 0);
 }
 
 typedef struct opened {

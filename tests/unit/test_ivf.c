@@ -18,6 +18,7 @@
 #include "simd/simd.h"
 #include "index/ivf/ivf.h"
 #include "unit.h"
+#include "unit_seg.h"
 #include "vecseg_format.h"
 
 #define N 4000
@@ -86,29 +87,7 @@ static vs_rows_view rows_of(int metric)
 /* A segment of rows [lo, hi) of the generated set. */
 static int write_range(const char *name, int metric, const vs_build_params *bp, size_t lo, size_t hi)
 {
-    size_t n = hi - lo;
-    vf_seg_info info = {D, VF_ELEM_F32, (uint32_t)metric, 0, 0, n};
-    vf_seg_writer *w = NULL;
-    vf_error e;
-    vs_rows_view rv = {.vecs = vecs + lo * D, .norms = norms + lo, .n = n, .dim = D, .metric = metric};
-    int rc = vf_seg_writer_open(&w, dirfd_, name, &info, &e);
-    if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_VECTORS, VF_SECTION_REQUIRED, vecs + lo * D, n * D * 4, &e);
-    if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_IDS, VF_SECTION_REQUIRED, ids + lo, n * 8, &e);
-    if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_LSNS, VF_SECTION_REQUIRED, lsns + lo, n * 8, &e);
-    if (!rc)
-        rc = vf_seg_writer_section(w, VF_SEC_NORMS, 0, norms + lo, n * 4, &e);
-    if (!rc)
-        rc = vs_index_build(bp, &rv, w, &e);
-    if (!rc)
-        rc = vf_seg_writer_finish(w, NULL, &e);
-    else
-        vf_seg_writer_abort(w);
-    if (rc && !expect_failure)
-        fprintf(stderr, "write_seg %s: %s\n", name, e.msg);
-    return rc;
+    return unit_write_seg(dirfd_, name, vecs + lo * D, norms + lo, ids + lo, hi - lo, D, metric, bp, expect_failure);
 }
 
 static int write_seg(const char *name, int metric, const vs_build_params *bp)

@@ -71,7 +71,7 @@ static int write_seg(const char *name, size_t n, int metric, int threads)
     for (size_t i = 0; i < n; i++)
         ids[i] = 1000 + i;
     vs_build_params bp = {.type = VS_INDEX_HNSW, .M = 8, .ef_construction = 40, .seed = 7, .threads = threads};
-    return unit_write_seg(dirfd_, name, vecs, norms, ids, n, D, metric, &bp);
+    return unit_write_seg(dirfd_, name, vecs, norms, ids, n, D, metric, &bp, 0);
 }
 
 typedef struct opened {

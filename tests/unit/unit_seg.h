@@ -1,6 +1,7 @@
 /*
- * unit_seg.h - a sealed segment for the index tests (test_hnsw, test_summary): VECTORS, IDS,
- * LSNS (all 1), NORMS and the index bp describes, written through the library's own writer.
+ * unit_seg.h - a sealed segment for the index tests (test_hnsw, test_summary, test_ivf):
+ * VECTORS, IDS, LSNS (all 1), NORMS and the index bp describes, written through the library's
+ * own writer.
  */
 #ifndef VS_UNIT_SEG_H
 #define VS_UNIT_SEG_H
@@ -10,10 +11,11 @@
 
 #include "index/index_internal.h"
 
-/* Writes `name` in directory dirfd from the first n rows; 0 or the writer's error (printed). */
+/* Writes `name` in directory dirfd from the first n rows; 0 or the writer's error (printed
+   unless quiet: a test expecting the failure). */
 static inline int unit_write_seg(int dirfd, const char *name, const float *vecs, const float *norms,
                                  const uint64_t *ids, size_t n, uint32_t dim, int metric,
-                                 const vs_build_params *bp)
+                                 const vs_build_params *bp, int quiet)
 {
     uint64_t *lsns = malloc((n ? n : 1) * sizeof *lsns);
     if (!lsns)
@@ -35,12 +37,11 @@ static inline int unit_write_seg(int dirfd, const char *name, const float *vecs,
     vs_rows_view rows = {vecs, norms, n, dim, metric, NULL};
     if (!rc)
         rc = vs_index_build(bp, &rows, w, &err);
-    uint64_t bytes;
     if (!rc)
-        rc = vf_seg_writer_finish(w, &bytes, &err);
+        rc = vf_seg_writer_finish(w, NULL, &err);
     else if (w)
         vf_seg_writer_abort(w);
-    if (rc)
+    if (rc && !quiet)
         fprintf(stderr, "write_seg %s: %s\n", name, err.msg);
     free(lsns);
     return rc;
