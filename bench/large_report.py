@@ -95,13 +95,11 @@ def growth_points(out):
     rows index knob recall qps; a file of runs before HNSW joined it has no index column, and
     its points are IVF_PQ's)."""
     g = {}
-    path = os.path.join(out, "growth.tsv")
-    for line in open(path) if os.path.exists(path) else []:
-        f = line.rstrip("\n").split("\t")
-        if len(f) == 4:
-            f.insert(1, "ivf_pq")
-        if len(f) == 5 and num(f[3]) is not None and num(f[4]):
-            g.setdefault((f[1], int(f[0])), []).append((num(f[3]), num(f[4]), f[2]))
+    for r in rows(os.path.join(out, "growth.tsv"), ["rows", "index", "knob", "recall", "qps"]):
+        if not r["qps"]:  # four columns: rows knob recall qps
+            r = dict(zip(["rows", "knob", "recall", "qps"], [r["rows"], r["index"], r["knob"], r["recall"]]), index="ivf_pq")
+        if num(r["recall"]) is not None and num(r["qps"]):
+            g.setdefault((r["index"], int(r["rows"])), []).append((num(r["recall"]), num(r["qps"]), r["knob"]))
     return g
 
 
