@@ -99,7 +99,7 @@ def write_text(path, x, sep, a, kind):
 
 def cmd_vectors(a):
     kind = a.kind or ("byte" if a.format in ("bvecs", "npy-u1") else "int" if a.format == "ivecs" else "float")
-    x = rows(a.n, a.dim, a.seed, kind)
+    x = rows(a.n, a.dim, a.seed, kind) + a.offset
     if a.duplicate_row:        # repeat row 1 at this 1-based row
         x[a.duplicate_row - 1] = x[0]
     if a.nan_row:
@@ -289,6 +289,7 @@ def main():
     v.add_argument("--dim", type=int, default=8)
     v.add_argument("--seed", type=int, default=1)
     v.add_argument("--kind", choices=["float", "byte", "int"])
+    v.add_argument("--offset", type=float, default=0.0, help="added to every value (a drifted set)")
     v.add_argument("--header", action="store_true")
     v.add_argument("--id-col", type=int, default=0)
     v.add_argument("--id-start", type=int, default=0)

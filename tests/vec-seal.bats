@@ -350,6 +350,43 @@ nlists() {
     cmp r.tsv alone.tsv
 }
 
+@test "a shared quantiser is passed over for rows that drifted from it, and kept for rows that did not" {
+    # [R-IVF-DRIFT]: rows of another region (every value +3) lie far further from the quantiser's
+    # centroids than its own rows; rows like its own (other seeds) do not
+    vectors a1.npy npy-f4 6000 16 1
+    vec-ingest -q --commit-every 500 coll a1.npy
+    vec-seal -q --set segment-rows=1000 --set ivf-shared=1 coll
+    vec-seal -q --all --index ivf_pq --pq-m 4 coll
+    assert_equal "$(nlists coll)" "nlist=310"   # 4 sqrt(6000), trained on 19 rows a list
+    # 8,000 rows like the first: kept
+    vectors a2.npy npy-f4 2000 16 2
+    vec-ingest -q --commit-every 500 coll a2.npy
+    vec-seal -q --all coll
+    assert_equal "$(quantisers coll | wc -l)" 1
+    # 17,000 rows: 310 lists are still at least half of 4 sqrt(17000) = 522, but the new rows
+    # drifted: a new quantiser of 522 lists, trained on them
+    vectors b.npy npy-f4 9000 16 3 --offset 3
+    vec-ingest -q --commit-every 500 coll b.npy
+    vec-seal -q --all coll
+    assert_equal "$(quantisers coll | wc -l)" 2
+    assert_equal "$(nlists coll | tr '\n' ' ')" "nlist=310 nlist=522 "
+    b_quant=$(vec-inspect coll | awk '/^sealed/ && / nlist=522/ { for (i = 1; i <= NF; i++) if ($i ~ /^quantiser=/) print $i }' | sort -u)
+    # rows like the first again: the most lists (522) drifted from them, the first one did not
+    vectors a3.npy npy-f4 2000 16 4
+    vec-ingest -q --commit-every 500 coll a3.npy
+    vec-seal -q --all coll
+    assert_equal "$(quantisers coll | wc -l)" 2
+    assert_equal "$(vec-inspect coll | awk '/^sealed/ && / nlist=310/' | wc -l)" 10
+    assert_equal "$(vec-inspect coll | grep '^sealed' | grep -c -- "$b_quant")" 9
+    # every list probed: the brute force over all rows, near both regions
+    vectors q.npy npy-f4 10 16 5
+    vectors qb.npy npy-f4 10 16 6 --offset 3
+    for qf in q.npy qb.npy; do
+        vec-query -q -k 10 --nprobe 522 --refine 10000 coll $qf >r.tsv
+        check_results r.tsv -k 10 --base a1.npy --base a2.npy --base b.npy --base a3.npy --queries $qf
+    done
+}
+
 @test "segments sharing a quantiser answer as when searched one by one, with any worker count" {
     # [R-IVF-GROUP]: a group ranks the lists once, then each member keeps its own live rows,
     # refine candidates and k best: grouping (the default) changes no answer, whatever the

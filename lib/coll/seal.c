@@ -30,6 +30,7 @@
 
 #include "index/index.h"
 #include "index/ivf/ivf.h" /* the nlist and pq_m rules of a shared quantiser */
+#include "index/ivf/kmeans.h" /* vs_sample_rows: the drift samples */
 #include "lib_internal.h"
 #include "util/parallel.h"
 
@@ -182,12 +183,96 @@ static int ivf_kind(const seal_ctx *ctx)
     return t == VS_INDEX_IVF_FLAT || t == VS_INDEX_IVF_PQ || t == VS_INDEX_IVF_SQ8 ? t : -1;
 }
 
+/* Drift [R-IVF-DRIFT]: an existing quantiser serves this run's rows only while they lie on
+   average at most QUANT_DRIFT times as far (squared L2) from their nearest centroid as the rows
+   of the segment it came from (QUANT_FIT_ROWS of each, sampled).  Held-out rows of the same
+   distribution come out 1.05 to 1.25 times as far as a quantiser's training rows at 64 to 16
+   rows per list, so 1.5 is past that; with fewer than QUANT_FIT_MIN_PER_LIST training rows per
+   list a quantiser's own rows sit on its centroids and cannot tell drift, and it is kept. */
+#define QUANT_DRIFT 1.5
+#define QUANT_FIT_ROWS 8192
+#define QUANT_FIT_MIN_PER_LIST 16
+#define QUANT_FIT_TRIES 4 /* distinct quantisers tried, most lists first, before training one */
+
+/* Up to QUANT_FIT_ROWS of the n rows vecs, chosen by seed, copied into *out (malloc'd). */
+static int sample_rows(const float *vecs, size_t n, uint32_t dim, uint64_t seed, float **out, size_t *got,
+                       vf_error *err)
+{
+    size_t k = n < QUANT_FIT_ROWS ? n : QUANT_FIT_ROWS;
+    uint32_t *idx = malloc((k ? k : 1) * sizeof *idx);
+    float *x = malloc((k ? k : 1) * dim * sizeof *x);
+    if (!idx || !x) {
+        free(idx);
+        free(x);
+        return vf_fail(err, VF_ENOMEM, "seal: out of memory");
+    }
+    vs_sample_rows(n, k, seed, idx);
+    for (size_t i = 0; i < k; i++)
+        memcpy(x + i * dim, vecs + (size_t)idx[i] * dim, dim * sizeof *x);
+    free(idx);
+    *out = x;
+    *got = k;
+    return 0;
+}
+
+/* Whether q, the quantiser of sealed segment sg, still fits this run's rows (*ok); the run's
+   sample (rows of its first job) is taken on the first call into *run, *nrun. */
+static int quant_fits(seal_ctx *ctx, const vf_seg *sg, const vs_ivf_quant *q, float **run, size_t *nrun, int *ok,
+                      vf_error *err)
+{
+    const vf_manifest *m = ctx->m;
+    *ok = 1;
+    if ((uint64_t)q->train_rows < (uint64_t)QUANT_FIT_MIN_PER_LIST * q->nlist)
+        return 0;
+    int rc = 0;
+    if (!*run) {
+        vs_rowbuf b;
+        uint32_t shard;
+        uint64_t seen;
+        rc = gather(ctx, &ctx->jobs[0], &b, &shard, &seen, err);
+        if (rc == 0)
+            rc = sample_rows(b.vecs, b.n, m->dim, ctx->bp.seed, run, nrun, err);
+        vs_rowbuf_release(&b);
+        if (rc)
+            return rc;
+    }
+    const float *own = NULL;
+    float *ox = NULL;
+    size_t no = 0;
+    if ((rc = vf_seg_vectors(sg, &own, err)) == 0)
+        rc = sample_rows(own, (size_t)vf_seg_get_info(sg)->rows, m->dim, ctx->bp.seed, &ox, &no, err);
+    double fit_run = 0, fit_own = 0;
+    int threads = ctx->o && ctx->o->threads > 0 ? ctx->o->threads : vs_cores();
+    vs_rows_view rv = {*run, NULL, *nrun, m->dim, m->metric, NULL}, ov = {ox, NULL, no, m->dim, m->metric, NULL};
+    if (rc == 0)
+        rc = vs_ivf_quant_fit(q, &rv, threads, &fit_run, err);
+    if (rc == 0)
+        rc = vs_ivf_quant_fit(q, &ov, threads, &fit_own, err);
+    free(ox);
+    if (rc == 0 && *nrun && no)
+        *ok = fit_run <= QUANT_DRIFT * fit_own;
+    return rc;
+}
+
+/* Whether sg's quantiser is one of the n rejected ones q (the same bytes). */
+static int rejected(const vf_seg *sg, const vs_ivf_quant *q, size_t n)
+{
+    uint64_t cl = 0, bl = 0;
+    const void *c = vf_seg_section(sg, VS_SEC_IVF_CENTROIDS, &cl), *cb = vf_seg_section(sg, VS_SEC_PQ_CODEBOOKS, &bl);
+    for (size_t i = 0; c && i < n; i++)
+        if (cl == (uint64_t)q[i].nlist * q[i].dim * 4 && memcmp(c, q[i].cent, cl) == 0 &&
+            (!q[i].cbt || (cb && bl == (uint64_t)q[i].dim * VS_PQ_KSUB * 4 && memcmp(cb, q[i].cbt, bl) == 0)))
+            return 1;
+    return 0;
+}
+
 /* [R-IVF-SHARED] Chooses the quantiser this run's IVF segments share, in ctx->quant: the
    collection's sealed segments' quantiser of the same kind and pq_m with the most lists,
    if it still fits the rows it will serve (nlist at least half the nlist rule for the
-   collection's sealed rows after this run; exactly the ivf-nlist setting when that is set);
-   else a new one, trained with that nlist on the rows of this run's first jobs (about 64 per
-   list).  Rows of growing segments not sealed now do not count. */
+   collection's sealed rows after this run; exactly the ivf-nlist setting when that is set)
+   and this run's rows have not drifted from it (quant_fits); else a new one, trained with
+   that nlist on the rows of this run's first jobs (about 64 per list).  Rows of growing
+   segments not sealed now do not count. */
 static int choose_quant(seal_ctx *ctx, vf_error *err)
 {
     const vf_manifest *m = ctx->m;
@@ -206,34 +291,49 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
         served += ctx->jobs[i].kind == JOB_SEAL ? ctx->jobs[i].rows_in : 0;
     uint32_t want = ctx->bp.nlist ? ctx->bp.nlist : vs_ivf_nlist_default((size_t)served);
     uint32_t pq_m = kind == VS_INDEX_IVF_PQ ? (ctx->bp.pq_m ? ctx->bp.pq_m : vs_ivf_pq_m_default(m->dim)) : 0;
-    /* the best existing one: most lists, then the first in manifest order */
-    size_t best = m->nsealed;
-    uint32_t best_nlist = 0;
-    for (size_t i = 0; i < m->nsealed; i++) {
-        vf_seg *sg;
-        rc = vs_sealed_open(ctx->coll, m, i, &sg, err);
-        if (rc)
-            return rc;
-        vs_ivf_quant q;
-        int has = vs_ivf_quant_read(sg, 0, &q, NULL) == 0; /* not IVF, or damaged: not a candidate */
-        vf_seg_close(sg);
-        if (has && q.kind == (uint32_t)kind && q.pq_m == pq_m && q.nlist > best_nlist &&
-            (ctx->bp.nlist ? q.nlist == want : 2 * (uint64_t)q.nlist >= want)) {
-            best = i;
-            best_nlist = q.nlist;
+    /* the best existing one: most lists, then the first in manifest order; a drifted one is
+       passed over for the next best */
+    vs_ivf_quant no[QUANT_FIT_TRIES];
+    size_t nno = 0, nrun = 0;
+    float *run = NULL;
+    while (rc == 0 && nno < QUANT_FIT_TRIES) {
+        size_t best = m->nsealed;
+        uint32_t best_nlist = 0;
+        for (size_t i = 0; rc == 0 && i < m->nsealed; i++) {
+            vf_seg *sg;
+            if ((rc = vs_sealed_open(ctx->coll, m, i, &sg, err)) != 0)
+                break;
+            vs_ivf_quant q;
+            int has = vs_ivf_quant_read(sg, 0, &q, NULL) == 0; /* not IVF, or damaged: not a candidate */
+            if (has && q.kind == (uint32_t)kind && q.pq_m == pq_m && q.nlist > best_nlist &&
+                (ctx->bp.nlist ? q.nlist == want : 2 * (uint64_t)q.nlist >= want) && !rejected(sg, no, nno)) {
+                best = i;
+                best_nlist = q.nlist;
+            }
+            vf_seg_close(sg);
         }
-    }
-    if (best < m->nsealed) {
+        if (rc || best == m->nsealed)
+            break;
         vf_seg *sg;
-        rc = vs_sealed_open(ctx->coll, m, best, &sg, err);
-        if (rc)
-            return rc;
+        int ok = 0;
+        if ((rc = vs_sealed_open(ctx->coll, m, best, &sg, err)) != 0)
+            break;
         rc = vs_ivf_quant_read(sg, 1, &ctx->quant, err);
-        vf_seg_close(sg);
         if (rc == 0)
+            rc = quant_fits(ctx, sg, &ctx->quant, &run, &nrun, &ok, err);
+        vf_seg_close(sg);
+        if (rc == 0 && ok) {
             ctx->bp.quant = &ctx->quant;
-        return rc;
+            break;
+        }
+        no[nno++] = ctx->quant;
+        memset(&ctx->quant, 0, sizeof ctx->quant);
     }
+    for (size_t i = 0; i < nno; i++)
+        vs_ivf_quant_release(&no[i]);
+    free(run);
+    if (rc || ctx->bp.quant)
+        return rc;
     /* a new one: the rows of the first jobs (in plan order, so the same plan trains the same) */
     uint64_t budget = (uint64_t)want * QUANT_ROWS_PER_LIST, cap = QUANT_TRAIN_BYTES / ((uint64_t)m->dim * 4);
     budget = budget < cap ? budget : cap;

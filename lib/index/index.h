@@ -72,6 +72,11 @@ int vs_index_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_w
    vs_ivf_quant_release.  Deterministic for a given seed, whatever bp->threads. */
 int vs_ivf_quant_train(const vs_build_params *bp, const vs_rows_view *rows, vs_ivf_quant *q, vf_error *err);
 
+/* How well q fits rows (SPEC.md 5.5.2, drift): the mean squared L2 distance of each row to
+   its nearest centroid (cosine: of the normalised row, as an index assigns it), in *mean.
+   rows->vecs must be given.  Returns 0, VF_EARG or VF_ENOMEM. */
+int vs_ivf_quant_fit(const vs_ivf_quant *q, const vs_rows_view *rows, int threads, double *mean, vf_error *err);
+
 /* The quantiser of seg's IVF index: its fields, and with copy its arrays (malloc'd);
    VF_ENOENT when seg has none. */
 int vs_ivf_quant_read(const vf_seg *seg, int copy, vs_ivf_quant *q, vf_error *err);

@@ -518,6 +518,29 @@ out:
     return rc;
 }
 
+int vs_ivf_quant_fit(const vs_ivf_quant *qz, const vs_rows_view *rows, int threads, double *mean, vf_error *err)
+{
+    *mean = 0;
+    if (!qz->cent || qz->dim != rows->dim || qz->metric != (uint32_t)rows->metric || !rows->vecs)
+        return vf_fail(err, VF_EARG, "ivf fit: the quantiser does not fit the rows");
+    if (rows->n == 0)
+        return 0;
+    float *own = NULL, *dist = malloc(rows->n * sizeof *dist);
+    uint32_t *list = malloc(rows->n * sizeof *list);
+    const float *x = build_input(rows, rows->metric, &own);
+    int rc = x && dist && list ? vs_kmeans_assign(x, rows->n, rows->dim, qz->cent, qz->nlist, threads, list, dist, err)
+                               : vf_fail(err, VF_ENOMEM, "ivf fit: out of memory");
+    double sum = 0;
+    for (size_t i = 0; rc == 0 && i < rows->n; i++) /* in row order: the same sum on every machine */
+        sum += dist[i];
+    if (rc == 0)
+        *mean = sum / (double)rows->n;
+    free(own);
+    free(dist);
+    free(list);
+    return rc;
+}
+
 int vs_ivf_quant_read(const vf_seg *seg, int copy, vs_ivf_quant *qz, vf_error *err)
 {
     memset(qz, 0, sizeof *qz);
