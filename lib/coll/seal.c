@@ -185,10 +185,11 @@ static int ivf_kind(const seal_ctx *ctx)
 
 /* Drift [R-IVF-DRIFT]: an existing quantiser serves this run's rows only while they lie on
    average at most QUANT_DRIFT times as far (squared L2) from their nearest centroid as the rows
-   of the segment it came from (QUANT_FIT_ROWS of each, sampled).  Held-out rows of the same
-   distribution come out 1.05 to 1.25 times as far as a quantiser's training rows at 64 to 16
-   rows per list, so 1.5 is past that; with fewer than QUANT_FIT_MIN_PER_LIST training rows per
-   list a quantiser's own rows sit on its centroids and cannot tell drift, and it is kept. */
+   of the segment it came from (QUANT_FIT_ROWS of each, sampled).  Rows of the same
+   distribution came out 1.04 to 1.08 times as far as a quantiser's training rows on four sets
+   (bench/results/2026-12-01-drift), held-out uniform rows 1.24 times at 16 a list (NumPy's
+   k-means), so 1.5 is past that.  With fewer than QUANT_FIT_MIN_PER_LIST training rows per
+   list a quantiser's own rows sit on its centroids and cannot tell drift: it is kept. */
 #define QUANT_DRIFT 1.5
 #define QUANT_FIT_ROWS 8192
 #define QUANT_FIT_MIN_PER_LIST 16
