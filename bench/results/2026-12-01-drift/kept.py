@@ -1,8 +1,8 @@
-# The recall check of notes.md: run from the repository root with the drift.sh work directory as
-# the current directory (B below is relative: adjust); the case is set by the file names (normal-pc1-,
-# normal-same-).
+# The recall check of notes.md: `B=<repo>/build/bin /usr/bin/python3 kept.py`, run in the
+# work directory bench/drift.sh left; the case is set by the file names below (normal-pc1-; the
+# run without a shift had normal-same- in their place).
 import numpy as np, subprocess, os, shutil
-B="build/bin"
+B=os.environ.get("B", "build/bin")
 def rd(p):
     x=np.fromfile(p,"<f4"); d=x[:1].view("<i4")[0]; return x.reshape(-1,d+1)[:,1:]
 a=rd("normal-pc1-a.fvecs"); b=rd("normal-pc1-b.fvecs"); x=np.vstack([a,b])
