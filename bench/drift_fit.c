@@ -24,16 +24,10 @@
 /* up to SAMPLE of the n rows x, chosen with seed 1 */
 static float *sample(const float *x, size_t n, size_t dim, size_t *got)
 {
-    size_t k = n < SAMPLE ? n : SAMPLE;
-    uint32_t *idx = malloc((k ? k : 1) * sizeof *idx);
-    float *s = malloc((k ? k : 1) * dim * sizeof *s);
-    if (!idx || !s)
+    *got = n < SAMPLE ? n : SAMPLE;
+    float *s = vs_sample_copy(x, n, (uint32_t)dim, *got, 1);
+    if (!s)
         die("out of memory", NULL);
-    vs_sample_rows(n, k, 1, idx);
-    for (size_t i = 0; i < k; i++)
-        memcpy(s + i * dim, x + (size_t)idx[i] * dim, dim * sizeof *s);
-    free(idx);
-    *got = k;
     return s;
 }
 

@@ -199,21 +199,9 @@ static int ivf_kind(const seal_ctx *ctx)
 static int sample_rows(const float *vecs, size_t n, uint32_t dim, uint64_t seed, float **out, size_t *got,
                        vf_error *err)
 {
-    size_t k = n < QUANT_FIT_ROWS ? n : QUANT_FIT_ROWS;
-    uint32_t *idx = malloc((k ? k : 1) * sizeof *idx);
-    float *x = malloc((k ? k : 1) * dim * sizeof *x);
-    if (!idx || !x) {
-        free(idx);
-        free(x);
-        return vf_fail(err, VF_ENOMEM, "seal: out of memory");
-    }
-    vs_sample_rows(n, k, seed, idx);
-    for (size_t i = 0; i < k; i++)
-        memcpy(x + i * dim, vecs + (size_t)idx[i] * dim, dim * sizeof *x);
-    free(idx);
-    *out = x;
-    *got = k;
-    return 0;
+    *got = n < QUANT_FIT_ROWS ? n : QUANT_FIT_ROWS;
+    *out = vs_sample_copy(vecs, n, dim, *got, seed);
+    return *out ? 0 : vf_fail(err, VF_ENOMEM, "seal: out of memory");
 }
 
 /* Whether q, the quantiser of sealed segment sg, still fits this run's rows (*ok); the run's

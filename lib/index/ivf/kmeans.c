@@ -55,6 +55,22 @@ void vs_sample_rows(size_t n, size_t m, uint64_t seed, uint32_t *out)
             out[got++] = (uint32_t)i;
 }
 
+float *vs_sample_copy(const float *x, size_t n, uint32_t d, size_t m, uint64_t seed)
+{
+    uint32_t *idx = malloc((m ? m : 1) * sizeof *idx);
+    float *out = malloc((m ? m : 1) * d * sizeof *out);
+    if (idx && out) {
+        vs_sample_rows(n, m, seed, idx);
+        for (size_t i = 0; i < m; i++)
+            memcpy(out + i * d, x + (size_t)idx[i] * d, d * sizeof *out);
+    } else {
+        free(out);
+        out = NULL;
+    }
+    free(idx);
+    return out;
+}
+
 /* ---- assignment ------------------------------------------------------------------------ */
 
 typedef struct assign_ctx {
@@ -299,21 +315,10 @@ int vs_kmeans_train(const float *x, size_t n, uint32_t d, const vs_kmeans_params
         ns = per * k;
     const float *xs = x;
     float *own = NULL;
-    uint32_t *idx = NULL;
     if (ns < n) {
-        idx = malloc(ns * sizeof *idx);
-        own = malloc(ns * d * sizeof *own);
-        if (!idx || !own) {
-            free(idx);
-            free(own);
+        if (!(own = vs_sample_copy(x, n, d, ns, sample_seed)))
             return vf_fail(err, VF_ENOMEM, "k-means: out of memory");
-        }
-        vs_sample_rows(n, ns, sample_seed, idx);
-        for (size_t i = 0; i < ns; i++)
-            memcpy(own + i * d, x + (size_t)idx[i] * d, d * sizeof *own);
         xs = own;
-        free(idx);
-        idx = NULL;
     }
     st.train_rows = ns;
     if (ns <= k) {

@@ -79,6 +79,12 @@ int vs_kmeans_assign(const float *x, size_t n, uint32_t d, const float *c, uint3
  */
 void vs_sample_rows(size_t n, size_t m, uint64_t seed, uint32_t *out);
 
+/*
+ * A malloc'd copy of the m rows (m <= n) of the n rows x (d floats each) that vs_sample_rows
+ * chooses with seed, in ascending row order; NULL when out of memory.
+ */
+float *vs_sample_copy(const float *x, size_t n, uint32_t d, size_t m, uint64_t seed);
+
 /* splitmix64: the next value of the generator whose state is *s. */
 uint64_t vs_rand64(uint64_t *s);
 
