@@ -30,7 +30,6 @@
 
 #include "index/index.h"
 #include "index/ivf/ivf.h" /* the nlist and pq_m rules of a shared quantiser */
-#include "index/ivf/kmeans.h" /* vs_sample_rows: the drift samples */
 #include "lib_internal.h"
 #include "util/parallel.h"
 
@@ -185,60 +184,47 @@ static int ivf_kind(const seal_ctx *ctx)
 
 /* Drift [R-IVF-DRIFT]: an existing quantiser serves this run's rows only while they lie on
    average at most QUANT_DRIFT times as far (squared L2) from their nearest centroid as the rows
-   of the segment it came from (QUANT_FIT_ROWS of each, sampled).  Rows of the same
-   distribution came out 1.04 to 1.08 times as far as a quantiser's training rows on four sets
-   (bench/results/2026-12-01-drift), held-out uniform rows 1.24 times at 16 a list (NumPy's
-   k-means), so 1.5 is past that.  With fewer than QUANT_FIT_MIN_PER_LIST training rows per
-   list a quantiser's own rows sit on its centroids and cannot tell drift: it is kept. */
+   of the segment it came from (vs_ivf_quant_drift: VS_IVF_DRIFT_ROWS of each, sampled).  Rows
+   of the same distribution came out 1.04 to 1.08 times as far as a quantiser's training rows on
+   four sets, held-out uniform rows 1.24 times at 16 a list (bench/results/2026-12-01-drift),
+   so 1.5 is past that.  With fewer than QUANT_FIT_MIN_PER_LIST training rows per list a
+   quantiser's own rows sit on its centroids and cannot tell drift: it is kept. */
 #define QUANT_DRIFT 1.5
-#define QUANT_FIT_ROWS 8192
 #define QUANT_FIT_MIN_PER_LIST 16
 #define QUANT_FIT_TRIES 4 /* distinct quantisers tried, most lists first, before training one */
 
-/* Up to QUANT_FIT_ROWS of the n rows vecs, chosen by seed, copied into *out (malloc'd). */
-static int sample_rows(const float *vecs, size_t n, uint32_t dim, uint64_t seed, float **out, size_t *got,
-                       vf_error *err)
+/* The threads a quantiser's training or drift test uses: -t, else every core. */
+static int quant_threads(const seal_ctx *ctx)
 {
-    *got = n < QUANT_FIT_ROWS ? n : QUANT_FIT_ROWS;
-    *out = vs_sample_copy(vecs, n, dim, *got, seed);
-    return *out ? 0 : vf_fail(err, VF_ENOMEM, "seal: out of memory");
+    return ctx->o && ctx->o->threads > 0 ? ctx->o->threads : vs_cores();
 }
 
-/* Whether q, the quantiser of sealed segment sg, still fits this run's rows (*ok); the run's
-   sample (rows of its first job) is taken on the first call into *run, *nrun. */
-static int quant_fits(seal_ctx *ctx, const vf_seg *sg, const vs_ivf_quant *q, float **run, size_t *nrun, int *ok,
-                      vf_error *err)
+/* Whether q, the quantiser of sealed segment sg, still fits this run's rows (*ok).  The rows
+   of the run's first job are gathered into *first on the first call (*have_first set): a
+   quantiser trained after all starts from them. */
+static int quant_fits(seal_ctx *ctx, const vf_seg *sg, const vs_ivf_quant *q, vs_rowbuf *first, int *have_first,
+                      int *ok, vf_error *err)
 {
-    const vf_manifest *m = ctx->m;
     *ok = 1;
     if ((uint64_t)q->train_rows < (uint64_t)QUANT_FIT_MIN_PER_LIST * q->nlist)
         return 0;
     int rc = 0;
-    if (!*run) {
-        vs_rowbuf b;
+    if (!*have_first) {
         uint32_t shard;
         uint64_t seen;
-        rc = gather(ctx, &ctx->jobs[0], &b, &shard, &seen, err);
-        if (rc == 0)
-            rc = sample_rows(b.vecs, b.n, m->dim, ctx->bp.seed, run, nrun, err);
-        vs_rowbuf_release(&b);
-        if (rc)
+        if ((rc = gather(ctx, &ctx->jobs[0], first, &shard, &seen, err)) != 0) {
+            vs_rowbuf_release(first);
             return rc;
+        }
+        *have_first = 1;
     }
     const float *own = NULL;
-    float *ox = NULL;
-    size_t no = 0;
+    size_t nown = (size_t)vf_seg_get_info(sg)->rows;
+    double fit_own = 0, fit_run = 0;
     if ((rc = vf_seg_vectors(sg, &own, err)) == 0)
-        rc = sample_rows(own, (size_t)vf_seg_get_info(sg)->rows, m->dim, ctx->bp.seed, &ox, &no, err);
-    double fit_run = 0, fit_own = 0;
-    int threads = ctx->o && ctx->o->threads > 0 ? ctx->o->threads : vs_cores();
-    vs_rows_view rv = {*run, NULL, *nrun, m->dim, m->metric, NULL}, ov = {ox, NULL, no, m->dim, m->metric, NULL};
-    if (rc == 0)
-        rc = vs_ivf_quant_fit(q, &rv, threads, &fit_run, err);
-    if (rc == 0)
-        rc = vs_ivf_quant_fit(q, &ov, threads, &fit_own, err);
-    free(ox);
-    if (rc == 0 && *nrun && no)
+        rc = vs_ivf_quant_drift(q, own, nown, first->vecs, first->n, ctx->bp.seed, quant_threads(ctx), &fit_own,
+                                &fit_run, err);
+    if (rc == 0 && nown && first->n)
         *ok = fit_run <= QUANT_DRIFT * fit_own;
     return rc;
 }
@@ -283,8 +269,9 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
     /* the best existing one: most lists, then the first in manifest order; a drifted one is
        passed over for the next best */
     vs_ivf_quant no[QUANT_FIT_TRIES];
-    size_t nno = 0, nrun = 0;
-    float *run = NULL;
+    size_t nno = 0;
+    vs_rowbuf first;
+    int have_first = 0;
     while (rc == 0 && nno < QUANT_FIT_TRIES) {
         size_t best = m->nsealed;
         uint32_t best_nlist = 0;
@@ -309,7 +296,7 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
             break;
         rc = vs_ivf_quant_read(sg, 1, &ctx->quant, err);
         if (rc == 0)
-            rc = quant_fits(ctx, sg, &ctx->quant, &run, &nrun, &ok, err);
+            rc = quant_fits(ctx, sg, &ctx->quant, &first, &have_first, &ok, err);
         vf_seg_close(sg);
         if (rc == 0 && ok) {
             ctx->bp.quant = &ctx->quant;
@@ -320,9 +307,11 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
     }
     for (size_t i = 0; i < nno; i++)
         vs_ivf_quant_release(&no[i]);
-    free(run);
-    if (rc || ctx->bp.quant)
+    if (rc || ctx->bp.quant) {
+        if (have_first)
+            vs_rowbuf_release(&first);
         return rc;
+    }
     /* a new one: the rows of the first jobs (in plan order, so the same plan trains the same) */
     uint64_t budget = (uint64_t)want * QUANT_ROWS_PER_LIST, cap = QUANT_TRAIN_BYTES / ((uint64_t)m->dim * 4);
     budget = budget < cap ? budget : cap;
@@ -332,7 +321,10 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
         vs_rowbuf b;
         uint32_t shard;
         uint64_t seen;
-        rc = gather(ctx, &ctx->jobs[i], &b, &shard, &seen, err);
+        if (i == 0 && have_first) /* gathered for the drift test already */
+            b = first, have_first = 0;
+        else
+            rc = gather(ctx, &ctx->jobs[i], &b, &shard, &seen, err);
         float *nv = rc ? NULL : realloc(vecs, (n + b.n + 1) * m->dim * sizeof *nv);
         float *nn = nv ? realloc(norms, (n + b.n + 1) * sizeof *nn) : NULL;
         if (nv)
@@ -352,7 +344,7 @@ static int choose_quant(seal_ctx *ctx, vf_error *err)
         vs_build_params bp = ctx->bp;
         bp.type = kind;
         bp.nlist = want;
-        bp.threads = ctx->o && ctx->o->threads > 0 ? ctx->o->threads : vs_cores();
+        bp.threads = quant_threads(ctx);
         vs_rows_view rows = {vecs, norms, n, m->dim, m->metric, NULL};
         rc = vs_ivf_quant_train(&bp, &rows, &ctx->quant, err);
         if (rc == 0)

@@ -72,10 +72,14 @@ int vs_index_build(const vs_build_params *bp, const vs_rows_view *rows, vf_seg_w
    vs_ivf_quant_release.  Deterministic for a given seed, whatever bp->threads. */
 int vs_ivf_quant_train(const vs_build_params *bp, const vs_rows_view *rows, vs_ivf_quant *q, vf_error *err);
 
-/* How well q fits rows (SPEC.md 5.5.2, drift): the mean squared L2 distance of each row to
-   its nearest centroid (cosine: of the normalised row, as an index assigns it), in *mean.
-   rows->vecs must be given.  Returns 0, VF_EARG or VF_ENOMEM. */
-int vs_ivf_quant_fit(const vs_ivf_quant *q, const vs_rows_view *rows, int threads, double *mean, vf_error *err);
+/* Drift (SPEC.md 5.5.2, [R-IVF-DRIFT]): how far rows lie from q's centroids, against how far
+   q's own rows lie.  Takes up to VS_IVF_DRIFT_ROWS of own (nown rows) and of rows (nrows),
+   chosen with seed, and gives for each side the mean squared L2 distance of its rows to their
+   nearest centroid (cosine: of the normalised row, as an index assigns it); an empty side's
+   mean is 0.  Both are dim floats a row, in q's metric.  Returns 0, VF_EARG or VF_ENOMEM. */
+#define VS_IVF_DRIFT_ROWS 8192
+int vs_ivf_quant_drift(const vs_ivf_quant *q, const float *own, size_t nown, const float *rows, size_t nrows,
+                       uint64_t seed, int threads, double *own_mean, double *rows_mean, vf_error *err);
 
 /* The quantiser of seg's IVF index: its fields, and with copy its arrays (malloc'd);
    VF_ENOENT when seg has none. */

@@ -518,26 +518,46 @@ out:
     return rc;
 }
 
-int vs_ivf_quant_fit(const vs_ivf_quant *qz, const vs_rows_view *rows, int threads, double *mean, vf_error *err)
+/* The mean squared L2 distance of the n rows x (dim floats each, the quantiser's metric) to
+   their nearest centroid of qz (cosine: of the normalised row, as an index assigns it). */
+static int quant_fit(const vs_ivf_quant *qz, const float *x, size_t n, int threads, double *mean, vf_error *err)
 {
     *mean = 0;
-    if (!qz->cent || qz->dim != rows->dim || qz->metric != (uint32_t)rows->metric || !rows->vecs)
-        return vf_fail(err, VF_EARG, "ivf fit: the quantiser does not fit the rows");
-    if (rows->n == 0)
+    if (n == 0)
         return 0;
-    float *own = NULL, *dist = malloc(rows->n * sizeof *dist);
-    uint32_t *list = malloc(rows->n * sizeof *list);
-    const float *x = build_input(rows, rows->metric, &own);
-    int rc = x && dist && list ? vs_kmeans_assign(x, rows->n, rows->dim, qz->cent, qz->nlist, threads, list, dist, err)
-                               : vf_fail(err, VF_ENOMEM, "ivf fit: out of memory");
+    vs_rows_view rows = {x, NULL, n, qz->dim, (int)qz->metric, NULL};
+    float *own = NULL, *dist = malloc(n * sizeof *dist);
+    uint32_t *list = malloc(n * sizeof *list);
+    const float *in = build_input(&rows, rows.metric, &own);
+    int rc = in && dist && list ? vs_kmeans_assign(in, n, qz->dim, qz->cent, qz->nlist, threads, list, dist, err)
+                                : vf_fail(err, VF_ENOMEM, "ivf fit: out of memory");
     double sum = 0;
-    for (size_t i = 0; rc == 0 && i < rows->n; i++) /* in row order: the same sum on every machine */
+    for (size_t i = 0; rc == 0 && i < n; i++) /* in row order: the same sum on every machine */
         sum += dist[i];
     if (rc == 0)
-        *mean = sum / (double)rows->n;
+        *mean = sum / (double)n;
     free(own);
     free(dist);
     free(list);
+    return rc;
+}
+
+int vs_ivf_quant_drift(const vs_ivf_quant *qz, const float *own, size_t nown, const float *rows, size_t nrows,
+                       uint64_t seed, int threads, double *own_mean, double *rows_mean, vf_error *err)
+{
+    *own_mean = *rows_mean = 0;
+    if (!qz->cent || qz->dim == 0)
+        return vf_fail(err, VF_EARG, "ivf drift: no quantiser");
+    const float *side[2] = {own, rows};
+    size_t n[2] = {nown, nrows};
+    double *mean[2] = {own_mean, rows_mean};
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        size_t k = n[i] < VS_IVF_DRIFT_ROWS ? n[i] : VS_IVF_DRIFT_ROWS;
+        float *x = vs_sample_copy(side[i], n[i], qz->dim, k, seed);
+        rc = x ? quant_fit(qz, x, k, threads, mean[i], err) : vf_fail(err, VF_ENOMEM, "ivf drift: out of memory");
+        free(x);
+    }
     return rc;
 }
 
